@@ -1,0 +1,141 @@
+"""Incidents: one outage of one provider, worked through its runbook's checklist to a verified recovery."""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from integrations.catalog import PROVIDER_CHOICES
+from integrations.models import Tenant
+
+
+class Severity(models.TextChoices):
+    SEV2 = "SEV-2", "SEV-2"
+    SEV3 = "SEV-3", "SEV-3"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CONTAINED = "contained", "Contained"
+    RECOVERING = "recovering", "Recovering"
+    VERIFYING = "verifying", "Verifying"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+ACTIVE_STATUSES = [
+    IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.CONTAINED,
+    IncidentStatus.RECOVERING, IncidentStatus.VERIFYING,
+]
+
+
+class Phase(models.TextChoices):
+    DETECTION = "detection", "Detection"
+    TRIAGE = "triage", "Triage / checks"
+    CONTAINMENT = "containment", "Containment / mitigation"
+    RECOVERY = "recovery", "Recovery"
+    VERIFICATION = "verification", "Verification"
+    POST_INCIDENT = "post_incident", "Post-incident"
+
+
+class Incident(models.Model):
+    runbook = models.CharField(max_length=8)  # RB-01 .. RB-04, RB-09
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    detected_by = models.CharField(max_length=200)
+    commander = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    affected_tenants = models.ManyToManyField(Tenant, blank=True, related_name="incidents")
+    fallback_available = models.BooleanField(default=False)
+    impact = models.JSONField(default=dict, blank=True, help_text="Impact scope as last measured.")
+    error_rate = models.FloatField(null=True, blank=True)
+    dominant_category = models.CharField(max_length=32, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When the first error of the outage happened.")
+    last_detected_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    contained_at = models.DateTimeField(null=True, blank=True)
+    recovering_at = models.DateTimeField(null=True, blank=True)
+    verifying_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "runbook"],
+                condition=Q(status__in=["open", "acknowledged", "contained", "recovering", "verifying"]),
+                name="one_active_incident_per_provider_runbook",
+            ),
+        ]
+        permissions = [("operate_incident", "Can work incidents (acknowledge, run checklist actions, resolve)")]
+
+    def __str__(self) -> str:
+        return f"INC-{self.pk} {self.runbook} {self.provider}"
+
+
+class ChecklistItem(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="checklist")
+    phase = models.CharField(max_length=16, choices=Phase.choices)
+    position = models.PositiveSmallIntegerField()
+    key = models.CharField(max_length=64)
+    text = models.TextField()
+    action = models.CharField(max_length=64, blank=True)
+    # "check" would shadow Model.check(), which Django reserves.
+    check_name = models.CharField(max_length=64, blank=True)
+    done = models.BooleanField(default=False)
+    done_by = models.CharField(max_length=200, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    check_result = models.CharField(max_length=8, blank=True)  # pass, fail, error
+    check_evidence = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["incident", "position"]
+        constraints = [models.UniqueConstraint(fields=["incident", "key"], name="one_item_per_incident_key")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class IncidentEvent(models.Model):
+    """The incident's own timeline entries (status changes, notes, notifications, check results)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=32)
+    actor = models.CharField(max_length=200)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"
+
+
+class Postmortem(models.Model):
+    """RB-09's analysis: required for SEV-2 and for SEV-3 open longer than 2 hours."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="postmortem")
+    root_cause = models.TextField("Root cause of provider failure", blank=True)
+    fallback_effective = models.TextField("Was the fallback mechanism effective?", blank=True)
+    reconciliation_completeness = models.TextField("Data reconciliation completeness", blank=True)
+    communication_timeliness = models.TextField("Communication timeliness to affected users", blank=True)
+    resilience_review = models.TextField(
+        "Resilience review (multi-provider strategy, fallback reliability, local caching)", blank=True
+    )
+    follow_ups = models.JSONField(default=list, blank=True, help_text="[{'item': ..., 'owner': ..., 'done': false}]")
+    author = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    REQUIRED_FIELDS = ("root_cause", "fallback_effective", "reconciliation_completeness", "communication_timeliness")
+
+    def __str__(self) -> str:
+        return f"Postmortem for {self.incident}"
+
+    @property
+    def is_complete(self) -> bool:
+        return all(getattr(self, f).strip() for f in self.REQUIRED_FIELDS)

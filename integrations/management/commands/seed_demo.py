@@ -1,0 +1,211 @@
+"""Seed demo tenants, integrations on the sandbox, a day of sync history, defects and an open incident."""
+import random
+import secrets
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import Incident, IncidentEvent, Severity
+from integrations.catalog import PROVIDERS
+from integrations.models import (
+    AuditEvent,
+    Defect,
+    DefectType,
+    ErrorCategory,
+    Integration,
+    Record,
+    RecordKind,
+    SyncLog,
+    SyncMode,
+    SyncStatus,
+    Tenant,
+)
+
+TENANTS = [
+    ("Acme Recruiting", "acme", ["hubspot", "greenhouse", "clearbit"]),
+    ("Globex Talent", "globex", ["salesforce", "lever", "pandadoc"]),
+    ("Initech Staffing", "initech", ["hubspot", "workday"]),
+    ("Umbrella Health", "umbrella", ["salesforce", "greenhouse", "clearbit"]),
+    ("Stark Ventures", "stark", ["hubspot", "lever", "pandadoc"]),
+    ("Wayne Partners", "wayne", ["greenhouse"]),
+]
+FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Donald", "Frances"]
+LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Torvalds", "Perlman", "Knuth"]
+FAILURES = [
+    (ErrorCategory.PROVIDER_5XX, 503, "Service Unavailable"),
+    (ErrorCategory.TIMEOUT, None, "Read timed out after 10s"),
+    (ErrorCategory.RATE_LIMITED, 429, "You have reached your secondly limit."),
+    (ErrorCategory.VALIDATION, 400, "Property values were not valid: email"),
+    (ErrorCategory.MISSING_FIELD, 400, "Required fields are missing: [LastName]"),
+    (ErrorCategory.DUPLICATE, 409, "Contact already exists. Existing ID: 1042"),
+    (ErrorCategory.AUTH_EXPIRED, 401, "The OAuth token used to make this call expired 7 second(s) ago."),
+]
+LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
+
+
+class Command(BaseCommand):
+    help = "Seed demo data (idempotent: a second run reuses what exists)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sandbox-url", default=settings.SANDBOX_URL)
+        parser.add_argument("--logs", type=int, default=3000, help="Sync logs of history to create (default 3000).")
+
+    def handle(self, *args, sandbox_url, logs, **options):
+        if logs < 0:
+            raise CommandError("--logs must be 0 or more")
+        rng = random.Random(42)
+        created = not Tenant.objects.filter(slug="acme").exists()
+        with transaction.atomic():
+            integrations = self._tenants_and_integrations(sandbox_url)
+            if created:
+                self._records(integrations, rng)
+                self._history(integrations, rng, logs)
+                self._defects_and_incident(integrations, rng)
+        self._credentials(integrations, sandbox_url)
+        login = self._users()
+        verb = "Seeded" if created else "Reused"
+        self.stdout.write(self.style.SUCCESS(
+            f"{verb} {Tenant.objects.count()} tenants, {Integration.objects.count()} integrations, "
+            f"{SyncLog.objects.count()} sync logs, {Defect.objects.filter(status='OPEN').count()} open defects."
+        ))
+        self.stdout.write(login)
+
+    def _tenants_and_integrations(self, sandbox_url):
+        out = []
+        for name, slug, providers in TENANTS:
+            tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": name})
+            for i, provider in enumerate(providers):
+                info = PROVIDERS[provider]
+                integration, _ = Integration.objects.get_or_create(
+                    tenant=tenant, provider=provider,
+                    defaults={
+                        "category": info.category, "auth_type": info.auth_type,
+                        "base_url": f"{sandbox_url.rstrip('/')}/{provider}",
+                        "mode": SyncMode.WEBHOOK if info.supports_webhooks else SyncMode.POLLING,
+                        "is_critical": i == 0,
+                    },
+                )
+                out.append(integration)
+        return out
+
+    def _records(self, integrations, rng):
+        kinds = {i.tenant_id: set() for i in integrations}
+        for integration in integrations:
+            kinds[integration.tenant_id].add(PROVIDERS[integration.provider].record_kind)
+        records = []
+        for tenant_id, tenant_kinds in kinds.items():
+            for kind in sorted(tenant_kinds):
+                for n in range(12):
+                    first, last = rng.choice(FIRST), rng.choice(LAST)
+                    payload = {"first_name": first, "last_name": last,
+                               "email": f"{first}.{last}.{tenant_id}{n}@example.com".lower(),
+                               "company": "Example Corp", "title": "Engineer"}
+                    if kind == RecordKind.DOCUMENT:
+                        payload = {"name": f"Offer letter {first} {last}", "recipient_email": payload["email"]}
+                    records.append(Record(tenant_id=tenant_id, kind=kind, payload=payload))
+        Record.objects.bulk_create(records)
+
+    def _history(self, integrations, rng, n_logs):
+        now = timezone.now()
+        # HubSpot had a rough hour: most of its recent failures are 5xx and timeouts.
+        logs = []
+        for _ in range(n_logs):
+            integration = rng.choice(integrations)
+            info = PROVIDERS[integration.provider]
+            age = timedelta(seconds=rng.uniform(0, 24 * 3600))
+            in_outage = integration.provider == "hubspot" and age < timedelta(minutes=50)
+            failed = rng.random() < (0.7 if in_outage else 0.08)
+            category, http_status, message = (FAILURES[rng.choice([0, 1])] if in_outage else rng.choice(FAILURES)) if failed else (None, 200, "")
+            created = now - age
+            logs.append(SyncLog(
+                integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
+                direction=rng.choice(["push", "pull"]), object_type=info.object_type,
+                operation=rng.choice(["create", "update", "list"]),
+                status=SyncStatus.FAILED if failed else SyncStatus.SUCCESS,
+                error_category=category or "", http_status=http_status, error_message=message,
+                error_field="email" if category == ErrorCategory.VALIDATION else "",
+                endpoint=f"/{info.object_type}", duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
+                finished_at=created,
+            ))
+        SyncLog.objects.bulk_create(logs, batch_size=1000)
+        # created_at is auto_now_add: spread the history over the day afterwards.
+        for log in logs:
+            log.created_at = log.finished_at
+        SyncLog.objects.bulk_update(logs, ["created_at"], batch_size=1000)
+        for integration in integrations:
+            if integration.provider == "hubspot":
+                Integration.objects.filter(pk=integration.pk).update(
+                    last_error_at=now - timedelta(minutes=2), last_error_category=ErrorCategory.PROVIDER_5XX,
+                    last_error="503 Service Unavailable", last_success_at=now - timedelta(minutes=55),
+                    status="error",
+                )
+            else:
+                Integration.objects.filter(pk=integration.pk).update(last_success_at=now - timedelta(minutes=1))
+
+    def _defects_and_incident(self, integrations, rng):
+        hubspot = [i for i in integrations if i.provider == "hubspot"]
+        defects = []
+        for integration in hubspot:
+            for record in Record.objects.filter(tenant_id=integration.tenant_id, kind="contact")[:5]:
+                defects.append(Defect(
+                    defect_type=DefectType.STALE_CRM_SYNC, provider="hubspot", tenant_id=integration.tenant_id,
+                    integration=integration, record=record,
+                    description="CRM sync stale during the HubSpot outage.",
+                ))
+        Defect.objects.bulk_create(defects)
+        incident = Incident.objects.create(
+            runbook="RB-09", provider="hubspot", title="HubSpot API returning 5xx",
+            severity=Severity.SEV3, detected_by="IDISIntegrationProviderErrors", fallback_available=True,
+            dominant_category=ErrorCategory.PROVIDER_5XX, started_at=timezone.now() - timedelta(minutes=50),
+        )
+        incident.affected_tenants.set({i.tenant_id for i in hubspot})
+        IncidentEvent.objects.create(incident=incident, kind="opened", actor="system:seed_demo",
+                                     message="Opened by the demo seed: HubSpot 5xx error rate above threshold.")
+        AuditEvent.objects.create(actor_type="system", actor="system:seed_demo", action="demo.seed",
+                                  details={"tenants": len(TENANTS)})
+
+    def _credentials(self, integrations, sandbox_url):
+        """Ask the sandbox for fresh credentials for integrations that have none (it only accepts its own)."""
+        missing = [i for i in integrations if not Integration.objects.get(pk=i.pk).has_credentials]
+        if not missing:
+            return
+        try:
+            requests.get(f"{sandbox_url}/_control/health", timeout=2).raise_for_status()
+        except requests.RequestException:
+            self.stderr.write(f"Sandbox not reachable at {sandbox_url}: integrations seeded without credentials.")
+            return
+        for integration in missing:
+            response = requests.post(
+                f"{sandbox_url}/_control/{integration.provider}/credentials",
+                json={"account": integration.tenant.slug}, timeout=5,
+            )
+            response.raise_for_status()
+            creds = response.json()
+            integration.credentials = creds
+            if creds.get("expires_in"):
+                integration.expires_at = timezone.now() + timedelta(seconds=int(creds["expires_in"]))
+            integration.last_refreshed_at = timezone.now()
+            integration.save(update_fields=["credentials", "expires_at", "last_refreshed_at", "updated_at"])
+
+    def _users(self) -> str:
+        if LOGIN_FILE.exists():
+            password = LOGIN_FILE.read_text().strip()
+        else:
+            password = secrets.token_urlsafe(9)
+            LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
+            LOGIN_FILE.write_text(password)
+        users = [("admin", None, True), ("operator", "Support operator", False), ("viewer", "Support viewer", False)]
+        for username, group, superuser in users:
+            user, made = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": superuser})
+            if made or not user.check_password(password):
+                user.set_password(password)
+                user.save()
+            if group:
+                user.groups.add(Group.objects.get(name=group))
+        return (f"Log in at http://127.0.0.1:8000/admin/ as admin, operator or viewer; password: {password}\n"
+                f"(the password is kept in {LOGIN_FILE})")

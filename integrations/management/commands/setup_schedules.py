@@ -1,0 +1,12 @@
+"""Create the beat schedules (idempotent)."""
+from django.core.management.base import BaseCommand
+
+from integrations.schedules import SCHEDULES, ensure_schedules
+
+
+class Command(BaseCommand):
+    help = "Create or correct the periodic tasks that beat runs."
+
+    def handle(self, *args, **options):
+        changed = ensure_schedules()
+        self.stdout.write(f"Schedules: {len(SCHEDULES)} in place, {len(changed)} created or corrected.")

@@ -1,0 +1,407 @@
+"""The integrations domain: tenants, their provider integrations, sync attempts, data defects and the audit trail."""
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .catalog import PROVIDER_CHOICES
+from .crypto import EncryptedJSONField
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.TextChoices):
+    CRM = "crm", "CRM"
+    ATS = "ats", "ATS"
+    DOCS = "docs", "Docs"
+    ENRICHMENT = "enrichment", "Enrichment"
+
+
+class AuthType(models.TextChoices):
+    OAUTH2 = "oauth2", "OAuth 2"
+    API_KEY = "api_key", "API key"
+
+
+class IntegrationStatus(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    ERROR = "error", "Error"
+    NEEDS_REAUTH = "needs_reauth", "Needs re-auth"
+    PAUSED = "paused", "Paused"
+    DISABLED = "disabled", "Disabled"
+
+
+class SyncMode(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    POLLING = "polling", "Polling"
+
+
+DEFAULT_POLL_INTERVAL = timedelta(minutes=5)
+
+
+class Integration(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, db_index=True)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices)
+    status = models.CharField(
+        max_length=16, choices=IntegrationStatus.choices, default=IntegrationStatus.CONNECTED, db_index=True
+    )
+    enabled = models.BooleanField(default=True)
+    sync_paused = models.BooleanField(default=False)
+    sync_paused_reason = models.CharField(max_length=500, blank=True)
+    sync_paused_until = models.DateTimeField(null=True, blank=True)
+    mode = models.CharField(max_length=16, choices=SyncMode.choices, default=SyncMode.WEBHOOK)
+    poll_interval = models.DurationField(default=DEFAULT_POLL_INTERVAL)
+    enrichment_defer_on_error = models.BooleanField(default=False)
+    is_critical = models.BooleanField(default=False, help_text="Critical integrations keep syncing when non-critical ones are paused (RB-03).")
+    base_url = models.URLField(blank=True, help_text="Overrides the provider's API base URL (sandboxes).")
+    credentials = EncryptedJSONField(blank=True, default=dict, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_category = models.CharField(max_length=32, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant__name", "provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "provider"], name="one_integration_per_tenant_provider"),
+        ]
+        permissions = [
+            ("operate_integration", "Can run operations on integrations (pause, resume, retry, ...)"),
+            ("manage_credentials", "Can reconnect integrations and change their credentials"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.name} / {self.get_provider_display()}"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials)
+
+
+class SyncDirection(models.TextChoices):
+    PUSH = "push", "Push"
+    PULL = "pull", "Pull"
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    RUNNING = "RUNNING", "Running"
+    SUCCESS = "SUCCESS", "Success"
+    FAILED = "FAILED", "Failed"
+    RETRYING = "RETRYING", "Retrying"
+
+
+class ErrorCategory(models.TextChoices):
+    CONNECTION = "connection", "Connection"
+    TIMEOUT = "timeout", "Timeout"
+    PROVIDER_5XX = "provider_5xx", "Provider 5xx"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    AUTH_EXPIRED = "auth_expired", "Auth expired"
+    AUTH_INVALID = "auth_invalid", "Auth invalid"
+    AUTH_REFRESH_FAILED = "auth_refresh_failed", "Auth refresh failed"
+    VALIDATION = "validation", "Validation"
+    MISSING_FIELD = "missing_field", "Missing field"
+    DUPLICATE = "duplicate", "Duplicate"
+    MAPPING = "mapping", "Mapping"
+    UNKNOWN = "unknown", "Unknown"
+
+
+TRANSIENT_CATEGORIES = frozenset(
+    {ErrorCategory.CONNECTION, ErrorCategory.TIMEOUT, ErrorCategory.PROVIDER_5XX, ErrorCategory.RATE_LIMITED}
+)
+AUTH_CATEGORIES = frozenset(
+    {ErrorCategory.AUTH_EXPIRED, ErrorCategory.AUTH_INVALID, ErrorCategory.AUTH_REFRESH_FAILED}
+)
+DATA_CATEGORIES = frozenset(
+    {ErrorCategory.VALIDATION, ErrorCategory.MISSING_FIELD, ErrorCategory.DUPLICATE, ErrorCategory.MAPPING}
+)
+
+
+class RecordKind(models.TextChoices):
+    CANDIDATE = "candidate", "Candidate"
+    CONTACT = "contact", "Contact"
+    DEAL = "deal", "Deal"
+    CLAIM = "claim", "Claim"
+    DOCUMENT = "document", "Document"
+
+
+class CrmSyncStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    SYNCED = "SYNCED", "Synced"
+    FAILED = "FAILED", "Failed"
+
+
+class EnrichmentStatus(models.TextChoices):
+    NONE = "NONE", "Not needed"
+    PENDING = "PENDING", "Pending"
+    ENRICHED = "ENRICHED", "Enriched"
+    DEFERRED = "DEFERRED", "Deferred"
+    FAILED = "FAILED", "Failed"
+
+
+class Record(models.Model):
+    """A tenant's own data that syncs to its providers (candidates, contacts, deals, claims, documents)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(max_length=16, choices=RecordKind.choices)
+    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                   help_text="Sent to providers as lineup_id so that a repeated push adopts, not duplicates.")
+    payload = models.JSONField(default=dict)
+    crm_sync_status = models.CharField(max_length=16, choices=CrmSyncStatus.choices, default=CrmSyncStatus.PENDING)
+    enrichment_status = models.CharField(max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NONE)
+    enriched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "kind"], name="record_tenant_kind"),
+            models.Index(fields=["crm_sync_status", "updated_at"], name="record_sync_status_updated"),
+            models.Index(fields=["updated_at", "id"], name="record_updated"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.payload.get("email") or self.payload.get("name") or self.payload.get("last_name") or ""
+        return f"{self.get_kind_display()} #{self.pk} {label}".strip()
+
+
+class RecordLink(models.Model):
+    """The remote id of a record at one integration."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="links")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="record_links")
+    remote_id = models.CharField(max_length=100)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "integration"], name="one_link_per_record_integration"),
+            models.UniqueConstraint(fields=["integration", "remote_id"], name="one_record_per_remote_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration} #{self.remote_id}"
+
+
+class SyncLog(models.Model):
+    """One attempt to move one record (or one page of records) between us and a provider."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_logs")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_logs")
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    direction = models.CharField(max_length=8, choices=SyncDirection.choices)
+    object_type = models.CharField(max_length=64)
+    record = models.ForeignKey(Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_logs")
+    operation = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING)
+    error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True)
+    error_field = models.CharField(max_length=200, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    endpoint = models.CharField(max_length=300, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_headers = models.JSONField(default=dict, blank=True)
+    request_excerpt = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["integration", "status", "created_at"], name="synclog_integ_status_created"),
+            models.Index(fields=["status", "created_at"], name="synclog_status_created"),
+            models.Index(fields=["provider", "created_at"], name="synclog_provider_created"),
+            models.Index(fields=["created_at", "id"], name="synclog_created_id"),
+            models.Index(fields=["status", "next_attempt_at"], name="synclog_status_next_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SyncLog #{self.pk} {self.provider} {self.operation} {self.status}"
+
+
+class FieldMapping(models.Model):
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="field_mappings")
+    local_field = models.CharField(max_length=100)
+    remote_field = models.CharField(max_length=100)
+    required = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["integration", "local_field"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "local_field"], name="one_mapping_per_local_field"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.local_field} -> {self.remote_field}"
+
+
+class WebhookStatus(models.TextChoices):
+    RECEIVED = "RECEIVED", "Received"
+    PROCESSED = "PROCESSED", "Processed"
+    FAILED = "FAILED", "Failed"
+    QUEUED = "QUEUED", "Queued"
+    DEAD = "DEAD", "Dead"
+
+
+class WebhookDelivery(models.Model):
+    """An event a provider sent us."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    event_id = models.CharField(max_length=200)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_retries = models.PositiveSmallIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="one_delivery_per_provider_event"),
+        ]
+        indexes = [
+            models.Index(fields=["provider", "status", "received_at"], name="webhook_provider_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_status_next_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} event {self.event_id}"
+
+
+class DefectType(models.TextChoices):
+    STALE_ENRICHMENT = "STALE_ENRICHMENT", "Stale enrichment"
+    STALE_CRM_SYNC = "STALE_CRM_SYNC", "Stale CRM sync"
+    SYNC_FAILED = "SYNC_FAILED", "Sync failed"
+
+
+class DefectStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    RESOLVED = "RESOLVED", "Resolved"
+
+
+class Defect(models.Model):
+    """A known data problem, e.g. a record whose enrichment went stale during a provider outage."""
+
+    defect_type = models.CharField(max_length=32, choices=DefectType.choices)
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="defects")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="defects")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, null=True, blank=True, related_name="defects")
+    status = models.CharField(max_length=16, choices=DefectStatus.choices, default=DefectStatus.OPEN)
+    description = models.TextField(blank=True)
+    resolution = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=200, blank=True, help_text="The actor who resolved it.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["provider", "defect_type", "status", "created_at"], name="defect_provider_type_status"),
+            models.Index(fields=["created_at", "id"], name="defect_created_id"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "provider", "defect_type"],
+                condition=Q(status="OPEN"),
+                name="one_open_defect_per_record_provider_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_defect_type_display()} ({self.provider}) #{self.pk}"
+
+
+class ApiTokenScope(models.TextChoices):
+    TENANT = "tenant", "One tenant"
+    ADMIN = "admin", "Staff / admin"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise a token.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scope = models.CharField(max_length=16, choices=ApiTokenScope.choices)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scope="admin", tenant__isnull=True) | Q(scope="tenant", tenant__isnull=False),
+                name="tenant_token_has_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @staticmethod
+    def generate() -> str:
+        return "lo_" + secrets.token_urlsafe(32)
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    TOKEN = "token", "API token"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """Who did what to what, and when. Every action writes one."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_token = models.ForeignKey(ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor = models.CharField(max_length=200, help_text="The actor's name as it was when it acted.")
+    action = models.CharField(max_length=64, db_index=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
+    provider = models.CharField(max_length=32, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["provider", "created_at"], name="audit_provider_created"),
+            models.Index(fields=["created_at", "id"], name="audit_created_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.provider}".strip()

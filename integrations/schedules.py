@@ -1,0 +1,23 @@
+"""The beat schedules, kept in django-celery-beat's tables and created idempotently."""
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+# name -> (task, every seconds)
+SCHEDULES: dict[str, tuple[str, int]] = {
+    "Resume pauses whose end has passed": ("integrations.resume_expired_pauses", 60),
+}
+
+
+def ensure_schedules() -> list[str]:
+    """Create or correct every schedule in SCHEDULES; return the names that changed."""
+    changed = []
+    with transaction.atomic():
+        for name, (task, seconds) in SCHEDULES.items():
+            every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+            obj, created = PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every})
+            if created or obj.task != task or obj.interval_id != every.pk or not obj.enabled:
+                obj.task, obj.interval, obj.enabled = task, every, True
+                obj.save()
+                changed.append(name)
+        PeriodicTasks.update_changed()
+    return changed

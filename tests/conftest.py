@@ -1,0 +1,65 @@
+"""Shared fixtures. Real services are used when present; with REQUIRE_SERVICES=1 a missing one fails the test."""
+import os
+import shutil
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests import factories
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def require_or_skip(reason: str):
+    """Skip for a missing service, or fail when the run promised every service (REQUIRE_SERVICES=1)."""
+    if settings.REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres():
+    if connection.vendor != "postgresql":
+        require_or_skip("this test needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        require_or_skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    }
+
+
+@pytest.fixture
+def artifacts_dir():
+    path = settings.BASE_DIR / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def tenant(db):
+    return factories.tenant()
+
+
+@pytest.fixture
+def operator(db):
+    return factories.user("operator", group=factories.OPERATOR)
+
+
+@pytest.fixture
+def viewer(db):
+    return factories.user("viewer", group=factories.VIEWER)
+
+
+@pytest.fixture
+def superuser(db):
+    return factories.user("root", superuser=True)
