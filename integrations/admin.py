@@ -33,6 +33,7 @@ from .models import (
 admin.site.site_header = "Lineup Ops"
 admin.site.site_title = "Lineup Ops"
 admin.site.index_title = "Integration operations"
+admin.site.site_url = None  # no public site behind the console
 
 
 class OperateMixin:
@@ -97,8 +98,8 @@ class FieldMappingInline(admin.TabularInline):
 @admin.register(Integration)
 class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     list_display = [
-        "__str__", "provider", "category", "status_badge", "mode", "enabled", "sync_paused", "is_critical",
-        "token_expiry", "last_success_at", "last_error_at", "last_error_short",
+        "__str__", "status_badge", "mode", "is_critical", "token_expiry", "last_success_at", "last_error_at",
+        "last_error_short",
     ]
     list_display_links = ["__str__"]
     list_filter = ["provider", "status", "category", "mode", "is_critical", TokenExpiryFilter,

@@ -67,8 +67,14 @@ class EstimatedCountPaginator(Paginator):
                 return estimate if estimate > 10000 else super().count
         try:
             with transaction.atomic(using=qs.db), connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL statement_timeout = {int(self.count_timeout_ms)}")
-                return qs.count()
+                cursor.execute("SELECT current_setting('statement_timeout')")
+                previous = cursor.fetchone()[0]
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{self.count_timeout_ms}ms"])
+                count = qs.count()
+                # SET LOCAL lasts to the end of the enclosing transaction, not the savepoint: put it back.
+                # (A timeout rolls back to the savepoint, which restores it by itself.)
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+                return count
         except DatabaseError:
             return self._explain_estimate(qs)
 

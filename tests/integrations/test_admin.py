@@ -1,0 +1,115 @@
+"""The console's screens: every changelist renders, actions confirm and report counts, viewers cannot act."""
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from integrations.models import AuditEvent, Integration, SyncLog
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "integrations_tenant", "integrations_integration", "integrations_synclog", "integrations_record",
+    "integrations_webhookdelivery", "integrations_defect", "integrations_auditevent", "integrations_apitoken",
+    "incidents_incident", "incidents_postmortem",
+]
+
+
+@pytest.fixture
+def seeded(db):
+    t = factories.tenant(name="Acme", slug="acme")
+    hub = factories.integration(tenant=t, provider="hubspot", credentials={"access_token": "tok-SECRET-123"})
+    gh = factories.integration(tenant=t, provider="greenhouse", credentials={"api_key": "gh-SECRET-456"})
+    r = factories.record(tenant=t)
+    factories.sync_log(integration=hub, record=r, status="FAILED", error_category="validation",
+                       error_field="email", error_message="Property values were not valid: email")
+    return hub, gh
+
+
+@pytest.mark.parametrize("name", CHANGELISTS)
+def test_every_changelist_renders_for_a_viewer(client, viewer, seeded, name):
+    client.force_login(viewer)
+    response = client.get(reverse(f"admin:{name}_changelist"))
+    assert response.status_code == 200
+
+
+def test_status_badges_are_coloured_by_status(client, operator, seeded):
+    hub, _ = seeded
+    Integration.objects.filter(pk=hub.pk).update(status="error")
+    client.force_login(operator)
+    html = client.get(reverse("admin:integrations_integration_changelist")).content.decode()
+    assert '<span class="lo-badge lo-bad" data-status="error">Error</span>' in html
+    assert '<span class="lo-badge lo-ok" data-status="connected">Connected</span>' in html
+
+
+def test_viewer_is_not_offered_actions_and_a_forged_post_changes_nothing(client, viewer, seeded):
+    client.force_login(viewer)
+    url = reverse("admin:integrations_integration_changelist")
+    html = client.get(url).content.decode()
+    assert "Pause sync" not in html
+    response = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: [i.pk for i in seeded],
+                                 "confirm": "yes", "reason": "sneaky"})
+    assert response.status_code in (200, 302)
+    assert not Integration.objects.filter(sync_paused=True).exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_operator_pauses_two_integrations_after_confirming(client, operator, seeded):
+    client.force_login(operator)
+    url = reverse("admin:integrations_integration_changelist")
+    ids = [i.pk for i in seeded]
+    confirm = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids})
+    page = confirm.content.decode()
+    assert confirm.status_code == 200 and "will act on <strong>2</strong>" in page
+    assert not Integration.objects.filter(sync_paused=True).exists()  # nothing before confirming
+    missing_reason = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids, "confirm": "yes"})
+    assert "This field is required" in missing_reason.content.decode()
+    assert not Integration.objects.filter(sync_paused=True).exists()
+    done = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids, "confirm": "yes",
+                             "reason": "RB-03 quota"}, follow=True)
+    assert "Pause sync: 2 rows changed." in done.content.decode()
+    assert Integration.objects.filter(status="paused").count() == 2
+    assert AuditEvent.objects.filter(action="integration.pause", actor="operator").count() == 2
+
+
+def test_select_across_acts_on_the_filtered_set_not_the_page(client, operator, seeded):
+    hub, gh = seeded
+    client.force_login(operator)
+    url = reverse("admin:integrations_integration_changelist") + "?provider__exact=hubspot"
+    client.post(url, {"action": "disable", ACTION_CHECKBOX_NAME: [hub.pk], "select_across": "1",
+                      "confirm": "yes", "reason": ""})
+    assert list(Integration.objects.filter(enabled=False).values_list("pk", flat=True)) == [hub.pk]
+
+
+def test_no_admin_page_shows_a_secret(client, superuser, seeded):
+    hub, gh = seeded
+    client.force_login(superuser)
+    pages = [
+        reverse("admin:integrations_integration_changelist"),
+        reverse("admin:integrations_integration_change", args=[hub.pk]),
+        reverse("admin:integrations_integration_change", args=[gh.pk]),
+        reverse("admin:integrations_synclog_changelist"),
+        reverse("admin:integrations_synclog_change", args=[SyncLog.objects.get().pk]),
+    ]
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert "SECRET" not in html, url
+    assert "Stored, encrypted" in client.get(pages[1]).content.decode()
+
+
+def test_sync_log_changelist_queries_do_not_grow_with_rows(client, operator, seeded):
+    hub, gh = seeded
+    client.force_login(operator)
+    url = reverse("admin:integrations_synclog_changelist")
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for i in range(60):
+        factories.sync_log(integration=hub if i % 2 else gh, status="FAILED" if i % 3 else "SUCCESS")
+    assert queries() == few
