@@ -20,3 +20,5 @@ class Conflict(ServiceError):
 
 REASON_REQUIRED = "A reason is required to pause syncs."
 UNTIL_IN_PAST = "The pause must end in the future."
+NOT_OAUTH = "This provider uses an API key: update the key instead of refreshing a token."
+NO_REFRESH_TOKEN = "No refresh token is stored: the integration must be re-authorized."

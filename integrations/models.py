@@ -78,6 +78,9 @@ class Integration(models.Model):
     last_error = models.TextField(blank=True)
     last_error_category = models.CharField(max_length=32, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # One running sync per integration: a lease taken with a conditional UPDATE, released at the end.
+    sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,22 +190,26 @@ class Record(models.Model):
 
 
 class RecordLink(models.Model):
-    """The remote id of a record at one integration."""
+    """A record's sync state at one integration: its remote id once created, and its last outcome."""
 
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="links")
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="record_links")
-    remote_id = models.CharField(max_length=100)
+    remote_id = models.CharField(max_length=100, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     remote_updated_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="Last failed push; the record is not pushed again until it changes or is retried.")
+    last_error_category = models.CharField(max_length=32, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["record", "integration"], name="one_link_per_record_integration"),
-            models.UniqueConstraint(fields=["integration", "remote_id"], name="one_record_per_remote_id"),
+            models.UniqueConstraint(fields=["integration", "remote_id"], condition=~Q(remote_id=""),
+                                    name="one_record_per_remote_id"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.integration} #{self.remote_id}"
+        return f"{self.integration} #{self.remote_id or '(not created)'}"
 
 
 class SyncLog(models.Model):

@@ -4,6 +4,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 
 # name -> (task, every seconds)
 SCHEDULES: dict[str, tuple[str, int]] = {
+    "Start due syncs, retries and webhook retries": ("integrations.dispatch_due_syncs", 5),
+    "Sweep records whose sync was never enqueued": ("integrations.sweep_pending_records", 120),
+    "Refresh OAuth tokens before they expire": ("integrations.refresh_expiring_tokens", 300),
     "Resume pauses whose end has passed": ("integrations.resume_expired_pauses", 60),
 }
 

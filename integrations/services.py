@@ -1,6 +1,7 @@
 """Every action on integrations is one function here, called alike by admin, API, commands, tasks and incidents."""
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -8,7 +9,15 @@ from django.utils import timezone
 
 from . import errors
 from .actors import MANAGE_CREDENTIALS, OPERATE, Actor, System, audit_fields, require, scope_integrations
-from .models import ApiToken, AuditEvent, ErrorCategory, Integration, IntegrationStatus
+from .models import (
+    AUTH_CATEGORIES,
+    ApiToken,
+    AuditEvent,
+    ErrorCategory,
+    Integration,
+    IntegrationStatus,
+    Record,
+)
 
 # Chunk size for set-based changes that also write one audit row per integration.
 CHUNK = 2000
@@ -177,3 +186,76 @@ def api_token_revoke(*, tokens, actor: Actor) -> ActionResult:
         total = tokens.count()
         audit(actor=actor, action="api_token.revoke", details={"tokens": names})
     return ActionResult(action="api_token.revoke", changed=n, unchanged=total - n)
+
+
+# ------------------------------------------------------------------------------------------ tokens and syncs
+
+
+def integration_refresh_token(*, integration: Integration, actor: Actor) -> ActionResult:
+    """Force a token refresh (RB-02 step 1); a refused refresh leaves the integration needs_reauth."""
+    from . import sync
+    from .providers import ProviderError
+
+    require(actor, OPERATE)
+    integration = scope_integrations(actor, Integration.objects.filter(pk=integration.pk)).select_related("tenant").first()
+    if integration is None:
+        raise errors.ServiceError("No such integration.", code="not_found")
+    if integration.auth_type != "oauth2":
+        raise errors.ServiceError(errors.NOT_OAUTH, field="provider")
+    if not integration.credentials.get("refresh_token"):
+        raise errors.ServiceError(errors.NO_REFRESH_TOKEN)
+    try:
+        sync.refresh_token(integration)
+    except ProviderError as e:
+        audit(actor=actor, action="integration.refresh_token", integration=integration,
+              details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
+        return ActionResult(action="integration.refresh_token", unchanged=1,
+                            details={"outcome": "failed", "category": e.category, "error": e.message})
+    integration.refresh_from_db()
+    if integration.last_error_category in AUTH_CATEGORIES:
+        Integration.objects.filter(pk=integration.pk).update(last_error_category="", last_error="")
+        Integration.objects.filter(pk=integration.pk).update(status=settled_status())
+    audit(actor=actor, action="integration.refresh_token", integration=integration,
+          details={"outcome": "refreshed", "expires_at": integration.expires_at.isoformat() if integration.expires_at else None})
+    return ActionResult(action="integration.refresh_token", changed=1,
+                        details={"outcome": "refreshed", "expires_at": integration.expires_at})
+
+
+def tokens_refresh_expiring(*, within: timedelta = timedelta(minutes=10)) -> ActionResult:
+    """Proactive refresh (RB-02 post-incident): OAuth tokens that expire within `within` are refreshed now."""
+    actor = System("token-refresh")
+    due = Integration.objects.filter(
+        auth_type="oauth2", enabled=True, expires_at__lte=timezone.now() + within
+    ).exclude(status=IntegrationStatus.NEEDS_REAUTH)
+    result = ActionResult(action="tokens.refresh_expiring", details={"n_failed": 0})
+    for integration in due:
+        if not integration.credentials.get("refresh_token"):
+            continue
+        outcome = integration_refresh_token(integration=integration, actor=actor)
+        result.changed += outcome.changed
+        result.details["n_failed"] += outcome.unchanged
+    return result
+
+
+def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> None:
+    """Start syncs after the current transaction commits (a sync must see what was just saved)."""
+    from . import tasks
+
+    for pk in sorted(set(integration_ids)):
+        transaction.on_commit(partial(tasks.sync_integration.delay, pk, None, record_ids))
+
+
+def records_changed(*, record_ids: list[int]) -> int:
+    """Local records changed: sync them to every integration of their tenant that takes their kind."""
+    from .catalog import PROVIDERS
+
+    pairs = set(Record.objects.filter(pk__in=record_ids).values_list("tenant_id", "kind"))
+    kinds = {}
+    for tenant_id, kind in pairs:
+        kinds.setdefault(kind, set()).add(tenant_id)
+    targets = []
+    for integration in Integration.objects.filter(tenant_id__in={t for t, _ in pairs}, enabled=True, sync_paused=False):
+        if integration.tenant_id in kinds.get(PROVIDERS[integration.provider].record_kind, ()):
+            targets.append(integration.pk)
+    enqueue_syncs(targets)
+    return len(targets)

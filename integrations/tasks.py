@@ -1,7 +1,54 @@
-"""Celery tasks: thin callers of services, taking ids, returning early when there is nothing to do."""
+"""Celery tasks: thin callers of the sync engine and services. They take ids and return early when idle."""
+from dataclasses import asdict
+
 from celery import shared_task
 
-from . import services
+from . import services, sync
+
+SYNC_QUEUE = "sync"
+
+
+@shared_task(name="integrations.sync_integration", queue=SYNC_QUEUE)
+def sync_integration(integration_id: int, pull: bool | None = None, record_ids: list[int] | None = None) -> dict:
+    summary = sync.sync_integration(integration_id, pull=pull, record_ids=record_ids)
+    if summary.more:
+        # Work is chunked: the next batch goes to the back of the queue, so other integrations get their turn.
+        sync_integration.apply_async((integration_id,), countdown=0.5)
+    return asdict(summary)
+
+
+@shared_task(name="integrations.process_webhook", queue=SYNC_QUEUE)
+def process_webhook(delivery_id: int) -> str | None:
+    delivery = sync.process_webhook(delivery_id)
+    return delivery.status if delivery else None
+
+
+@shared_task(name="integrations.dispatch_due_syncs", queue="default")
+def dispatch_due_syncs() -> dict:
+    """Beat, every few seconds: start syncs that are due, retry webhooks, recover what a dead worker left."""
+    recovered = sync.recover_stuck()
+    integration_ids = sync.due_integration_ids()
+    for pk in sorted(integration_ids):
+        sync_integration.delay(pk)
+    webhook_ids = sync.due_webhook_ids()
+    for pk in webhook_ids:
+        process_webhook.delay(pk)
+    return {"syncs": len(integration_ids), "webhooks": len(webhook_ids), "recovered": recovered}
+
+
+@shared_task(name="integrations.sweep_pending_records", queue="default")
+def sweep_pending_records() -> int:
+    """Beat, every few minutes: integrations whose changed records were never enqueued get a sync."""
+    ids = sync.integrations_with_pending_records()
+    for pk in ids:
+        sync_integration.delay(pk)
+    return len(ids)
+
+
+@shared_task(name="integrations.refresh_expiring_tokens", queue="default")
+def refresh_expiring_tokens() -> dict:
+    result = services.tokens_refresh_expiring()
+    return {"refreshed": result.changed, "failed": result.details.get("n_failed", 0)}
 
 
 @shared_task(name="integrations.resume_expired_pauses", queue="default")

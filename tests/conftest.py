@@ -10,6 +10,8 @@ from django.db import connection
 
 from tests import factories
 
+pytest_plugins = ["tests.fixtures_sandbox"]
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -63,3 +65,15 @@ def viewer(db):
 @pytest.fixture
 def superuser(db):
     return factories.user("root", superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(request):
+    """Unit tests run tasks in-process; tests marked `worker` use a real worker and broker instead."""
+    from lineup_ops.celery import app
+
+    eager = "worker" not in request.keywords
+    app.conf.task_always_eager = eager
+    app.conf.task_eager_propagates = eager
+    yield
+    app.conf.task_always_eager = False

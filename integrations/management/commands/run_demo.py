@@ -59,7 +59,7 @@ class Command(BaseCommand):
                 raise CommandError("The sandbox provider did not start; see its output above.")
             call_command("seed_demo", sandbox_url=sandbox_url, stdout=self.stdout)
             call_command("setup_schedules", stdout=self.stdout)
-            self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4"], env)
+            self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "default,sync"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             self._start("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], env)
             if not _wait_http(f"http://127.0.0.1:{port}/admin/login/", 60):

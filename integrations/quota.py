@@ -1,0 +1,172 @@
+"""One quota per provider app, shared by every worker and tenant: a moving window kept in Redis.
+
+The provider counts requests per app, not per tenant or worker, so the limiter must be global: Celery's
+per-worker `rate_limit` cannot keep twenty tenants on four workers inside one provider's quota. The moving
+window admits at most Q requests in any interval of the window's length, hence in the provider's fixed or
+rolling windows too; a small slack absorbs the time between our count and the provider's. (The `limits`
+package counts windows in whole seconds, too coarse for Lever's 10 requests per second.)
+"""
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+
+from .catalog import PROVIDERS
+
+# Requests reach the provider a little after we count them; widen our window by this much.
+WINDOW_SLACK = 0.01
+WINDOW_SLACK_MIN_SECONDS = 0.05
+
+# Atomically: drop hits older than the window; admit if fewer than the limit, else say how long to wait.
+# Time comes from Redis so that workers on several hosts share one clock.
+_HIT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local block = redis.call('PTTL', KEYS[2])
+if block > 0 then return block end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
+@dataclass(frozen=True)
+class Quota:
+    limit: int
+    window_seconds: float
+
+
+def configured_quota(provider: str) -> Quota:
+    """The catalogue's quota, overridden by settings.PROVIDER_QUOTAS ({"hubspot": (100, 10)})."""
+    override = getattr(settings, "PROVIDER_QUOTAS", {}).get(provider)
+    if override:
+        return Quota(int(override[0]), float(override[1]))
+    info = PROVIDERS[provider]
+    return Quota(info.quota, float(info.window_seconds))
+
+
+def _window_ms(provider: str) -> tuple[int, int]:
+    q = configured_quota(provider)
+    window = q.window_seconds + max(WINDOW_SLACK_MIN_SECONDS, q.window_seconds * WINDOW_SLACK)
+    return int(window * 1000), q.limit
+
+
+class RedisWindow:
+    def __init__(self, url: str):
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._hit = self._redis.register_script(_HIT_LUA)
+
+    def try_hit(self, provider: str) -> float:
+        """0 when admitted, else the seconds to wait."""
+        window_ms, limit = _window_ms(provider)
+        wait_ms = self._hit(keys=[f"lineup:quota:{provider}", f"lineup:quota-block:{provider}"],
+                            args=[window_ms, limit, uuid.uuid4().hex])
+        return int(wait_ms) / 1000
+
+    def block(self, provider: str, seconds: float) -> None:
+        key, ms = f"lineup:quota-block:{provider}", max(1, int(seconds * 1000))
+        current = self._redis.pttl(key)
+        if current is None or current < ms:
+            self._redis.set(key, b"1", px=ms)
+
+    def blocked_for(self, provider: str) -> float:
+        ttl = self._redis.pttl(f"lineup:quota-block:{provider}")
+        return ttl / 1000 if ttl and ttl > 0 else 0.0
+
+    def reset(self, provider: str) -> None:
+        self._redis.delete(f"lineup:quota:{provider}", f"lineup:quota-block:{provider}")
+
+
+class MemoryWindow:
+    """The same window inside one process: the demo's single worker, and unit tests."""
+
+    def __init__(self):
+        self._hits: dict[str, deque] = {}
+        self._blocked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def try_hit(self, provider: str) -> float:
+        window_ms, limit = _window_ms(provider)
+        window = window_ms / 1000
+        with self._lock:
+            now = time.monotonic()
+            blocked = self._blocked_until.get(provider, 0.0) - now
+            if blocked > 0:
+                return blocked
+            hits = self._hits.setdefault(provider, deque())
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            if len(hits) < limit:
+                hits.append(now)
+                return 0.0
+            return max(0.001, hits[0] + window - now)
+
+    def block(self, provider: str, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._blocked_until[provider] = max(self._blocked_until.get(provider, 0.0), until)
+
+    def blocked_for(self, provider: str) -> float:
+        with self._lock:
+            return max(0.0, self._blocked_until.get(provider, 0.0) - time.monotonic())
+
+    def reset(self, provider: str) -> None:
+        with self._lock:
+            self._hits.pop(provider, None)
+            self._blocked_until.pop(provider, None)
+
+
+class ProviderQuota:
+    """acquire() before every provider call; observe() after, with what the provider said of its quota."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._window = RedisWindow(url) if url.startswith(("redis://", "rediss://")) else MemoryWindow()
+
+    def acquire(self, provider: str, *, timeout: float = 30.0) -> bool:
+        """Wait for a free slot in the provider's quota; False if none came within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = self._window.try_hit(provider)
+            if wait <= 0:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(wait, left))
+
+    def observe(self, provider: str, *, retry_after: float | None = None, remaining: int | None = None,
+                reset_seconds: float | None = None) -> None:
+        """Stop every worker until the provider's quota resets: after a 429, or when it says none remains."""
+        if retry_after:
+            self._window.block(provider, retry_after)
+        elif remaining is not None and remaining <= 0 and reset_seconds:
+            self._window.block(provider, reset_seconds)
+
+    def blocked_for(self, provider: str) -> float:
+        return self._window.blocked_for(provider)
+
+    def reset(self, provider: str) -> None:
+        self._window.reset(provider)
+
+
+@lru_cache(maxsize=4)
+def _quota_for(url: str) -> ProviderQuota:
+    return ProviderQuota(url)
+
+
+def provider_quota() -> ProviderQuota:
+    return _quota_for(settings.RATE_LIMIT_STORAGE_URL)

@@ -1,0 +1,189 @@
+"""The sync engine against the sandbox provider over real HTTP: pushes, pulls, tokens, faults, idempotence."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integrations import sync
+from integrations.catalog import PROVIDERS
+from integrations.mapping import mapping_for
+from integrations.models import Integration, Record, RecordLink, SyncLog
+from integrations.quota import provider_quota
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+CRM_ATS = ["hubspot", "salesforce", "greenhouse", "lever", "workday"]
+
+
+def connect(sandbox, provider: str, tenant=None, **kw) -> Integration:
+    """An integration of a tenant at the sandbox, holding credentials the sandbox issued."""
+    tenant = tenant or factories.tenant()
+    creds = sandbox.credentials(provider, tenant.slug)
+    expires = timezone.now() + timedelta(seconds=creds["expires_in"]) if creds.get("expires_in") else None
+    kw.setdefault("mode", "polling")
+    integration = factories.integration(tenant=tenant, provider=provider, base_url=sandbox.base_url(provider),
+                                        credentials=creds, expires_at=expires, **kw)
+    provider_quota().reset(provider)
+    return integration
+
+
+def local_records(integration: Integration, n: int, **payload) -> list[Record]:
+    kind = PROVIDERS[integration.provider].record_kind
+    return [factories.record(tenant=integration.tenant, kind=kind, **payload) for _ in range(n)]
+
+
+def remote_view(sandbox, integration) -> dict[str, dict]:
+    """The sandbox's records of this tenant, as local payloads keyed by lineup_id."""
+    mapping = mapping_for(integration)
+    return {external_id(r): mapping.to_local(r["fields"])
+            for r in sandbox.records(integration.provider, integration.tenant.slug)}
+
+
+def external_id(remote: dict) -> str | None:
+    """Our lineup_id as the sandbox shows it (Salesforce keeps it in a custom field)."""
+    fields = remote["fields"]
+    return fields.get("lineup_id") or fields.get("Lineup_Id__c")
+
+
+def local_view(integration) -> dict[str, dict]:
+    mapping = mapping_for(integration)
+    out = {}
+    for record in Record.objects.filter(tenant=integration.tenant):
+        fields, _ = mapping.to_remote(record.payload, str(record.external_id))
+        out[str(record.external_id)] = mapping.to_local(fields)
+    return out
+
+
+@pytest.mark.parametrize("provider", CRM_ATS)
+def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
+    integration = connect(sandbox, provider)
+    records = local_records(integration, 3)
+    summary = sync.sync_integration(integration.pk, pull=False)
+    assert (summary.pushed, summary.failed) == (3, 0)
+    assert remote_view(sandbox, integration) == local_view(integration)
+    assert SyncLog.objects.filter(integration=integration, status="SUCCESS", direction="push").count() == 3
+
+    # The provider changes one of ours and gains a new one; a pull brings both home.
+    remote = sandbox.records(provider, integration.tenant.slug)
+    first = next(r for r in remote if external_id(r) == str(records[0].external_id))
+    title_field = {"hubspot": "jobtitle", "salesforce": "Title", "greenhouse": "title", "lever": "headline",
+                   "workday": "email"}[provider]
+    new_value = "changed@example.com" if provider == "workday" else "Head of Talent"
+    sandbox.update_record(provider, first["id"], {title_field: new_value})
+    extra = {"hubspot": {"email": "new@example.com", "firstname": "New", "lastname": "Person"},
+             "salesforce": {"Email": "new@example.com", "FirstName": "New", "LastName": "Person"},
+             "greenhouse": {"first_name": "New", "last_name": "Person", "email": "new@example.com"},
+             "lever": {"name": "New Person", "email": "new@example.com"},
+             "workday": {"firstName": "New", "lastName": "Person", "email": "new@example.com"}}[provider]
+    sandbox.create_record(provider, integration.tenant.slug, extra)
+    Integration.objects.filter(pk=integration.pk).update(last_polled_at=timezone.now() - timedelta(minutes=1))
+    summary = sync.sync_integration(integration.pk, pull=True)
+    assert summary.pulled["created"] == 1 and summary.pulled["updated"] >= 1
+    assert Record.objects.filter(tenant=integration.tenant).count() == 4
+    local = {r.payload.get("email"): r for r in Record.objects.filter(tenant=integration.tenant)}
+    assert "new@example.com" in local
+    records[0].refresh_from_db()
+    changed_local = "title" if provider not in ("workday",) else "email"
+    assert records[0].payload[changed_local] == new_value
+    # Pulled changes are not pushed back: nothing is pending afterwards.
+    assert not sync.pending_records(integration).exists()
+    assert len(sandbox.records(provider, integration.tenant.slug)) == 4
+
+
+def test_expired_access_token_is_refreshed_and_the_sync_succeeds(sandbox):
+    integration = connect(sandbox, "hubspot")
+    before = integration.last_refreshed_at
+    local_records(integration, 1)
+    sandbox.control("hubspot", expire_tokens=True)
+    summary = sync.sync_integration(integration.pk, pull=False)
+    assert summary.pushed == 1
+    integration.refresh_from_db()
+    assert integration.last_refreshed_at and integration.last_refreshed_at != before
+    assert integration.status == "connected"
+    assert SyncLog.objects.filter(integration=integration, operation="refresh_token", status="SUCCESS").exists()
+
+
+def test_revoked_refresh_token_marks_needs_reauth_and_stops_calling(sandbox):
+    integration = connect(sandbox, "lever")
+    local_records(integration, 5)
+    sandbox.control("lever", expire_tokens=True, revoke_refresh_tokens=True)
+    summary = sync.sync_integration(integration.pk, pull=False)
+    integration.refresh_from_db()
+    assert integration.status == "needs_reauth"
+    assert summary.pushed == 0 and summary.reason.startswith("stopped")
+    calls = len(sandbox.requests("lever", integration.tenant.slug))
+    again = sync.sync_integration(integration.pk)
+    assert not again.ran
+    assert len(sandbox.requests("lever", integration.tenant.slug)) == calls
+    refresh = SyncLog.objects.get(integration=integration, operation="refresh_token")
+    assert refresh.status == "FAILED" and refresh.error_category == "auth_refresh_failed"
+
+
+def test_rejected_field_fails_at_once_naming_the_field_without_retry(sandbox):
+    integration = connect(sandbox, "greenhouse")
+    good, bad = local_records(integration, 1)[0], local_records(integration, 1, email="x@bad.example")[0]
+    sandbox.control("greenhouse", reject={"field": "email", "contains": "@bad"})
+    summary = sync.sync_integration(integration.pk, pull=False)
+    assert (summary.pushed, summary.failed, summary.retrying) == (1, 1, 0)
+    failed = SyncLog.objects.get(record=bad)
+    assert failed.status == "FAILED" and failed.error_category in ("validation", "missing_field")
+    assert failed.error_field == "email" and failed.next_attempt_at is None and failed.http_status == 422
+    bad.refresh_from_db()
+    assert bad.crm_sync_status == "FAILED"
+    assert not sync.pending_records(integration).exists()  # no retry until the record changes
+    assert SyncLog.objects.get(record=good).status == "SUCCESS"
+
+
+def test_provider_down_then_up_loses_no_record_and_duplicates_none(sandbox):
+    integration = connect(sandbox, "hubspot")
+    records = local_records(integration, 6)
+    sandbox.control("hubspot", mode="down")
+    summary = sync.sync_integration(integration.pk, pull=False)
+    assert summary.retrying == sync.BREAKER_TRANSIENT_IN_A_ROW and summary.pushed == 0
+    integration.refresh_from_db()
+    assert integration.status == "error"
+    retrying = SyncLog.objects.filter(status="RETRYING")
+    assert all(r.next_attempt_at > timezone.now() for r in retrying)
+    sandbox.control("hubspot", mode="ok")
+    for _ in range(5):
+        SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=timezone.now())
+        if not sync.sync_integration(integration.pk, pull=False).more:
+            break
+    remote = sandbox.records("hubspot", integration.tenant.slug)
+    assert sorted(external_id(r) for r in remote) == sorted(str(r.external_id) for r in records)
+    integration.refresh_from_db()
+    assert integration.status == "connected"
+    assert not SyncLog.objects.filter(status__in=["RETRYING", "RUNNING"]).exists()
+
+
+def test_a_repeated_push_adopts_the_remote_record_instead_of_duplicating(sandbox):
+    integration = connect(sandbox, "hubspot")
+    record = local_records(integration, 1)[0]
+    sync.sync_integration(integration.pk, pull=False)
+    # The worker died after the provider created the record but before we stored its id.
+    RecordLink.objects.filter(record=record).update(remote_id="", synced_at=None)
+    summary = sync.sync_integration(integration.pk, pull=False)
+    assert summary.pushed == 1
+    assert len(sandbox.records("hubspot", integration.tenant.slug)) == 1
+    assert RecordLink.objects.get(record=record).remote_id
+
+
+def test_paused_integration_makes_no_call(sandbox, operator):
+    from integrations import services
+
+    integration = connect(sandbox, "greenhouse")
+    local_records(integration, 2)
+    services.integration_pause(integrations=integration, actor=operator, reason="quota")
+    assert not sync.sync_integration(integration.pk).ran
+    assert sandbox.requests("greenhouse", integration.tenant.slug) == []
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after():
+    import random
+
+    rng = random.Random(1)
+    delays = [sync.backoff_seconds(n, rng=rng) for n in range(1, 8)]
+    assert all(1 <= d <= 2 for d in delays[:1]) and delays[-1] > delays[0] * 10
+    assert sync.backoff_seconds(1, 120.0, rng=rng) == 120.0
+    assert sync.backoff_seconds(30, rng=rng) <= sync.BACKOFF_CAP_SECONDS
