@@ -47,7 +47,7 @@ def since(value: str, *, flag: str = "--since") -> datetime:
         parsed = parse_datetime((value or "").strip())
         if parsed is not None:
             return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_current_timezone())
-    raise UsageError(f"{flag}: '{value}' is not a time such as \\"2 hours ago\\" or 2026-01-19T10:00:00Z")
+    raise UsageError(f"{flag}: '{value}' is not a time such as '2 hours ago' or 2026-01-19T10:00:00Z")
 
 
 def positive_int(value: str, *, flag: str, minimum: int = 1) -> int:
