@@ -38,11 +38,8 @@ from .quota import provider_quota
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60
 BATCH_SIZE = 200
-# Renewed on every record pushed, so a killed worker's lease lapses soon.
-LEASE = timedelta(seconds=90)
 POLL_OVERLAP = timedelta(minutes=2)
 QUOTA_WAIT_SECONDS = 20.0
 # After this many transient failures in a row a batch stops: the provider is down, the rest waits.
@@ -86,7 +83,7 @@ def client_for(integration: Integration) -> BaseClient:
 
 def backoff_seconds(attempt: int, retry_after: float | None = None, *, rng=random) -> float:
     """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    ceiling = min(BACKOFF_CAP_SECONDS, settings.SYNC_BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
     delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
     return max(delay, retry_after or 0.0)
 
@@ -404,17 +401,22 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
 # ------------------------------------------------------------------------------------------ the sync run
 
 
+def _lease() -> timedelta:
+    # Renewed on every record pushed, so a killed worker's lease lapses soon.
+    return timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+
+
 def acquire_lease(integration_id: int, owner: str) -> bool:
     now = timezone.now()
     return bool(
         Integration.objects.filter(pk=integration_id)
         .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .update(sync_lease_until=now + LEASE, sync_lease_owner=owner)
+        .update(sync_lease_until=now + _lease(), sync_lease_owner=owner)
     )
 
 
 def renew_lease(integration_id: int, owner: str) -> None:
-    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(sync_lease_until=timezone.now() + LEASE)
+    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(sync_lease_until=timezone.now() + _lease())
 
 
 def release_lease(integration_id: int, owner: str) -> None:
@@ -583,9 +585,10 @@ def due_webhook_ids(now: datetime | None = None, limit: int = 1000) -> list[int]
     )
 
 
-def recover_stuck(now: datetime | None = None, *, older_than: timedelta = timedelta(minutes=1)) -> int:
+def recover_stuck(now: datetime | None = None) -> int:
     """Logs left RUNNING by a killed worker (its lease has lapsed): pushes retry now, pulls are marked failed."""
     now = now or timezone.now()
+    older_than = timedelta(seconds=settings.SYNC_STUCK_AFTER_SECONDS)
     leased = Integration.objects.filter(sync_lease_until__gt=now).values("pk")
     stuck = SyncLog.objects.filter(status=SyncStatus.RUNNING, created_at__lt=now - older_than).exclude(
         integration__in=leased

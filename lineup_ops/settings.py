@@ -174,6 +174,26 @@ PROVIDER_CLIENT_ID = env.str("PROVIDER_CLIENT_ID", default="lineup-ops")
 PROVIDER_CLIENT_SECRET = mandatory("PROVIDER_CLIENT_SECRET", "sandbox-client-secret")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
 
+
+def _quotas(value: str) -> dict[str, tuple[int, float]]:
+    """PROVIDER_QUOTAS="hubspot=100/10,lever=10/1": requests per window (seconds) of each provider app."""
+    out = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            name, spec = part.split("=", 1)
+            limit, window = spec.split("/", 1)
+            out[name.strip()] = (int(limit), float(window))
+        except ValueError:
+            raise ImproperlyConfigured(f"PROVIDER_QUOTAS: '{part}' is not provider=requests/seconds") from None
+    return out
+
+
+PROVIDER_QUOTAS = _quotas(env.str("PROVIDER_QUOTAS", default=""))
+# The sync engine's timing; tests shorten them, production keeps the defaults.
+SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=2.0)
+SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=90.0)
+SYNC_STUCK_AFTER_SECONDS = env.float("SYNC_STUCK_AFTER_SECONDS", default=60.0)
+
 # Tests need the real services when this is set; a test that would skip fails instead.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 
