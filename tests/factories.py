@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group, User
 
 from integrations.catalog import PROVIDERS
 from integrations.models import Integration, Record, SyncLog, Tenant
-
 from integrations.roles import ADMIN, OPERATOR, VIEWER, ensure_groups  # noqa: F401
+
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
 
