@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from . import services
+from .actions_registry import actions_for
 from .actors import OPERATE
 from .admin_utils import (
     EstimatedCountPaginator,
@@ -43,7 +44,7 @@ class OperateMixin:
         return request.user.has_perm(OPERATE)
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(OperateMixin, admin.ModelAdmin):
     """Settings for tables that grow to millions of rows (see ENGINEERING.md)."""
 
     show_full_result_count = False
@@ -109,7 +110,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     search_help_text = "Tenant slug (exact), tenant name (starts with) or provider."
     autocomplete_fields = ["tenant"]
     inlines = [FieldMappingInline]
-    actions = ["pause_sync", "resume_sync", "disable", "enable"]
+    actions = ["pause_sync", "resume_sync", "disable", "enable", *actions_for("INTEGRATION")]
     readonly_fields = [
         "status_badge", "credentials_state", "sync_paused", "sync_paused_reason", "sync_paused_until", "enabled",
         "expires_at", "last_refreshed_at", "last_success_at", "last_error_at", "last_error_category",
@@ -184,6 +185,7 @@ def _pretty_json(value) -> str:
 
 @admin.register(SyncLog)
 class SyncLogAdmin(BigTableAdmin):
+    actions = actions_for("SYNCLOG")
     list_display = [
         "created_at", "provider", "tenant", "direction", "operation", "status_badge", "error_category",
         "http_status", "endpoint", "attempt", "error_short",
@@ -244,6 +246,7 @@ class RecordLinkInline(admin.TabularInline):
 
 @admin.register(Record)
 class RecordAdmin(BigTableAdmin):
+    actions = actions_for("RECORD")
     list_display = ["id", "kind", "tenant", "label", "crm_sync_status_badge", "enrichment_status", "updated_at"]
     list_filter = ["kind", "crm_sync_status", "enrichment_status"]
     list_select_related = ["tenant"]
@@ -266,6 +269,7 @@ class RecordAdmin(BigTableAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(BigTableAdmin):
+    actions = actions_for("WEBHOOK")
     list_display = ["received_at", "provider", "integration", "event_id", "status_badge", "attempts", "max_retries",
                     "next_attempt_at", "error_short"]
     list_filter = ["status", "provider", type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"})]
@@ -287,6 +291,7 @@ class WebhookDeliveryAdmin(BigTableAdmin):
 
 @admin.register(Defect)
 class DefectAdmin(BigTableAdmin):
+    actions = actions_for("DEFECT")
     list_display = ["created_at", "defect_type", "provider", "tenant", "record", "status_badge", "resolution_short",
                     "resolved_at", "resolved_by"]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]

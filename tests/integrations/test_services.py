@@ -108,7 +108,7 @@ def test_expired_pauses_resume_by_themselves():
 
 
 def test_large_sets_are_changed_in_chunks(operator, monkeypatch):
-    monkeypatch.setattr(services, "CHUNK", 3)
+    monkeypatch.setattr(services.core, "CHUNK", 3)
     t = factories.tenant()
     for p in ["hubspot", "salesforce", "greenhouse", "lever", "workday", "pandadoc", "clearbit"]:
         factories.integration(tenant=t, provider=p)

@@ -1,4 +1,4 @@
-"""Every action on integrations is one function here, called alike by admin, API, commands, tasks and incidents."""
+"""Core actions: pause, resume, disable, enable, token refresh, API tokens, and the audit helper."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from . import errors
-from .actors import MANAGE_CREDENTIALS, OPERATE, Actor, System, audit_fields, require, scope_integrations
-from .models import (
+from .. import errors
+from ..actors import MANAGE_CREDENTIALS, OPERATE, Actor, System, audit_fields, require, scope_integrations
+from ..models import (
     AUTH_CATEGORIES,
     ApiToken,
     AuditEvent,
@@ -18,6 +18,8 @@ from .models import (
     IntegrationStatus,
     Record,
 )
+
+__all__ = ["ActionResult", "settled_status", "integration_pause", "integration_resume", "integration_disable", "integration_enable", "integrations_resume_expired_pauses", "audit", "api_token_create", "api_token_revoke", "integration_refresh_token", "tokens_refresh_expiring", "enqueue_syncs", "records_changed"]
 
 # Chunk size for set-based changes that also write one audit row per integration.
 CHUNK = 2000
@@ -193,8 +195,8 @@ def api_token_revoke(*, tokens, actor: Actor) -> ActionResult:
 
 def integration_refresh_token(*, integration: Integration, actor: Actor) -> ActionResult:
     """Force a token refresh (RB-02 step 1); a refused refresh leaves the integration needs_reauth."""
-    from . import sync
-    from .providers import ProviderError
+    from .. import sync
+    from ..providers import ProviderError
 
     require(actor, OPERATE)
     integration = scope_integrations(actor, Integration.objects.filter(pk=integration.pk)).select_related("tenant").first()
@@ -239,7 +241,7 @@ def tokens_refresh_expiring(*, within: timedelta = timedelta(minutes=10)) -> Act
 
 def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> None:
     """Start syncs after the current transaction commits (a sync must see what was just saved)."""
-    from . import tasks
+    from .. import tasks
 
     for pk in sorted(set(integration_ids)):
         transaction.on_commit(partial(tasks.sync_integration.delay, pk, None, record_ids))
@@ -247,7 +249,7 @@ def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> No
 
 def records_changed(*, record_ids: list[int]) -> int:
     """Local records changed: sync them to every integration of their tenant that takes their kind."""
-    from .catalog import PROVIDERS
+    from ..catalog import PROVIDERS
 
     pairs = set(Record.objects.filter(pk__in=record_ids).values_list("tenant_id", "kind"))
     kinds = {}

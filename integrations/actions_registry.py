@@ -1,0 +1,9 @@
+"""Collects the admin actions each area contributes to a changelist."""
+from .admin_actions import credentials, recovery
+
+AREAS = (credentials, recovery)
+
+
+def actions_for(name: str) -> list:
+    """name: INTEGRATION, SYNCLOG, RECORD, WEBHOOK or DEFECT."""
+    return [action for area in AREAS for action in getattr(area, f"{name}_ACTIONS")]

@@ -1,0 +1,7 @@
+"""Admin actions for the recovery operations."""
+
+INTEGRATION_ACTIONS: list = []
+SYNCLOG_ACTIONS: list = []
+RECORD_ACTIONS: list = []
+WEBHOOK_ACTIONS: list = []
+DEFECT_ACTIONS: list = []
