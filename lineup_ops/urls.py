@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from integrations import webhooks
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),
+    path("api/v1/", include("integrations.api.urls")),
 ]

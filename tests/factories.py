@@ -50,3 +50,13 @@ def user(username: str, *, group: str | None = None, superuser: bool = False) ->
             ensure_groups(apps)  # a transactional test flushed the migration's groups
         u.groups.add(Group.objects.get(name=group))
     return u
+
+
+def api_token(*, scope: str = "admin", tenant=None, name: str | None = None) -> tuple:
+    """(ApiToken, raw bearer value)."""
+    from integrations.models import ApiToken
+
+    raw = ApiToken.generate()
+    token = ApiToken.objects.create(name=name or f"{scope}-token-{next(_seq)}", scope=scope, tenant=tenant,
+                                    prefix=raw[:10], token_hash=ApiToken.hash(raw))
+    return token, raw
