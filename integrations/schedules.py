@@ -1,4 +1,5 @@
 """The beat schedules, kept in django-celery-beat's tables and created idempotently."""
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
@@ -11,11 +12,20 @@ SCHEDULES: dict[str, tuple[str, int]] = {
 }
 
 
+DEMO_SCHEDULES: dict[str, tuple[str, int]] = {
+    "Demo: tenants and providers change records": ("integrations.demo_activity", 20),
+}
+
+
 def ensure_schedules() -> list[str]:
-    """Create or correct every schedule in SCHEDULES; return the names that changed."""
+    """Create or correct every schedule in SCHEDULES (and the demo's when DEMO_ACTIVITY); return what changed."""
     changed = []
+    wanted = {**SCHEDULES, **(DEMO_SCHEDULES if settings.DEMO_ACTIVITY else {})}
     with transaction.atomic():
-        for name, (task, seconds) in SCHEDULES.items():
+        for name in DEMO_SCHEDULES:
+            if name not in wanted and PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False):
+                changed.append(name)
+        for name, (task, seconds) in wanted.items():
             every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
             obj, created = PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every})
             if created or obj.task != task or obj.interval_id != every.pk or not obj.enabled:

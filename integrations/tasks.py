@@ -54,3 +54,11 @@ def refresh_expiring_tokens() -> dict:
 @shared_task(name="integrations.resume_expired_pauses", queue="default")
 def resume_expired_pauses() -> int:
     return services.integrations_resume_expired_pauses().changed
+
+
+@shared_task(name="integrations.demo_activity", queue="default")
+def demo_activity() -> dict:
+    """Demo only (DEMO_ACTIVITY=1): tenants and providers keep changing records."""
+    from . import demo
+
+    return demo.tick()

@@ -194,6 +194,11 @@ SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=2.0)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=90.0)
 SYNC_STUCK_AFTER_SECONDS = env.float("SYNC_STUCK_AFTER_SECONDS", default=60.0)
 
+# The demo keeps records changing so the console shows live syncs; never in production.
+DEMO_ACTIVITY = env.bool("DEMO_ACTIVITY", default=False)
+# Where providers send webhooks (the sandbox is told this URL in the demo).
+CONSOLE_URL = env.str("CONSOLE_URL", default="http://127.0.0.1:8000")
+
 # Tests need the real services when this is set; a test that would skip fails instead.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import control
 from .providers import build_providers
-from .state import SandboxState
+from .state import SandboxState, load_state, save_state
 from .webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
 from .wire import ApiError, Request, Response, json_response
 
@@ -125,8 +125,11 @@ class SandboxServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, client_id: str = DEFAULT_CLIENT_ID,
                  client_secret: str = DEFAULT_CLIENT_SECRET,
-                 webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS):
+                 webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS, state_file: str | None = None):
         self.state = SandboxState(client_id, client_secret)
+        self.state_file = state_file
+        if state_file:
+            load_state(self.state, state_file)
         self.providers = build_providers(client_id, client_secret)
         self._stop = threading.Event()
         self.webhooks = WebhookSender(self.state, self.providers, self._stop, webhook_retry_delays)
@@ -148,11 +151,21 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
+        saver = None
+        if self.state_file:
+            saver = threading.Thread(target=self._save_every, args=(2.0,), name="sandbox-saver", daemon=True)
+            saver.start()
         try:
             self.httpd.serve_forever(poll_interval=0.5)
         finally:
             self._stop.set()
             self.httpd.server_close()
+            if self.state_file:
+                save_state(self.state, self.state_file)
+
+    def _save_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            save_state(self.state, self.state_file)
 
     def stop(self) -> None:
         self._stop.set()

@@ -335,3 +335,40 @@ class SandboxState:
 
     def provider(self, slug: str) -> ProviderState:
         return self.providers[slug]
+
+
+# What survives a restart when the sandbox keeps a state file: the accounts' credentials, records and webhook
+# subscriptions, as a real provider would keep them. Faults, quotas and statistics start afresh.
+DURABLE = ("access_tokens", "refresh_tokens", "api_keys", "records", "subscriptions", "seq")
+
+
+def save_state(state: SandboxState, path) -> None:
+    """Write the durable part of the state atomically (a temporary file renamed over the old one)."""
+    import os
+    import pickle
+
+    with state.lock:
+        data = {slug: {name: getattr(p, name) for name in DURABLE} for slug, p in state.providers.items()}
+        blob = pickle.dumps(data)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(blob)
+    os.replace(tmp, path)
+
+
+def load_state(state: SandboxState, path) -> bool:
+    """Restore what save_state wrote (a file this sandbox wrote itself); False when there is none."""
+    import os
+    import pickle
+
+    if not os.path.exists(path):
+        return False
+    with open(path, "rb") as f:
+        data = pickle.load(f)  # noqa: S301 - our own file, written by save_state
+    with state.lock:
+        for slug, saved in data.items():
+            if slug in state.providers:
+                for name in DURABLE:
+                    if name in saved:
+                        setattr(state.providers[slug], name, saved[name])
+    return True

@@ -110,3 +110,25 @@ def test_server_survives_garbage(sandbox):
                       headers={"Content-Type": "application/json"}, timeout=5)
     assert r.status_code == 400
     assert requests.get(f"{sandbox.url}/_control/health", timeout=5).status_code == 200
+
+
+def test_a_state_file_keeps_credentials_and_records_across_restarts(tmp_path):
+    import requests as http
+
+    from integrations.sandbox import SandboxServer
+    from integrations.sandbox.state import save_state
+
+    path = str(tmp_path / "sandbox.pickle")
+    first = SandboxServer(port=0, state_file=path).start()
+    creds = http.post(f"{first.url}/_control/greenhouse/credentials", json={"account": "acme"}, timeout=5).json()
+    http.post(f"{first.url}/_control/greenhouse/records", json={"account": "acme", "fields": {
+        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}, timeout=5).raise_for_status()
+    save_state(first.state, path)
+    first.stop()
+    second = SandboxServer(port=0, state_file=path).start()
+    try:
+        listed = http.get(f"{second.url}/greenhouse/v1/candidates", auth=(creds["api_key"], ""), timeout=5)
+        assert listed.status_code == 200
+        assert [c["last_name"] for c in listed.json()] == ["Lovelace"]
+    finally:
+        second.stop()

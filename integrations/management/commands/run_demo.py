@@ -10,6 +10,7 @@ import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -48,17 +49,21 @@ class Command(BaseCommand):
         for folder in (settings.BROKER_FOLDER, settings.VAR_DIR / "broker-processed"):
             folder.mkdir(parents=True, exist_ok=True)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        env = {**os.environ, "SANDBOX_URL": sandbox_url, "PYTHONUNBUFFERED": "1"}
+        console_url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "SANDBOX_URL": sandbox_url, "CONSOLE_URL": console_url, "DEMO_ACTIVITY": "1",
+               "PYTHONUNBUFFERED": "1"}
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "lineup_ops"]
         self.children: list[tuple[str, subprocess.Popen]] = []
         signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
-            self._start("sandbox", manage + ["run_sandbox", "--port", str(sandbox_port)], env)
+            state_file = str(settings.VAR_DIR / "sandbox-state.pickle")
+            self._start("sandbox", manage + ["run_sandbox", "--port", str(sandbox_port), "--state-file", state_file], env)
             if not _wait_http(f"{sandbox_url}/_control/health", 30):
                 raise CommandError("The sandbox provider did not start; see its output above.")
-            call_command("seed_demo", sandbox_url=sandbox_url, stdout=self.stdout)
-            call_command("setup_schedules", stdout=self.stdout)
+            with override_settings(SANDBOX_URL=sandbox_url, CONSOLE_URL=console_url, DEMO_ACTIVITY=True):
+                call_command("seed_demo", sandbox_url=sandbox_url, stdout=self.stdout)
+                call_command("setup_schedules", stdout=self.stdout)
             self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "default,sync"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             self._start("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], env)

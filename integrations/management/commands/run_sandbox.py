@@ -16,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
         parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+        parser.add_argument("--state-file", help="Keep accounts, credentials and records across restarts in this file.")
 
     def handle(self, *args, **options):
         logger = logging.getLogger("integrations.sandbox")
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             logger.setLevel(logging.INFO)
             logger.propagate = False
         server = SandboxServer(host=options["host"], port=options["port"], client_id=options["client_id"],
-                               client_secret=options["client_secret"])
+                               client_secret=options["client_secret"], state_file=options["state_file"])
 
         def stop(signum, frame):
             raise KeyboardInterrupt

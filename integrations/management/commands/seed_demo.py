@@ -170,16 +170,15 @@ class Command(BaseCommand):
                                   details={"tenants": len(TENANTS)})
 
     def _credentials(self, integrations, sandbox_url):
-        """Ask the sandbox for fresh credentials for integrations that have none (it only accepts its own)."""
-        missing = [i for i in integrations if not Integration.objects.get(pk=i.pk).has_credentials]
-        if not missing:
-            return
+        """Connect the integrations to the sandbox: fresh credentials where none are stored, webhook subscriptions."""
         try:
             requests.get(f"{sandbox_url}/_control/health", timeout=2).raise_for_status()
         except requests.RequestException:
             self.stderr.write(f"Sandbox not reachable at {sandbox_url}: integrations seeded without credentials.")
             return
-        for integration in missing:
+        for integration in Integration.objects.select_related("tenant").filter(pk__in=[i.pk for i in integrations]):
+            if integration.has_credentials:
+                continue
             response = requests.post(
                 f"{sandbox_url}/_control/{integration.provider}/credentials",
                 json={"account": integration.tenant.slug}, timeout=5,
@@ -191,6 +190,16 @@ class Command(BaseCommand):
                 integration.expires_at = timezone.now() + timedelta(seconds=int(creds["expires_in"]))
             integration.last_refreshed_at = timezone.now()
             integration.save(update_fields=["credentials", "expires_at", "last_refreshed_at", "updated_at"])
+        # The providers' app settings: where to send webhooks (replaced as a whole, so reruns add no duplicates).
+        webhook_mode = Integration.objects.select_related("tenant").filter(mode=SyncMode.WEBHOOK)
+        for provider in sorted({i.provider for i in integrations if PROVIDERS[i.provider].supports_webhooks}):
+            requests.delete(f"{sandbox_url}/_control/{provider}/webhooks", timeout=5).raise_for_status()
+            for integration in webhook_mode.filter(provider=provider):
+                requests.post(f"{sandbox_url}/_control/{provider}/webhooks", timeout=5, json={
+                    "account": integration.tenant.slug,
+                    "url": f"{settings.CONSOLE_URL}/webhooks/{provider}/{integration.tenant.slug}/",
+                    "secret": settings.PROVIDER_WEBHOOK_SECRET,
+                }).raise_for_status()
 
     def _users(self) -> str:
         if LOGIN_FILE.exists():
