@@ -28,8 +28,9 @@ def tick(rng: random.Random | None = None) -> dict:
         done["local_edits"] += 1
     target = rng.choice(integrations)
     first, last = rng.choice(FIRST), rng.choice(LAST)
+    kind = PROVIDERS[target.provider].record_kind
     new = Record.objects.create(
-        tenant=target.tenant, kind=PROVIDERS[target.provider].record_kind,
+        tenant=target.tenant, kind=kind, enrichment_status="PENDING" if kind == "claim" else "NONE",
         payload={"first_name": first, "last_name": last, "name": f"Offer letter {first} {last}",
                  "email": f"{first}.{last}.{rng.randint(1000, 99999)}@example.com".lower(),
                  "recipient_email": f"{first}.{last}@example.com".lower(), "title": rng.choice(TITLES)},

@@ -21,6 +21,7 @@ from .mapping import EXTERNAL_ID, mapping_for
 from .models import (
     AUTH_CATEGORIES,
     CrmSyncStatus,
+    EnrichmentStatus,
     ErrorCategory,
     Integration,
     Record,
@@ -226,12 +227,21 @@ class CallContext:
 
 def pending_records(integration: Integration):
     """Records of the integration's kind that changed since their last push and are not waiting on a failure."""
+    records = Record.objects.filter(tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind)
+    if is_enrichment(integration):
+        # Enrichment has no remote copy to keep equal: what waits is what has not been enriched yet.
+        failed = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration,
+                                           failed_at__gte=OuterRef("updated_at"))
+        return records.filter(enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED]).exclude(
+            Exists(failed))
     settled = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration).filter(
         Q(synced_at__gte=OuterRef("updated_at")) | Q(failed_at__gte=OuterRef("updated_at"))
     )
-    return Record.objects.filter(
-        tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind
-    ).exclude(Exists(settled))
+    return records.exclude(Exists(settled))
+
+
+def is_enrichment(integration: Integration) -> bool:
+    return PROVIDERS[integration.provider].category == "enrichment"
 
 
 def _link(integration: Integration, record: Record) -> RecordLink:
@@ -288,6 +298,61 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     return row
 
 
+def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
+    """Look a record's person up at the enrichment provider and keep what it knows (RB-09 "enrichment")."""
+    integration = ctx.integration
+    link = _link(integration, record)
+    row = retry_of or SyncLog(
+        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
+        direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type, record=record,
+    )
+    row.operation, row.status = "enrich", SyncStatus.RUNNING
+    if retry_of is not None:
+        row.attempt += 1
+    row.error_category = row.error_field = row.error_message = ""
+    row.next_attempt_at = None
+    row.save()
+    email = (record.payload or {}).get("email")
+    if not email:
+        return _fail_push(row, link, record, ProviderError("missing_field", "the record has no email to enrich",
+                                                           field="email"))
+    try:
+        person = ctx.call(lambda c: c.find_person(email))
+    except NotCallable as e:
+        row.status, row.error_message = SyncStatus.RETRYING, str(e)
+        row.next_attempt_at = timezone.now() + timedelta(minutes=1)
+        row.save()
+        return row
+    except ProviderError as e:
+        row = _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
+        if integration.enrichment_defer_on_error and e.transient:
+            Record.objects.filter(pk=record.pk).update(enrichment_status=EnrichmentStatus.DEFERRED)
+        return row
+    now = timezone.now()
+    _apply_call(row, ctx.client.last_call)
+    if person is None and getattr(ctx.client, "pending", False):
+        # The provider is still looking (202): ask again shortly, without counting it as a failure.
+        row.status, row.next_attempt_at = SyncStatus.RETRYING, now + timedelta(seconds=30)
+        row.error_message = "lookup queued at the provider"
+        row.save()
+        return row
+    row.status, row.finished_at = SyncStatus.SUCCESS, now
+    row.error_message = "" if person else "no match at the provider"
+    row.save()
+    enrichment = {k: v for k, v in (person.fields if person else {}).items() if k != "email"}
+    Record.objects.filter(pk=record.pk).update(
+        payload={**record.payload, "enrichment": enrichment}, enrichment_status=EnrichmentStatus.ENRICHED,
+        enriched_at=now, updated_at=now,
+    )
+    # Many records may share one person: the person's id stays in the enrichment, not in the link.
+    if person:
+        enrichment["person_id"] = person.remote_id
+        Record.objects.filter(pk=record.pk).update(payload={**record.payload, "enrichment": enrichment})
+    RecordLink.objects.filter(pk=link.pk).update(synced_at=now, failed_at=None, last_error_category="")
+    _note_success(integration, now)
+    return row
+
+
 def _create_or_adopt(ctx: CallContext, fields: dict, external_id: str) -> RemoteRecord:
     """Create; when the provider already holds our record (a repeated push), adopt it and update it."""
     try:
@@ -316,7 +381,10 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     row.save()
     RecordLink.objects.filter(pk=link.pk).update(failed_at=now, last_error_category=error.category)
     if row.status == SyncStatus.FAILED and error.category not in AUTH_CATEGORIES:
-        Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.FAILED)
+        if is_enrichment(row.integration):
+            Record.objects.filter(pk=record.pk).update(enrichment_status=EnrichmentStatus.FAILED)
+        else:
+            Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.FAILED)
     if not isinstance(error, QuotaUnavailable):
         _note_error(row.integration, error, now)
     return row
@@ -453,9 +521,10 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
     try:
         ctx = CallContext(integration)
         transient_in_a_row = 0
+        step = enrich_record if is_enrichment(integration) else push_record
         for record, retry_of in _work(integration, record_ids):
             renew_lease(integration.pk, owner)
-            row = push_record(ctx, record, retry_of=retry_of)
+            row = step(ctx, record, retry_of=retry_of)
             if row.status == SyncStatus.SUCCESS:
                 summary.pushed += 1
                 transient_in_a_row = 0
@@ -471,6 +540,8 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
             if transient_in_a_row >= BREAKER_TRANSIENT_IN_A_ROW:
                 summary.reason = "stopped: provider failing, the rest waits for the retry schedule"
                 return summary
+        if is_enrichment(integration):
+            pull = False  # nothing to pull from an enrichment provider
         if pull if pull is not None else (integration.mode == SyncMode.POLLING and record_ids is None):
             renew_lease(integration.pk, owner)
             integration.refresh_from_db()

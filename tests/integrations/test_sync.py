@@ -187,3 +187,27 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert all(1 <= d <= 2 for d in delays[:1]) and delays[-1] > delays[0] * 10
     assert sync.backoff_seconds(1, 120.0, rng=rng) == 120.0
     assert sync.backoff_seconds(30, rng=rng) <= sync.BACKOFF_CAP_SECONDS
+
+
+def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox):
+    integration = connect(sandbox, "clearbit")
+    known = factories.record(tenant=integration.tenant, kind="claim", email="ada@example.com")
+    unknown = factories.record(tenant=integration.tenant, kind="claim", email="nobody@example.com")
+    Record.objects.update(enrichment_status="PENDING")
+    sandbox.create_record("clearbit", integration.tenant.slug, {"email": "ada@example.com", "name": "Ada Lovelace",
+                                                                "company": "Analytical Engines", "title": "Engineer"})
+    summary = sync.sync_integration(integration.pk)
+    assert summary.pushed == 2 and summary.failed == 0
+    known.refresh_from_db()
+    unknown.refresh_from_db()
+    assert known.enrichment_status == "ENRICHED" and known.payload["enrichment"]["company"] == "Analytical Engines"
+    assert unknown.enrichment_status == "ENRICHED" and unknown.payload["enrichment"] == {}
+
+    later = factories.record(tenant=integration.tenant, kind="claim", email="grace@example.com")
+    Record.objects.filter(pk=later.pk).update(enrichment_status="PENDING")
+    Integration.objects.filter(pk=integration.pk).update(enrichment_defer_on_error=True)
+    sandbox.control("clearbit", mode="down")
+    sync.sync_integration(integration.pk)
+    later.refresh_from_db()
+    assert later.enrichment_status == "DEFERRED"
+    assert SyncLog.objects.get(record=later).status == "RETRYING"

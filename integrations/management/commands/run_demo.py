@@ -66,6 +66,10 @@ class Command(BaseCommand):
                 call_command("setup_schedules", stdout=self.stdout)
             self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "default,sync"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
+            # Records seeded (or changed while the demo was stopped) get their first sync now, not at the first sweep.
+            from integrations.tasks import sweep_pending_records
+
+            sweep_pending_records.delay()
             self._start("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], env)
             if not _wait_http(f"http://127.0.0.1:{port}/admin/login/", 60):
                 raise CommandError("The web console did not start; see its output above.")
