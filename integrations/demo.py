@@ -52,10 +52,12 @@ def _change_at_provider(integration: Integration, rng: random.Random) -> int:
         if not remote:
             return 0
         chosen = rng.choice(remote)
-        local = {"title": rng.choice(TITLES)}
-        fields = {k: v for k, v in mapping_for(integration).to_remote(local, "")[0].items() if k != "lineup_id"}
-        if not fields:
+        mapping = mapping_for(integration)
+        local = next((f for f in ("title", "company", "name") if mapping.remote_name(f)), None)
+        if local is None:
             return 0
+        value = rng.choice(TITLES) if local != "name" else f"Contract {rng.randint(100, 999)}"
+        fields = {mapping.remote_name(local): value}
         requests.patch(f"{base}/_control/{integration.provider}/records/{chosen['id']}",
                        json={"fields": fields}, timeout=3).raise_for_status()
     except requests.RequestException:

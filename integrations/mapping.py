@@ -39,6 +39,9 @@ class Mapping:
         fields[EXTERNAL_ID] = external_id
         return fields, None
 
+    def remote_name(self, local: str) -> str | None:
+        return next((remote for lf, remote, _ in self.pairs if lf == local), None)
+
     def to_local(self, fields: dict) -> dict:
         """Local payload fields from a provider record (only the mapped ones)."""
         payload = {}
