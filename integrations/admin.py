@@ -126,6 +126,11 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
                                "last_polled_at", "created_at", "updated_at"]}),
     ]
 
+    def get_urls(self):
+        from .credential_views import admin_urls
+
+        return admin_urls(self) + super().get_urls()
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())

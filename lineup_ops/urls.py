@@ -7,4 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),
     path("api/v1/", include("integrations.api.urls")),
+    path("integrations/", include("integrations.credential_urls")),
 ]

@@ -215,7 +215,9 @@ def integration_refresh_token(*, integration: Integration, actor: Actor) -> Acti
                             details={"outcome": "failed", "category": e.category, "error": e.message})
     integration.refresh_from_db()
     if integration.last_error_category in AUTH_CATEGORIES:
-        Integration.objects.filter(pk=integration.pk).update(last_error_category="", last_error="")
+        # The provider accepted us again: the auth failure is over, so the status settles from here on.
+        Integration.objects.filter(pk=integration.pk).update(
+            last_error_category="", last_error="", last_success_at=timezone.now())
         Integration.objects.filter(pk=integration.pk).update(status=settled_status())
     audit(actor=actor, action="integration.refresh_token", integration=integration,
           details={"outcome": "refreshed", "expires_at": integration.expires_at.isoformat() if integration.expires_at else None})

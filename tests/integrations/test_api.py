@@ -126,3 +126,16 @@ def test_refresh_forces_a_token_refresh_at_the_provider(client, sandbox):
     assert integration.credentials["access_token"] != old
     assert old not in response.content.decode() and integration.credentials["access_token"] not in response.content.decode()
     assert send(client, "post", "/api/v1/integrations/greenhouse/refresh", token).status_code == 400
+
+
+def test_refresh_after_needs_reauth_settles_to_connected(client, sandbox):
+    """Guards the bug where a refreshed integration stayed 'error' because its last error looked newer."""
+    from django.utils import timezone
+
+    integration = connect(sandbox, "lever")
+    Integration.objects.filter(pk=integration.pk).update(
+        last_error_at=timezone.now(), last_error_category="auth_refresh_failed", status="needs_reauth")
+    _, token = factories.api_token(scope="tenant", tenant=integration.tenant)
+    assert send(client, "post", "/api/v1/integrations/lever/refresh", token).json()["refreshed"] == 1
+    integration.refresh_from_db()
+    assert integration.status == "connected"
