@@ -126,6 +126,20 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
                                "last_polled_at", "created_at", "updated_at"]}),
     ]
 
+    # Switches that runbook actions own (and audit) are read-only here; so is what the integration is.
+    ACTION_OWNED = ["mode", "poll_interval", "enrichment_defer_on_error"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields += ["tenant", "provider", "category", "auth_type", *self.ACTION_OWNED]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.audit(actor=request.user, action="integration.update" if change else "integration.create",
+                       integration=obj, details={"changed": sorted(form.changed_data)})
+
     def get_urls(self):
         from .credential_views import admin_urls
 

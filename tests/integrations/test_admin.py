@@ -113,3 +113,16 @@ def test_sync_log_changelist_queries_do_not_grow_with_rows(client, operator, see
     for i in range(60):
         factories.sync_log(integration=hub if i % 2 else gh, status="FAILED" if i % 3 else "SUCCESS")
     assert queries() == few
+
+
+def test_editing_an_integration_is_audited_and_runbook_switches_are_read_only(client, superuser, seeded):
+    hub, _ = seeded
+    client.force_login(superuser)
+    url = reverse("admin:integrations_integration_change", args=[hub.pk])
+    page = client.get(url).content.decode()
+    assert 'name="mode"' not in page and 'name="provider"' not in page and 'name="base_url"' in page
+    response = client.post(url, {"base_url": "http://127.0.0.1:9999/hubspot", "is_critical": "on",
+                                 "field_mappings-TOTAL_FORMS": "0", "field_mappings-INITIAL_FORMS": "0"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="integration.update")
+    assert event.actor == "root" and event.details["changed"] == ["base_url", "is_critical"]
