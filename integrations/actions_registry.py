@@ -1,7 +1,7 @@
 """Collects the admin actions each area contributes to a changelist."""
-from .admin_actions import credentials, recovery
+from .admin_actions import credentials, diagnostics, recovery
 
-AREAS = (credentials, recovery)
+AREAS = (credentials, recovery, diagnostics)
 
 
 def actions_for(name: str) -> list:

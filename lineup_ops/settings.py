@@ -189,6 +189,8 @@ def _quotas(value: str) -> dict[str, tuple[int, float]]:
 
 
 PROVIDER_QUOTAS = _quotas(env.str("PROVIDER_QUOTAS", default=""))
+# Test connectivity runs in the request: at most this many integrations at once.
+CONNECTIVITY_MAX_TARGETS = env.int("CONNECTIVITY_MAX_TARGETS", default=20)
 # The sync engine's timing; tests shorten them, production keeps the defaults.
 SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=2.0)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=90.0)
