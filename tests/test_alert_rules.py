@@ -2,7 +2,6 @@
 import shutil
 import subprocess
 
-import pytest
 from django.conf import settings
 
 from tests.conftest import require_or_skip
