@@ -412,3 +412,42 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.provider}".strip()
+
+
+class BulkOperationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BulkOperation(models.Model):
+    """An action over a large selection, done chunk by chunk in the background; the console shows its progress.
+
+    The selection is stored as the pk ranges it had when the operator confirmed (`params["ranges"]`), never as a
+    pickled queryset; each chunk re-applies the action's own conditions, so a re-run chunk changes nothing twice.
+    """
+
+    action = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=BulkOperationStatus.choices, default=BulkOperationStatus.QUEUED,
+                              db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(default=0, editable=False, help_text="The last pk processed.")
+    params = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.pk} ({self.done}/{self.total})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(100 * self.done / self.total))

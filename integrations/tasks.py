@@ -62,3 +62,7 @@ def demo_activity() -> dict:
     from . import demo
 
     return demo.tick()
+
+
+# The recovery operations' tasks (bulk operations, reconcile) register with Celery when this module loads.
+from . import recovery_tasks  # noqa: E402,F401

@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .. import services
+from .. import selectors, services
 from ..actors import scope_integrations
 from ..catalog import PROVIDERS
 from ..management.commands import _args
@@ -146,11 +146,15 @@ def failures(request, token, provider):
     """GET /api/v1/integrations/{provider}/failures (RB-04 check): failed syncs by category and by field."""
     provider = _provider(provider)
     since = _since(request.GET.get("since")) or timezone.now() - timedelta(hours=24)
-    from .. import selectors
-
-    ids = list(_integrations(token, provider, request.GET.get("tenant")).values_list("pk", flat=True))
-    return _ok({"provider": provider, "since": since.isoformat(),
-                **selectors.failure_summary(provider=provider, since=since, integration_ids=ids)})
+    tenant = request.GET.get("tenant")
+    tenant_id = token.tenant_id if token.scope == ApiTokenScope.TENANT else None
+    if tenant:
+        match = _integrations(token, provider, tenant).values_list("tenant_id", flat=True).first()
+        if match is None:
+            raise ApiError(404, "not_found", f"No {provider} integration for tenant '{tenant}'.")
+        tenant_id = match
+    summary = selectors.failure_summary(provider=provider, since=since, tenant_id=tenant_id)
+    return _ok({"provider": provider, "since": since.isoformat(), **summary})
 
 
 @api_view("POST")
@@ -177,8 +181,6 @@ def retry_failed(request, token, provider):
 @api_view("GET")
 def queues(request, token):
     """GET /api/v1/system-metrics/queues (RB-03 check): sync and webhook queue depths."""
-    from .. import selectors
-
     return _ok(selectors.queue_depths())
 
 

@@ -1,2 +1,584 @@
-"""Recovery actions: retry failed, webhook retries, stale defects, modes, reconcile, verify (operations work)."""
-__all__: list[str] = []
+"""Recovery actions: retry failed, webhook retries, stale defects, modes, reconcile, verify (RB-01, RB-04, RB-09).
+
+Every action here takes keyword arguments and an `actor`, checks the actor's right (`OPERATE`) and a tenant token's
+scope, changes sets with set-based statements in short transactions, and writes audit rows with the counts.
+`audit_extra` is merged into the audit details (commands pass `{"command": name}`).
+"""
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from .. import errors
+from ..actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
+from ..catalog import PROVIDERS
+from ..mapping import EXTERNAL_ID, mapping_for
+from ..models import (
+    DEFAULT_POLL_INTERVAL,
+    AuditEvent,
+    CrmSyncStatus,
+    Defect,
+    DefectStatus,
+    DefectType,
+    EnrichmentStatus,
+    Integration,
+    Record,
+    RecordLink,
+    SyncDirection,
+    SyncLog,
+    SyncMode,
+    SyncStatus,
+    WebhookDelivery,
+    WebhookStatus,
+)
+from .core import CHUNK, ActionResult, _as_queryset, _switch, audit, enqueue_syncs
+
+__all__ = [
+    "DEFAULT_RESOLUTION",
+    "MAX_POLL_INTERVAL",
+    "MAX_SAMPLE_SIZE",
+    "MAX_WEBHOOK_RETRIES",
+    "MIN_POLL_INTERVAL",
+    "STALE_TYPES",
+    "clearable_defects",
+    "defects_clear_stale",
+    "defects_create_stale",
+    "integrations_reconcile",
+    "integrations_set_enrichment_defer",
+    "integrations_set_mode",
+    "integrations_verify_sync",
+    "retryable_logs",
+    "retryable_webhooks",
+    "stale_defect_type",
+    "stale_records",
+    "sync_logs_retry_failed",
+    "webhooks_queue_retries",
+]
+
+DEFAULT_RESOLUTION = "Data refreshed after provider recovery"
+STALE_TYPES = (DefectType.STALE_ENRICHMENT, DefectType.STALE_CRM_SYNC)
+MAX_WEBHOOK_RETRIES = 100
+MIN_POLL_INTERVAL = timedelta(seconds=30)
+MAX_POLL_INTERVAL = timedelta(hours=24)
+MAX_SAMPLE_SIZE = 1000
+# Mismatches kept in one verify_sync audit row (the result carries them all).
+AUDITED_MISMATCHES = 50
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _scoped(actor: Actor, qs: QuerySet, *, lookup: str = "tenant_id", column: str = "tenant_id") -> QuerySet:
+    """Rows a tenant token may act on (its tenant's); everything for users and the system."""
+    everything = Integration.objects.all()
+    allowed = scope_integrations(actor, everything)
+    if allowed is everything:
+        return qs
+    return qs.filter(**{f"{lookup}__in": allowed.values(column)})
+
+
+def _check_provider(provider: str) -> None:
+    if provider not in PROVIDERS:
+        raise errors.ServiceError(errors.UNKNOWN_PROVIDER.format(provider=provider), field="provider")
+
+
+def _check_past(since: datetime) -> None:
+    if since > timezone.now():
+        raise errors.ServiceError(errors.SINCE_IN_FUTURE, field="since")
+
+
+def _audit_rows(actor: Actor, action: str, rows) -> None:
+    """One audit row per (integration_id, tenant_id, provider, details)."""
+    who = audit_fields(actor)
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(action=action, integration_id=integration_id, tenant_id=tenant_id, provider=provider,
+                    details=details, **who)
+         for integration_id, tenant_id, provider, details in rows]
+    )
+
+
+# ------------------------------------------------------------------------------------------ retry failed
+
+
+def retryable_logs(logs: QuerySet) -> QuerySet:
+    """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record."""
+    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False)
+
+
+def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | None = None) -> ActionResult:
+    """Re-queue FAILED push logs (RB-04 step 4): each becomes RETRYING, due now, exactly once.
+
+    Chunks oldest first; each chunk locks its rows with SKIP LOCKED (PostgreSQL) and flips them with one
+    conditional UPDATE, so two operators running it at once split the set instead of doubling it.
+    """
+    require(actor, OPERATE)
+    extra = audit_extra or {}
+    target = retryable_logs(_scoped(actor, logs)).order_by()
+    result = ActionResult(action="sync_logs.retry_failed")
+    integrations: set[int] = set()
+    audited = False
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                target.filter(pk__gt=last_pk).order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "integration_id", "record_id", "tenant_id", "provider")[:CHUNK]
+            )
+            if not rows:
+                break
+            last_pk = rows[-1][0]
+            now = timezone.now()
+            changed = SyncLog.objects.filter(pk__in=[r[0] for r in rows], status=SyncStatus.FAILED).update(
+                status=SyncStatus.RETRYING, next_attempt_at=now, finished_at=None
+            )
+            by_integration: dict[tuple, list[int]] = defaultdict(list)
+            for _, integration_id, record_id, tenant_id, provider in rows:
+                by_integration[(integration_id, tenant_id, provider)].append(record_id)
+            # The records become pushable again (a failure otherwise holds them until they change).
+            links = Q()
+            for (integration_id, _, _), record_ids in by_integration.items():
+                links |= Q(integration_id=integration_id, record_id__in=record_ids)
+            RecordLink.objects.filter(links).update(failed_at=None)
+            _audit_rows(actor, "sync_logs.retry_failed", [
+                (integration_id, tenant_id, provider, {"changed": len(record_ids), **extra})
+                for (integration_id, tenant_id, provider), record_ids in by_integration.items()
+            ])
+            audited = True
+            integrations.update(key[0] for key in by_integration)
+            result.changed += changed
+    if not audited:
+        audit(actor=actor, action="sync_logs.retry_failed", details={"changed": 0, **extra})
+    enqueue_syncs(integrations)
+    result.details = {"n_integrations": len(integrations)}
+    return result
+
+
+# ------------------------------------------------------------------------------------------ webhooks
+
+
+def retryable_webhooks(*, provider: str, deliveries: QuerySet | None = None) -> QuerySet:
+    """FAILED and DEAD deliveries of a provider (optionally within a selection)."""
+    qs = deliveries if deliveries is not None else WebhookDelivery.objects.all()
+    return qs.filter(provider=provider, status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])
+
+
+def webhooks_queue_retries(
+    *, provider: str, actor: Actor, max_retries: int, deliveries: QuerySet | None = None,
+    audit_extra: dict | None = None, dry_run: bool = False,
+) -> ActionResult:
+    """RB-09 containment 4: FAILED and DEAD deliveries become QUEUED, due now, with `max_retries` (attempts kept).
+
+    The dispatcher (beat, every few seconds; `sync.due_webhook_ids`) processes them. `dry_run` only counts.
+    """
+    _check_provider(provider)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 1 <= max_retries <= MAX_WEBHOOK_RETRIES:
+        raise errors.ServiceError(errors.MAX_RETRIES_RANGE, field="max_retries")
+    require(actor, OPERATE)
+    target = _scoped(actor, retryable_webhooks(provider=provider, deliveries=deliveries),
+                     lookup="integration_id", column="pk").order_by()
+    if dry_run:
+        return ActionResult(action="webhooks.queue_retries", changed=target.count(), details={"dry_run": True})
+    with transaction.atomic():
+        before = dict(target.values_list("status").annotate(n=Count("pk")).order_by())
+        changed = target.update(status=WebhookStatus.QUEUED, max_retries=max_retries, next_attempt_at=timezone.now())
+        audit(actor=actor, action="webhooks.queue_retries", provider=provider, details={
+            "changed": changed, "max_retries": max_retries, "from_failed": before.get(WebhookStatus.FAILED, 0),
+            "from_dead": before.get(WebhookStatus.DEAD, 0), **(audit_extra or {}),
+        })
+    return ActionResult(action="webhooks.queue_retries", changed=changed,
+                        details={"n_were_dead": before.get(WebhookStatus.DEAD, 0)})
+
+
+# ------------------------------------------------------------------------------------------ stale defects
+
+
+def _check_defect_type(defect_type: str) -> None:
+    if defect_type not in DefectType.values:
+        raise errors.ServiceError(errors.UNKNOWN_DEFECT_TYPE.format(defect_type=defect_type), field="defect_type")
+
+
+def stale_defect_type(provider: str, defect_type: str | None = None) -> str:
+    """The defect a provider's outage leaves: stale enrichment for enrichment providers, stale CRM sync otherwise."""
+    if defect_type is None:
+        return DefectType.STALE_ENRICHMENT if PROVIDERS[provider].category == "enrichment" else DefectType.STALE_CRM_SYNC
+    _check_defect_type(defect_type)
+    return defect_type
+
+
+def stale_records(*, provider: str, since: datetime, defect_type: str, integrations: QuerySet | None = None) -> QuerySet:
+    """Records touched by a provider since `since` whose data is stale.
+
+    Stale enrichment: enrichment pending, deferred or failed. Stale CRM sync: a FAILED or RETRYING sync log of the
+    provider since then, or crm_sync_status FAILED (for the provider's record kind) changed since then.
+    """
+    targets = Integration.objects.filter(provider=provider)
+    if integrations is not None:
+        targets = targets.filter(pk__in=integrations.values("pk"))
+    logs_since = SyncLog.objects.filter(
+        record=OuterRef("pk"), integration_id__in=targets.values("pk"), created_at__gte=since
+    )
+    if defect_type == DefectType.STALE_ENRICHMENT:
+        stale = Q(enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED, EnrichmentStatus.FAILED]) & (
+            Q(updated_at__gte=since) | Exists(logs_since)
+        )
+    else:
+        stale = Exists(logs_since.filter(status__in=[SyncStatus.FAILED, SyncStatus.RETRYING])) | Q(
+            crm_sync_status=CrmSyncStatus.FAILED, updated_at__gte=since, kind=PROVIDERS[provider].record_kind
+        )
+    return Record.objects.filter(Exists(targets.filter(tenant_id=OuterRef("tenant_id")))).filter(stale)
+
+
+def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, description: str) -> int:
+    """INSERT ... SELECT one OPEN defect per record; the partial unique constraint drops duplicates (race-safe)."""
+    source = records.order_by().annotate(
+        defect_integration=Subquery(
+            Integration.objects.filter(provider=provider, tenant_id=OuterRef("tenant_id")).values("pk")[:1]
+        )
+    ).values_list("tenant_id", "defect_integration", "pk")
+    select_sql, params = source.query.sql_with_params()
+    table = connection.ops.quote_name(Defect._meta.db_table)
+    columns = ", ".join(
+        connection.ops.quote_name(Defect._meta.get_field(name).column)
+        for name in ["defect_type", "provider", "status", "description", "resolution", "created_at",
+                     "resolved_by", "tenant", "integration", "record"]
+    )
+    # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
+    sql = (f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '', %s, '', src.* "
+           f"FROM ({select_sql}) AS src WHERE true ON CONFLICT DO NOTHING")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [defect_type, provider, DefectStatus.OPEN, description, timezone.now(), *params])
+        return max(cursor.rowcount, 0)
+
+
+def defects_create_stale(
+    *, provider: str, since: datetime, actor: Actor, defect_type: str | None = None,
+    integrations: QuerySet | None = None, audit_extra: dict | None = None, dry_run: bool = False,
+) -> ActionResult:
+    """RB-09 containment 3: an OPEN defect for every record the provider left stale since `since`.
+
+    Set-based (one INSERT ... SELECT); running it again creates nothing new. `dry_run` only counts.
+    """
+    _check_provider(provider)
+    _check_past(since)
+    defect_type = stale_defect_type(provider, defect_type)
+    require(actor, OPERATE)
+    if integrations is not None:
+        integrations = scope_integrations(actor, integrations)
+    candidates = _scoped(actor, stale_records(provider=provider, since=since, defect_type=defect_type,
+                                              integrations=integrations))
+    open_defect = Defect.objects.filter(record=OuterRef("pk"), provider=provider, defect_type=defect_type,
+                                        status=DefectStatus.OPEN)
+    description = f"{PROVIDERS[provider].name}: {DefectType(defect_type).label.lower()} since {since:%Y-%m-%d %H:%M %Z}"
+    if dry_run:
+        return ActionResult(action="defects.create_stale", changed=candidates.exclude(Exists(open_defect)).count(),
+                            unchanged=candidates.filter(Exists(open_defect)).count(),
+                            details={"defect_type": defect_type, "dry_run": True})
+    with transaction.atomic():
+        already = candidates.filter(Exists(open_defect)).count()
+        created = _insert_defects(candidates.exclude(Exists(open_defect)), provider=provider,
+                                  defect_type=defect_type, description=description)
+        audit(actor=actor, action="defects.create_stale", provider=provider, details={
+            "changed": created, "already_open": already, "defect_type": defect_type, "since": since.isoformat(),
+            **(audit_extra or {}),
+        })
+    return ActionResult(action="defects.create_stale", changed=created, unchanged=already,
+                        details={"defect_type": defect_type})
+
+
+def clearable_defects(
+    *, provider: str | None = None, within: timedelta | None = None, defect_type: str | None = None,
+    defects: QuerySet | None = None,
+) -> QuerySet:
+    """OPEN stale defects (of one type, or both stale types), of a provider, created within the window."""
+    qs = defects if defects is not None else Defect.objects.all()
+    types = [defect_type] if defect_type else list(STALE_TYPES)
+    qs = qs.filter(status=DefectStatus.OPEN, defect_type__in=types)
+    if provider:
+        qs = qs.filter(provider=provider)
+    if within is not None:
+        qs = qs.filter(created_at__gt=timezone.now() - within)
+    return qs
+
+
+def defects_clear_stale(
+    *, provider: str | None = None, within: timedelta | None = timedelta(hours=4), actor: Actor,
+    resolution: str = DEFAULT_RESOLUTION, defect_type: str | None = None, defects: QuerySet | None = None,
+    audit_extra: dict | None = None, dry_run: bool = False,
+) -> ActionResult:
+    """RB-09 recovery 4: resolve the provider's OPEN stale defects created within `within`, in one UPDATE.
+
+    Without `defect_type` both stale types are resolved. `defects` narrows to a selection (admin), where
+    `within=None` means any age. `dry_run` only counts.
+    """
+    if provider is None and defects is None:
+        raise errors.ServiceError(errors.CLEAR_NEEDS_TARGET, field="provider")
+    if provider is not None:
+        _check_provider(provider)
+    if within is not None and within <= timedelta(0):
+        raise errors.ServiceError(errors.WITHIN_POSITIVE, field="within")
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise errors.ServiceError(errors.RESOLUTION_REQUIRED, field="resolution")
+    if defect_type is not None:
+        _check_defect_type(defect_type)
+    require(actor, OPERATE)
+    target = _scoped(actor, clearable_defects(provider=provider, within=within, defect_type=defect_type,
+                                              defects=defects)).order_by()
+    if dry_run:
+        return ActionResult(action="defects.clear_stale", changed=target.count(), details={"dry_run": True})
+    now, label = timezone.now(), actor_label(actor)
+    details = {"within_seconds": int(within.total_seconds()) if within else None,
+               "defect_types": [defect_type] if defect_type else list(STALE_TYPES), "resolution": resolution,
+               **(audit_extra or {})}
+    changed = 0
+    with transaction.atomic():
+        providers = [provider] if provider else sorted(set(target.values_list("provider", flat=True).distinct()))
+        for slug in providers:
+            n = target.filter(provider=slug).update(
+                status=DefectStatus.RESOLVED, resolution=resolution, resolved_at=now, resolved_by=label
+            )
+            audit(actor=actor, action="defects.clear_stale", provider=slug, details={"changed": n, **details})
+            changed += n
+        if not providers:
+            audit(actor=actor, action="defects.clear_stale", details={"changed": 0, **details})
+    return ActionResult(action="defects.clear_stale", changed=changed)
+
+
+# ------------------------------------------------------------------------------------------ modes
+
+
+def integrations_set_mode(
+    *, integrations, actor: Actor, mode: str, poll_interval: timedelta | None = None,
+    audit_extra: dict | None = None,
+) -> ActionResult:
+    """RB-09 containment 1 / recovery 5: polling (every `poll_interval`, default 5 min) or back to webhooks.
+
+    Restoring webhook mode resets the interval to the default; integrations whose provider sends no webhooks
+    stay polled (counted as polling_only).
+    """
+    if mode not in SyncMode.values:
+        raise errors.ServiceError(errors.BAD_MODE, field="mode")
+    if mode == SyncMode.WEBHOOK:
+        if poll_interval is not None:
+            raise errors.ServiceError(errors.POLL_INTERVAL_WEBHOOK, field="poll_interval")
+        interval = DEFAULT_POLL_INTERVAL
+    else:
+        interval = poll_interval or DEFAULT_POLL_INTERVAL
+        if not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL:
+            raise errors.ServiceError(errors.POLL_INTERVAL_RANGE, field="poll_interval")
+    require(actor, OPERATE)
+    qs = _as_queryset(integrations)
+    polling_only = 0
+    if mode == SyncMode.WEBHOOK:
+        no_webhooks = [slug for slug, info in PROVIDERS.items() if not info.supports_webhooks]
+        polling_only = scope_integrations(actor, qs).filter(provider__in=no_webhooks).count()
+        qs = qs.exclude(provider__in=no_webhooks)
+    result = _switch(
+        action="integration.set_mode", integrations=qs, actor=actor, perm=OPERATE,
+        already=Q(mode=mode, poll_interval=interval),
+        changes={"mode": mode, "poll_interval": interval},
+        details={"mode": mode, "poll_interval_seconds": int(interval.total_seconds()), **(audit_extra or {})},
+    )
+    result.details = {"n_polling_only": polling_only} if polling_only else {}
+    return result
+
+
+def integrations_set_enrichment_defer(
+    *, integrations, actor: Actor, on: bool, audit_extra: dict | None = None
+) -> ActionResult:
+    """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring."""
+    result = _switch(
+        action="integration.enrichment_defer", integrations=integrations, actor=actor, perm=OPERATE,
+        already=Q(enrichment_defer_on_error=bool(on)), changes={"enrichment_defer_on_error": bool(on)},
+        details={"on": bool(on), **(audit_extra or {})},
+    )
+    result.details = {}
+    return result
+
+
+# ------------------------------------------------------------------------------------------ reconcile
+
+
+def _callable_problem(integration: Integration) -> str:
+    from .. import sync
+
+    if not integration.has_credentials:
+        return "no credentials"
+    if not sync.may_call(integration.pk):
+        return f"cannot call the provider: {integration.status}"
+    return ""
+
+
+def _would_apply(integration: Integration, remote, mapping) -> str:
+    """What apply_remote would do with a provider record, without doing it (reconcile --dry-run)."""
+    import uuid
+
+    link = RecordLink.objects.select_related("record").filter(integration=integration, remote_id=remote.remote_id).first()
+    record = link.record if link else None
+    if record is None and remote.fields.get(EXTERNAL_ID):
+        try:
+            record = Record.objects.filter(tenant_id=integration.tenant_id,
+                                           external_id=uuid.UUID(str(remote.fields[EXTERNAL_ID]))).first()
+        except ValueError:
+            record = None
+    if record is None:
+        return "created"
+    return "unchanged" if {**record.payload, **mapping.to_local(remote.fields)} == record.payload else "updated"
+
+
+def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, dry_run: bool, extra: dict) -> dict:
+    from .. import sync
+    from ..providers import ProviderError
+
+    counts = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "checked": 0, "created": 0,
+              "updated": 0, "unchanged": 0, "errors": 0, "error": ""}
+    problem = _callable_problem(integration)
+    if problem:
+        counts["errors"], counts["error"] = 1, problem
+    else:
+        ctx = sync.CallContext(integration)
+        mapping = mapping_for(integration)
+        cursor = None
+        while True:
+            row = SyncLog(integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
+                          direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type,
+                          operation="reconcile", status=SyncStatus.RUNNING)
+            try:
+                page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
+            except (ProviderError, sync.NotCallable) as e:
+                err = e if isinstance(e, ProviderError) else ProviderError("unknown", str(e))
+                counts["errors"] += 1
+                counts["error"] = str(err)[:500]
+                if not dry_run:
+                    sync._apply_call(row, err.call)
+                    row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
+                    row.finished_at = timezone.now()
+                    row.save()
+                    if isinstance(e, ProviderError) and not isinstance(e, sync.QuotaUnavailable):
+                        sync._note_error(integration, err, row.finished_at)
+                break
+            counts["checked"] += len(page.records)
+            if dry_run:
+                for remote in page.records:
+                    counts[_would_apply(integration, remote, mapping)] += 1
+            else:
+                with transaction.atomic():
+                    now = timezone.now()
+                    reconciled = []
+                    for remote in page.records:
+                        record, outcome = sync.apply_remote(integration, remote, when=now)
+                        counts[outcome] += 1
+                        if outcome != "unchanged":
+                            reconciled.append((integration.pk, integration.tenant_id, integration.provider, {
+                                "remote_id": remote.remote_id, "record_id": record.pk, "outcome": outcome,
+                                "since": since.isoformat(), **extra}))
+                    _audit_rows(actor, "record.reconciled", reconciled)
+                    sync._apply_call(row, ctx.client.last_call)
+                    row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
+                    row.save()
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        if not dry_run and not counts["errors"]:
+            sync._note_success(integration, timezone.now())
+    if not dry_run:
+        audit(actor=actor, action="integration.reconcile", integration=integration,
+              details={**{k: v for k, v in counts.items() if k not in ("integration_id", "tenant")},
+                       "since": since.isoformat(), **extra})
+    return counts
+
+
+def integrations_reconcile(
+    *, integrations, since: datetime, actor: Actor, dry_run: bool = False, audit_extra: dict | None = None
+) -> ActionResult:
+    """RB-09 recovery 3: fetch what changed at the provider since `since` and apply what differs locally.
+
+    One `record.reconciled` audit row per record created or updated, one `integration.reconcile` row per
+    integration with its counts. `dry_run` fetches and compares but writes nothing.
+    """
+    _check_past(since)
+    require(actor, OPERATE)
+    qs = scope_integrations(actor, _as_queryset(integrations)).select_related("tenant").order_by("pk")
+    per = [_reconcile_one(i, since=since, actor=actor, dry_run=dry_run, extra=audit_extra or {}) for i in qs]
+    total = {k: sum(p[k] for p in per) for k in ("checked", "created", "updated", "unchanged", "errors")}
+    return ActionResult(
+        action="integrations.reconcile", changed=total["created"] + total["updated"], unchanged=total["unchanged"],
+        details={**{f"n_{k}": v for k, v in total.items()}, "integrations": per, "dry_run": dry_run},
+    )
+
+
+# ------------------------------------------------------------------------------------------ verify
+
+
+def _same(local, remote) -> bool:
+    def norm(v):
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
+        return str(v).strip()
+
+    return norm(local) == norm(remote)
+
+
+def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, list[dict], list[dict]]:
+    from .. import sync
+    from ..providers import ProviderError
+
+    base = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "provider": integration.provider}
+    problem = _callable_problem(integration)
+    if problem:
+        return 0, [], [{**base, "record_id": None, "remote_id": None, "error": problem}]
+    links = list(
+        RecordLink.objects.filter(integration=integration).exclude(remote_id="").select_related("record")
+        .order_by("?")[:sample_size]
+    )
+    mapping = mapping_for(integration)
+    ctx = sync.CallContext(integration)
+    checked, mismatches, problems = 0, [], []
+    for link in sorted(links, key=lambda lk: lk.record_id):
+        where = {**base, "record_id": link.record_id, "remote_id": link.remote_id}
+        try:
+            remote = ctx.call(lambda c, rid=link.remote_id: c.get_record(rid))
+        except (ProviderError, sync.NotCallable) as e:
+            problems.append({**where, "error": str(e)[:500]})
+            continue
+        checked += 1
+        expected, _ = mapping.to_remote(link.record.payload, str(link.record.external_id))
+        for local_field, remote_field, _ in mapping.pairs:
+            local, theirs = expected.get(remote_field), remote.fields.get(remote_field)
+            if not _same(local, theirs):
+                mismatches.append({**where, "field": local_field, "remote_field": remote_field,
+                                   "local": local, "remote": theirs})
+    return checked, mismatches, problems
+
+
+def integrations_verify_sync(
+    *, integrations, sample_size: int, actor: Actor, audit_extra: dict | None = None
+) -> ActionResult:
+    """RB-09 verification 3: compare a random sample of linked records, local vs the provider, field by field.
+
+    `sample_size` records per integration, each fetched with get_record and compared through the mapping.
+    The result lists every mismatch (record, field, local and remote values) and every record that could
+    not be fetched; each integration gets an `integration.verify_sync` audit row with its counts.
+    """
+    if isinstance(sample_size, bool) or not isinstance(sample_size, int) or not 1 <= sample_size <= MAX_SAMPLE_SIZE:
+        raise errors.ServiceError(errors.SAMPLE_SIZE_RANGE, field="sample_size")
+    require(actor, OPERATE)
+    qs = scope_integrations(actor, _as_queryset(integrations)).select_related("tenant").order_by("pk")
+    checked, mismatches, problems = 0, [], []
+    for integration in qs:
+        n, found, failed = _verify_one(integration, sample_size=sample_size)
+        audit(actor=actor, action="integration.verify_sync", integration=integration, details={
+            "sample_size": sample_size, "checked": n, "mismatches": len(found), "errors": len(failed),
+            "sample": found[:AUDITED_MISMATCHES], **(audit_extra or {}),
+        })
+        checked += n
+        mismatches += found
+        problems += failed
+    return ActionResult(
+        action="integrations.verify_sync", unchanged=0,
+        details={"n_checked": checked, "n_mismatches": len(mismatches), "n_errors": len(problems),
+                 "mismatches": mismatches, "errors": problems},
+    )

@@ -139,3 +139,46 @@ def test_refresh_after_needs_reauth_settles_to_connected(client, sandbox):
     assert send(client, "post", "/api/v1/integrations/lever/refresh", token).json()["refreshed"] == 1
     integration.refresh_from_db()
     assert integration.status == "connected"
+
+
+def test_failures_summarise_by_category_and_field_for_the_tokens_tenant(client, world):
+    factories.sync_log(integration=world["hub_acme"], status="FAILED", error_category="validation", error_field="email")
+    mine = get(client, "/api/v1/integrations/hubspot/failures", world["acme_token"])
+    assert mine.status_code == 200
+    body = json.dumps(mine.json())
+    assert "validation" in body and "email" in body and "provider_5xx" not in body  # globex's failure is not ours
+    everyone = json.dumps(get(client, "/api/v1/integrations/hubspot/failures", world["admin"]).json())
+    assert "provider_5xx" in everyone
+
+
+def test_retry_failed_queues_each_failed_log_once(client, world, django_capture_on_commit_callbacks):
+    world["failed"].record = factories.record(tenant=world["acme"])
+    world["failed"].save()
+    response = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {})
+    assert response.status_code == 200 and response.json()["queued"] == 1
+    world["failed"].refresh_from_db()
+    assert world["failed"].status == "RETRYING"
+    again = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {})
+    assert again.json()["queued"] == 0
+    assert SyncLog.objects.get(pk=world["other"].pk).status == "FAILED"  # another tenant's log is untouched
+    bad = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {"category": 5})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "category"
+
+
+def test_queue_depths_count_retries_and_waiting_webhooks(client, world):
+    from django.utils import timezone
+
+    factories.sync_log(integration=world["hub_acme"], status="RETRYING", next_attempt_at=timezone.now())
+    response = get(client, "/api/v1/system-metrics/queues", world["acme_token"])
+    assert response.status_code == 200
+    assert response.json()["sync_logs"]["retrying_due"] == 1 and response.json()["webhooks"]["failed"] == 0
+
+
+def test_admin_patch_switches_to_polling_with_an_interval(client, world):
+    url = "/api/v1/admin/tenants/acme/integrations/hubspot"
+    response = send(client, "patch", url, world["admin"], {"mode": "polling", "poll_interval": "5m"})
+    assert response.status_code == 200, response.content
+    world["hub_acme"].refresh_from_db()
+    assert world["hub_acme"].mode == "polling" and world["hub_acme"].poll_interval.total_seconds() == 300
+    bad = send(client, "patch", url, world["admin"], {"poll_interval": "soon"})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "poll_interval"

@@ -1,0 +1,36 @@
+"""manage.py defer_enrichment --provider P --on|--off [--tenant SLUG] (RB-09 containment 2, recovery 5)."""
+from django.core.management.base import BaseCommand
+
+from integrations import selectors, services
+from integrations.actors import System
+from integrations.errors import ServiceError
+
+from . import _args
+
+
+class Command(BaseCommand):
+    help = ("Defer enrichment steps on error (--on) or stop deferring (--off) for a provider's integrations. "
+            "Exactly one of --on/--off; bad input exits 2 and changes nothing.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--provider", required=True)
+        parser.add_argument("--on", action="store_true")
+        parser.add_argument("--off", action="store_true")
+        parser.add_argument("--tenant", help="Only this tenant (slug).")
+
+    def handle(self, *args, provider, on, off, tenant, **options):
+        provider = _args.provider(provider)
+        if on == off:
+            raise _args.UsageError("give exactly one of --on or --off")
+        integrations = selectors.integrations_of(provider, tenant_slug=tenant)
+        if tenant and not integrations.exists():
+            raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+        try:
+            result = services.integrations_set_enrichment_defer(
+                integrations=integrations, actor=System("cli"), on=on, audit_extra={"command": "defer_enrichment"},
+            )
+        except ServiceError as e:
+            raise _args.UsageError(e.message) from None
+        state = "on" if on else "off"
+        self.stdout.write(f"Enrichment deferral {state} for {result.changed} {provider} integration(s); "
+                          f"{result.unchanged} already so.")

@@ -1,0 +1,26 @@
+"""Celery tasks for the recovery work: thin callers of integrations.bulk and the recovery services."""
+from celery import shared_task
+from django.utils.dateparse import parse_datetime
+
+from . import bulk, services
+from .models import Integration
+
+
+@shared_task(name="integrations.run_bulk_operation", queue="default")
+def run_bulk_operation(operation_id: int) -> bool:
+    """Work a BulkOperation for a while; the rest goes to the back of the queue. True when more remains."""
+    more = bulk.run(operation_id)
+    if more:
+        run_bulk_operation.apply_async((operation_id,), countdown=0.5)
+    return more
+
+
+@shared_task(name="integrations.reconcile_integration", queue="default")
+def reconcile_integration(integration_id: int, since: str, actor: dict) -> dict | None:
+    """Reconcile one integration (admin "Reconcile since" over many integrations queues one task each)."""
+    integration = Integration.objects.filter(pk=integration_id).first()
+    moment = parse_datetime(since)
+    if integration is None or moment is None:
+        return None
+    result = services.integrations_reconcile(integrations=integration, since=moment, actor=bulk.actor_from_spec(actor))
+    return {k: v for k, v in result.details.items() if k.startswith("n_")}
