@@ -451,3 +451,63 @@ class BulkOperation(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total else min(100, round(100 * self.done / self.total))
+
+
+class OutcomeKind(models.TextChoices):
+    SYNC = "sync", "Sync call"
+    WEBHOOK = "webhook", "Webhook delivery"
+
+
+class OutcomeRollup(models.Model):
+    """Outcomes per minute, provider, endpoint and error category ("" = success), kept by the sync engine.
+
+    The dashboard's error rates and detection read these instead of scanning the sync-log table.
+    """
+
+    kind = models.CharField(max_length=16, choices=OutcomeKind.choices, default=OutcomeKind.SYNC)
+    minute = models.DateTimeField()
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    endpoint = models.CharField(max_length=300, blank=True)
+    category = models.CharField(max_length=32, blank=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "minute", "provider", "endpoint", "category"],
+                                    name="one_rollup_per_minute_key"),
+        ]
+        indexes = [models.Index(fields=["minute", "provider"], name="rollup_minute_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%H:%M} {self.provider} {self.endpoint} {self.category or 'ok'}: {self.count}"
+
+
+class OutcomeTotal(models.Model):
+    """Cumulative counts since the start, for Prometheus counters (integration_errors_total and friends)."""
+
+    kind = models.CharField(max_length=16, choices=OutcomeKind.choices, default=OutcomeKind.SYNC)
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
+    endpoint = models.CharField(max_length=300, blank=True)
+    category = models.CharField(max_length=32, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "provider", "endpoint", "category"], name="one_total_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.endpoint} {self.category or 'ok'}: {self.count}"
+
+
+class ProviderStatusReading(models.Model):
+    """What a provider's public status page said when we last read it (beat polls it through the adapter)."""
+
+    provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, unique=True)
+    indicator = models.CharField(max_length=16, blank=True, help_text="none, minor, major, critical (Statuspage terms)")
+    description = models.CharField(max_length=300, blank=True)
+    read_at = models.DateTimeField()
+    error = models.CharField(max_length=500, blank=True, help_text="Why the page could not be read, if it could not.")
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.indicator or 'unknown'} ({self.read_at:%H:%M})"

@@ -9,6 +9,8 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "Sweep records whose sync was never enqueued": ("integrations.sweep_pending_records", 120),
     "Refresh OAuth tokens before they expire": ("integrations.refresh_expiring_tokens", 300),
     "Resume pauses whose end has passed": ("integrations.resume_expired_pauses", 60),
+    "Read the providers' status pages": ("integrations.read_status_pages", 120),
+    "Forget per-minute outcome counts older than 8 days": ("integrations.prune_rollups", 3600),
 }
 
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from . import rollups
 from .actors import System
 from .catalog import PROVIDERS
 from .mapping import EXTERNAL_ID, mapping_for
@@ -24,6 +25,7 @@ from .models import (
     EnrichmentStatus,
     ErrorCategory,
     Integration,
+    OutcomeKind,
     Record,
     RecordLink,
     SyncDirection,
@@ -110,6 +112,14 @@ def _apply_call(log_row: SyncLog, call: CallInfo | None) -> None:
     log_row.duration_ms = call.duration_ms
 
 
+def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
+    """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted)."""
+    row.save()
+    if counted:
+        rollups.count(provider=row.provider, endpoint=row.endpoint or f"local:{row.operation}",
+                      category=row.error_category if row.status != SyncStatus.SUCCESS else "")
+
+
 def _note_success(integration: Integration, when: datetime) -> None:
     from .services import settled_status
 
@@ -177,14 +187,14 @@ def refresh_token(integration: Integration) -> SyncLog:
         _apply_call(row, e.call or client.last_call)
         row.status, row.error_category, row.error_message = SyncStatus.FAILED, e.category, e.message[:2000]
         row.finished_at = timezone.now()
-        row.save()
+        finish_attempt(row)
         if e.category in (ErrorCategory.AUTH_REFRESH_FAILED, ErrorCategory.AUTH_INVALID):
             _note_error(integration, e, row.finished_at)
         raise
     _apply_call(row, client.last_call)
     store_tokens(integration, tokens, when=started)
     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
-    row.save()
+    finish_attempt(row)
     return row
 
 
@@ -287,7 +297,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     now = timezone.now()
     _apply_call(row, ctx.client.last_call)
     row.status, row.finished_at = SyncStatus.SUCCESS, now
-    row.save()
+    finish_attempt(row)
     RecordLink.objects.filter(pk=link.pk).update(
         remote_id=remote.remote_id, synced_at=now, remote_updated_at=remote.updated_at, failed_at=None,
         last_error_category="",
@@ -338,7 +348,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
         return row
     row.status, row.finished_at = SyncStatus.SUCCESS, now
     row.error_message = "" if person else "no match at the provider"
-    row.save()
+    finish_attempt(row)
     enrichment = {k: v for k, v in (person.fields if person else {}).items() if k != "email"}
     Record.objects.filter(pk=record.pk).update(
         payload={**record.payload, "enrichment": enrichment}, enrichment_status=EnrichmentStatus.ENRICHED,
@@ -378,7 +388,7 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
     else:
         row.status, row.finished_at = SyncStatus.FAILED, now
-    row.save()
+    finish_attempt(row, counted=call is not None and not isinstance(error, QuotaUnavailable))
     RecordLink.objects.filter(pk=link.pk).update(failed_at=now, last_error_category=error.category)
     if row.status == SyncStatus.FAILED and error.category not in AUTH_CATEGORIES:
         if is_enrichment(row.integration):
@@ -445,7 +455,7 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
             _apply_call(row, err.call)
             row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
             row.finished_at = timezone.now()
-            row.save()
+            finish_attempt(row, counted=err.call is not None)
             if not isinstance(e, NotCallable) and not isinstance(e, QuotaUnavailable):
                 _note_error(integration, err, row.finished_at)
             counts["error"] = err.category
@@ -456,7 +466,7 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
             counts[outcome] += 1
         _apply_call(row, ctx.client.last_call)
         row.status, row.finished_at = SyncStatus.SUCCESS, now
-        row.save()
+        finish_attempt(row)
         counts["pages"] += 1
         cursor = page.next_cursor
         if not cursor:
@@ -608,12 +618,15 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
             wait = backoff_seconds(delivery.attempts, getattr(e, "retry_after", None))
             delivery.next_attempt_at = now + timedelta(seconds=wait)
         delivery.save(update_fields=["attempts", "status", "next_attempt_at", "last_error"])
+        category = e.category if isinstance(e, ProviderError) else "unknown"
+        rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook", category=category)
         if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable):
             _note_error(integration, e, now)
         return delivery
     delivery.status, delivery.processed_at, delivery.last_error, delivery.next_attempt_at = (
         WebhookStatus.PROCESSED, timezone.now(), "", None)
     delivery.save(update_fields=["attempts", "status", "processed_at", "last_error", "next_attempt_at"])
+    rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook")
     _note_success(integration, timezone.now())
     return delivery
 

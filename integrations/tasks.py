@@ -51,6 +51,20 @@ def refresh_expiring_tokens() -> dict:
     return {"refreshed": result.changed, "failed": result.details.get("n_failed", 0)}
 
 
+@shared_task(name="integrations.read_status_pages", queue="default")
+def read_status_pages() -> dict:
+    from .status_pages import read_all_status_pages
+
+    return read_all_status_pages()
+
+
+@shared_task(name="integrations.prune_rollups", queue="default")
+def prune_rollups() -> int:
+    from . import rollups
+
+    return rollups.prune()
+
+
 @shared_task(name="integrations.resume_expired_pauses", queue="default")
 def resume_expired_pauses() -> int:
     return services.integrations_resume_expired_pauses().changed

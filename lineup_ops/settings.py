@@ -189,6 +189,8 @@ def _quotas(value: str) -> dict[str, tuple[int, float]]:
 
 
 PROVIDER_QUOTAS = _quotas(env.str("PROVIDER_QUOTAS", default=""))
+# When set, GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>" (Prometheus' bearer_token setting).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Test connectivity runs in the request: at most this many integrations at once.
 CONNECTIVITY_MAX_TARGETS = env.int("CONNECTIVITY_MAX_TARGETS", default=20)
 # The sync engine's timing; tests shorten them, production keeps the defaults.

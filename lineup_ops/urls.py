@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from integrations import webhooks
+from integrations.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),
     path("api/v1/", include("integrations.api.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("integrations/", include("integrations.credential_urls")),
 ]

@@ -456,7 +456,7 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                     sync._apply_call(row, err.call)
                     row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
                     row.finished_at = timezone.now()
-                    row.save()
+                    sync.finish_attempt(row, counted=err.call is not None)
                     if isinstance(e, ProviderError) and not isinstance(e, sync.QuotaUnavailable):
                         sync._note_error(integration, err, row.finished_at)
                 break
@@ -478,7 +478,7 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                     _audit_rows(actor, "record.reconciled", reconciled)
                     sync._apply_call(row, ctx.client.last_call)
                     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
-                    row.save()
+                    sync.finish_attempt(row)
             cursor = page.next_cursor
             if not cursor:
                 break

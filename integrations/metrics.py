@@ -1,0 +1,58 @@
+"""GET /metrics: Prometheus text, computed from the database at scrape time (no per-process counters to lose)."""
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from . import rollups, selectors
+from .models import Integration, OutcomeKind
+
+
+class ConsoleCollector:
+    """integration_errors_total{provider,endpoint}, webhook_delivery_failures_total{provider}, queue depths, statuses."""
+
+    def collect(self):
+        errors = CounterMetricFamily("integration_errors", "Failed provider calls, by provider and endpoint.",
+                                     labels=["provider", "endpoint"])
+        for row in rollups.totals(OutcomeKind.SYNC):
+            errors.add_metric([row["provider"], row["endpoint"]], row["n"])
+        yield errors
+        calls = CounterMetricFamily("integration_calls", "Provider calls, by provider and endpoint.",
+                                    labels=["provider", "endpoint"])
+        for row in rollups.totals(OutcomeKind.SYNC, errors_only=False):
+            calls.add_metric([row["provider"], row["endpoint"]], row["n"])
+        yield calls
+        webhooks = CounterMetricFamily("webhook_delivery_failures", "Webhook deliveries whose processing failed.",
+                                       labels=["provider"])
+        by_provider: dict[str, int] = {}
+        for row in rollups.totals(OutcomeKind.WEBHOOK):
+            by_provider[row["provider"]] = by_provider.get(row["provider"], 0) + row["n"]
+        for provider, n in sorted(by_provider.items()):
+            webhooks.add_metric([provider], n)
+        yield webhooks
+        depths = selectors.queue_depths()
+        queue = GaugeMetricFamily("lineup_sync_queue_depth", "Sync work waiting, by state.", labels=["state"])
+        for state, n in depths["sync_logs"].items():
+            queue.add_metric([state], n)
+        for state, n in depths["webhooks"].items():
+            queue.add_metric([f"webhook_{state}"], n)
+        for name, n in (depths.get("celery") or {}).items():
+            if isinstance(n, int):
+                queue.add_metric([f"celery_{name}"], n)
+        yield queue
+        statuses = GaugeMetricFamily("lineup_integrations", "Integrations by provider and status.",
+                                     labels=["provider", "status"])
+        for row in Integration.objects.values("provider", "status").annotate(n=Count("id")).order_by():
+            statuses.add_metric([row["provider"], row["status"]], row["n"])
+        yield statuses
+
+
+def metrics_view(request):
+    token = getattr(settings, "METRICS_TOKEN", "")
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return HttpResponse("metrics need 'Authorization: Bearer <METRICS_TOKEN>'\n", status=401,
+                            content_type="text/plain")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ConsoleCollector())
+    return HttpResponse(generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8")
