@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "integrations",
     "incidents",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ from integrations.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),
     path("api/v1/", include("integrations.api.urls")),
     path("metrics", metrics_view, name="metrics"),
