@@ -51,7 +51,7 @@ def workers(n: int, *, concurrency: int = 2, extra_env: dict | None = None):
     log = open(ROOT / "bench" / "out" / "workers.log", "ab")
     for i in range(n):
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "lineup_ops", "worker", "-Q", "default,sync", "--pool=prefork",
+            [sys.executable, "-m", "celery", "-A", "lineup_ops", "worker", "-Q", "priority,sync,default", "--pool=prefork",
              f"--concurrency={concurrency}", "--loglevel=WARNING", "-n", f"bench{i}@%h", "--without-mingle",
              "--without-gossip"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

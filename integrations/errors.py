@@ -44,3 +44,4 @@ POLL_INTERVAL_RANGE = "The poll interval must be between 30 seconds and 24 hours
 POLL_INTERVAL_WEBHOOK = "A poll interval applies to polling mode only."
 SAMPLE_SIZE_RANGE = "The sample size must be between 1 and 1000."
 CLEAR_NEEDS_TARGET = "Name a provider or select the defects to clear."
+SYNC_NOW_TOO_MANY = "Sync now takes at most {n} records at once; narrow the selection."

@@ -174,12 +174,16 @@ class Record(models.Model):
     crm_sync_status = models.CharField(max_length=16, choices=CrmSyncStatus.choices, default=CrmSyncStatus.PENDING)
     enrichment_status = models.CharField(max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NONE)
     enriched_at = models.DateTimeField(null=True, blank=True)
+    sync_priority_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                            help_text="Asked to sync ahead of the queue (RB-03 'prioritize specific records').")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "kind"], name="record_tenant_kind"),
+            models.Index(fields=["tenant", "sync_priority_at"], name="record_priority",
+                         condition=models.Q(sync_priority_at__isnull=False)),
             models.Index(fields=["crm_sync_status", "updated_at"], name="record_sync_status_updated"),
             models.Index(fields=["updated_at", "id"], name="record_updated"),
         ]

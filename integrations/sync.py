@@ -532,9 +532,11 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
         ctx = CallContext(integration)
         transient_in_a_row = 0
         step = enrich_record if is_enrichment(integration) else push_record
-        for record, retry_of in _work(integration, record_ids):
+        for record, retry_of in _with_priority(integration, _work(integration, record_ids)):
             renew_lease(integration.pk, owner)
             row = step(ctx, record, retry_of=retry_of)
+            if record.sync_priority_at:
+                Record.objects.filter(pk=record.pk).update(sync_priority_at=None)
             if row.status == SyncStatus.SUCCESS:
                 summary.pushed += 1
                 transient_in_a_row = 0
@@ -586,6 +588,27 @@ def _work(integration: Integration, record_ids: list[int] | None):
         return
     for record in pending_records(integration).exclude(pk__in=retried).order_by("updated_at", "pk")[:budget]:
         yield record, None
+
+
+def _priority_records(integration: Integration):
+    return Record.objects.filter(
+        tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind,
+        sync_priority_at__isnull=False,
+    ).order_by("sync_priority_at", "pk")
+
+
+def _with_priority(integration: Integration, work):
+    """Records asked for "Sync now" go first, even when asked while this run is already under way (RB-03)."""
+    done: set[int] = set()
+    for record, retry_of in work:
+        for urgent in _priority_records(integration).exclude(pk__in=done)[:50]:
+            done.add(urgent.pk)
+            yield urgent, None
+        if record.pk not in done:
+            done.add(record.pk)
+            yield record, retry_of
+    for urgent in _priority_records(integration).exclude(pk__in=done)[:50]:
+        yield urgent, None
 
 
 # ------------------------------------------------------------------------------------------ webhooks

@@ -6,6 +6,8 @@ from celery import shared_task
 from . import services, sync
 
 SYNC_QUEUE = "sync"
+# Workers listen to this queue first (-Q priority,sync,default): "Sync now" jumps the queue.
+PRIORITY_QUEUE = "priority"
 
 
 @shared_task(name="integrations.sync_integration", queue=SYNC_QUEUE)

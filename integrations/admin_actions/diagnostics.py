@@ -74,3 +74,16 @@ SYNCLOG_ACTIONS: list = []
 RECORD_ACTIONS: list = []
 WEBHOOK_ACTIONS: list = []
 DEFECT_ACTIONS: list = []
+
+
+@admin.action(description="Sync now, ahead of the queue (RB-03)", permissions=["operate"])
+def sync_now(modeladmin, request, queryset):
+    return run_confirmed_action(
+        modeladmin, request, queryset, title="Sync now with priority", verb="Sync now",
+        explanation="These records are pushed before any other queued work of their integrations, still inside "
+                    "each provider's quota. At most 1,000 records at once.",
+        service=lambda qs, data: services.records_sync_now(records=qs, actor=request.user),
+    )
+
+
+RECORD_ACTIONS.append(sync_now)

@@ -2,12 +2,13 @@
 from django.db.models import Q
 
 from .. import errors
-from ..actors import Actor
+from ..actors import OPERATE, Actor
 from ..catalog import PROVIDERS
 from ..models import Integration
 from .core import ActionResult, integration_pause, integration_resume
 
-__all__ = ["NON_CRITICAL_PREFIX", "integrations_pause_non_critical", "integrations_resume_non_critical"]
+__all__ = ["NON_CRITICAL_PREFIX", "integrations_pause_non_critical", "integrations_resume_non_critical",
+           "records_sync_now"]
 
 # Marks a pause made by this action, so that "resume them together" finds exactly these and no other pause.
 NON_CRITICAL_PREFIX = "[RB-03 non-critical pause] "
@@ -36,3 +37,44 @@ def integrations_resume_non_critical(*, provider: str, actor: Actor) -> ActionRe
     targets = Integration.objects.filter(
         Q(sync_paused_reason__startswith=NON_CRITICAL_PREFIX), provider=_provider(provider), sync_paused=True)
     return integration_resume(integrations=targets, actor=actor)
+
+
+SYNC_NOW_MAX_RECORDS = 1000
+
+
+def records_sync_now(*, records, actor: Actor) -> ActionResult:
+    """Sync chosen records ahead of the queue (RB-03 step 4), through the same provider quota as everything else."""
+    from functools import partial
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from .. import tasks
+    from ..actors import require
+    from ..models import ApiToken, ApiTokenScope, Record
+    from .core import audit
+
+    require(actor, OPERATE)
+    if isinstance(actor, ApiToken) and actor.scope == ApiTokenScope.TENANT:
+        records = records.filter(tenant_id=actor.tenant_id)
+    chosen = list(records.order_by().values_list("pk", "tenant_id", "kind")[: SYNC_NOW_MAX_RECORDS + 1])
+    if len(chosen) > SYNC_NOW_MAX_RECORDS:
+        raise errors.ServiceError(errors.SYNC_NOW_TOO_MANY.format(n=SYNC_NOW_MAX_RECORDS), field="records")
+    by_integration: dict[int, list[int]] = {}
+    integrations = Integration.objects.filter(tenant_id__in={t for _, t, _ in chosen}, enabled=True)
+    for integration in integrations:
+        kind = PROVIDERS[integration.provider].record_kind
+        ids = [pk for pk, tenant_id, k in chosen if tenant_id == integration.tenant_id and k == kind]
+        if ids:
+            by_integration[integration.pk] = ids
+    with transaction.atomic():
+        Record.objects.filter(pk__in=[pk for pk, _, _ in chosen]).update(sync_priority_at=timezone.now())
+        for integration in integrations:
+            ids = by_integration.get(integration.pk)
+            if not ids:
+                continue
+            audit(actor=actor, action="records.sync_now", integration=integration, details={"records": len(ids)})
+            transaction.on_commit(partial(tasks.sync_integration.apply_async, (integration.pk, None, ids),
+                                          queue=tasks.PRIORITY_QUEUE))
+    return ActionResult(action="records.sync_now", changed=len(chosen),
+                        details={"n_integrations": len(by_integration)})

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations import services
 from integrations.models import AuditEvent, Integration
@@ -68,3 +69,45 @@ def test_pause_non_critical_leaves_critical_integrations_running(operator):
     assert resumed.changed == 3
     assert Integration.objects.get(pk=already.pk).sync_paused  # a pause of its own stays
     assert not Integration.objects.filter(pk__in=[i.pk for i in minor], sync_paused=True).exists()
+
+
+def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox, operator,
+                                                                      django_capture_on_commit_callbacks):
+    from integrations import sync
+    from integrations.models import Record, SyncLog
+    from tests.integrations.test_sync import connect, local_records
+
+    integration = connect(sandbox, "greenhouse")
+    backlog = local_records(integration, 5)
+    urgent = local_records(integration, 1, last_name="Urgent")[0]
+    # A batch is running: "Sync now" cannot take the lease, so the batch itself must take the urgent record first.
+    Record.objects.filter(pk=urgent.pk).update(sync_priority_at=timezone.now())
+    sync.sync_integration(integration.pk, pull=False)
+    order = list(SyncLog.objects.filter(integration=integration, direction="push").order_by("pk")
+                 .values_list("record_id", flat=True))
+    assert order[0] == urgent.pk and set(order[1:]) == {r.pk for r in backlog}
+    assert not Record.objects.filter(sync_priority_at__isnull=False).exists()
+
+    # Through the service: the record is marked, and (eagerly, here) synced at once.
+    urgent.payload = {**urgent.payload, "title": "CTO"}
+    urgent.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.records_sync_now(records=Record.objects.filter(pk=urgent.pk), actor=operator)
+    assert result.changed == 1 and result.details["n_integrations"] == 1
+    remote = {r["fields"]["last_name"]: r["fields"] for r in sandbox.records("greenhouse", integration.tenant.slug)}
+    assert remote["Urgent"]["title"] == "CTO"
+    assert AuditEvent.objects.filter(action="records.sync_now", actor="operator").count() == 1
+
+
+def test_sync_now_refuses_huge_selections_and_viewers(operator, viewer):
+    from integrations.models import Record
+
+    t = factories.tenant()
+    Record.objects.bulk_create([Record(tenant=t, kind="contact", payload={}) for _ in range(1001)])
+    from integrations import errors
+
+    with pytest.raises(errors.ServiceError, match="at most 1000 records"):
+        services.records_sync_now(records=Record.objects.all(), actor=operator)
+    with pytest.raises(PermissionDenied):
+        services.records_sync_now(records=Record.objects.filter(pk=Record.objects.first().pk), actor=viewer)
+    assert not Record.objects.filter(sync_priority_at__isnull=False).exists()

@@ -64,7 +64,7 @@ class Command(BaseCommand):
             with override_settings(SANDBOX_URL=sandbox_url, CONSOLE_URL=console_url, DEMO_ACTIVITY=True):
                 call_command("seed_demo", sandbox_url=sandbox_url, stdout=self.stdout)
                 call_command("setup_schedules", stdout=self.stdout)
-            self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "default,sync"], env)
+            self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "priority,sync,default"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             # Records seeded (or changed while the demo was stopped) get their first sync now, not at the first sweep.
             from integrations.tasks import sweep_pending_records
