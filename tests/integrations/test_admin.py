@@ -126,3 +126,19 @@ def test_editing_an_integration_is_audited_and_runbook_switches_are_read_only(cl
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="integration.update")
     assert event.actor == "root" and event.details["changed"] == ["base_url", "is_critical"]
+
+
+def test_an_api_token_made_in_the_console_is_shown_once_and_stored_hashed(client, superuser, seeded):
+    from integrations.models import ApiToken
+
+    client.force_login(superuser)
+    page = client.post(reverse("admin:integrations_apitoken_add"), {"name": "ops-bot", "scope": "admin"}, follow=True)
+    text = page.content.decode()
+    raw = text.split("it will not be shown again: ")[1].split("<")[0].strip()
+    token = ApiToken.objects.get(name="ops-bot")
+    assert raw.startswith("lo_") and token.token_hash == ApiToken.hash(raw) and raw not in token.token_hash
+    assert client.get("/api/v1/integrations/status", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    assert raw not in client.get(reverse("admin:integrations_apitoken_change", args=[token.pk])).content.decode()
+    assert AuditEvent.objects.filter(action="api_token.create", actor="root").exists()
+    bad = client.post(reverse("admin:integrations_apitoken_add"), {"name": "t", "scope": "tenant"})
+    assert bad.status_code == 200 and ApiToken.objects.count() == 1  # a tenant token needs its tenant
