@@ -1,45 +1,86 @@
-"""The incident tracker's screens (the full tracker page comes with the incidents issue)."""
+"""The incident tracker's screens: the changelist with the four durations and their medians, the tracker page
+(replacing the change form), opening an incident by hand, and the postmortem form. Views live in views.py."""
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.html import format_html
 
 from integrations.admin_utils import badge
 
-from .models import ChecklistItem, Incident, IncidentEvent, Postmortem
-
-
-class ChecklistItemInline(admin.TabularInline):
-    model = ChecklistItem
-    extra = 0
-    fields = ["phase", "position", "text", "action", "check_name", "done", "done_by", "done_at", "check_result"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class IncidentEventInline(admin.TabularInline):
-    model = IncidentEvent
-    extra = 0
-    fields = ["at", "kind", "actor", "message"]
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
+from . import views
+from .models import Incident, Postmortem, TenantContact
+from .selectors import durations, format_duration, median_durations
+from .services import can_operate
 
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "title", "severity_badge", "status_badge", "provider", "runbook", "detected_by",
-                    "opened_at", "commander"]
+    list_display = ["tracker_link", "title", "severity_badge", "status_badge", "provider", "runbook", "detected_by",
+                    "opened_at", "commander", "time_to_detect", "time_to_acknowledge", "time_to_contain",
+                    "time_to_recover"]
+    list_display_links = None
     list_filter = ["status", "severity", "provider", "runbook"]
     list_select_related = ["commander"]
     search_fields = ["=id", "=provider", "title"]
-    autocomplete_fields = ["commander"]
-    filter_horizontal = ["affected_tenants"]
-    inlines = [ChecklistItemInline, IncidentEventInline]
-    readonly_fields = ["opened_at", "acknowledged_at", "contained_at", "recovering_at", "verifying_at",
-                       "resolved_at", "closed_at", "last_detected_at"]
+    search_help_text = "Exact incident id or provider slug, or words of the title."
+    show_facets = admin.ShowFacets.NEVER
+    ordering = ["-opened_at", "-id"]
+    change_list_template = "admin/incidents/incident/change_list.html"
+
+    # Every change goes through services: the admin's own change and add forms are replaced by the tracker.
+    def has_add_permission(self, request):
+        return can_operate(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_urls(self):
+        def wrap(view, name):
+            def inner(request, *args, **kwargs):
+                return view(self, request, *args, **kwargs)
+
+            return path(name[0], self.admin_site.admin_view(inner), name=f"incidents_incident_{name[1]}")
+
+        return [
+            wrap(views.tracker, ("<int:pk>/tracker/", "tracker")),
+            wrap(views.transition, ("<int:pk>/tracker/status/", "transition")),
+            wrap(views.acknowledge, ("<int:pk>/tracker/acknowledge/", "acknowledge")),
+            wrap(views.run_item, ("<int:pk>/tracker/item/<int:item_pk>/run/", "run_item")),
+            wrap(views.mark_done, ("<int:pk>/tracker/item/<int:item_pk>/done/", "mark_done")),
+            wrap(views.note, ("<int:pk>/tracker/note/", "note")),
+            wrap(views.notify, ("<int:pk>/tracker/notify/", "notify")),
+            wrap(views.postmortem, ("<int:pk>/postmortem/", "postmortem")),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return views.open_incident(self, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        try:
+            return redirect("admin:incidents_incident_tracker", int(object_id))
+        except ValueError:
+            return redirect("admin:incidents_incident_changelist")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:
+            medians = median_durations(cl.queryset)
+            response.context_data["incident_medians"] = [
+                ("Time to detect", format_duration(medians["detect"])),
+                ("Time to acknowledge", format_duration(medians["acknowledge"])),
+                ("Time to contain", format_duration(medians["contain"])),
+                ("Time to recover", format_duration(medians["recover"])),
+            ]
+        return response
+
+    @admin.display(description="Incident", ordering="id")
+    def tracker_link(self, obj):
+        return format_html('<a href="{}">{}</a>', views.tracker_url(obj), f"INC-{obj.pk} {obj.runbook} {obj.provider}")
 
     @admin.display(description="Severity", ordering="severity")
     def severity_badge(self, obj):
@@ -49,9 +90,39 @@ class IncidentAdmin(admin.ModelAdmin):
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
+    @admin.display(description="TTD")
+    def time_to_detect(self, obj):
+        return format_duration(durations(obj)["detect"])
+
+    @admin.display(description="TTA")
+    def time_to_acknowledge(self, obj):
+        return format_duration(durations(obj)["acknowledge"])
+
+    @admin.display(description="TTC")
+    def time_to_contain(self, obj):
+        return format_duration(durations(obj)["contain"])
+
+    @admin.display(description="TTR")
+    def time_to_recover(self, obj):
+        return format_duration(durations(obj)["recover"])
+
 
 @admin.register(Postmortem)
 class PostmortemAdmin(admin.ModelAdmin):
     list_display = ["incident", "author", "updated_at"]
     list_select_related = ["incident"]
     raw_id_fields = ["incident"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TenantContact)
+class TenantContactAdmin(admin.ModelAdmin):
+    list_display = ["tenant", "email", "name"]
+    list_select_related = ["tenant"]
+    autocomplete_fields = ["tenant"]
+    search_fields = ["^email", "tenant__slug"]

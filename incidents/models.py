@@ -81,6 +81,9 @@ class ChecklistItem(models.Model):
     position = models.PositiveSmallIntegerField()
     key = models.CharField(max_length=64)
     text = models.TextField()
+    depth = models.PositiveSmallIntegerField(default=0, help_text="1 for a sub-step of the item above.")
+    source = models.TextField(blank=True, help_text="The runbook document's words for this step.")
+    block = models.TextField(blank=True, help_text="The runbook document's command this step stands for.")
     action = models.CharField(max_length=64, blank=True)
     # "check" would shadow Model.check(), which Django reserves.
     check_name = models.CharField(max_length=64, blank=True)
@@ -97,6 +100,21 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class TenantContact(models.Model):
+    """Who hears from us when an incident affects a tenant ("Notify affected tenants")."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="incident_contacts")
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["tenant", "email"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "email"], name="one_contact_per_tenant_email")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
 
 
 class IncidentEvent(models.Model):

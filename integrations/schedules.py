@@ -1,4 +1,7 @@
 """The beat schedules, kept in django-celery-beat's tables and created idempotently."""
+from importlib import import_module
+
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
@@ -19,10 +22,22 @@ DEMO_SCHEDULES: dict[str, tuple[str, int]] = {
 }
 
 
+def all_schedules() -> dict[str, tuple[str, int]]:
+    """SCHEDULES of every installed app that has a `schedules` module (this one, incidents, ...)."""
+    out: dict[str, tuple[str, int]] = {}
+    for app in apps.get_app_configs():
+        try:
+            module = import_module(f"{app.name}.schedules")
+        except ModuleNotFoundError:
+            continue
+        out.update(getattr(module, "SCHEDULES", {}))
+    return out
+
+
 def ensure_schedules() -> list[str]:
-    """Create or correct every schedule in SCHEDULES (and the demo's when DEMO_ACTIVITY); return what changed."""
+    """Create or correct every app's schedules (and the demo's when DEMO_ACTIVITY); return what changed."""
     changed = []
-    wanted = {**SCHEDULES, **(DEMO_SCHEDULES if settings.DEMO_ACTIVITY else {})}
+    wanted = {**all_schedules(), **(DEMO_SCHEDULES if settings.DEMO_ACTIVITY else {})}
     with transaction.atomic():
         for name in DEMO_SCHEDULES:
             if name not in wanted and PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False):

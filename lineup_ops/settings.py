@@ -206,6 +206,12 @@ DEMO_ACTIVITY = env.bool("DEMO_ACTIVITY", default=False)
 # Where providers send webhooks (the sandbox is told this URL in the demo).
 CONSOLE_URL = env.str("CONSOLE_URL", default="http://127.0.0.1:8000")
 
+# Incidents: detection thresholds, postmortem rule, tenant notices.
+INCIDENT_ERROR_RATE_THRESHOLD = env.float("INCIDENT_ERROR_RATE_THRESHOLD", default=0.2)
+INCIDENT_MIN_ERRORS = env.int("INCIDENT_MIN_ERRORS", default=5)
+INCIDENT_POSTMORTEM_AFTER_HOURS = env.float("INCIDENT_POSTMORTEM_AFTER_HOURS", default=2.0)
+INCIDENT_NEXT_UPDATE_MINUTES = env.int("INCIDENT_NEXT_UPDATE_MINUTES", default=60)
+
 # Tests need the real services when this is set; a test that would skip fails instead.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 

@@ -1,7 +1,7 @@
 """Create the beat schedules (idempotent)."""
 from django.core.management.base import BaseCommand
 
-from integrations.schedules import SCHEDULES, ensure_schedules
+from integrations.schedules import all_schedules, ensure_schedules
 
 
 class Command(BaseCommand):
@@ -9,4 +9,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         changed = ensure_schedules()
-        self.stdout.write(f"Schedules: {len(SCHEDULES)} in place, {len(changed)} created or corrected.")
+        self.stdout.write(f"Schedules: {len(all_schedules())} in place, {len(changed)} created or corrected.")

@@ -1,0 +1,6 @@
+"""The incidents app's beat schedules (name -> (task, seconds)); setup_schedules collects every app's SCHEDULES."""
+
+SCHEDULES: dict[str, tuple[str, int]] = {
+    "Detect incidents (error rate per provider over 15 minutes)": ("incidents.detect", 60),
+    "Evaluate incident checks": ("incidents.evaluate_checks", 60),
+}

@@ -1,0 +1,276 @@
+"""The tracker's pages (mounted under the Incident admin by incidents.admin). Thin: parse, call a service, report.
+
+GET pages need the view right; every POST needs `incidents.operate_incident` and answers a refused or forged
+request with a message (or 403 for a viewer), never a 500, and changes nothing.
+"""
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from integrations.admin_utils import badge
+
+from . import actions, errors, services
+from .checks import CHECK_LABELS
+from .forms import FollowUpFormSet, NoteForm, PostmortemForm, action_form_class
+from .models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
+from .runbooks import RUNBOOKS
+from .selectors import affected_integrations, durations, format_duration, tenants_with_state, timeline
+
+CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
+
+
+def check_badge(result: str):
+    value, label = CHECK_BADGE.get(result, ("PENDING", "not run"))
+    return format_html('<span data-check="{}">{}</span>', result or "none", badge(value, label))
+
+
+def tracker_url(incident: Incident) -> str:
+    return reverse("admin:incidents_incident_tracker", args=[incident.pk])
+
+
+def _incident(modeladmin, request, pk) -> Incident:
+    incident = get_object_or_404(Incident.objects.select_related("commander"), pk=pk)
+    if not modeladmin.has_view_permission(request, incident):
+        raise PermissionDenied
+    return incident
+
+
+def _operator(request) -> None:
+    if not services.can_operate(request.user):
+        raise PermissionDenied("You may view incidents but not work them (needs incidents.operate_incident).")
+
+
+def _report(request, e: Exception) -> None:
+    messages.error(request, e.message if isinstance(e, errors.ServiceError) else str(e))
+
+
+def _context(modeladmin, request, incident, **extra):
+    return {**modeladmin.admin_site.each_context(request), "opts": Incident._meta, "incident": incident,
+            "original": incident, "title": f"INC-{incident.pk}: {incident.title}", **extra}
+
+
+# ------------------------------------------------------------------------------------------ the tracker
+
+
+def tracker(modeladmin, request, pk):
+    incident = _incident(modeladmin, request, pk)
+    services.incident_evaluate_checks(incident=incident)
+    can_operate = services.can_operate(request.user)
+    items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
+    phases = []
+    for phase in Phase:
+        rows = [_item_row(item, can_operate, incident) for item in items if item.phase == phase.value]
+        if rows:
+            phases.append({"value": phase.value, "label": phase.label, "items": rows,
+                           "done": sum(r["item"].done for r in rows), "total": len(rows)})
+    entries, left_off = timeline(incident)
+    postmortem = Postmortem.objects.filter(incident=incident).first()
+    why = services.postmortem_requirement(incident)
+    d = durations(incident)
+    context = _context(
+        modeladmin, request, incident,
+        runbook=RUNBOOKS.get(incident.runbook),
+        severity_badge=badge(incident.severity), status_badge=badge(incident.status, incident.get_status_display()),
+        can_operate=can_operate,
+        transitions=[(s, IncidentStatus(s).label) for s in services.allowed_transitions(incident)]
+        if can_operate else [],
+        tenants=[_tenant_row(t, incident) for t in tenants_with_state(incident)],
+        phases=phases, timeline=entries, timeline_left_off=left_off,
+        postmortem=postmortem, postmortem_required=why,
+        postmortem_missing=services.postmortem_missing(incident) if why else [],
+        note_form=NoteForm(), durations=[(label, format_duration(d[key])) for key, label, *_ in _metrics()],
+        impact=incident.impact or {},
+    )
+    return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
+
+
+def _metrics():
+    from .selectors import METRICS
+
+    return METRICS
+
+
+def _item_row(item: ChecklistItem, can_operate: bool, incident: Incident) -> dict:
+    ok, why = actions.available(item.action) if item.action else (False, "")
+    finished = incident.status == IncidentStatus.CLOSED
+    return {
+        "item": item, "check_badge": check_badge(item.check_result) if item.check_name else "",
+        "check_label": CHECK_LABELS.get(item.check_name, ""),
+        "action_label": actions.ACTIONS[item.action].label if item.action in actions.ACTIONS else item.action,
+        "can_run": can_operate and bool(item.action) and ok and not finished,
+        "unavailable": why if item.action and not ok else "",
+        "can_tick": can_operate and not item.check_name and not item.done and not finished,
+    }
+
+
+def _tenant_row(tenant, incident) -> dict:
+    failed = ((incident.impact or {}).get("failed_records_by_tenant") or {}).get(tenant.slug, 0)
+    return {"tenant": tenant, "failed_records": failed,
+            "integrations": [{"integration": i, "badge": badge(i.status, i.get_status_display())}
+                             for i in tenant.provider_integrations]}
+
+
+# ------------------------------------------------------------------------------------------ POST endpoints
+
+
+def transition(modeladmin, request, pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    to = request.POST.get("to", "")
+    try:
+        if to == IncidentStatus.ACKNOWLEDGED:
+            services.incident_acknowledge(incident=incident, actor=request.user)
+        else:
+            services.incident_advance(incident=incident, actor=request.user, to=to,
+                                      override_reason=request.POST.get("override_reason", ""))
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    else:
+        messages.success(request, f"INC-{incident.pk} is now {to}.")
+    return redirect(tracker_url(incident))
+
+
+def acknowledge(modeladmin, request, pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    try:
+        services.incident_acknowledge(incident=incident, actor=request.user)
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    else:
+        messages.success(request, f"You are the commander of INC-{incident.pk}.")
+    return redirect(tracker_url(incident))
+
+
+def run_item(modeladmin, request, pk, item_pk):
+    """GET: what the action will do, with its parameters. POST with confirm=yes: run it."""
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    item = ChecklistItem.objects.filter(pk=item_pk, incident=incident).first()
+    if item is None or item.action not in actions.ACTIONS:
+        messages.error(request, errors.ITEM_NOT_IN_INCIDENT if item is None
+                       else errors.UNKNOWN_ACTION.format(action=item.action or "(none)"))
+        return redirect(tracker_url(incident))
+    spec = actions.ACTIONS[item.action]
+    form_class = action_form_class(item.action)
+    form = form_class(request.POST or None) if request.method == "POST" else form_class()
+    if request.method == "POST" and request.POST.get("confirm") == "yes" and form.is_valid():
+        try:
+            outcome = services.checklist_item_run_action(incident=incident, item=item, actor=request.user,
+                                                         params=form.cleaned_data)
+        except (errors.ServiceError, PermissionDenied) as e:
+            _report(request, e)
+        else:
+            text = outcome.summary if outcome.summary.startswith(spec.label) else f"{spec.label}: {outcome.summary}"
+            (messages.success if outcome.ok else messages.warning)(request, text)
+        return redirect(tracker_url(incident) + f"#item-{item.pk}")
+    ok, why = actions.available(item.action)
+    targets = affected_integrations(incident).select_related("tenant").order_by("tenant__name")
+    context = _context(modeladmin, request, incident, item=item, spec=spec, form=form, available=ok,
+                       unavailable=why, targets=list(targets[:20]), more=max(0, targets.count() - 20),
+                       tracker_url=tracker_url(incident))
+    return TemplateResponse(request, "admin/incidents/incident/confirm_action.html", context)
+
+
+def mark_done(modeladmin, request, pk, item_pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    try:
+        services.checklist_item_mark_done(incident=incident, item=item_pk, actor=request.user)
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    return redirect(tracker_url(incident) + f"#item-{item_pk}")
+
+
+def note(modeladmin, request, pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    try:
+        services.incident_post_note(incident=incident, actor=request.user, message=request.POST.get("message", ""))
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    else:
+        messages.success(request, "Status note posted.")
+    return redirect(tracker_url(incident) + "#timeline")
+
+
+def notify(modeladmin, request, pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request)
+    try:
+        minutes = int(request.POST.get("next_update_minutes") or 0) or None
+        if minutes is not None and not 1 <= minutes <= 1440:
+            raise errors.ServiceError("Next update must be between 1 and 1440 minutes.")
+        result = services.incident_notify_tenants(incident=incident, actor=request.user, next_update_minutes=minutes)
+    except ValueError:
+        messages.error(request, "Next update must be a number of minutes.")
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    else:
+        messages.success(request, result["summary"])
+    return redirect(tracker_url(incident) + "#timeline")
+
+
+def postmortem(modeladmin, request, pk):
+    incident = _incident(modeladmin, request, pk)
+    can_operate = services.can_operate(request.user)
+    existing = Postmortem.objects.filter(incident=incident).first()
+    initial = {f: getattr(existing, f) for f in services.POSTMORTEM_TEXT_FIELDS} if existing else {}
+    follow_initial = existing.follow_ups if existing else []
+    if request.method == "POST":
+        _operator(request)
+        form = PostmortemForm(request.POST)
+        formset = FollowUpFormSet(request.POST, prefix="fu")
+        if form.is_valid() and formset.is_valid():
+            data = {**form.cleaned_data,
+                    "follow_ups": [f.cleaned_data for f in formset.forms if f.cleaned_data]}
+            try:
+                pm = services.postmortem_save(incident=incident, actor=request.user, data=data)
+            except (errors.ServiceError, PermissionDenied) as e:
+                _report(request, e)
+            else:
+                messages.success(request, "Postmortem saved" + ("." if pm.is_complete else " (still incomplete)."))
+                return redirect(tracker_url(incident) + "#postmortem")
+    else:
+        form = PostmortemForm(initial=initial)
+        formset = FollowUpFormSet(initial=follow_initial, prefix="fu")
+    context = _context(modeladmin, request, incident, form=form, formset=formset, can_operate=can_operate,
+                       postmortem=existing, postmortem_required=services.postmortem_requirement(incident),
+                       tracker_url=tracker_url(incident))
+    return TemplateResponse(request, "admin/incidents/incident/postmortem.html", context)
+
+
+def open_incident(modeladmin, request):
+    """The admin's "Add incident": a person opens an incident choosing the runbook."""
+    from .forms import OpenIncidentForm
+
+    _operator(request)
+    form = OpenIncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            incident = services.incident_open(provider=data["provider"], runbook=data["runbook"], actor=request.user,
+                                              severity=data["severity"], title=data["title"],
+                                              tenants=list(data["tenants"]))
+        except (errors.ServiceError, PermissionDenied) as e:
+            _report(request, e)
+        else:
+            messages.success(request, f"Opened INC-{incident.pk} with {incident.runbook}'s checklist.")
+            return redirect(tracker_url(incident))
+    context = {**modeladmin.admin_site.each_context(request), "opts": Incident._meta, "form": form,
+               "title": "Open an incident"}
+    return TemplateResponse(request, "admin/incidents/incident/open.html", context)
