@@ -154,6 +154,17 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
     return impact, tenant_ids, first_error
 
 
+def choose_runbook(provider: str, w: ProviderWindow, *, default_category: str = "connection") -> tuple[str, str]:
+    """(dominant category, runbook) for a provider's window, keeping an active outage's runbook (no split)."""
+    category = w.dominant_category if w.errors >= conf.min_errors() else default_category
+    runbook = runbook_for(provider, category, webhook_failures=w.webhook_failures)
+    if runbook in OUTAGE_RUNBOOKS:
+        active = (Incident.objects.filter(provider=provider, runbook__in=OUTAGE_RUNBOOKS, status__in=ACTIVE_STATUSES)
+                  .order_by("opened_at").values_list("runbook", flat=True).first())
+        runbook = active or runbook
+    return category, runbook
+
+
 def detect(now: datetime | None = None) -> list[tuple[Incident, bool]]:
     """One detection pass: (incident, created) for every provider over the threshold."""
     from .services import default_severity, open_or_update_incident
@@ -164,13 +175,7 @@ def detect(now: datetime | None = None) -> list[tuple[Incident, bool]]:
     for provider, w in sorted(measure(now).items()):
         if provider not in PROVIDERS or not w.triggered(threshold, min_errors):
             continue
-        category = w.dominant_category if w.errors >= min_errors else "connection"
-        runbook = runbook_for(provider, category, webhook_failures=w.webhook_failures)
-        if runbook in OUTAGE_RUNBOOKS:
-            active = (Incident.objects.filter(provider=provider, runbook__in=OUTAGE_RUNBOOKS,
-                                              status__in=ACTIVE_STATUSES)
-                      .order_by("opened_at").values_list("runbook", flat=True).first())
-            runbook = active or runbook
+        category, runbook = choose_runbook(provider, w)
         impact, tenant_ids, first_error = impact_scope(provider, w, now)
         incident, created = open_or_update_incident(
             provider=provider, runbook=runbook, severity=default_severity(provider), detected_by=ALERT_NAME,

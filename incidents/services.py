@@ -19,7 +19,7 @@ from integrations.actors import require as _require
 from integrations.catalog import PROVIDERS
 from integrations.services import audit
 
-from . import conf, errors
+from . import conf, errors, escalation
 from .actions import ACTIONS, ActionOutcome, available
 from .checks import CHECK_LABELS, run_check
 from .models import (
@@ -129,6 +129,7 @@ def open_or_update_incident(
                         "tenants": sorted(tenant_ids)})
                 _audit(incident, actor, "open", {"severity": severity, "detected_by": detected_by,
                                                   "tenants": len(tenant_ids)})
+                escalation.incident_escalate(incident=incident, actor=actor)
                 return incident, True
         return _update_detected(existing, actor=actor, severity=severity, started_at=started_at,
                                 error_rate=error_rate, dominant_category=dominant_category, impact=impact,
@@ -166,6 +167,7 @@ def _update_detected(incident: Incident, *, actor, severity, started_at, error_r
     if escalated:
         _event(incident, "severity", actor, f"Escalated to SEV-2 ({detected_by})")
         _audit(incident, actor, "escalate", {"severity": Severity.SEV2, "detected_by": detected_by})
+        escalation.incident_escalate(incident=incident, actor=actor)
     return incident
 
 

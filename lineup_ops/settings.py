@@ -212,6 +212,10 @@ INCIDENT_MIN_ERRORS = env.int("INCIDENT_MIN_ERRORS", default=5)
 INCIDENT_POSTMORTEM_AFTER_HOURS = env.float("INCIDENT_POSTMORTEM_AFTER_HOURS", default=2.0)
 INCIDENT_NEXT_UPDATE_MINUTES = env.int("INCIDENT_NEXT_UPDATE_MINUTES", default=60)
 
+# RB-09 escalation path: SEV-3 pages the integrations on-call, SEV-2 also the backend on-call (comma-separated).
+ONCALL_INTEGRATIONS_EMAILS = env.list("ONCALL_INTEGRATIONS_EMAILS", default=["integrations-oncall@localhost"])
+ONCALL_BACKEND_EMAILS = env.list("ONCALL_BACKEND_EMAILS", default=["backend-oncall@localhost"])
+
 # Tests need the real services when this is set; a test that would skip fails instead.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from incidents.api import alertmanager
 from integrations import webhooks
 from integrations.metrics import metrics_view
 
@@ -8,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),
+    path("api/v1/alerts", alertmanager, name="alerts"),  # before the API's catch-all
     path("api/v1/", include("integrations.api.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("integrations/", include("integrations.credential_urls")),
