@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from incidents.api import alertmanager
+from incidents.runbook_views import runbook_detail, runbook_list
 from integrations import webhooks
 from integrations.metrics import metrics_view
 
@@ -12,5 +13,7 @@ urlpatterns = [
     path("api/v1/alerts", alertmanager, name="alerts"),  # before the API's catch-all
     path("api/v1/", include("integrations.api.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("runbooks/", runbook_list, name="runbooks"),
+    path("runbooks/<str:code>/", runbook_detail, name="runbook"),
     path("integrations/", include("integrations.credential_urls")),
 ]

@@ -84,3 +84,17 @@ def test_every_named_action_and_check_exists():
 @pytest.mark.parametrize("name", [LINEUP, RB09])
 def test_bundled_copies_equal_the_shared_runbooks(name):
     assert (SOURCE / name).read_text() == (SHARED / name).read_text()
+
+
+def test_each_runbook_has_a_page_that_alerts_can_link_to(client, db):
+    from tests import factories
+
+    client.force_login(factories.user("viewer-rb", group=factories.VIEWER))
+    for code in ("RB-01", "RB-02", "RB-03", "RB-04", "RB-09"):
+        page = client.get(f"/runbooks/{code}/")
+        assert page.status_code == 200 and code in page.content.decode()
+    rb09 = client.get("/runbooks/RB-09/").content.decode()
+    assert "Switch to polling" in rb09 and "action:" in rb09
+    assert client.get("/runbooks/RB-77/").status_code == 404
+    client.logout()
+    assert client.get("/runbooks/RB-09/").status_code == 302  # staff only
