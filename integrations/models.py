@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .catalog import PROVIDER_CHOICES
 from .crypto import EncryptedJSONField
@@ -238,7 +239,8 @@ class SyncLog(models.Model):
     request_excerpt = models.TextField(blank=True)
     response_excerpt = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A default, not auto_now_add, so that history can be loaded with its own times (seeds, imports, benchmarks).
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -77,3 +77,9 @@ def celery_eager(request):
     app.conf.task_eager_propagates = eager
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's cost protects real passwords; tests need none of it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,7 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import Incident, IncidentEvent, Severity
+from incidents.models import Severity, TenantContact
+from incidents.services import open_or_update_incident
+from integrations.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.models import (
     AuditEvent,
@@ -133,11 +135,9 @@ class Command(BaseCommand):
                 endpoint=f"/{info.object_type}", duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
                 finished_at=created,
             ))
-        SyncLog.objects.bulk_create(logs, batch_size=1000)
-        # created_at is auto_now_add: spread the history over the day afterwards.
         for log in logs:
             log.created_at = log.finished_at
-        SyncLog.objects.bulk_update(logs, ["created_at"], batch_size=1000)
+        SyncLog.objects.bulk_create(logs, batch_size=1000)
         for integration in integrations:
             if integration.provider == "hubspot":
                 Integration.objects.filter(pk=integration.pk).update(
@@ -159,14 +159,15 @@ class Command(BaseCommand):
                     description="CRM sync stale during the HubSpot outage.",
                 ))
         Defect.objects.bulk_create(defects)
-        incident = Incident.objects.create(
-            runbook="RB-09", provider="hubspot", title="HubSpot API returning 5xx",
-            severity=Severity.SEV3, detected_by="IDISIntegrationProviderErrors", fallback_available=True,
-            dominant_category=ErrorCategory.PROVIDER_5XX, started_at=timezone.now() - timedelta(minutes=50),
+        incident, _ = open_or_update_incident(
+            provider="hubspot", runbook="RB-09", severity=Severity.SEV3, title="HubSpot API returning 5xx",
+            detected_by="IDISIntegrationProviderErrors", actor=System("seed_demo"),
+            started_at=timezone.now() - timedelta(minutes=50), dominant_category=ErrorCategory.PROVIDER_5XX,
+            tenants={i.tenant_id for i in hubspot},
         )
-        incident.affected_tenants.set({i.tenant_id for i in hubspot})
-        IncidentEvent.objects.create(incident=incident, kind="opened", actor="system:seed_demo",
-                                     message="Opened by the demo seed: HubSpot 5xx error rate above threshold.")
+        for tenant in Tenant.objects.all():
+            TenantContact.objects.get_or_create(tenant=tenant, email=f"it-ops@{tenant.slug}.example",
+                                                defaults={"name": f"{tenant.name} IT operations"})
         AuditEvent.objects.create(actor_type="system", actor="system:seed_demo", action="demo.seed",
                                   details={"tenants": len(TENANTS)})
 
