@@ -1,5 +1,11 @@
+from django.contrib import admin
 from django.urls import path
+
+from . import views
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+# admin_view: staff login required (redirects to the admin login), never cached.
+urlpatterns = [
+    path("", admin.site.admin_view(views.home), name="home"),
+]

@@ -13,6 +13,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
 
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: Ctrl-C still stops everything through _stop_all
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,8 +99,9 @@ class Command(BaseCommand):
             self._stop_all()
 
     def _start(self, name: str, argv: list[str], env: dict) -> None:
-        # Each child leads its own process group so that Ctrl-C reaches it only through us, in order.
-        proc = subprocess.Popen(argv, env=env, start_new_session=True)
+        # Each child leads its own process group so that Ctrl-C reaches it only through us, in order; and each is
+        # told to stop if we die without stopping it (Linux's parent-death signal).
+        proc = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         self.children.append((name, proc))
 
     def _stop_all(self) -> None:
