@@ -31,3 +31,9 @@ lint: install-test
 
 clean:
 	rm -rf var/broker var/broker-processed var/*.sqlite3* test-artifacts
+
+bench: install-test
+	$(PY) -m bench
+
+faults: install-test
+	$(PY) -m faults

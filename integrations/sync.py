@@ -36,7 +36,7 @@ from .models import (
     WebhookStatus,
 )
 from .providers import BaseClient, CallInfo, ProviderError, RemoteRecord, get_client
-from .quota import provider_quota
+from .quota import configured_quota, provider_quota
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ BACKOFF_CAP_SECONDS = 15 * 60
 BATCH_SIZE = 200
 POLL_OVERLAP = timedelta(minutes=2)
 QUOTA_WAIT_SECONDS = 20.0
+MAX_REFRESHES_PER_RUN = 5
 # After this many transient failures in a row a batch stops: the provider is down, the rest waits.
 BREAKER_TRANSIENT_IN_A_ROW = 3
 ENGINE = System("sync")
@@ -140,7 +141,7 @@ def _quota_feedback(provider: str, call: CallInfo | None, error: ProviderError |
     """Teach the shared limiter what the provider said: a 429's wait, or no quota left this window."""
     quota = provider_quota()
     if error is not None and error.category == ErrorCategory.RATE_LIMITED and not isinstance(error, QuotaUnavailable):
-        quota.observe(provider, retry_after=error.retry_after or PROVIDERS[provider].window_seconds)
+        quota.observe(provider, retry_after=error.retry_after or configured_quota(provider).window_seconds)
         return
     if call is None or not call.rate_limit:
         return
@@ -153,7 +154,7 @@ def _quota_feedback(provider: str, call: CallInfo | None, error: ProviderError |
     except ValueError:
         return
     interval_ms = headers.get("x-hubspot-ratelimit-interval-milliseconds")
-    reset = int(interval_ms) / 1000 if interval_ms and interval_ms.isdigit() else PROVIDERS[provider].window_seconds
+    reset = int(interval_ms) / 1000 if interval_ms and interval_ms.isdigit() else configured_quota(provider).window_seconds
     quota.observe(provider, remaining=remaining_n, reset_seconds=reset)
 
 
@@ -203,30 +204,39 @@ def refresh_token(integration: Integration) -> SyncLog:
 
 @dataclass
 class CallContext:
-    """One integration's client for the duration of a sync, refreshing its token once when it expires."""
+    """One integration's client for the duration of a sync run.
+
+    An expired access token is refreshed and the call repeated, once per call (a provider may expire tokens
+    several times in one long run); a run refreshes at most MAX_REFRESHES_PER_RUN times, so a token endpoint
+    that hands out dead tokens cannot loop. Each call renews the run's lease, however long the call waited.
+    """
 
     integration: Integration
     client: BaseClient = None
-    refreshed: bool = False
+    refreshes: int = 0
+    lease_owner: str = ""
     calls: list = field(default_factory=list)
 
     def __post_init__(self):
         self.client = self.client or client_for(self.integration)
 
-    def call(self, fn: Callable[[BaseClient], object]):
+    def call(self, fn: Callable[[BaseClient], object], *, _after_refresh: bool = False):
         if not may_call(self.integration.pk):
             raise NotCallable(f"{self.integration} is paused, disabled or needs re-authorization")
         if not provider_quota().acquire(self.integration.provider, timeout=QUOTA_WAIT_SECONDS):
             raise QuotaUnavailable(self.integration.provider)
+        if self.lease_owner:
+            renew_lease(self.integration.pk, self.lease_owner)
         try:
             result = fn(self.client)
         except ProviderError as e:
             _quota_feedback(self.integration.provider, e.call, e)
-            if e.category == ErrorCategory.AUTH_EXPIRED and not self.refreshed and self.integration.auth_type == "oauth2":
-                self.refreshed = True
+            if (e.category == ErrorCategory.AUTH_EXPIRED and not _after_refresh
+                    and self.refreshes < MAX_REFRESHES_PER_RUN and self.integration.auth_type == "oauth2"):
+                self.refreshes += 1
                 refresh_token(self.integration)  # raises auth_refresh_failed when the refresh token is gone
                 self.client = client_for(self.integration)
-                return self.call(fn)
+                return self.call(fn, _after_refresh=True)
             raise
         _quota_feedback(self.integration.provider, self.client.last_call, None)
         return result
@@ -383,7 +393,12 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     row.error_category = error.category
     row.error_field = (error.field or "")[:200]
     row.error_message = error.message[:2000]
-    if error.transient and row.attempt < MAX_ATTEMPTS:
+    if error.category in AUTH_CATEGORIES:
+        # Not the record's fault: it goes out once the integration can call again (refreshed or re-authorized);
+        # dispatch skips integrations that need re-authorization, so this waits without a retry storm.
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(min(row.attempt, 4)))
+    elif error.transient and row.attempt < MAX_ATTEMPTS:
         row.status = SyncStatus.RETRYING
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
     else:
@@ -529,7 +544,7 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
         return summary
     summary.ran = True
     try:
-        ctx = CallContext(integration)
+        ctx = CallContext(integration, lease_owner=owner)
         transient_in_a_row = 0
         step = enrich_record if is_enrichment(integration) else push_record
         for record, retry_of in _with_priority(integration, _work(integration, record_ids)):

@@ -1,0 +1,63 @@
+"""Engine bugs the fault suite (`make faults`) found, each reduced to a unit test against the sandbox."""
+import pytest
+
+from integrations import sync
+from integrations.models import SyncLog
+from integrations.quota import provider_quota
+from tests.integrations.test_sync import connect, external_id, local_records
+
+pytestmark = pytest.mark.django_db
+
+
+def test_tokens_expiring_twice_in_one_sync_run_lose_no_record(sandbox, monkeypatch):
+    """Fault 6 of `make faults`: the provider expires access tokens twice while one sync run pushes a batch.
+
+    CallContext refreshes at most once per run (`refreshed`), so the second expiry fails a push with
+    auth_expired as FAILED, the link's failed_at hides the record from pending_records, and the integration
+    stays "connected": the record never reaches the provider, and no later run retries it.
+    """
+    integration = connect(sandbox, "hubspot")
+    records = local_records(integration, 5)
+    push = sync.push_record
+    pushes = []
+
+    def push_expiring(ctx, record, **kw):
+        pushes.append(record.pk)
+        if len(pushes) in (2, 4):  # the provider expires every token before the 2nd and the 4th push
+            sandbox.control("hubspot", expire_tokens=True)
+        return push(ctx, record, **kw)
+
+    monkeypatch.setattr(sync, "push_record", push_expiring)
+    sync.sync_integration(integration.pk, pull=False)
+    monkeypatch.setattr(sync, "push_record", push)
+    # What beat would do next: another run (and a due retry, if any, made due now).
+    SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=SyncLog.objects.first().created_at)
+    sync.sync_integration(integration.pk, pull=False)
+
+    remote = sorted(external_id(r) for r in sandbox.records("hubspot", integration.tenant.slug))
+    assert remote == sorted(str(r.external_id) for r in records)
+    assert not SyncLog.objects.filter(integration=integration, status="FAILED", record__isnull=False).exists()
+    integration.refresh_from_db()
+    assert integration.status == "connected"
+
+
+def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_the_catalogues(sandbox, settings):
+    """Seen while writing `make faults` (after a Redis restart the quota window is empty, one burst gets 403).
+
+    With PROVIDER_QUOTAS overriding Salesforce's quota to 40 requests a second, a REQUEST_LIMIT_EXCEEDED
+    (no Retry-After) blocks every Salesforce integration for the catalogue's window, 86,400 s, not the
+    configured 1 s: `_quota_feedback` reads PROVIDERS[provider].window_seconds, not configured_quota().
+    """
+    settings.PROVIDER_QUOTAS = {"salesforce": (40, 1.0)}
+    integration = connect(sandbox, "salesforce")
+    local_records(integration, 2)
+    sandbox.control("salesforce", rate_limit=1, window=60)  # the provider counts differently: the 2nd push gets 403
+    try:
+        sync.sync_integration(integration.pk, pull=False)
+        blocked = provider_quota().blocked_for("salesforce")
+        retry = SyncLog.objects.filter(integration=integration, status="RETRYING").order_by("next_attempt_at").first()
+    finally:
+        provider_quota().reset("salesforce")
+    assert retry is not None and retry.error_category == "rate_limited"
+    assert blocked <= 5, f"the whole provider is blocked for {blocked:.0f} s"
+    assert (retry.next_attempt_at - retry.created_at).total_seconds() <= 60
