@@ -1,6 +1,7 @@
 """Seed demo tenants, integrations on the sandbox, a day of sync history, defects and an open incident."""
 import random
 import secrets
+from collections import Counter
 from datetime import timedelta
 
 import requests
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from incidents.models import Severity, TenantContact
 from incidents.services import open_or_update_incident
+from integrations import rollups
 from integrations.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.models import (
@@ -48,6 +50,13 @@ FAILURES = [
     (ErrorCategory.AUTH_EXPIRED, 401, "The OAuth token used to make this call expired 7 second(s) ago."),
 ]
 LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
+# The endpoint each provider's history is about, as the clients name them.
+ENDPOINTS = {
+    "hubspot": "/crm/v3/objects/contacts", "salesforce": "/services/data/v59.0/sobjects/Contact/",
+    "greenhouse": "/v1/candidates", "lever": "/v1/opportunities",
+    "workday": "/ccx/api/recruiting/v4/{tenant}/prospects", "pandadoc": "/public/v1/documents",
+    "clearbit": "/v2/people/find",
+}
 
 
 class Command(BaseCommand):
@@ -132,12 +141,17 @@ class Command(BaseCommand):
                 status=SyncStatus.FAILED if failed else SyncStatus.SUCCESS,
                 error_category=category or "", http_status=http_status, error_message=message,
                 error_field="email" if category == ErrorCategory.VALIDATION else "",
-                endpoint=f"/{info.object_type}", duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
+                endpoint=ENDPOINTS[integration.provider], duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
                 finished_at=created,
             ))
         for log in logs:
             log.created_at = log.finished_at
         SyncLog.objects.bulk_create(logs, batch_size=1000)
+        # The history counts in the per-minute rollups too, as if the engine had recorded it.
+        counts = Counter((log.provider, log.endpoint, log.error_category, log.created_at.replace(second=0, microsecond=0))
+                         for log in logs)
+        for (provider, endpoint, category, minute), n in counts.items():
+            rollups.count(provider=provider, endpoint=endpoint, category=category, at=minute, n=n)
         for integration in integrations:
             if integration.provider == "hubspot":
                 Integration.objects.filter(pk=integration.pk).update(
