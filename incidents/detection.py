@@ -17,9 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef, Sum
 from django.utils import timezone
 
+from integrations import rollups
 from integrations.catalog import PROVIDERS
 from integrations.models import (
     AUTH_CATEGORIES,
@@ -27,6 +28,7 @@ from integrations.models import (
     CrmSyncStatus,
     Integration,
     IntegrationStatus,
+    OutcomeKind,
     Record,
     SyncLog,
     SyncStatus,
@@ -91,25 +93,23 @@ def runbook_for(provider: str, category: str, *, webhook_failures: int = 0) -> s
 
 
 def measure(now: datetime | None = None) -> dict[str, ProviderWindow]:
-    """Attempts and errors per provider, category and endpoint over the window (two grouped queries)."""
+    """Attempts and errors per provider, category and endpoint over the window, from the per-minute rollups the
+    engine keeps (every attempt counts, retries included; the sync-log table is never scanned)."""
     now = now or timezone.now()
-    since = now - WINDOW
+    minutes = int(WINDOW.total_seconds() // 60)
     windows: dict[str, ProviderWindow] = {}
-    rows = (SyncLog.objects.filter(created_at__gte=since)
-            .exclude(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING])
-            .values_list("provider", "status", "error_category", "endpoint").annotate(n=Count("pk")).order_by())
-    for provider, status, category, endpoint, n in rows:
+    rows = (rollups.window(minutes=minutes, now=now)
+            .values_list("provider", "endpoint", "category").annotate(n=Sum("count")).order_by())
+    for provider, endpoint, category, n in rows:
         w = windows.setdefault(provider, ProviderWindow(provider))
-        is_error = status in (SyncStatus.FAILED, SyncStatus.RETRYING) and bool(category)
         w.total += n
         w.by_endpoint[endpoint][1] += n
-        if is_error:
+        if category:
             w.errors += n
             w.by_category[category] += n
             w.by_endpoint[endpoint][0] += n
-    failures = (WebhookDelivery.objects.filter(received_at__gte=since,
-                                               status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])
-                .values_list("provider").annotate(n=Count("pk")).order_by())
+    failures = (rollups.window(minutes=minutes, now=now, kind=OutcomeKind.WEBHOOK).exclude(category="")
+                .values_list("provider").annotate(n=Sum("count")).order_by())
     for provider, n in failures:
         windows.setdefault(provider, ProviderWindow(provider)).webhook_failures = n
     return windows
@@ -121,6 +121,9 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
     errors = SyncLog.objects.filter(provider=provider, created_at__gte=since,
                                     status__in=[SyncStatus.FAILED, SyncStatus.RETRYING]).exclude(error_category="")
     tenant_ids = set(errors.values_list("tenant_id", flat=True).distinct())
+    # A retried attempt keeps its first time: integrations that failed within the window count as well.
+    tenant_ids |= set(Integration.objects.filter(provider=provider, last_error_at__gte=since)
+                      .values_list("tenant_id", flat=True))
     tenant_ids |= set(WebhookDelivery.objects.filter(
         provider=provider, received_at__gte=since, status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD],
     ).values_list("integration__tenant_id", flat=True).distinct())

@@ -85,9 +85,10 @@ def client_for(integration: Integration) -> BaseClient:
     )
 
 
-def backoff_seconds(attempt: int, retry_after: float | None = None, *, rng=random) -> float:
+def backoff_seconds(attempt: int, retry_after: float | None = None, *, rng=random, base: float | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
-    ceiling = min(BACKOFF_CAP_SECONDS, settings.SYNC_BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    base = settings.SYNC_BACKOFF_BASE_SECONDS if base is None else base
+    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, attempt - 1))
     delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
     return max(delay, retry_after or 0.0)
 
@@ -117,7 +118,7 @@ def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
     """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted)."""
     row.save()
     if counted:
-        rollups.count(provider=row.provider, endpoint=row.endpoint or f"local:{row.operation}",
+        rollups.count(provider=row.provider, endpoint=row.endpoint or "(quota wait)",
                       category=row.error_category if row.status != SyncStatus.SUCCESS else "")
 
 
@@ -403,7 +404,9 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
     else:
         row.status, row.finished_at = SyncStatus.FAILED, now
-    finish_attempt(row, counted=call is not None and not isinstance(error, QuotaUnavailable))
+    # Counted: what the provider answered, and waits for its quota (RB-03: "sync operations queuing up"); not a
+    # local refusal that never reached anyone (a required field missing before the call).
+    finish_attempt(row, counted=call is not None or isinstance(error, QuotaUnavailable))
     RecordLink.objects.filter(pk=link.pk).update(failed_at=now, last_error_category=error.category)
     if row.status == SyncStatus.FAILED and error.category not in AUTH_CATEGORIES:
         if is_enrichment(row.integration):
@@ -653,7 +656,9 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
             delivery.status, delivery.next_attempt_at = WebhookStatus.DEAD, None
         else:
             delivery.status = WebhookStatus.FAILED
-            wait = backoff_seconds(delivery.attempts, getattr(e, "retry_after", None))
+            # Webhooks wait longer between tries than pushes: a provider outage outlasts a burst of retries.
+            wait = backoff_seconds(delivery.attempts, getattr(e, "retry_after", None),
+                                   base=settings.WEBHOOK_RETRY_BASE_SECONDS)
             delivery.next_attempt_at = now + timedelta(seconds=wait)
         delivery.save(update_fields=["attempts", "status", "next_attempt_at", "last_error"])
         category = e.category if isinstance(e, ProviderError) else "unknown"

@@ -199,6 +199,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 CONNECTIVITY_MAX_TARGETS = env.int("CONNECTIVITY_MAX_TARGETS", default=20)
 # The sync engine's timing; tests shorten them, production keeps the defaults.
 SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=2.0)
+# A failed webhook delivery is retried after about 30 s, 1, 2, 4 ... minutes, then DEAD (see queue_webhook_retries).
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=90.0)
 SYNC_STUCK_AFTER_SECONDS = env.float("SYNC_STUCK_AFTER_SECONDS", default=60.0)
 

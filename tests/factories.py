@@ -34,13 +34,20 @@ def record(*, tenant, kind="contact", **payload) -> Record:
     return Record.objects.create(tenant=tenant, kind=kind, payload=payload)
 
 
-def sync_log(*, integration, **kw) -> SyncLog:
+def sync_log(*, integration, count: bool = True, **kw) -> SyncLog:
+    """A sync attempt, counted in the per-minute rollups as the engine would count it (count=False: not)."""
+    from integrations import rollups
+
     kw.setdefault("direction", "push")
     kw.setdefault("object_type", PROVIDERS[integration.provider].object_type)
     kw.setdefault("operation", "create")
     kw.setdefault("status", "SUCCESS")
-    return SyncLog.objects.create(integration=integration, tenant_id=integration.tenant_id,
-                                  provider=integration.provider, **kw)
+    row = SyncLog.objects.create(integration=integration, tenant_id=integration.tenant_id,
+                                 provider=integration.provider, **kw)
+    if count and row.status in ("SUCCESS", "FAILED", "RETRYING"):
+        rollups.count(provider=row.provider, endpoint=row.endpoint,
+                      category=row.error_category if row.status != "SUCCESS" else "", at=row.created_at)
+    return row
 
 
 def user(username: str, *, group: str | None = None, superuser: bool = False) -> User:

@@ -43,24 +43,24 @@ def outage_scene(now=None) -> dict:
 
     # Sync logs behind the numbers (the changelist links open these).
     failed = [
-        factories.sync_log(integration=hub_acme, status="FAILED", error_category="provider_5xx", http_status=503,
+        factories.sync_log(count=False, integration=hub_acme, status="FAILED", error_category="provider_5xx", http_status=503,
                            endpoint=HUB_ENDPOINT, error_message="Service temporarily unavailable")
         for _ in range(3)
     ]
-    factories.sync_log(integration=hub_acme, status="RETRYING", error_category="timeout",
+    factories.sync_log(count=False, integration=hub_acme, status="RETRYING", error_category="timeout",
                        endpoint="GET /crm/v3/objects/contacts", next_attempt_at=now - timedelta(seconds=5))
-    factories.sync_log(integration=hub_globex, status="RETRYING", error_category="provider_5xx",
+    factories.sync_log(count=False, integration=hub_globex, status="RETRYING", error_category="provider_5xx",
                        endpoint=HUB_ENDPOINT, next_attempt_at=now + timedelta(minutes=5))
-    ok = factories.sync_log(integration=hub_globex, status="SUCCESS", endpoint=HUB_ENDPOINT,
+    ok = factories.sync_log(count=False, integration=hub_globex, status="SUCCESS", endpoint=HUB_ENDPOINT,
                             rate_limit_headers={"X-HubSpot-RateLimit-Max": "100",
                                                 "X-HubSpot-RateLimit-Remaining": "7",
                                                 "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
     # A newer HubSpot row without headers (a connection error) must not hide the headers above.
-    factories.sync_log(integration=hub_acme, status="FAILED", error_category="connection", endpoint=HUB_ENDPOINT)
-    old = factories.sync_log(integration=hub_acme, status="FAILED", error_category="provider_5xx",
+    factories.sync_log(count=False, integration=hub_acme, status="FAILED", error_category="connection", endpoint=HUB_ENDPOINT)
+    old = factories.sync_log(count=False, integration=hub_acme, status="FAILED", error_category="provider_5xx",
                              endpoint=HUB_ENDPOINT)
     SyncLog.objects.filter(pk=old.pk).update(created_at=now - timedelta(hours=2))
-    gh_log = factories.sync_log(integration=gh_acme, status="SUCCESS", endpoint="POST /v1/candidates",
+    gh_log = factories.sync_log(count=False, integration=gh_acme, status="SUCCESS", endpoint="POST /v1/candidates",
                                 rate_limit_headers={"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "44"})
 
     for n in range(2):

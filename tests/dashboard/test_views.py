@@ -216,7 +216,7 @@ def _seed_provider(provider: str, tenant, *, rows: int):
     rollups.count(provider=provider, endpoint="POST /y", category="timeout", n=rows,
                   at=timezone.now() - timezone.timedelta(hours=3))
     for i in range(rows):
-        factories.sync_log(integration=integration, status="RETRYING", error_category="timeout",
+        factories.sync_log(count=False, integration=integration, status="RETRYING", error_category="timeout",
                            rate_limit_headers={"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(i)})
     from incidents.models import Incident
     from integrations.models import Defect, ProviderStatusReading, WebhookDelivery

@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from incidents import detection
 from incidents.models import ChecklistItem, Incident
+from integrations import rollups
 from integrations.models import Record
 from tests import factories
 from tests.incidents.helpers import failing_logs
@@ -84,6 +85,7 @@ def test_webhook_delivery_failures_make_a_crm_outage_rb09():
     integration = factories.integration(provider="hubspot")
     failing_logs(integration, 6, category="connection")
     WebhookDelivery.objects.create(integration=integration, provider="hubspot", event_id="e1", status="FAILED")
+    rollups.count(kind="webhook", provider="hubspot", endpoint="webhook", category="connection")  # as the engine does
     [(incident, _)] = detection.detect()
     assert incident.runbook == "RB-09"
 
