@@ -64,7 +64,9 @@ class Command(BaseCommand):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "lineup_ops"]
         self.children: list[tuple[str, subprocess.Popen]] = []
-        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        # Ctrl-C and SIGTERM both stop everything (even when started from a script that ignores SIGINT).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             state_file = str(settings.VAR_DIR / "sandbox-state.pickle")
             self._start("sandbox", manage + ["run_sandbox", "--port", str(sandbox_port), "--state-file", state_file], env)
