@@ -3,7 +3,9 @@
 Benchmarks print their figures; they never assert wall-clock times.
 """
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +14,86 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
+PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def private_postgres():
+    """With BENCH_PG_PRIVATE=1: a PostgreSQL cluster of the benchmark's own (initdb with the stock configuration,
+    under /tmp, on a free port), so that a colleague restarting the shared server cannot break a run. Child
+    processes find it through BENCH_PG. Otherwise (the default) the shared server at BENCH_PG is used."""
+    global PG
+    if os.environ.get("BENCH_PG_PRIVATE") != "1":
+        yield PG
+        return
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="lineup-bench-pg-"))
+    port = _free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(data, "postgres")
+    subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "server.log"),
+                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   stdout=subprocess.DEVNULL)
+    previous, PG = PG, f"postgres://postgres@127.0.0.1:{port}"
+    os.environ["BENCH_PG"] = PG
+    try:
+        yield PG
+    finally:
+        subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       stdout=subprocess.DEVNULL)
+        shutil.rmtree(data, ignore_errors=True)
+        os.environ.pop("BENCH_PG", None)
+        PG = previous
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/11")
+
+
+@contextmanager
+def private_redis():
+    """A Redis server of the benchmark's own on a free port (so that a colleague restarting the shared Redis, as
+    `make faults` does, cannot break a run); child processes find it through BENCH_REDIS. Nothing is started when
+    BENCH_REDIS is set or redis-server is not installed."""
+    global REDIS
+    if os.environ.get("BENCH_REDIS") or not shutil.which("redis-server"):
+        yield REDIS
+        return
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    import redis
+
+    previous, REDIS = REDIS, f"redis://127.0.0.1:{port}/11"
+    os.environ["BENCH_REDIS"] = REDIS
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(REDIS).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield REDIS
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        os.environ.pop("BENCH_REDIS", None)
+        REDIS = previous
 
 
 def setup_django(db_name: str, *, fresh: bool = True, extra_env: dict | None = None) -> None:

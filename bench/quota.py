@@ -99,7 +99,14 @@ def main():
     if which == "baseline":
         print(json.dumps(run("baseline (per-worker limit)", baseline=True)))
         return
-    # Each variant in its own process: each gets a fresh database and fresh Django state.
+    print(table(run_both()))
+
+
+def run_both() -> list[dict]:
+    """Both variants, each in its own process (a fresh database and fresh Django state); used by `python -m bench`."""
+    from bench.harness import ROOT
+
+    (ROOT / "bench" / "out").mkdir(exist_ok=True)
     rows = []
     for variant in ("global", "baseline"):
         out = subprocess.run([sys.executable, "-m", "bench.quota", variant], cwd=ROOT, capture_output=True,
@@ -107,7 +114,7 @@ def main():
         row = json.loads(out.strip().splitlines()[-1])
         row.pop("settings", None)
         rows.append(row)
-    print(table(rows))
+    return rows
 
 
 if __name__ == "__main__":
