@@ -43,11 +43,12 @@ def badge(value: str, label: str | None = None):
 class EstimatedCountPaginator(Paginator):
     """Never runs a full COUNT on a big table.
 
-    Unfiltered lists on PostgreSQL use the planner's row estimate (pg_class.reltuples); filtered lists count
-    for real but give up after a short statement timeout and fall back to EXPLAIN's estimate.
+    Unfiltered lists on PostgreSQL use the planner's row estimate (pg_class.reltuples). Filtered lists use
+    EXPLAIN's estimate when it is large; small ones are counted for real, under a short statement timeout.
     """
 
     count_timeout_ms = 300
+    exact_below = 10000
 
     @cached_property
     def count(self):
@@ -64,7 +65,11 @@ class EstimatedCountPaginator(Paginator):
             estimate = int(row[0]) if row else -1
             if estimate >= 0:
                 # reltuples is -1 (never analysed) or stale on small tables: count those for real.
-                return estimate if estimate > 10000 else super().count
+                return estimate if estimate > self.exact_below else super().count
+        else:
+            estimate = self._explain_estimate(qs)
+            if estimate > self.exact_below:
+                return estimate  # "about N": an exact count of a million rows costs more than the page itself
         try:
             with transaction.atomic(using=qs.db), connection.cursor() as cursor:
                 cursor.execute("SELECT current_setting('statement_timeout')")

@@ -277,9 +277,11 @@ def defects_create_stale(
                             unchanged=candidates.filter(Exists(open_defect)).count(),
                             details={"defect_type": defect_type, "dry_run": True})
     with transaction.atomic():
-        already = candidates.filter(Exists(open_defect)).count()
-        created = _insert_defects(candidates.exclude(Exists(open_defect)), provider=provider,
-                                  defect_type=defect_type, description=description)
+        # ON CONFLICT DO NOTHING skips records that already have an open defect: no anti-join needed (at scale the
+        # planner paired every open defect with every candidate).
+        total = candidates.count()
+        created = _insert_defects(candidates, provider=provider, defect_type=defect_type, description=description)
+        already = total - created
         audit(actor=actor, action="defects.create_stale", provider=provider, details={
             "changed": created, "already_open": already, "defect_type": defect_type, "since": since.isoformat(),
             **(audit_extra or {}),

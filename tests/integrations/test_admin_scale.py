@@ -33,7 +33,7 @@ def test_sync_log_changelist_at_200k_rows(postgres, client, operator):
     hub = factories.integration(provider="hubspot")
     client.force_login(operator)
     url = reverse("admin:integrations_synclog_changelist")
-    filtered = url + "?status__exact=FAILED&window=24h"
+    filtered = url + "?status__exact=FAILED"
 
     def render(u):
         with CaptureQueriesContext(connection) as ctx:
@@ -41,10 +41,10 @@ def test_sync_log_changelist_at_200k_rows(postgres, client, operator):
         assert response.status_code == 200
         return response, [q["sql"] for q in ctx.captured_queries]
 
-    _fill(hub, 20_000)
+    _fill(hub, 110_000)  # 11,000 failed: above the size that gets an exact count
     _, small = render(url)
     _, small_filtered = render(filtered)
-    _fill(hub, 180_000)
+    _fill(hub, 90_000)
     response, big = render(url)
     _, big_filtered = render(filtered)
     assert len(big) == len(small) and len(big_filtered) == len(small_filtered)
