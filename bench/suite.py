@@ -351,8 +351,7 @@ def bulk_action(client, *, name: str, url: str, queryset, query: dict, action: s
                          goal_seconds=1.0)
     if operation.total != expected:
         request_fig.note = f"selection was {operation.total:,}, expected {expected:,};"
-    ranges = len(operation.params.get("ranges", [])) // 2
-    request_fig.note = (request_fig.note + f" selection stored as {ranges:,} pk ranges").strip()
+    request_fig.note = (request_fig.note + " selection stored as its query, walked by pk").strip()
 
     log(f"  {name}: completion ({operation.total:,} rows, inline chunks)")
     seconds, n_queries, note = complete_inline(operation.pk)

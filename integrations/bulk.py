@@ -1,22 +1,24 @@
 """Bulk work at scale: an action over a huge selection returns at once and runs in chunks in the background.
 
-`start()` stores the selection as the pk ranges it had when the operator confirmed (computed in SQL, no pickled
-queryset) and enqueues `recovery_tasks.run_bulk_operation`; `run()` works through them CHUNK ids at a time, each
-chunk one transaction that also records the progress the console shows. Chunks re-apply the action's own
-conditions (a re-run chunk changes nothing twice), and the operation row is locked per chunk so a redelivered
-task never counts a chunk twice.
+`start()` stores the selection as its query (Django's `Query`, pickled: our own data, read back by our own
+workers) and the highest pk it had when the operator confirmed, and enqueues `recovery_tasks.run_bulk_operation`;
+`run()` walks it by pk, CHUNK ids at a time (a keyset read on the primary key), each chunk one transaction that
+also records the progress the console shows. Rows added after the confirmation are not touched; chunks
+re-apply the action's own conditions (a re-run chunk changes nothing twice), and the operation row is locked
+per chunk so a redelivered task never counts a chunk twice.
 """
+import base64
 import logging
+import pickle
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db import transaction
+from django.db.models import Count, F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -45,7 +47,8 @@ ACTIONS: dict[str, BulkAction] = {
     "sync_logs.retry_failed": BulkAction(
         SyncLog,
         lambda qs, params: services.retryable_logs(qs),
-        lambda qs, actor, params: services.sync_logs_retry_failed(logs=qs, actor=actor),
+        # No syncs queued per chunk: dispatch (every few seconds) starts the integrations with due retries.
+        lambda qs, actor, params: services.sync_logs_retry_failed(logs=qs, actor=actor, enqueue=False),
     ),
     "defects.clear_stale": BulkAction(
         Defect,
@@ -93,35 +96,20 @@ def is_large(queryset: QuerySet, threshold: int | None = None) -> bool:
     return queryset.order_by()[: threshold + 1].count() > threshold
 
 
-def pk_ranges(queryset: QuerySet) -> list[int]:
-    """The selection's pks as runs of consecutive values, flat: [lo1, hi1, lo2, hi2, ...] (one SQL query)."""
-    select_sql, params = queryset.order_by().annotate(bulk_pk=F("pk")).values("bulk_pk").query.sql_with_params()
-    # Gaps and islands: consecutive pks share pk - row_number().
-    sql = (
-        "SELECT MIN(g.pk), MAX(g.pk) FROM (SELECT s.bulk_pk AS pk, s.bulk_pk - ROW_NUMBER() OVER (ORDER BY s.bulk_pk)"
-        f" AS grp FROM ({select_sql}) AS s) AS g GROUP BY g.grp ORDER BY 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [int(v) for row in cursor.fetchall() for v in row]
+def freeze(queryset: QuerySet) -> str:
+    """A selection's query as text for BulkOperation.params (what the worker will run again)."""
+    return base64.b64encode(pickle.dumps(queryset.order_by().query)).decode()
 
 
-def count_in_ranges(ranges: list[int]) -> int:
-    return sum(hi - lo + 1 for lo, hi in zip(ranges[::2], ranges[1::2], strict=True))
+def thaw(model: type, frozen: str) -> QuerySet:
+    queryset = model.objects.all()
+    queryset.query = pickle.loads(base64.b64decode(frozen))  # noqa: S301 - written by freeze() above
+    return queryset
 
 
-def next_ids(ranges: list[int], after: int, limit: int) -> list[int]:
-    """Up to `limit` ids of the ranges greater than `after`, ascending."""
-    highs = ranges[1::2]
-    out: list[int] = []
-    i = bisect_right(highs, after)
-    while i < len(highs) and len(out) < limit:
-        lo, hi = ranges[2 * i], highs[i]
-        start = max(lo, after + 1)
-        stop = min(hi, start + (limit - len(out)) - 1)
-        out.extend(range(start, stop + 1))
-        i += 1
-    return out
+def next_ids(selection: QuerySet, *, after: int, up_to: int, limit: int) -> list[int]:
+    """Up to `limit` pks of the selection in (after, up_to], ascending: one index range read per chunk."""
+    return list(selection.filter(pk__gt=after, pk__lte=up_to).order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 # ------------------------------------------------------------------------------------------ start and run
@@ -134,12 +122,13 @@ def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None 
     spec = ACTIONS[action]
     require(actor, OPERATE)
     params = dict(params or {})
-    ranges = pk_ranges(spec.narrow(queryset, params))
-    total = count_in_ranges(ranges)
+    selection = spec.narrow(queryset, params)
+    size = selection.order_by().aggregate(total=Count("pk"), top=Max("pk"))
+    total, top = size["total"], size["top"] or 0
     with transaction.atomic():
         operation = BulkOperation.objects.create(
             action=action, total=total, created_by=actor_label(actor),
-            params={**params, "actor": actor_spec(actor), "ranges": ranges},
+            params={**params, "actor": actor_spec(actor), "query": freeze(selection), "max_pk": top},
         )
         services.audit(actor=actor, action="bulk_operation.start",
                        details={"operation": operation.pk, "bulk_action": action, "total": total})
@@ -158,10 +147,12 @@ def run_chunk(operation_id: int) -> bool:
         if operation is None or operation.status not in (BulkOperationStatus.QUEUED, BulkOperationStatus.RUNNING):
             return False
         spec = ACTIONS[operation.action]
-        ids = next_ids(operation.params.get("ranges", []), operation.cursor, CHUNK)
+        selection = thaw(spec.model, operation.params["query"])
+        ids = next_ids(selection, after=operation.cursor, up_to=operation.params.get("max_pk", 0), limit=CHUNK)
         if not ids:
-            operation.status, operation.finished_at = BulkOperationStatus.DONE, timezone.now()
-            operation.save(update_fields=["status", "finished_at"])
+            # Rows that left the selection meanwhile (someone else retried them) were skipped: the walk is complete.
+            operation.status, operation.finished_at, operation.done = BulkOperationStatus.DONE, timezone.now(), operation.total
+            operation.save(update_fields=["status", "finished_at", "done"])
             return False
         actor = actor_from_spec(operation.params["actor"])
         result = spec.run(spec.model.objects.filter(pk__in=ids), actor, operation.params)

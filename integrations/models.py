@@ -430,8 +430,8 @@ class BulkOperationStatus(models.TextChoices):
 class BulkOperation(models.Model):
     """An action over a large selection, done chunk by chunk in the background; the console shows its progress.
 
-    The selection is stored as the pk ranges it had when the operator confirmed (`params["ranges"]`), never as a
-    pickled queryset; each chunk re-applies the action's own conditions, so a re-run chunk changes nothing twice.
+    The selection is stored as its query and the highest pk it had when the operator confirmed (`params["query"]`,
+    `params["max_pk"]`); each chunk re-applies the action's own conditions, so a re-run chunk changes nothing twice.
     """
 
     action = models.CharField(max_length=64)

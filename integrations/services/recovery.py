@@ -107,7 +107,8 @@ def retryable_logs(logs: QuerySet) -> QuerySet:
     return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False)
 
 
-def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | None = None) -> ActionResult:
+def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | None = None,
+                           enqueue: bool = True) -> ActionResult:
     """Re-queue FAILED push logs (RB-04 step 4): each becomes RETRYING, due now, exactly once.
 
     Chunks oldest first; each chunk locks its rows with SKIP LOCKED (PostgreSQL) and flips them with one
@@ -138,10 +139,10 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
             for _, integration_id, record_id, tenant_id, provider in rows:
                 by_integration[(integration_id, tenant_id, provider)].append(record_id)
             # The records become pushable again (a failure otherwise holds them until they change).
-            links = Q()
-            for (integration_id, _, _), record_ids in by_integration.items():
-                links |= Q(integration_id=integration_id, record_id__in=record_ids)
-            RecordLink.objects.filter(links).update(failed_at=None)
+            chunk_logs = SyncLog.objects.filter(pk__in=[r[0] for r in rows], integration_id=OuterRef("integration_id"),
+                                                record_id=OuterRef("record_id"))
+            RecordLink.objects.filter(record_id__in={r[2] for r in rows}).filter(Exists(chunk_logs)).update(
+                failed_at=None)
             _audit_rows(actor, "sync_logs.retry_failed", [
                 (integration_id, tenant_id, provider, {"changed": len(record_ids), **extra})
                 for (integration_id, tenant_id, provider), record_ids in by_integration.items()
@@ -151,7 +152,8 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
             result.changed += changed
     if not audited:
         audit(actor=actor, action="sync_logs.retry_failed", details={"changed": 0, **extra})
-    enqueue_syncs(integrations)
+    if enqueue:
+        enqueue_syncs(integrations)
     result.details = {"n_integrations": len(integrations)}
     return result
 
