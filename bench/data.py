@@ -243,6 +243,19 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
                          f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
 
     timed("sequences", sequences)
+
+    def rollups():
+        # What the engine would have counted as it went: the last day's outcomes per minute (detection, dashboard).
+        conn.execute("""
+            INSERT INTO integrations_outcomerollup (kind, minute, provider, endpoint, category, count)
+            SELECT 'sync', date_trunc('minute', created_at), provider, endpoint,
+                   CASE WHEN status = 'SUCCESS' THEN '' ELSE error_category END, count(*)
+            FROM integrations_synclog
+            WHERE created_at >= now() - interval '24 hours' AND status IN ('SUCCESS', 'FAILED', 'RETRYING')
+            GROUP BY 1, 2, 3, 4, 5
+            ON CONFLICT DO NOTHING""")
+
+    timed("outcome rollups (last 24 h)", rollups)
     timed("VACUUM ANALYZE", lambda: conn.execute("VACUUM ANALYZE"))
     conn.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value jsonb)")
     conn.execute("INSERT INTO bench_meta VALUES ('sizes', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
