@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_datetime
 from .. import selectors, services
 from ..actors import scope_integrations
 from ..catalog import PROVIDERS
+from ..errors import ServiceError
 from ..management.commands import _args
 from ..models import ApiTokenScope, ErrorCategory, Integration, SyncLog, SyncStatus, Tenant
 from .base import ApiError, api_view, expect, json_body
@@ -85,7 +86,7 @@ def provider_refresh(request, token, provider):
         try:
             outcome = services.integration_refresh_token(integration=integration, actor=token)
             results.append({"integration": integration.pk, "tenant": integration.tenant.slug, **_plain(outcome.details)})
-        except services.errors.ServiceError as e:
+        except ServiceError as e:
             results.append({"integration": integration.pk, "tenant": integration.tenant.slug, "outcome": "refused",
                             "error": e.message})
     refreshed = sum(1 for r in results if r.get("outcome") == "refreshed")

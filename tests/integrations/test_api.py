@@ -182,3 +182,12 @@ def test_admin_patch_switches_to_polling_with_an_interval(client, world):
     assert world["hub_acme"].mode == "polling" and world["hub_acme"].poll_interval.total_seconds() == 300
     bad = send(client, "patch", url, world["admin"], {"poll_interval": "soon"})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "poll_interval"
+
+
+def test_refresh_without_a_refresh_token_says_so_per_integration(client, world):
+    """Guards a 500: the per-integration refusal used to look up an attribute the services package lacks."""
+    _, token = factories.api_token(scope="tenant", tenant=world["acme"])
+    response = send(client, "post", "/api/v1/integrations/hubspot/refresh", token)
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["outcome"] == "refused" and "re-authorized" in result["error"]
