@@ -16,6 +16,7 @@ import secrets
 import string
 import time
 import uuid
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -76,7 +77,7 @@ class Route:
         self.kind = kind  # api (quota + credentials), oauth (token endpoint, consent page), status
 
 
-class Provider:
+class Provider(ABC):
     """Common behaviour; subclasses fill in the data and the wire shapes."""
 
     slug = ""
@@ -145,8 +146,9 @@ class Provider:
             "method_not_allowed": "Method not allowed",
         }[kind]
 
+    @abstractmethod
     def error_body(self, kind, message, *, field=None, existing_id=None, code=None):
-        raise NotImplementedError
+        """The provider's error body for one of the kinds above."""
 
     # ------------------------------------------------------------------ rate limits
     def rate_headers(self, info: RateInfo) -> dict[str, str]:
@@ -201,7 +203,7 @@ class Provider:
     def expired_message(self, ago: int) -> str:
         return "Expired access token"
 
-    def check_scope(self, pstate: ProviderState, req: Request) -> None:
+    def check_scope(self, pstate: ProviderState, req: Request) -> None:  # noqa: B027 - an optional hook
         """Hook: refuse a call the credentials don't cover (Workday: another tenant)."""
 
     def credentials(self, pstate: ProviderState, account: str, base_url: str) -> dict:
@@ -228,11 +230,12 @@ class Provider:
         return body
 
     def parse_write(self, req: Request, body: dict) -> dict:
-        """The flat fields carried by a create/update body."""
-        raise NotImplementedError
+        """The flat fields carried by a create/update body; providers that take no writes refuse them."""
+        self.fail("method_not_allowed", f"{self.slug} takes no writes")
 
+    @abstractmethod
     def render(self, rec: Record, req: Request | None = None) -> dict:
-        raise NotImplementedError
+        """A stored record in the provider's own response shape."""
 
     def create_defaults(self) -> dict:
         return {}

@@ -1,4 +1,5 @@
 """Run the whole demo: sandbox provider, seed data, Celery worker and beat, and the web console. Ctrl-C stops all."""
+import contextlib
 import os
 import signal
 import socket
@@ -14,12 +15,11 @@ from django.test.utils import override_settings
 
 
 def _die_with_parent() -> None:
-    try:
+    # Not on Linux (no libc.so.6): Ctrl-C still stops everything through _stop_all.
+    with contextlib.suppress(OSError):
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # not Linux: Ctrl-C still stops everything through _stop_all
 
 
 def _port_free(host: str, port: int) -> bool:
