@@ -1,13 +1,12 @@
 """What the dashboard's templates need, built once per request (shared by /dashboard/ and the admin index)."""
 from django.utils import timezone
 
+from dashboard import selectors
+from dashboard.links import Links
+from dashboard.tables import IncidentTable, ProviderBacklogTable, ProviderHealthTable, percent
 from integrations.catalog import PROVIDERS
 from integrations.models import IntegrationStatus
 from integrations.selectors import celery_queue_lengths
-
-from . import selectors
-from .links import Links
-from .tables import IncidentTable, ProviderBacklogTable, ProviderHealthTable, percent
 
 REFRESH_SECONDS = 30
 PERMISSION = "integrations.view_integration"

@@ -10,11 +10,10 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from dashboard import charts
+from dashboard.selectors import HEADROOM_LOOKBACK, WINDOW_MINUTES
 from integrations.admin_utils import badge
 from integrations.models import DefectType, IntegrationStatus
-
-from . import charts
-from .selectors import HEADROOM_LOOKBACK, WINDOW_MINUTES
 
 STATUS_LABELS = dict(IntegrationStatus.choices)
 DEFECT_LABELS = dict(DefectType.choices)

@@ -1,5 +1,5 @@
 """Collects the admin actions each area contributes to a changelist."""
-from .admin_actions import credentials, diagnostics, recovery
+from integrations.admin_actions import credentials, diagnostics, recovery
 
 AREAS = (credentials, recovery, diagnostics)
 

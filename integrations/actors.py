@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 
-from .models import ActorType, ApiToken, ApiTokenScope
+from integrations.models import ActorType, ApiToken, ApiTokenScope
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import services
-from .actions_registry import actions_for
-from .actors import OPERATE
-from .admin_utils import (
+from integrations import services
+from integrations.actions_registry import actions_for
+from integrations.actors import OPERATE
+from integrations.admin_utils import (
     EstimatedCountPaginator,
     OptionalReasonForm,
     ReasonForm,
@@ -18,7 +18,7 @@ from .admin_utils import (
     badge,
     run_confirmed_action,
 )
-from .models import (
+from integrations.models import (
     ApiToken,
     AuditEvent,
     Defect,
@@ -141,7 +141,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
                        integration=obj, details={"changed": sorted(form.changed_data)})
 
     def get_urls(self):
-        from .credential_views import admin_urls
+        from integrations.credential_views import admin_urls
 
         return admin_urls(self) + super().get_urls()
 

@@ -14,7 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from .errors import ServiceError
+from integrations.errors import ServiceError
 
 # One colour per state, everywhere in the console.
 BADGE_COLOURS = {

@@ -22,10 +22,10 @@ from django.db.models import Count, F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import services
-from .actors import OPERATE, Actor, System, actor_label, require
-from .errors import ServiceError
-from .models import ApiToken, BulkOperation, BulkOperationStatus, Defect, SyncLog
+from integrations import services
+from integrations.actors import OPERATE, Actor, System, actor_label, require
+from integrations.errors import ServiceError
+from integrations.models import ApiToken, BulkOperation, BulkOperationStatus, Defect, SyncLog
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def next_ids(selection: QuerySet, *, after: int, up_to: int, limit: int) -> list
 
 def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None = None) -> BulkOperation:
     """Record the selection and queue the background work; returns at once (one query over the selection)."""
-    from . import recovery_tasks
+    from integrations import recovery_tasks
 
     spec = ACTIONS[action]
     require(actor, OPERATE)

@@ -15,10 +15,10 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
-from . import errors, services
-from .actors import MANAGE_CREDENTIALS, OPERATE
-from .models import AuthType, Integration
-from .services import credentials as cred
+from integrations import errors, services
+from integrations.actors import MANAGE_CREDENTIALS, OPERATE
+from integrations.models import AuthType, Integration
+from integrations.services import credentials as cred
 
 
 def _change_url(pk: int) -> str:

@@ -4,10 +4,10 @@ import random
 import requests
 from django.conf import settings
 
-from . import services
-from .catalog import PROVIDERS
-from .mapping import mapping_for
-from .models import Integration, Record
+from integrations import services
+from integrations.catalog import PROVIDERS
+from integrations.mapping import mapping_for
+from integrations.models import Integration, Record
 
 FIRST = ["Ada", "Grace", "Alan", "Barbara", "Ken", "Radia", "Donald", "Frances", "Edsger", "Margaret"]
 LAST = ["Lovelace", "Hopper", "Turing", "Liskov", "Thompson", "Perlman", "Knuth", "Allen", "Dijkstra", "Hamilton"]

@@ -3,9 +3,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .management.commands import _args
-from .models import ErrorCategory
-from .services.recovery import (
+from integrations.management.commands import _args
+from integrations.models import ErrorCategory
+from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
     MAX_POLL_INTERVAL,
     MAX_SAMPLE_SIZE,

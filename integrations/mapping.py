@@ -1,7 +1,7 @@
 """Local record fields <-> a provider's flat fields, from the integration's FieldMappings or the defaults."""
 from dataclasses import dataclass
 
-from .catalog import PROVIDERS
+from integrations.catalog import PROVIDERS
 
 # local field -> provider flat field; "full_name" is first_name + last_name.
 DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {

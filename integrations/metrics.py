@@ -5,8 +5,8 @@ from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from . import rollups, selectors
-from .models import Integration, OutcomeKind
+from integrations import rollups, selectors
+from integrations.models import Integration, OutcomeKind
 
 
 class ConsoleCollector:

@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .catalog import PROVIDER_CHOICES
-from .crypto import EncryptedJSONField
+from integrations.catalog import PROVIDER_CHOICES
+from integrations.crypto import EncryptedJSONField
 
 
 class Tenant(models.Model):

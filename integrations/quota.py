@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .catalog import PROVIDERS
+from integrations.catalog import PROVIDERS
 
 # Requests reach the provider a little after we count them; widen our window by this much.
 WINDOW_SLACK = 0.01

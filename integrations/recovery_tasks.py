@@ -2,8 +2,8 @@
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from . import bulk, services
-from .models import Integration
+from integrations import bulk, services
+from integrations.models import Integration
 
 
 @shared_task(name="integrations.run_bulk_operation", queue="default")

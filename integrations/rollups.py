@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from .models import OutcomeKind, OutcomeRollup, OutcomeTotal
+from integrations.models import OutcomeKind, OutcomeRollup, OutcomeTotal
 
 _ROLLUP = (
     "INSERT INTO integrations_outcomerollup (kind, minute, provider, endpoint, category, count) "

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from .models import (
+from integrations.models import (
     CrmSyncStatus,
     Integration,
     Record,

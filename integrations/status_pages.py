@@ -1,10 +1,10 @@
 """RB-01 "check provider status page": beat reads each provider's public status page through its adapter."""
 from django.utils import timezone
 
-from .catalog import PROVIDERS
-from .models import Integration, ProviderStatusReading
-from .providers import ProviderError
-from .sync import client_for
+from integrations.catalog import PROVIDERS
+from integrations.models import Integration, ProviderStatusReading
+from integrations.providers import ProviderError
+from integrations.sync import client_for
 
 
 def read_status_page(provider: str) -> ProviderStatusReading | None:

@@ -15,11 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import rollups
-from .actors import System
-from .catalog import PROVIDERS
-from .mapping import EXTERNAL_ID, mapping_for
-from .models import (
+from integrations import rollups
+from integrations.actors import System
+from integrations.catalog import PROVIDERS
+from integrations.mapping import EXTERNAL_ID, mapping_for
+from integrations.models import (
     AUTH_CATEGORIES,
     CrmSyncStatus,
     EnrichmentStatus,
@@ -35,8 +35,8 @@ from .models import (
     WebhookDelivery,
     WebhookStatus,
 )
-from .providers import BaseClient, CallInfo, ProviderError, RemoteRecord, get_client
-from .quota import configured_quota, provider_quota
+from integrations.providers import BaseClient, CallInfo, ProviderError, RemoteRecord, get_client
+from integrations.quota import configured_quota, provider_quota
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,14 @@ def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
 
 
 def _note_success(integration: Integration, when: datetime) -> None:
-    from .services import settled_status
+    from integrations.services import settled_status
 
     Integration.objects.filter(pk=integration.pk).update(last_success_at=when)
     Integration.objects.filter(pk=integration.pk).update(status=settled_status())
 
 
 def _note_error(integration: Integration, error: ProviderError, when: datetime) -> None:
-    from .services import settled_status
+    from integrations.services import settled_status
 
     Integration.objects.filter(pk=integration.pk).update(
         last_error_at=when, last_error_category=error.category, last_error=str(error)[:2000]

@@ -3,7 +3,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from . import services, sync
+from integrations import services, sync
 
 SYNC_QUEUE = "sync"
 # Workers listen to this queue first (-Q priority,sync,default): "Sync now" jumps the queue.
@@ -55,14 +55,14 @@ def refresh_expiring_tokens() -> dict:
 
 @shared_task(name="integrations.read_status_pages", queue="default")
 def read_status_pages() -> dict:
-    from .status_pages import read_all_status_pages
+    from integrations.status_pages import read_all_status_pages
 
     return read_all_status_pages()
 
 
 @shared_task(name="integrations.prune_rollups", queue="default")
 def prune_rollups() -> int:
-    from . import rollups
+    from integrations import rollups
 
     return rollups.prune()
 
@@ -75,10 +75,10 @@ def resume_expired_pauses() -> int:
 @shared_task(name="integrations.demo_activity", queue="default")
 def demo_activity() -> dict:
     """Demo only (DEMO_ACTIVITY=1): tenants and providers keep changing records."""
-    from . import demo
+    from integrations import demo
 
     return demo.tick()
 
 
 # The recovery operations' tasks (bulk operations, reconcile) register with Celery when this module loads.
-from . import recovery_tasks  # noqa: E402,F401
+from integrations import recovery_tasks  # noqa: E402,F401

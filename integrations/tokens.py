@@ -9,9 +9,9 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import crypto
-from .catalog import PROVIDERS
-from .models import Integration, IntegrationStatus
+from integrations import crypto
+from integrations.catalog import PROVIDERS
+from integrations.models import Integration, IntegrationStatus
 
 EXPIRING_WITHIN = timedelta(hours=24)
 

@@ -9,9 +9,9 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .catalog import PROVIDERS
-from .models import Integration, WebhookDelivery, WebhookStatus
-from .providers import ProviderError, get_client_class
+from integrations.catalog import PROVIDERS
+from integrations.models import Integration, WebhookDelivery, WebhookStatus
+from integrations.providers import ProviderError, get_client_class
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def receive(request, provider: str, tenant_slug: str):
         events = client_class.parse_webhook(headers=headers, body=body)
     except ProviderError as e:
         return _error(400, "malformed", e.message)
-    from .tasks import process_webhook
+    from integrations.tasks import process_webhook
 
     stored = duplicates = 0
     for event in events:

@@ -1,7 +1,7 @@
 """{% health_dashboard %}: the dashboard panel inside any admin page (the admin index shows it first)."""
 from django import template
 
-from ..context import dashboard_context
+from dashboard.context import dashboard_context
 
 register = template.Library()
 

@@ -2,9 +2,9 @@
 from django import forms
 from django.contrib import admin, messages
 
-from .. import services
-from ..actors import MANAGE_CREDENTIALS
-from ..admin_utils import run_confirmed_action
+from integrations import services
+from integrations.actors import MANAGE_CREDENTIALS
+from integrations.admin_utils import run_confirmed_action
 
 
 class ManageCredentialsMixin:

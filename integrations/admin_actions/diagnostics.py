@@ -3,9 +3,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from .. import services
-from ..admin_utils import ReasonForm, run_confirmed_action
-from ..models import Integration
+from integrations import services
+from integrations.admin_utils import ReasonForm, run_confirmed_action
+from integrations.models import Integration
 
 
 @admin.action(description="Test connectivity (DNS, TCP, TLS, HTTP)", permissions=["operate"])

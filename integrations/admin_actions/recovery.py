@@ -11,10 +11,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .. import bulk, services
-from ..actors import OPERATE, require
-from ..admin_utils import badge, run_confirmed_action
-from ..forms import (
+from integrations import bulk, services
+from integrations.actors import OPERATE, require
+from integrations.admin_utils import badge, run_confirmed_action
+from integrations.forms import (
     MaxRetriesForm,
     PollIntervalForm,
     ReconcileForm,
@@ -23,8 +23,8 @@ from ..forms import (
     SampleSizeForm,
     SinceForm,
 )
-from ..models import BulkOperation, SyncLog, WebhookDelivery
-from ..services import ActionResult
+from integrations.models import BulkOperation, SyncLog, WebhookDelivery
+from integrations.services import ActionResult
 
 # "Reconcile since" on more integrations than this queues one background task per integration.
 RECONCILE_INLINE_MAX = 10
@@ -186,7 +186,7 @@ def create_stale_defects(modeladmin, request, queryset):
 
 
 def _reconcile(modeladmin, request, queryset, since) -> ActionResult:
-    from .. import recovery_tasks
+    from integrations import recovery_tasks
 
     if queryset.count() <= RECONCILE_INLINE_MAX:
         return services.integrations_reconcile(integrations=queryset, since=since, actor=request.user)

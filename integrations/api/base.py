@@ -9,8 +9,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from ..errors import Conflict, ServiceError
-from ..models import ApiToken, ApiTokenScope
+from integrations.errors import Conflict, ServiceError
+from integrations.models import ApiToken, ApiTokenScope
 
 log = logging.getLogger(__name__)
 LAST_USED_GRANULARITY = timedelta(minutes=1)

@@ -6,14 +6,14 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .. import selectors, services
-from ..actors import scope_integrations
-from ..catalog import PROVIDERS
-from ..errors import ServiceError
-from ..management.commands import _args
-from ..models import ApiTokenScope, ErrorCategory, Integration, SyncLog, SyncStatus, Tenant
-from .base import ApiError, api_view, expect, json_body
-from .serializers import integration_json, sync_log_json
+from integrations import selectors, services
+from integrations.actors import scope_integrations
+from integrations.api.base import ApiError, api_view, expect, json_body
+from integrations.api.serializers import integration_json, sync_log_json
+from integrations.catalog import PROVIDERS
+from integrations.errors import ServiceError
+from integrations.management.commands import _args
+from integrations.models import ApiTokenScope, ErrorCategory, Integration, SyncLog, SyncStatus, Tenant
 
 MAX_PAGE = 200
 

@@ -21,10 +21,17 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from integrations.catalog import PROVIDERS
-
-from .consent import consent_error, consent_page
-from .state import ProviderState, RateInfo, Record, iso_ms, now_ms, parse_time
-from .wire import ApiError, BadJson, Request, Response, html_response, json_response, redirect
+from integrations.sandbox.consent import consent_error, consent_page
+from integrations.sandbox.state import ProviderState, RateInfo, Record, iso_ms, now_ms, parse_time
+from integrations.sandbox.wire import (
+    ApiError,
+    BadJson,
+    Request,
+    Response,
+    html_response,
+    json_response,
+    redirect,
+)
 
 DEFAULT_STATUS = {
     "auth_invalid": 401,

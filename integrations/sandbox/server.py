@@ -13,11 +13,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import control
-from .providers import build_providers
-from .state import SandboxState, load_state, save_state
-from .webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
-from .wire import ApiError, Request, Response, json_response
+from integrations.sandbox import control
+from integrations.sandbox.providers import build_providers
+from integrations.sandbox.state import SandboxState, load_state, save_state
+from integrations.sandbox.webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
+from integrations.sandbox.wire import ApiError, Request, Response, json_response
 
 logger = logging.getLogger("integrations.sandbox")
 

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from .state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
+from integrations.sandbox.state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
 
 logger = logging.getLogger("integrations.sandbox")
 

@@ -2,9 +2,9 @@
 
 The functions live in modules by area; import them from `integrations.services`.
 """
-from .core import *  # noqa: F403
-from .core import ActionResult, audit, settled_status  # noqa: F401
-from .credentials import *  # noqa: F403
-from .diagnostics import *  # noqa: F403
-from .recovery import *  # noqa: F403
-from .throttle import *  # noqa: F403
+from integrations.services.core import *  # noqa: F403
+from integrations.services.core import ActionResult, audit, settled_status  # noqa: F401
+from integrations.services.credentials import *  # noqa: F403
+from integrations.services.diagnostics import *  # noqa: F403
+from integrations.services.recovery import *  # noqa: F403
+from integrations.services.throttle import *  # noqa: F403

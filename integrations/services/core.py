@@ -7,9 +7,17 @@ from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from .. import errors
-from ..actors import MANAGE_CREDENTIALS, OPERATE, Actor, System, audit_fields, require, scope_integrations
-from ..models import (
+from integrations import errors
+from integrations.actors import (
+    MANAGE_CREDENTIALS,
+    OPERATE,
+    Actor,
+    System,
+    audit_fields,
+    require,
+    scope_integrations,
+)
+from integrations.models import (
     AUTH_CATEGORIES,
     ApiToken,
     AuditEvent,
@@ -195,8 +203,8 @@ def api_token_revoke(*, tokens, actor: Actor) -> ActionResult:
 
 def integration_refresh_token(*, integration: Integration, actor: Actor) -> ActionResult:
     """Force a token refresh (RB-02 step 1); a refused refresh leaves the integration needs_reauth."""
-    from .. import sync
-    from ..providers import ProviderError
+    from integrations import sync
+    from integrations.providers import ProviderError
 
     require(actor, OPERATE)
     integration = scope_integrations(actor, Integration.objects.filter(pk=integration.pk)).select_related("tenant").first()
@@ -243,7 +251,7 @@ def tokens_refresh_expiring(*, within: timedelta = timedelta(minutes=10)) -> Act
 
 def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> None:
     """Start syncs after the current transaction commits (a sync must see what was just saved)."""
-    from .. import tasks
+    from integrations import tasks
 
     for pk in sorted(set(integration_ids)):
         transaction.on_commit(partial(tasks.sync_integration.delay, pk, None, record_ids))
@@ -251,7 +259,7 @@ def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> No
 
 def records_changed(*, record_ids: list[int]) -> int:
     """Local records changed: sync them to every integration of their tenant that takes their kind."""
-    from ..catalog import PROVIDERS
+    from integrations.catalog import PROVIDERS
 
     pairs = set(Record.objects.filter(pk__in=record_ids).values_list("tenant_id", "kind"))
     kinds = {}

@@ -14,8 +14,8 @@ from django.db.models import Case, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .. import crypto, errors
-from ..actors import (
+from integrations import crypto, errors
+from integrations.actors import (
     MANAGE_CREDENTIALS,
     OPERATE,
     Actor,
@@ -24,11 +24,17 @@ from ..actors import (
     require,
     scope_integrations,
 )
-from ..catalog import PROVIDERS
-from ..models import AuditEvent, AuthType, ErrorCategory, Integration
-from ..providers import ProviderError
-from ..quota import provider_quota
-from .core import ActionResult, _as_queryset, audit, integration_refresh_token, settled_status
+from integrations.catalog import PROVIDERS
+from integrations.models import AuditEvent, AuthType, ErrorCategory, Integration
+from integrations.providers import ProviderError
+from integrations.quota import provider_quota
+from integrations.services.core import (
+    ActionResult,
+    _as_queryset,
+    audit,
+    integration_refresh_token,
+    settled_status,
+)
 
 __all__ = [
     "integration_reconnect", "integrations_reconnect", "integration_authorize_start",
@@ -68,7 +74,7 @@ def _one(actor: Actor, integration: Integration | int, perm: str) -> Integration
 
 
 def _client(integration: Integration, credentials: dict | None = None):
-    from .. import sync
+    from integrations import sync
 
     probe = copy.copy(integration)
     probe.credentials = dict(integration.credentials if credentials is None else credentials)
@@ -77,7 +83,7 @@ def _client(integration: Integration, credentials: dict | None = None):
 
 def _test_call(integration: Integration, credentials: dict | None = None) -> None:
     """One cheap authenticated call (RB-02 "Test API call succeeds"), inside the provider's shared quota."""
-    from .. import sync
+    from integrations import sync
 
     if not provider_quota().acquire(integration.provider, timeout=TEST_CALL_QUOTA_WAIT):
         raise sync.QuotaUnavailable(integration.provider)
@@ -91,7 +97,7 @@ def _note_connected(integration_id: int, when) -> None:
 
 
 def _note_error(integration: Integration, error: ProviderError) -> None:
-    from .. import sync
+    from integrations import sync
 
     if not isinstance(error, sync.QuotaUnavailable):
         sync._note_error(integration, error, timezone.now())
@@ -143,7 +149,7 @@ def _refresh_and_verify(integration: Integration, actor: Actor) -> tuple[str, st
 
 
 def _verify(integration: Integration, *, missing: str, refused: str) -> tuple[str, str, str]:
-    from .. import sync
+    from integrations import sync
 
     if not integration.has_credentials:
         return missing, "", "no credentials stored"
@@ -232,7 +238,7 @@ def integration_authorize_complete(*, state: str, code: str, actor: Actor, sessi
         audit(actor=actor, action="integration.authorize_complete", integration=integration,
               details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
         raise errors.ServiceError(errors.OAUTH_CODE_REFUSED, code="oauth_code") from None
-    from .. import sync
+    from integrations import sync
 
     now = timezone.now()
     with transaction.atomic():

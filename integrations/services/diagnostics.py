@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from ..actors import OPERATE, Actor, require, scope_integrations
-from ..models import Integration
-from ..sync import base_url_for
-from .core import audit
+from integrations.actors import OPERATE, Actor, require, scope_integrations
+from integrations.models import Integration
+from integrations.services.core import audit
+from integrations.sync import base_url_for
 
 __all__ = ["integration_test_connectivity", "ConnectivityStep"]
 

@@ -11,11 +11,11 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from .. import errors
-from ..actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
-from ..catalog import PROVIDERS
-from ..mapping import EXTERNAL_ID, mapping_for
-from ..models import (
+from integrations import errors
+from integrations.actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
+from integrations.catalog import PROVIDERS
+from integrations.mapping import EXTERNAL_ID, mapping_for
+from integrations.models import (
     DEFAULT_POLL_INTERVAL,
     AuditEvent,
     CrmSyncStatus,
@@ -33,7 +33,7 @@ from ..models import (
     WebhookDelivery,
     WebhookStatus,
 )
-from .core import CHUNK, ActionResult, _as_queryset, _switch, audit, enqueue_syncs
+from integrations.services.core import CHUNK, ActionResult, _as_queryset, _switch, audit, enqueue_syncs
 
 __all__ = [
     "DEFAULT_RESOLUTION",
@@ -407,7 +407,7 @@ def integrations_set_enrichment_defer(
 
 
 def _callable_problem(integration: Integration) -> str:
-    from .. import sync
+    from integrations import sync
 
     if not integration.has_credentials:
         return "no credentials"
@@ -434,8 +434,8 @@ def _would_apply(integration: Integration, remote, mapping) -> str:
 
 
 def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, dry_run: bool, extra: dict) -> dict:
-    from .. import sync
-    from ..providers import ProviderError
+    from integrations import sync
+    from integrations.providers import ProviderError
 
     counts = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "checked": 0, "created": 0,
               "updated": 0, "unchanged": 0, "errors": 0, "error": ""}
@@ -527,8 +527,8 @@ def _same(local, remote) -> bool:
 
 
 def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, list[dict], list[dict]]:
-    from .. import sync
-    from ..providers import ProviderError
+    from integrations import sync
+    from integrations.providers import ProviderError
 
     base = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "provider": integration.provider}
     problem = _callable_problem(integration)

@@ -1,11 +1,11 @@
 """RB-03, rate limit exhaustion: pause non-critical syncs together, resume them together."""
 from django.db.models import Q
 
-from .. import errors
-from ..actors import OPERATE, Actor
-from ..catalog import PROVIDERS
-from ..models import Integration
-from .core import ActionResult, integration_pause, integration_resume
+from integrations import errors
+from integrations.actors import OPERATE, Actor
+from integrations.catalog import PROVIDERS
+from integrations.models import Integration
+from integrations.services.core import ActionResult, integration_pause, integration_resume
 
 __all__ = ["NON_CRITICAL_PREFIX", "integrations_pause_non_critical", "integrations_resume_non_critical",
            "records_sync_now"]
@@ -49,10 +49,10 @@ def records_sync_now(*, records, actor: Actor) -> ActionResult:
     from django.db import transaction
     from django.utils import timezone
 
-    from .. import tasks
-    from ..actors import require
-    from ..models import ApiToken, ApiTokenScope, Record
-    from .core import audit
+    from integrations import tasks
+    from integrations.actors import require
+    from integrations.models import ApiToken, ApiTokenScope, Record
+    from integrations.services.core import audit
 
     require(actor, OPERATE)
     if isinstance(actor, ApiToken) and actor.scope == ApiTokenScope.TENANT:

@@ -3,9 +3,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from integrations.management.commands import _args
 from integrations.tokens import check_token
-
-from . import _args
 
 
 def _expiry(seconds: int | None) -> str:

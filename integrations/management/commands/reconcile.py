@@ -4,8 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations import selectors, services
 from integrations.actors import System
 from integrations.errors import ServiceError
-
-from . import _args
+from integrations.management.commands import _args
 
 
 class Command(BaseCommand):

@@ -4,9 +4,8 @@ from django.core.management.base import BaseCommand
 from integrations import services
 from integrations.actors import System
 from integrations.catalog import PROVIDERS
+from integrations.management.commands import _args
 from integrations.models import Integration
-
-from . import _args
 
 
 class Command(BaseCommand):

@@ -3,8 +3,7 @@ from django.core.management.base import BaseCommand
 
 from integrations import services, tokens
 from integrations.actors import System
-
-from . import _args
+from integrations.management.commands import _args
 
 
 class Command(BaseCommand):

@@ -2,9 +2,8 @@
 from django.core.management.base import BaseCommand
 
 from integrations import services, sync
+from integrations.management.commands import _args
 from integrations.models import Integration
-
-from . import _args
 
 
 class Command(BaseCommand):
