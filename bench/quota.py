@@ -58,7 +58,7 @@ def run(label: str, *, baseline: bool) -> dict:
             ])
         total = TENANTS * RECORDS_PER_TENANT
         with workers(WORKERS, concurrency=CONCURRENCY, extra_env={**os.environ, **extra}):
-            from integrations import tasks
+            from integrations.tasks import sync as tasks
 
             started = time.monotonic()
             services.enqueue_syncs(ids)

@@ -278,8 +278,8 @@ def first_page_ids(queryset) -> list[int]:
 def complete_inline(operation_id: int) -> tuple[float, int, str]:
     """Run the operation's chunks in this process, as the worker's task would (bulk.run_chunk in a loop, without
     the task's 0.5 s re-enqueue pause every 20 s). (seconds, queries, note); past the budget, extrapolated."""
-    from integrations import bulk
     from integrations.models import BulkOperation
+    from integrations.services import bulk
 
     started = time.perf_counter()
     chunks = 0
@@ -457,7 +457,7 @@ def clear_stale_service(user, sizes) -> list[Figure]:
 
 def pause_integrations(client, sizes) -> list[Figure]:
     from integrations import services
-    from integrations.actors import System
+    from integrations.access.actors import System
     from integrations.models import Integration
 
     mark = audit_mark()

@@ -6,7 +6,7 @@ from dashboard.links import Links
 from dashboard.tables import IncidentTable, ProviderBacklogTable, ProviderHealthTable, percent
 from integrations.catalog import PROVIDERS
 from integrations.models import IntegrationStatus
-from integrations.selectors import celery_queue_lengths
+from integrations.selectors.health import celery_queue_lengths
 
 REFRESH_SECONDS = 30
 PERMISSION = "integrations.view_integration"

@@ -19,8 +19,8 @@ from django.db.models import BigIntegerField, Count, Func, Q, Sum
 from django.utils import timezone
 
 from incidents.models import ACTIVE_STATUSES, Incident
-from integrations import rollups
 from integrations.catalog import PROVIDERS
+from integrations.engine import rollups
 from integrations.models import (
     Defect,
     DefectStatus,

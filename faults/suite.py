@@ -67,7 +67,7 @@ class Scheduler(threading.Thread):
         self.sent = self.failed = 0
 
     def run(self) -> None:
-        from integrations import tasks
+        from integrations.tasks import sync as tasks
 
         tick = 0
         while not self.stop_event.wait(1.0):

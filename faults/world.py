@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.catalog import PROVIDERS
+from integrations.engine.push import pending_records
 from integrations.models import (
     Integration,
     Record,
@@ -26,7 +27,6 @@ from integrations.models import (
     WebhookDelivery,
     WebhookStatus,
 )
-from integrations.sync import pending_records
 
 POLLING_ONLY = {"salesforce", "workday"}
 UI_FIELDS = {  # a record made "in the provider's UI", per provider (flat fields)

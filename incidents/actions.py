@@ -89,7 +89,7 @@ def _extra(incident) -> dict:
 
 
 def _describe(verb: str, result) -> str:
-    from integrations.admin_utils import describe_result
+    from integrations.admin.confirm import describe_result
 
     return describe_result(verb, result)
 
@@ -280,8 +280,8 @@ def retry_failed(incident, actor, params) -> ActionOutcome:
 @action("check_status_page", "Check provider status page", "Reads the provider's status page (Statuspage "
         "status.json) from the server and notes what it says on the timeline.")
 def check_status_page(incident, actor, params) -> ActionOutcome:
-    from integrations import sync
     from integrations.catalog import PROVIDERS
+    from integrations.engine import calls
     from integrations.providers import ProviderError
 
     integration = affected_integrations(incident).order_by("pk").first()
@@ -289,7 +289,7 @@ def check_status_page(incident, actor, params) -> ActionOutcome:
     if integration is None:
         return ActionOutcome(f"No integration to ask; see {page}.", {"status_page": page}, ok=False)
     try:
-        status = sync.client_for(integration).status()
+        status = calls.client_for(integration).status()
     except ProviderError as e:
         return ActionOutcome(f"Status page not readable ({e.category}: {e.message[:200]}); see {page}.",
                              {"status_page": page, "error": e.category}, ok=False)

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html
 
-from integrations.admin_utils import badge
+from integrations.admin.confirm import badge
 
 from . import views
 from .models import Incident, Postmortem, TenantContact

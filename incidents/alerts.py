@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
-from integrations.actors import Actor
+from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
 
 from . import detection

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Exists, Min, OuterRef, Sum
 from django.utils import timezone
 
-from integrations import rollups
 from integrations.catalog import PROVIDERS
+from integrations.engine import rollups
 from integrations.models import (
     AUTH_CATEGORIES,
     DATA_CATEGORIES,

@@ -12,7 +12,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.urls import reverse
 
-from integrations.actors import Actor
+from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
 
 from .models import Incident, Severity

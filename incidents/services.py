@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from integrations.actors import Actor, System, actor_label
-from integrations.actors import require as _require
+from integrations.access.actors import Actor, System, actor_label
+from integrations.access.actors import require as _require
 from integrations.catalog import PROVIDERS
 from integrations.services import audit
 

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from integrations.admin_utils import badge
+from integrations.admin.confirm import badge
 
 from . import actions, errors, services
 from .checks import CHECK_LABELS

@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.access.crypto import EncryptedJSONField
 from integrations.catalog import PROVIDER_CHOICES
-from integrations.crypto import EncryptedJSONField
 
 
 class Tenant(models.Model):
@@ -54,6 +54,32 @@ class SyncMode(models.TextChoices):
 DEFAULT_POLL_INTERVAL = timedelta(minutes=5)
 
 
+class IntegrationQuerySet(models.QuerySet):
+    def callable(self) -> "IntegrationQuerySet":
+        """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do."""
+        return self.filter(enabled=True, sync_paused=False).exclude(status=IntegrationStatus.NEEDS_REAUTH)
+
+    def settle_status(self) -> int:
+        """Set each one's status from its switches and its last outcome (one UPDATE with a CASE, set-based).
+
+        Run it after the UPDATE that changed the switches or outcome: in one statement the CASE would still
+        see the old values.
+        """
+        failing = Q(last_error_at__isnull=False) & (
+            Q(last_success_at__isnull=True) | Q(last_error_at__gt=models.F("last_success_at"))
+        )
+        return self.update(status=models.Case(
+            models.When(enabled=False, then=models.Value(IntegrationStatus.DISABLED)),
+            models.When(sync_paused=True, then=models.Value(IntegrationStatus.PAUSED)),
+            models.When(
+                failing & Q(last_error_category__in=[ErrorCategory.AUTH_REFRESH_FAILED, ErrorCategory.AUTH_INVALID]),
+                then=models.Value(IntegrationStatus.NEEDS_REAUTH),
+            ),
+            models.When(failing, then=models.Value(IntegrationStatus.ERROR)),
+            default=models.Value(IntegrationStatus.CONNECTED),
+        ))
+
+
 class Integration(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, db_index=True)
@@ -84,6 +110,8 @@ class Integration(models.Model):
     sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IntegrationQuerySet.as_manager()
 
     class Meta:
         ordering = ["tenant__name", "provider"]

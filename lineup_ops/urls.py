@@ -3,8 +3,8 @@ from django.urls import include, path
 
 from incidents.api import alertmanager
 from incidents.runbook_views import runbook_detail, runbook_list
-from integrations import webhooks
-from integrations.metrics import metrics_view
+from integrations.api import webhooks
+from integrations.api.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,5 +15,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("runbooks/", runbook_list, name="runbooks"),
     path("runbooks/<str:code>/", runbook_detail, name="runbook"),
-    path("integrations/", include("integrations.credential_urls")),
+    path("integrations/", include("integrations.admin.credential_urls")),
 ]

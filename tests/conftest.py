@@ -15,6 +15,12 @@ pytest_plugins = ["tests.fixtures_sandbox"]
 CHROMIUM = "/usr/bin/chromium"
 
 
+def pytest_configure(config):
+    """A fresh clone has neither var/ (SQLite test databases) nor test-artifacts/ (worker logs, screenshots)."""
+    settings.VAR_DIR.mkdir(exist_ok=True)
+    (settings.BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
+
+
 def require_or_skip(reason: str):
     """Skip for a missing service, or fail when the run promised every service (REQUIRE_SERVICES=1)."""
     if settings.REQUIRE_SERVICES:

@@ -4,9 +4,9 @@ import itertools
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 
+from integrations.access.roles import ADMIN, OPERATOR, VIEWER, ensure_groups  # noqa: F401
 from integrations.catalog import PROVIDERS
 from integrations.models import Integration, Record, SyncLog, Tenant
-from integrations.roles import ADMIN, OPERATOR, VIEWER, ensure_groups  # noqa: F401
 
 PASSWORD = "correct-horse-battery"
 _seq = itertools.count(1)
@@ -36,7 +36,7 @@ def record(*, tenant, kind="contact", **payload) -> Record:
 
 def sync_log(*, integration, count: bool = True, **kw) -> SyncLog:
     """A sync attempt, counted in the per-minute rollups as the engine would count it (count=False: not)."""
-    from integrations import rollups
+    from integrations.engine import rollups
 
     kw.setdefault("direction", "push")
     kw.setdefault("object_type", PROVIDERS[integration.provider].object_type)

@@ -3,8 +3,8 @@ import pytest
 from django.core.management import call_command
 
 from incidents.models import Incident
-from integrations import sync
 from integrations.catalog import PROVIDERS
+from integrations.engine import run
 from integrations.models import Defect, Integration, SyncLog, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_seed_demo_then_again(sandbox, settings, tmp_path, monkeypatch):
     assert incident.status == "open" and incident.checklist.exists() and incident.affected_tenants.exists()
     # The credentials are the sandbox's own: a sync goes through.
     greenhouse = Integration.objects.filter(provider="greenhouse").first()
-    assert sync.sync_integration(greenhouse.pk, pull=False).pushed > 0
+    assert run.sync_integration(greenhouse.pk, pull=False).pushed > 0
 
     counts = (Tenant.objects.count(), Integration.objects.count(), SyncLog.objects.count(), Incident.objects.count())
     password = (tmp_path / "login.txt").read_text()

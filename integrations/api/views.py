@@ -6,13 +6,12 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations import selectors, services
-from integrations.actors import scope_integrations
+from integrations import selectors, services, timespec
+from integrations.access.actors import scope_integrations
 from integrations.api.base import ApiError, api_view, expect, json_body
 from integrations.api.serializers import integration_json, sync_log_json
 from integrations.catalog import PROVIDERS
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 from integrations.models import ApiTokenScope, ErrorCategory, Integration, SyncLog, SyncStatus, Tenant
 
 MAX_PAGE = 200
@@ -39,8 +38,8 @@ def _since(value: str | None, field: str = "since"):
     if value in (None, ""):
         return None
     try:
-        return _args.since(value, flag=field)
-    except _args.UsageError as e:
+        return timespec.since(value, flag=field)
+    except timespec.UsageError as e:
         raise ApiError(400, "invalid_value", str(e), field=field) from None
 
 
@@ -267,8 +266,8 @@ def _interval(value) -> timedelta:
                            field="poll_interval")
         return timedelta(seconds=value)
     try:
-        return _args.duration(value, flag="poll_interval")
-    except _args.UsageError as e:
+        return timespec.duration(value, flag="poll_interval")
+    except timespec.UsageError as e:
         raise ApiError(400, "invalid_value", str(e), field="poll_interval") from None
 
 

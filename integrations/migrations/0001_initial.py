@@ -2,7 +2,7 @@
 
 import datetime
 import django.db.models.deletion
-import integrations.crypto
+import integrations.access.crypto
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                 ('enrichment_defer_on_error', models.BooleanField(default=False)),
                 ('is_critical', models.BooleanField(default=False, help_text='Critical integrations keep syncing when non-critical ones are paused (RB-03).')),
                 ('base_url', models.URLField(blank=True, help_text="Overrides the provider's API base URL (sandboxes).")),
-                ('credentials', integrations.crypto.EncryptedJSONField(blank=True, default=dict, editable=False)),
+                ('credentials', integrations.access.crypto.EncryptedJSONField(blank=True, default=dict, editable=False)),
                 ('expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
                 ('last_refreshed_at', models.DateTimeField(blank=True, null=True)),
                 ('last_success_at', models.DateTimeField(blank=True, null=True)),

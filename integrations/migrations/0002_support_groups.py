@@ -1,7 +1,7 @@
 """The three support roles: viewer (read only), operator (runs actions), integrations admin (everything)."""
 from django.db import migrations
 
-from integrations.roles import ROLES, ensure_groups
+from integrations.access.roles import ROLES, ensure_groups
 
 
 def create_groups(apps, schema_editor):

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from integrations.roles import ensure_groups
+from integrations.access.roles import ensure_groups
 
 
 def refresh_groups(apps, schema_editor):

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 import requests
 from requests.adapters import HTTPAdapter
 
-from integrations.redaction import redact_text
+from integrations.access.redaction import redact_text
 
 logger = logging.getLogger("integrations.providers")
 

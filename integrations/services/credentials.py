@@ -14,8 +14,9 @@ from django.db.models import Case, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from integrations import crypto, errors
-from integrations.actors import (
+from integrations import errors
+from integrations.access import crypto
+from integrations.access.actors import (
     MANAGE_CREDENTIALS,
     OPERATE,
     Actor,
@@ -25,21 +26,11 @@ from integrations.actors import (
     scope_integrations,
 )
 from integrations.catalog import PROVIDERS
+from integrations.engine.quota import provider_quota
 from integrations.models import AuditEvent, AuthType, ErrorCategory, Integration
 from integrations.providers import ProviderError
-from integrations.quota import provider_quota
-from integrations.services.core import (
-    ActionResult,
-    _as_queryset,
-    audit,
-    integration_refresh_token,
-    settled_status,
-)
-
-__all__ = [
-    "integration_reconnect", "integrations_reconnect", "integration_authorize_start",
-    "integration_authorize_complete", "integration_update_api_key", "credentials_rotate",
-]
+from integrations.services.common import ActionResult, as_queryset, audit
+from integrations.services.tokens import integration_refresh_token
 
 # What integration_reconnect reports (details["outcome"]) and says to the operator (details["message"]).
 CONNECTED = "connected"
@@ -74,33 +65,33 @@ def _one(actor: Actor, integration: Integration | int, perm: str) -> Integration
 
 
 def _client(integration: Integration, credentials: dict | None = None):
-    from integrations import sync
+    from integrations.engine import calls
 
     probe = copy.copy(integration)
     probe.credentials = dict(integration.credentials if credentials is None else credentials)
-    return sync.client_for(probe)
+    return calls.client_for(probe)
 
 
 def _test_call(integration: Integration, credentials: dict | None = None) -> None:
     """One cheap authenticated call (RB-02 "Test API call succeeds"), inside the provider's shared quota."""
-    from integrations import sync
+    from integrations.engine import calls
 
     if not provider_quota().acquire(integration.provider, timeout=TEST_CALL_QUOTA_WAIT):
-        raise sync.QuotaUnavailable(integration.provider)
+        raise calls.QuotaUnavailable(integration.provider)
     _client(integration, credentials).check_credentials()
 
 
 def _note_connected(integration_id: int, when) -> None:
     """The credentials just proved good: the last error is over, so the status settles (connected unless paused)."""
     Integration.objects.filter(pk=integration_id).update(last_success_at=when, last_error="", last_error_category="")
-    Integration.objects.filter(pk=integration_id).update(status=settled_status())
+    Integration.objects.filter(pk=integration_id).settle_status()
 
 
 def _note_error(integration: Integration, error: ProviderError) -> None:
-    from integrations import sync
+    from integrations.engine import calls, outcomes
 
-    if not isinstance(error, sync.QuotaUnavailable):
-        sync._note_error(integration, error, timezone.now())
+    if not isinstance(error, calls.QuotaUnavailable):
+        outcomes.note_error(integration, error, timezone.now())
 
 
 def _details(source: str, **kw) -> dict:
@@ -149,13 +140,13 @@ def _refresh_and_verify(integration: Integration, actor: Actor) -> tuple[str, st
 
 
 def _verify(integration: Integration, *, missing: str, refused: str) -> tuple[str, str, str]:
-    from integrations import sync
+    from integrations.engine import calls
 
     if not integration.has_credentials:
         return missing, "", "no credentials stored"
     try:
         _test_call(integration)
-    except sync.QuotaUnavailable as e:
+    except calls.QuotaUnavailable as e:
         return (REFRESHED if integration.auth_type == AuthType.OAUTH2 else FAILED), e.category, e.message
     except ProviderError as e:
         _note_error(integration, e)
@@ -167,7 +158,7 @@ def _verify(integration: Integration, *, missing: str, refused: str) -> tuple[st
 def integrations_reconnect(*, integrations, actor: Actor, source: str = "") -> ActionResult:
     """Reconnect each integration of a set (admin bulk action, `refresh_tokens`); counts per outcome."""
     require(actor, OPERATE)
-    qs = scope_integrations(actor, _as_queryset(integrations)).order_by()
+    qs = scope_integrations(actor, as_queryset(integrations)).order_by()
     result = ActionResult(action="integrations.reconnect",
                           details={"n_needs_reauth": 0, "n_update_api_key": 0, "n_failed": 0})
     last_pk = 0
@@ -238,12 +229,12 @@ def integration_authorize_complete(*, state: str, code: str, actor: Actor, sessi
         audit(actor=actor, action="integration.authorize_complete", integration=integration,
               details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
         raise errors.ServiceError(errors.OAUTH_CODE_REFUSED, code="oauth_code") from None
-    from integrations import sync
+    from integrations.engine import calls
 
     now = timezone.now()
     with transaction.atomic():
         locked = Integration.objects.select_for_update().select_related("tenant").get(pk=integration.pk)
-        sync.store_tokens(locked, tokens, when=now)
+        calls.store_tokens(locked, tokens, when=now)
         _note_connected(locked.pk, now)
         audit(actor=actor, action="integration.authorize_complete", integration=locked,
               details={"outcome": "authorized", "expires_at": locked.expires_at.isoformat() if locked.expires_at else None})
@@ -293,7 +284,7 @@ def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, int
     require(actor, MANAGE_CREDENTIALS)
     if provider not in PROVIDERS:
         raise errors.ServiceError(f"Unknown provider '{provider}'.", field="provider")
-    base = Integration.objects.all() if integrations is None else _as_queryset(integrations)
+    base = Integration.objects.all() if integrations is None else as_queryset(integrations)
     qs = scope_integrations(actor, base).filter(provider=provider).order_by()
     oauth = PROVIDERS[provider].auth_type == AuthType.OAUTH2
     result = ActionResult(action="credentials.rotate",

@@ -8,12 +8,10 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from integrations.actors import OPERATE, Actor, require, scope_integrations
+from integrations.access.actors import OPERATE, Actor, require, scope_integrations
+from integrations.engine.calls import base_url_for
 from integrations.models import Integration
-from integrations.services.core import audit
-from integrations.sync import base_url_for
-
-__all__ = ["integration_test_connectivity", "ConnectivityStep"]
+from integrations.services.common import audit
 
 STEP_TIMEOUT = 5.0
 

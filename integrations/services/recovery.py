@@ -12,9 +12,9 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from integrations import errors
-from integrations.actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
+from integrations.access.actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
 from integrations.catalog import PROVIDERS
-from integrations.mapping import EXTERNAL_ID, mapping_for
+from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.models import (
     DEFAULT_POLL_INTERVAL,
     AuditEvent,
@@ -33,29 +33,9 @@ from integrations.models import (
     WebhookDelivery,
     WebhookStatus,
 )
-from integrations.services.core import CHUNK, ActionResult, _as_queryset, _switch, audit, enqueue_syncs
-
-__all__ = [
-    "DEFAULT_RESOLUTION",
-    "MAX_POLL_INTERVAL",
-    "MAX_SAMPLE_SIZE",
-    "MAX_WEBHOOK_RETRIES",
-    "MIN_POLL_INTERVAL",
-    "STALE_TYPES",
-    "clearable_defects",
-    "defects_clear_stale",
-    "defects_create_stale",
-    "integrations_reconcile",
-    "integrations_set_enrichment_defer",
-    "integrations_set_mode",
-    "integrations_verify_sync",
-    "retryable_logs",
-    "retryable_webhooks",
-    "stale_defect_type",
-    "stale_records",
-    "sync_logs_retry_failed",
-    "webhooks_queue_retries",
-]
+from integrations.services.common import CHUNK, ActionResult, as_queryset, audit, enqueue_after_commit
+from integrations.services.switches import apply_switch
+from integrations.services.syncs import enqueue_syncs
 
 DEFAULT_RESOLUTION = "Data refreshed after provider recovery"
 STALE_TYPES = (DefectType.STALE_ENRICHMENT, DefectType.STALE_CRM_SYNC)
@@ -173,7 +153,7 @@ def webhooks_queue_retries(
 ) -> ActionResult:
     """RB-09 containment 4: FAILED and DEAD deliveries become QUEUED, due now, with `max_retries` (attempts kept).
 
-    The dispatcher (beat, every few seconds; `sync.due_webhook_ids`) processes them. `dry_run` only counts.
+    The dispatcher (beat, every few seconds; `dispatch.due_webhook_ids`) processes them. `dry_run` only counts.
     """
     _check_provider(provider)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 1 <= max_retries <= MAX_WEBHOOK_RETRIES:
@@ -374,13 +354,13 @@ def integrations_set_mode(
         if not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL:
             raise errors.ServiceError(errors.POLL_INTERVAL_RANGE, field="poll_interval")
     require(actor, OPERATE)
-    qs = _as_queryset(integrations)
+    qs = as_queryset(integrations)
     polling_only = 0
     if mode == SyncMode.WEBHOOK:
         no_webhooks = [slug for slug, info in PROVIDERS.items() if not info.supports_webhooks]
         polling_only = scope_integrations(actor, qs).filter(provider__in=no_webhooks).count()
         qs = qs.exclude(provider__in=no_webhooks)
-    result = _switch(
+    result = apply_switch(
         action="integration.set_mode", integrations=qs, actor=actor, perm=OPERATE,
         already=Q(mode=mode, poll_interval=interval),
         changes={"mode": mode, "poll_interval": interval},
@@ -394,7 +374,7 @@ def integrations_set_enrichment_defer(
     *, integrations, actor: Actor, on: bool, audit_extra: dict | None = None
 ) -> ActionResult:
     """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring."""
-    result = _switch(
+    result = apply_switch(
         action="integration.enrichment_defer", integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(enrichment_defer_on_error=bool(on)), changes={"enrichment_defer_on_error": bool(on)},
         details={"on": bool(on), **(audit_extra or {})},
@@ -407,11 +387,11 @@ def integrations_set_enrichment_defer(
 
 
 def _callable_problem(integration: Integration) -> str:
-    from integrations import sync
+    from integrations.engine import calls
 
     if not integration.has_credentials:
         return "no credentials"
-    if not sync.may_call(integration.pk):
+    if not calls.may_call(integration.pk):
         return f"cannot call the provider: {integration.status}"
     return ""
 
@@ -434,7 +414,7 @@ def _would_apply(integration: Integration, remote, mapping) -> str:
 
 
 def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, dry_run: bool, extra: dict) -> dict:
-    from integrations import sync
+    from integrations.engine import calls, outcomes, pull
     from integrations.providers import ProviderError
 
     counts = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "checked": 0, "created": 0,
@@ -443,7 +423,7 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
     if problem:
         counts["errors"], counts["error"] = 1, problem
     else:
-        ctx = sync.CallContext(integration)
+        ctx = calls.CallContext(integration)
         mapping = mapping_for(integration)
         cursor = None
         while True:
@@ -452,17 +432,17 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                           operation="reconcile", status=SyncStatus.RUNNING)
             try:
                 page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
-            except (ProviderError, sync.NotCallable) as e:
+            except (ProviderError, calls.NotCallable) as e:
                 err = e if isinstance(e, ProviderError) else ProviderError("unknown", str(e))
                 counts["errors"] += 1
                 counts["error"] = str(err)[:500]
                 if not dry_run:
-                    sync._apply_call(row, err.call)
+                    outcomes.record_call(row, err.call)
                     row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
                     row.finished_at = timezone.now()
-                    sync.finish_attempt(row, counted=err.call is not None)
-                    if isinstance(e, ProviderError) and not isinstance(e, sync.QuotaUnavailable):
-                        sync._note_error(integration, err, row.finished_at)
+                    outcomes.finish_attempt(row, counted=err.call is not None)
+                    if isinstance(e, ProviderError) and not isinstance(e, calls.QuotaUnavailable):
+                        outcomes.note_error(integration, err, row.finished_at)
                 break
             counts["checked"] += len(page.records)
             if dry_run:
@@ -473,21 +453,21 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                     now = timezone.now()
                     reconciled = []
                     for remote in page.records:
-                        record, outcome = sync.apply_remote(integration, remote, when=now)
+                        record, outcome = pull.apply_remote(integration, remote, when=now)
                         counts[outcome] += 1
                         if outcome != "unchanged":
                             reconciled.append((integration.pk, integration.tenant_id, integration.provider, {
                                 "remote_id": remote.remote_id, "record_id": record.pk, "outcome": outcome,
                                 "since": since.isoformat(), **extra}))
                     _audit_rows(actor, "record.reconciled", reconciled)
-                    sync._apply_call(row, ctx.client.last_call)
+                    outcomes.record_call(row, ctx.client.last_call)
                     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
-                    sync.finish_attempt(row)
+                    outcomes.finish_attempt(row)
             cursor = page.next_cursor
             if not cursor:
                 break
         if not dry_run and not counts["errors"]:
-            sync._note_success(integration, timezone.now())
+            outcomes.note_success(integration, timezone.now())
     if not dry_run:
         audit(actor=actor, action="integration.reconcile", integration=integration,
               details={**{k: v for k, v in counts.items() if k not in ("integration_id", "tenant")},
@@ -505,13 +485,27 @@ def integrations_reconcile(
     """
     _check_past(since)
     require(actor, OPERATE)
-    qs = scope_integrations(actor, _as_queryset(integrations)).select_related("tenant").order_by("pk")
+    qs = scope_integrations(actor, as_queryset(integrations)).select_related("tenant").order_by("pk")
     per = [_reconcile_one(i, since=since, actor=actor, dry_run=dry_run, extra=audit_extra or {}) for i in qs]
     total = {k: sum(p[k] for p in per) for k in ("checked", "created", "updated", "unchanged", "errors")}
     return ActionResult(
         action="integrations.reconcile", changed=total["created"] + total["updated"], unchanged=total["unchanged"],
         details={**{f"n_{k}": v for k, v in total.items()}, "integrations": per, "dry_run": dry_run},
     )
+
+
+
+def integrations_reconcile_in_background(*, integrations, since: datetime, actor: Actor) -> ActionResult:
+    """Queue one reconcile task per integration (a large admin selection); each writes its own audit event."""
+    from integrations.services.bulk import actor_spec
+
+    _check_past(since)
+    require(actor, OPERATE)
+    ids = list(scope_integrations(actor, as_queryset(integrations)).order_by("pk").values_list("pk", flat=True))
+    spec = actor_spec(actor)
+    for pk in ids:
+        enqueue_after_commit("integrations.reconcile_integration", pk, since.isoformat(), spec)
+    return ActionResult(action="integrations.reconcile", details={"n_queued_in_background": len(ids)})
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -527,7 +521,7 @@ def _same(local, remote) -> bool:
 
 
 def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, list[dict], list[dict]]:
-    from integrations import sync
+    from integrations.engine import calls
     from integrations.providers import ProviderError
 
     base = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "provider": integration.provider}
@@ -539,13 +533,13 @@ def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, lis
         .order_by("?")[:sample_size]
     )
     mapping = mapping_for(integration)
-    ctx = sync.CallContext(integration)
+    ctx = calls.CallContext(integration)
     checked, mismatches, problems = 0, [], []
     for link in sorted(links, key=lambda lk: lk.record_id):
         where = {**base, "record_id": link.record_id, "remote_id": link.remote_id}
         try:
             remote = ctx.call(lambda c, rid=link.remote_id: c.get_record(rid))
-        except (ProviderError, sync.NotCallable) as e:
+        except (ProviderError, calls.NotCallable) as e:
             problems.append({**where, "error": str(e)[:500]})
             continue
         checked += 1
@@ -570,7 +564,7 @@ def integrations_verify_sync(
     if isinstance(sample_size, bool) or not isinstance(sample_size, int) or not 1 <= sample_size <= MAX_SAMPLE_SIZE:
         raise errors.ServiceError(errors.SAMPLE_SIZE_RANGE, field="sample_size")
     require(actor, OPERATE)
-    qs = scope_integrations(actor, _as_queryset(integrations)).select_related("tenant").order_by("pk")
+    qs = scope_integrations(actor, as_queryset(integrations)).select_related("tenant").order_by("pk")
     checked, mismatches, problems = 0, [], []
     for integration in qs:
         n, found, failed = _verify_one(integration, sample_size=sample_size)

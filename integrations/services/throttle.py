@@ -1,14 +1,14 @@
 """RB-03, rate limit exhaustion: pause non-critical syncs together, resume them together."""
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from integrations import errors
-from integrations.actors import OPERATE, Actor
+from integrations.access.actors import OPERATE, Actor, require
 from integrations.catalog import PROVIDERS
-from integrations.models import Integration
-from integrations.services.core import ActionResult, integration_pause, integration_resume
-
-__all__ = ["NON_CRITICAL_PREFIX", "integrations_pause_non_critical", "integrations_resume_non_critical",
-           "records_sync_now"]
+from integrations.models import ApiToken, ApiTokenScope, Integration, Record
+from integrations.services.common import PRIORITY_QUEUE, ActionResult, audit, enqueue_after_commit
+from integrations.services.switches import integration_pause, integration_resume
 
 # Marks a pause made by this action, so that "resume them together" finds exactly these and no other pause.
 NON_CRITICAL_PREFIX = "[RB-03 non-critical pause] "
@@ -44,16 +44,6 @@ SYNC_NOW_MAX_RECORDS = 1000
 
 def records_sync_now(*, records, actor: Actor) -> ActionResult:
     """Sync chosen records ahead of the queue (RB-03 step 4), through the same provider quota as everything else."""
-    from functools import partial
-
-    from django.db import transaction
-    from django.utils import timezone
-
-    from integrations import tasks
-    from integrations.actors import require
-    from integrations.models import ApiToken, ApiTokenScope, Record
-    from integrations.services.core import audit
-
     require(actor, OPERATE)
     if isinstance(actor, ApiToken) and actor.scope == ApiTokenScope.TENANT:
         records = records.filter(tenant_id=actor.tenant_id)
@@ -74,7 +64,6 @@ def records_sync_now(*, records, actor: Actor) -> ActionResult:
             if not ids:
                 continue
             audit(actor=actor, action="records.sync_now", integration=integration, details={"records": len(ids)})
-            transaction.on_commit(partial(tasks.sync_integration.apply_async, (integration.pk, None, ids),
-                                          queue=tasks.PRIORITY_QUEUE))
+            enqueue_after_commit("integrations.sync_integration", integration.pk, None, ids, queue=PRIORITY_QUEUE)
     return ActionResult(action="records.sync_now", changed=len(chosen),
                         details={"n_integrations": len(by_integration)})

@@ -3,7 +3,7 @@ Reconnect -> Re-authorize -> the provider's consent page -> Grant access -> back
 import pytest
 
 from integrations import services
-from integrations.actors import System
+from integrations.access.actors import System
 from integrations.models import AuditEvent, Integration
 from tests import factories
 from tests.integrations.test_sync import connect

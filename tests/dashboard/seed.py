@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from incidents.models import Incident
-from integrations import rollups
+from integrations.engine import rollups
 from integrations.models import Defect, ProviderStatusReading, SyncLog, WebhookDelivery
 from tests import factories
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from dashboard import selectors
 from dashboard.charts import meter, sparkline
-from integrations import rollups
+from integrations.engine import rollups
 from tests import factories
 from tests.dashboard.seed import HUB_ENDPOINT, outage_scene
 

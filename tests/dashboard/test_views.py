@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations import rollups
 from integrations.catalog import PROVIDERS
+from integrations.engine import rollups
 from integrations.models import Integration
 from tests import factories
 from tests.dashboard.seed import HUB_ENDPOINT, outage_scene

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from incidents import detection
 from incidents.models import ChecklistItem, Incident
-from integrations import rollups
+from integrations.engine import rollups
 from integrations.models import Record
 from tests import factories
 from tests.incidents.helpers import failing_logs

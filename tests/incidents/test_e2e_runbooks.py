@@ -14,9 +14,10 @@ from django.utils import timezone
 from incidents import detection, errors, services
 from incidents.models import ChecklistItem, Incident, TenantContact
 from incidents.selectors import timeline
-from integrations import sync
+from integrations.engine import calls, dispatch, webhooks
+from integrations.engine import run as engine_run
+from integrations.engine.quota import provider_quota
 from integrations.models import AuditEvent, Defect, Integration, Record, SyncLog, WebhookDelivery
-from integrations.quota import provider_quota
 from tests import factories
 from tests.incidents.helpers import backdate_errors
 from tests.integrations.test_sync import connect, local_records
@@ -47,7 +48,7 @@ def tenants_at(sandbox, provider, n=2, *, synced=3, **kw) -> list[Integration]:
         TenantContact.objects.create(tenant=tenant, email=f"ops@{tenant.slug}.example.com")
         integration = connect(sandbox, provider, tenant, **kw)
         local_records(integration, synced)
-        assert sync.sync_integration(integration.pk).pushed == synced
+        assert engine_run.sync_integration(integration.pk).pushed == synced
         out.append(integration)
     return out
 
@@ -55,7 +56,7 @@ def tenants_at(sandbox, provider, n=2, *, synced=3, **kw) -> list[Integration]:
 def traffic(integrations, n=3) -> None:
     for integration in integrations:
         local_records(integration, n)
-        sync.sync_integration(integration.pk)
+        engine_run.sync_integration(integration.pk)
 
 
 def detect_one(runbook, severity, integrations) -> Incident:
@@ -84,7 +85,7 @@ def finish_retries(integrations) -> None:
     SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     for integration in integrations:
         for _ in range(3):
-            if not sync.sync_integration(integration.pk).more:
+            if not engine_run.sync_integration(integration.pk).more:
                 break
 
 
@@ -168,7 +169,7 @@ def test_rb02_oauth_token_expiry(sandbox, operator):
 
 
 def test_rb03_rate_limit_exhaustion(sandbox, operator, monkeypatch):
-    monkeypatch.setattr(sync, "QUOTA_WAIT_SECONDS", 0.2)  # a sync waits this long for the shared quota
+    monkeypatch.setattr(calls, "QUOTA_WAIT_SECONDS", 0.2)  # a sync waits this long for the shared quota
     integrations = tenants_at(sandbox, "hubspot", n=2, synced=1)
     Integration.objects.filter(pk=integrations[0].pk).update(is_critical=True)
     sandbox.control("hubspot", rate_limit=1, window=3600)
@@ -230,7 +231,7 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
             integration=integration, provider="hubspot", event_id=f"evt-{integration.pk}",
             payload={"remote_ids": [remote["id"]]}))
     for delivery in deliveries:
-        assert sync.process_webhook(delivery.pk).status == "FAILED"
+        assert webhooks.process_webhook(delivery.pk).status == "FAILED"
 
     incident = detect_one("RB-09", "SEV-3", integrations)
     assert incident.impact["webhook_failures"] == 2
@@ -258,8 +259,8 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     assert reconciled.ok and reconciled.details["n_updated"] >= 2
     assert Record.objects.filter(payload__first_name="Changed-during-outage").count() == 2
     finish_retries(integrations)
-    for pk in sync.due_webhook_ids():
-        sync.process_webhook(pk)
+    for pk in dispatch.due_webhook_ids():
+        webhooks.process_webhook(pk)
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"PROCESSED"}
     assert run(incident, "clear_stale_defects", commander).details["changed"] == 6
     assert not Defect.objects.filter(status="OPEN").exists()

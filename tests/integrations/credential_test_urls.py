@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from integrations import credential_views
+from integrations.admin import credentials as credential_views
 from integrations.models import Integration
 from lineup_ops import urls as project_urls
 
@@ -13,6 +13,6 @@ _admin_patterns = [
 
 urlpatterns = [
     path("admin/", (_admin_patterns, "admin", admin.site.name)),
-    path("integrations/", include("integrations.credential_urls")),
+    path("integrations/", include("integrations.admin.credential_urls")),
     *[p for p in project_urls.urlpatterns if str(p.pattern) != "admin/"],
 ]

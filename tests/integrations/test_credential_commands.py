@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
-from integrations import crypto
+from integrations.access import crypto
 from integrations.models import AuditEvent, Integration
 from tests.integrations.test_credentials import raw_credentials
 from tests.integrations.test_sync import connect

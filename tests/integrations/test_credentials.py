@@ -13,11 +13,12 @@ from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import crypto, errors, services
-from integrations.actors import System
+from integrations import errors, services
+from integrations.access import crypto
+from integrations.access.actors import System
 from integrations.models import AuditEvent, Integration
+from integrations.selectors.tokens import check_token
 from integrations.services import credentials as cred
-from integrations.tokens import check_token
 from tests import factories
 from tests.integrations.test_sync import connect
 

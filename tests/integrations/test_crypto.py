@@ -4,7 +4,7 @@ from cryptography.fernet import Fernet
 from django.core import serializers
 from django.db import connection
 
-from integrations import crypto
+from integrations.access import crypto
 from integrations.models import Integration
 from tests import factories
 

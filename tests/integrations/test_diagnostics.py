@@ -73,7 +73,7 @@ def test_pause_non_critical_leaves_critical_integrations_running(operator):
 
 def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox, operator,
                                                                       django_capture_on_commit_callbacks):
-    from integrations import sync
+    from integrations.engine import run
     from integrations.models import Record, SyncLog
     from tests.integrations.test_sync import connect, local_records
 
@@ -82,7 +82,7 @@ def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox
     urgent = local_records(integration, 1, last_name="Urgent")[0]
     # A batch is running: "Sync now" cannot take the lease, so the batch itself must take the urgent record first.
     Record.objects.filter(pk=urgent.pk).update(sync_priority_at=timezone.now())
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     order = list(SyncLog.objects.filter(integration=integration, direction="push").order_by("pk")
                  .values_list("record_id", flat=True))
     assert order[0] == urgent.pk and set(order[1:]) == {r.pk for r in backlog}

@@ -1,9 +1,9 @@
 """Engine bugs the fault suite (`make faults`) found, each reduced to a unit test against the sandbox."""
 import pytest
 
-from integrations import sync
+from integrations.engine import push, run
+from integrations.engine.quota import provider_quota
 from integrations.models import SyncLog
-from integrations.quota import provider_quota
 from tests.integrations.test_sync import connect, external_id, local_records
 
 pytestmark = pytest.mark.django_db
@@ -18,21 +18,21 @@ def test_tokens_expiring_twice_in_one_sync_run_lose_no_record(sandbox, monkeypat
     """
     integration = connect(sandbox, "hubspot")
     records = local_records(integration, 5)
-    push = sync.push_record
+    original_push = push.push_record
     pushes = []
 
     def push_expiring(ctx, record, **kw):
         pushes.append(record.pk)
         if len(pushes) in (2, 4):  # the provider expires every token before the 2nd and the 4th push
             sandbox.control("hubspot", expire_tokens=True)
-        return push(ctx, record, **kw)
+        return original_push(ctx, record, **kw)
 
-    monkeypatch.setattr(sync, "push_record", push_expiring)
-    sync.sync_integration(integration.pk, pull=False)
-    monkeypatch.setattr(sync, "push_record", push)
+    monkeypatch.setattr(run, "push_record", push_expiring)
+    run.sync_integration(integration.pk, pull=False)
+    monkeypatch.setattr(run, "push_record", original_push)
     # What beat would do next: another run (and a due retry, if any, made due now).
     SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=SyncLog.objects.first().created_at)
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
 
     remote = sorted(external_id(r) for r in sandbox.records("hubspot", integration.tenant.slug))
     assert remote == sorted(str(r.external_id) for r in records)
@@ -53,7 +53,7 @@ def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_t
     local_records(integration, 2)
     sandbox.control("salesforce", rate_limit=1, window=60)  # the provider counts differently: the 2nd push gets 403
     try:
-        sync.sync_integration(integration.pk, pull=False)
+        run.sync_integration(integration.pk, pull=False)
         blocked = provider_quota().blocked_for("salesforce")
         retry = SyncLog.objects.filter(integration=integration, status="RETRYING").order_by("next_attempt_at").first()
     finally:

@@ -1,9 +1,9 @@
 """Outcome rollups, /metrics for Prometheus, and the providers' status pages."""
 import pytest
 
-from integrations import rollups, sync
+from integrations.engine import rollups, run
+from integrations.engine.status_pages import read_status_page
 from integrations.models import OutcomeRollup, ProviderStatusReading
-from integrations.status_pages import read_status_page
 from tests import factories
 from tests.integrations.test_sync import connect, local_records
 
@@ -15,7 +15,7 @@ def test_failures_and_successes_are_counted_per_provider_and_endpoint(sandbox):
     local_records(integration, 2)
     local_records(integration, 1, email="x@bad.example")
     sandbox.control("greenhouse", reject={"field": "email", "contains": "@bad"})
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     rates = rollups.error_rates()["greenhouse"]
     assert (rates["calls"], rates["errors"]) == (3, 1)
     assert rates["by_endpoint"] == {"/v1/candidates": 1} and list(rates["by_category"]) in (["validation"],
@@ -26,7 +26,7 @@ def test_metrics_exports_integration_errors_total_by_provider_and_endpoint(clien
     integration = connect(sandbox, "hubspot")
     local_records(integration, 2)
     sandbox.control("hubspot", mode="down")
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     text = client.get("/metrics").content.decode()
     assert 'integration_errors_total{endpoint="/crm/v3/objects/contacts",provider="hubspot"} 2.0' in text
     assert "# TYPE webhook_delivery_failures_total counter" in text

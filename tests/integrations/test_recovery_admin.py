@@ -7,7 +7,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import bulk, sync
+from integrations.engine import run
 from integrations.models import (
     AuditEvent,
     BulkOperation,
@@ -18,6 +18,7 @@ from integrations.models import (
     SyncLog,
     WebhookDelivery,
 )
+from integrations.services import bulk
 from tests import factories
 from tests.integrations.test_sync import connect, local_records
 
@@ -217,7 +218,7 @@ def test_clear_stale_defects_from_the_defect_list(client, operator):
 def test_reconcile_and_verify_sync_from_the_integration_list(client, operator, sandbox):
     integration = connect(sandbox, "hubspot")
     record = local_records(integration, 1, title="Engineer")[0]
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     remote_id = RecordLink.objects.get(record=record).remote_id
     sandbox.update_record("hubspot", remote_id, {"jobtitle": "Director"})
     client.force_login(operator)

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from integrations import sync
+from integrations.engine import run as engine_run
 from integrations.models import AuditEvent, Defect, Integration, RecordLink, SyncLog, WebhookDelivery
 from tests import factories
 from tests.integrations.test_sync import connect, local_records
@@ -148,7 +148,7 @@ def test_set_mode_and_defer_enrichment(world):
 def test_reconcile_and_verify_sync_against_the_sandbox(sandbox):
     integration = connect(sandbox, "workday")
     records = local_records(integration, 2)
-    sync.sync_integration(integration.pk, pull=False)
+    engine_run.sync_integration(integration.pk, pull=False)
     remote_id = RecordLink.objects.get(record=records[0]).remote_id
     sandbox.update_record("workday", remote_id, {"lastName": "Changed"})
 

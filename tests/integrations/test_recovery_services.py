@@ -5,10 +5,11 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from integrations import services, sync
-from integrations.actors import System
+from integrations import services
+from integrations.access.actors import System
+from integrations.engine import dispatch, push, run
+from integrations.engine.mapping import mapping_for
 from integrations.errors import ServiceError
-from integrations.mapping import mapping_for
 from integrations.models import (
     ApiToken,
     AuditEvent,
@@ -62,7 +63,7 @@ def test_retry_failed_requeues_failed_pushes_once_and_makes_their_records_pushab
     ok = factories.sync_log(integration=hub, record=factories.record(tenant=hub.tenant), status="SUCCESS")
     pull = factories.sync_log(integration=hub, direction="pull", operation="list", status="FAILED")
     held = [row.record_id for row in failed]
-    assert not sync.pending_records(hub).filter(pk__in=held).exists()  # held until it changes or is retried
+    assert not push.pending_records(hub).filter(pk__in=held).exists()  # held until it changes or is retried
 
     result = services.sync_logs_retry_failed(logs=SyncLog.objects.filter(integration=hub), actor=operator)
 
@@ -73,8 +74,8 @@ def test_retry_failed_requeues_failed_pushes_once_and_makes_their_records_pushab
     assert SyncLog.objects.get(pk=ok.pk).status == "SUCCESS"
     assert SyncLog.objects.get(pk=pull.pk).status == "FAILED"  # a page of a pull has no record to push
     assert not RecordLink.objects.filter(integration=hub, failed_at__isnull=False).exists()
-    assert set(sync.pending_records(hub).filter(pk__in=held).values_list("pk", flat=True)) == set(held)
-    assert sync._due_retries(hub).count() == 3
+    assert set(push.pending_records(hub).filter(pk__in=held).values_list("pk", flat=True)) == set(held)
+    assert run.due_retries(hub).count() == 3
     [event] = AuditEvent.objects.filter(action="sync_logs.retry_failed")
     assert (event.actor, event.integration_id, event.details["changed"]) == ("operator", hub.pk, 3)
     # A second click finds nothing left to queue.
@@ -109,12 +110,12 @@ def test_retried_validation_failure_reaches_the_provider_once_the_rule_is_fixed(
     integration = connect(sandbox, "greenhouse")
     bad = local_records(integration, 1, email="x@bad.example")[0]
     sandbox.control("greenhouse", reject={"field": "email", "contains": "@bad"})
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     assert SyncLog.objects.get(record=bad).status == "FAILED"
     sandbox.control("greenhouse", reject=None)  # the provider's rule was the problem (RB-04)
 
     services.sync_logs_retry_failed(logs=SyncLog.objects.filter(provider="greenhouse"), actor=operator)
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
 
     assert summary.pushed == 1
     row = SyncLog.objects.get(record=bad)
@@ -143,7 +144,7 @@ def test_queue_webhook_retries_requeues_failed_and_dead_deliveries_of_the_provid
         assert (row.status, row.max_retries, row.attempts) == ("QUEUED", 10, attempts)
     assert WebhookDelivery.objects.get(pk=done.pk).status == "PROCESSED"
     assert WebhookDelivery.objects.get(pk=other.pk).status == "DEAD"
-    assert set(sync.due_webhook_ids()) == {failed.pk, dead.pk}
+    assert set(dispatch.due_webhook_ids()) == {failed.pk, dead.pk}
     event = AuditEvent.objects.get(action="webhooks.queue_retries")
     assert event.provider == "hubspot"
     assert {k: event.details[k] for k in ("changed", "from_failed", "from_dead", "max_retries")} == {
@@ -245,7 +246,7 @@ def test_switch_to_polling_and_back_to_webhooks(operator):
                                             poll_interval=timedelta(minutes=2))
     assert result.changed == 2
     assert set(Integration.objects.values_list("mode", "poll_interval")) == {("polling", timedelta(minutes=2))}
-    assert hub.pk in sync.due_integration_ids()  # never polled: due at once
+    assert hub.pk in dispatch.due_integration_ids()  # never polled: due at once
 
     back = services.integrations_set_mode(integrations=both, actor=operator, mode="webhook")
     assert (back.changed, back.details) == (1, {"n_polling_only": 1})
@@ -281,7 +282,7 @@ def test_defer_enrichment_on_and_off(operator):
 def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_finds_no_mismatch(sandbox, operator):
     integration = connect(sandbox, "hubspot", mode="webhook")
     records = local_records(integration, 3)
-    assert sync.sync_integration(integration.pk, pull=False).pushed == 3
+    assert run.sync_integration(integration.pk, pull=False).pushed == 3
     remote = {external_id(r): r for r in sandbox.records("hubspot", integration.tenant.slug)}
 
     since = timezone.now()
@@ -307,7 +308,7 @@ def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_
     assert sorted(e.details["outcome"] for e in reconciled) == ["created", "updated", "updated"]
     assert {e.details["remote_id"] for e in reconciled} <= {r["id"] for r in sandbox.records("hubspot")}
     assert all(e.actor == "operator" and e.provider == "hubspot" for e in reconciled)
-    assert not sync.pending_records(integration).exists()  # what came from the provider is not pushed back
+    assert not push.pending_records(integration).exists()  # what came from the provider is not pushed back
 
     verify = services.integrations_verify_sync(integrations=integration, sample_size=20, actor=operator)
     assert (verify.details["n_checked"], verify.details["mismatches"], verify.details["errors"]) == (4, [], [])
@@ -317,7 +318,7 @@ def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_
 def test_reconcile_dry_run_reports_but_changes_nothing(sandbox, operator):
     integration = connect(sandbox, "greenhouse")
     local_records(integration, 2)
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     since = timezone.now()
     first = sandbox.records("greenhouse", integration.tenant.slug)[0]
     sandbox.update_record("greenhouse", first["id"], {"title": "CTO"})
@@ -336,7 +337,7 @@ def test_reconcile_dry_run_reports_but_changes_nothing(sandbox, operator):
 def test_verify_sync_names_the_record_field_and_both_values_of_a_mismatch(sandbox, operator):
     integration = connect(sandbox, "lever")
     record = local_records(integration, 1, title="Engineer")[0]
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     remote_id = RecordLink.objects.get(record=record).remote_id
     sandbox.update_record("lever", remote_id, {"headline": "Manager"})
 

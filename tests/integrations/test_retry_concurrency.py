@@ -6,7 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations import services
-from integrations.actors import System
+from integrations.access.actors import System
 from integrations.models import AuditEvent, Record, RecordLink, SyncLog
 from integrations.services import recovery
 from tests import factories

@@ -4,7 +4,7 @@ import logging
 import pytest
 from django.urls import reverse
 
-from integrations import sync
+from integrations.engine import run
 from integrations.models import AuditEvent, Integration, SyncLog
 from tests import factories
 from tests.integrations.test_sync import connect, local_records
@@ -24,7 +24,7 @@ def test_no_secret_in_excerpts_logs_api_or_admin(provider, sandbox, client, supe
     local_records(integration, 2)
     before = secrets_of(integration)
     sandbox.control(provider, expire_tokens=True) if integration.auth_type == "oauth2" else None
-    sync.sync_integration(integration.pk, pull=True)
+    run.sync_integration(integration.pk, pull=True)
     after = secrets_of(integration)
     secrets = set(before + after)
     assert secrets and SyncLog.objects.filter(integration=integration).exists()

@@ -4,8 +4,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from integrations import errors, services
-from integrations.actors import System
+from integrations.access.actors import System
 from integrations.models import ApiToken, AuditEvent, Integration, IntegrationStatus
+from integrations.services import switches
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +109,7 @@ def test_expired_pauses_resume_by_themselves():
 
 
 def test_large_sets_are_changed_in_chunks(operator, monkeypatch):
-    monkeypatch.setattr(services.core, "CHUNK", 3)
+    monkeypatch.setattr(switches, "CHUNK", 3)
     t = factories.tenant()
     for p in ["hubspot", "salesforce", "greenhouse", "lever", "workday", "pandadoc", "clearbit"]:
         factories.integration(tenant=t, provider=p)

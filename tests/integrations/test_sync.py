@@ -4,11 +4,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import sync
 from integrations.catalog import PROVIDERS
-from integrations.mapping import mapping_for
+from integrations.engine import calls, push, run
+from integrations.engine.mapping import mapping_for
+from integrations.engine.quota import provider_quota
 from integrations.models import Integration, Record, RecordLink, SyncLog
-from integrations.quota import provider_quota
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def local_view(integration) -> dict[str, dict]:
 def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
     integration = connect(sandbox, provider)
     records = local_records(integration, 3)
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
     assert (summary.pushed, summary.failed) == (3, 0)
     assert remote_view(sandbox, integration) == local_view(integration)
     assert SyncLog.objects.filter(integration=integration, status="SUCCESS", direction="push").count() == 3
@@ -78,7 +78,7 @@ def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
              "workday": {"firstName": "New", "lastName": "Person", "email": "new@example.com"}}[provider]
     sandbox.create_record(provider, integration.tenant.slug, extra)
     Integration.objects.filter(pk=integration.pk).update(last_polled_at=timezone.now() - timedelta(minutes=1))
-    summary = sync.sync_integration(integration.pk, pull=True)
+    summary = run.sync_integration(integration.pk, pull=True)
     assert summary.pulled["created"] == 1 and summary.pulled["updated"] >= 1
     assert Record.objects.filter(tenant=integration.tenant).count() == 4
     local = {r.payload.get("email"): r for r in Record.objects.filter(tenant=integration.tenant)}
@@ -87,7 +87,7 @@ def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
     changed_local = "title" if provider not in ("workday",) else "email"
     assert records[0].payload[changed_local] == new_value
     # Pulled changes are not pushed back: nothing is pending afterwards.
-    assert not sync.pending_records(integration).exists()
+    assert not push.pending_records(integration).exists()
     assert len(sandbox.records(provider, integration.tenant.slug)) == 4
 
 
@@ -96,7 +96,7 @@ def test_expired_access_token_is_refreshed_and_the_sync_succeeds(sandbox):
     before = integration.last_refreshed_at
     local_records(integration, 1)
     sandbox.control("hubspot", expire_tokens=True)
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
     assert summary.pushed == 1
     integration.refresh_from_db()
     assert integration.last_refreshed_at and integration.last_refreshed_at != before
@@ -108,12 +108,12 @@ def test_revoked_refresh_token_marks_needs_reauth_and_stops_calling(sandbox):
     integration = connect(sandbox, "lever")
     local_records(integration, 5)
     sandbox.control("lever", expire_tokens=True, revoke_refresh_tokens=True)
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
     integration.refresh_from_db()
     assert integration.status == "needs_reauth"
     assert summary.pushed == 0 and summary.reason.startswith("stopped")
     calls = len(sandbox.requests("lever", integration.tenant.slug))
-    again = sync.sync_integration(integration.pk)
+    again = run.sync_integration(integration.pk)
     assert not again.ran
     assert len(sandbox.requests("lever", integration.tenant.slug)) == calls
     refresh = SyncLog.objects.get(integration=integration, operation="refresh_token")
@@ -124,14 +124,14 @@ def test_rejected_field_fails_at_once_naming_the_field_without_retry(sandbox):
     integration = connect(sandbox, "greenhouse")
     good, bad = local_records(integration, 1)[0], local_records(integration, 1, email="x@bad.example")[0]
     sandbox.control("greenhouse", reject={"field": "email", "contains": "@bad"})
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
     assert (summary.pushed, summary.failed, summary.retrying) == (1, 1, 0)
     failed = SyncLog.objects.get(record=bad)
     assert failed.status == "FAILED" and failed.error_category in ("validation", "missing_field")
     assert failed.error_field == "email" and failed.next_attempt_at is None and failed.http_status == 422
     bad.refresh_from_db()
     assert bad.crm_sync_status == "FAILED"
-    assert not sync.pending_records(integration).exists()  # no retry until the record changes
+    assert not push.pending_records(integration).exists()  # no retry until the record changes
     assert SyncLog.objects.get(record=good).status == "SUCCESS"
 
 
@@ -139,8 +139,8 @@ def test_provider_down_then_up_loses_no_record_and_duplicates_none(sandbox):
     integration = connect(sandbox, "hubspot")
     records = local_records(integration, 6)
     sandbox.control("hubspot", mode="down")
-    summary = sync.sync_integration(integration.pk, pull=False)
-    assert summary.retrying == sync.BREAKER_TRANSIENT_IN_A_ROW and summary.pushed == 0
+    summary = run.sync_integration(integration.pk, pull=False)
+    assert summary.retrying == run.BREAKER_TRANSIENT_IN_A_ROW and summary.pushed == 0
     integration.refresh_from_db()
     assert integration.status == "error"
     retrying = SyncLog.objects.filter(status="RETRYING")
@@ -148,7 +148,7 @@ def test_provider_down_then_up_loses_no_record_and_duplicates_none(sandbox):
     sandbox.control("hubspot", mode="ok")
     for _ in range(5):
         SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=timezone.now())
-        if not sync.sync_integration(integration.pk, pull=False).more:
+        if not run.sync_integration(integration.pk, pull=False).more:
             break
     remote = sandbox.records("hubspot", integration.tenant.slug)
     assert sorted(external_id(r) for r in remote) == sorted(str(r.external_id) for r in records)
@@ -160,10 +160,10 @@ def test_provider_down_then_up_loses_no_record_and_duplicates_none(sandbox):
 def test_a_repeated_push_adopts_the_remote_record_instead_of_duplicating(sandbox):
     integration = connect(sandbox, "hubspot")
     record = local_records(integration, 1)[0]
-    sync.sync_integration(integration.pk, pull=False)
+    run.sync_integration(integration.pk, pull=False)
     # The worker died after the provider created the record but before we stored its id.
     RecordLink.objects.filter(record=record).update(remote_id="", synced_at=None)
-    summary = sync.sync_integration(integration.pk, pull=False)
+    summary = run.sync_integration(integration.pk, pull=False)
     assert summary.pushed == 1
     assert len(sandbox.records("hubspot", integration.tenant.slug)) == 1
     assert RecordLink.objects.get(record=record).remote_id
@@ -175,7 +175,7 @@ def test_paused_integration_makes_no_call(sandbox, operator):
     integration = connect(sandbox, "greenhouse")
     local_records(integration, 2)
     services.integration_pause(integrations=integration, actor=operator, reason="quota")
-    assert not sync.sync_integration(integration.pk).ran
+    assert not run.sync_integration(integration.pk).ran
     assert sandbox.requests("greenhouse", integration.tenant.slug) == []
 
 
@@ -183,10 +183,10 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     import random
 
     rng = random.Random(1)
-    delays = [sync.backoff_seconds(n, rng=rng) for n in range(1, 8)]
+    delays = [calls.backoff_seconds(n, rng=rng) for n in range(1, 8)]
     assert all(1 <= d <= 2 for d in delays[:1]) and delays[-1] > delays[0] * 10
-    assert sync.backoff_seconds(1, 120.0, rng=rng) == 120.0
-    assert sync.backoff_seconds(30, rng=rng) <= sync.BACKOFF_CAP_SECONDS
+    assert calls.backoff_seconds(1, 120.0, rng=rng) == 120.0
+    assert calls.backoff_seconds(30, rng=rng) <= calls.BACKOFF_CAP_SECONDS
 
 
 def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox):
@@ -196,7 +196,7 @@ def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox
     Record.objects.update(enrichment_status="PENDING")
     sandbox.create_record("clearbit", integration.tenant.slug, {"email": "ada@example.com", "name": "Ada Lovelace",
                                                                 "company": "Analytical Engines", "title": "Engineer"})
-    summary = sync.sync_integration(integration.pk)
+    summary = run.sync_integration(integration.pk)
     assert summary.pushed == 2 and summary.failed == 0
     known.refresh_from_db()
     unknown.refresh_from_db()
@@ -207,7 +207,7 @@ def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox
     Record.objects.filter(pk=later.pk).update(enrichment_status="PENDING")
     Integration.objects.filter(pk=integration.pk).update(enrichment_defer_on_error=True)
     sandbox.control("clearbit", mode="down")
-    sync.sync_integration(integration.pk)
+    run.sync_integration(integration.pk)
     later.refresh_from_db()
     assert later.enrichment_status == "DEFERRED"
     assert SyncLog.objects.get(record=later).status == "RETRYING"

@@ -5,8 +5,9 @@ import time
 import pytest
 from django.db.models import Count
 
-from integrations import services, tasks
+from integrations import services
 from integrations.models import RecordLink, SyncLog
+from integrations.tasks import sync as tasks
 from tests.integrations.test_sync import connect, external_id, local_records
 from tests.workers import kill, running_worker, wait_until
 

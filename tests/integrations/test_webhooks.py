@@ -77,11 +77,11 @@ def test_processing_failure_is_kept_and_retried_later(client, sandbox, django_ca
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "FAILED" and "provider_5xx" in delivery.last_error and delivery.next_attempt_at
     sandbox.control("hubspot", mode="ok")
-    from integrations import sync
+    from integrations.engine import dispatch, webhooks
 
     WebhookDelivery.objects.update(next_attempt_at=delivery.received_at)
-    assert sync.due_webhook_ids() == [delivery.pk]
-    sync.process_webhook(delivery.pk)
+    assert dispatch.due_webhook_ids() == [delivery.pk]
+    webhooks.process_webhook(delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "PROCESSED" and delivery.attempts == 2
 

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 
+from integrations.access.redaction import redact_mapping, redact_text
 from integrations.providers import (
     CLIENTS,
     ProviderError,
@@ -18,7 +19,6 @@ from integrations.providers import (
     shared_session,
 )
 from integrations.providers.base import parse_timestamp
-from integrations.redaction import redact_mapping, redact_text
 from tests.providers import canned_fixture, canned_server_fixture, session_fixture  # noqa: F401
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from incidents.models import Severity, TenantContact
 from incidents.services import open_or_update_incident
-from integrations import rollups
-from integrations.actors import System
+from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
+from integrations.engine import rollups
 from integrations.models import (
     AuditEvent,
     Defect,

@@ -3,8 +3,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from integrations.management.commands import _args
-from integrations.tokens import check_token
+from integrations import timespec
+from integrations.selectors.tokens import check_token
 
 
 def _expiry(seconds: int | None) -> str:
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print JSON instead of lines.")
 
     def handle(self, *args, provider, tenant, as_json, **options):
-        report = check_token(_args.provider(provider), tenant=tenant)
+        report = check_token(timespec.provider(provider), tenant=tenant)
         if as_json:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
             return

@@ -1,10 +1,9 @@
 """manage.py clear_stale_defects --provider P --within 4h [--resolution TEXT] [--dry-run] (RB-09 recovery 4)."""
 from django.core.management.base import BaseCommand
 
-from integrations import services
-from integrations.actors import System
+from integrations import services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -19,14 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be resolved; change nothing.")
 
     def handle(self, *args, provider, within, resolution, defect_type, dry_run, **options):
-        provider = _args.provider(provider)
-        window = _args.duration(within, flag="--within")
+        provider = timespec.provider(provider)
+        window = timespec.duration(within, flag="--within")
         try:
             result = services.defects_clear_stale(
                 provider=provider, within=window, actor=System("cli"), resolution=resolution,
                 defect_type=defect_type, dry_run=dry_run, audit_extra={"command": "clear_stale_defects"},
             )
         except ServiceError as e:
-            raise _args.UsageError(e.message) from None
+            raise timespec.UsageError(e.message) from None
         verb = "Would resolve" if dry_run else "Resolved"
         self.stdout.write(f"{verb} {result.changed} stale {provider} defects created within {within}.")

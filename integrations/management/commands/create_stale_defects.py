@@ -1,10 +1,9 @@
 """manage.py create_stale_defects --provider P --since "1 hour ago" [--dry-run] (RB-09 containment 3)."""
 from django.core.management.base import BaseCommand
 
-from integrations import services
-from integrations.actors import System
+from integrations import services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -19,15 +18,15 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count the records; create nothing.")
 
     def handle(self, *args, provider, since, defect_type, dry_run, **options):
-        provider = _args.provider(provider)
-        moment = _args.since(since)
+        provider = timespec.provider(provider)
+        moment = timespec.since(since)
         try:
             result = services.defects_create_stale(
                 provider=provider, since=moment, actor=System("cli"), defect_type=defect_type, dry_run=dry_run,
                 audit_extra={"command": "create_stale_defects"},
             )
         except ServiceError as e:
-            raise _args.UsageError(e.message) from None
+            raise timespec.UsageError(e.message) from None
         kind = result.details["defect_type"]
         verb = "Would create" if dry_run else "Created"
         self.stdout.write(f"{verb} {result.changed} {kind} defects for {provider} since {moment.isoformat()}; "

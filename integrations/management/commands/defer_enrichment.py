@@ -1,10 +1,9 @@
 """manage.py defer_enrichment --provider P --on|--off [--tenant SLUG] (RB-09 containment 2, recovery 5)."""
 from django.core.management.base import BaseCommand
 
-from integrations import selectors, services
-from integrations.actors import System
+from integrations import selectors, services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -18,18 +17,18 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Only this tenant (slug).")
 
     def handle(self, *args, provider, on, off, tenant, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         if on == off:
-            raise _args.UsageError("give exactly one of --on or --off")
+            raise timespec.UsageError("give exactly one of --on or --off")
         integrations = selectors.integrations_of(provider, tenant_slug=tenant)
         if tenant and not integrations.exists():
-            raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+            raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_set_enrichment_defer(
                 integrations=integrations, actor=System("cli"), on=on, audit_extra={"command": "defer_enrichment"},
             )
         except ServiceError as e:
-            raise _args.UsageError(e.message) from None
+            raise timespec.UsageError(e.message) from None
         state = "on" if on else "off"
         self.stdout.write(f"Enrichment deferral {state} for {result.changed} {provider} integration(s); "
                           f"{result.unchanged} already so.")

@@ -1,10 +1,9 @@
 """manage.py queue_webhook_retries --provider P --max-retries 10 [--dry-run] (RB-09 containment 4)."""
 from django.core.management.base import BaseCommand
 
-from integrations import services
-from integrations.actors import System
+from integrations import services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -18,15 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count what would be queued; change nothing.")
 
     def handle(self, *args, provider, max_retries, dry_run, **options):
-        provider = _args.provider(provider)
-        max_retries = _args.positive_int(max_retries, flag="--max-retries")
+        provider = timespec.provider(provider)
+        max_retries = timespec.positive_int(max_retries, flag="--max-retries")
         try:
             result = services.webhooks_queue_retries(
                 provider=provider, actor=System("cli"), max_retries=max_retries, dry_run=dry_run,
                 audit_extra={"command": "queue_webhook_retries"},
             )
         except ServiceError as e:
-            raise _args.UsageError(f"--max-retries: {e.message}" if e.field == "max_retries" else e.message) from None
+            raise timespec.UsageError(f"--max-retries: {e.message}" if e.field == "max_retries" else e.message) from None
         if dry_run:
             self.stdout.write(f"Would queue {result.changed} {provider} webhook deliveries (max retries {max_retries}).")
             return

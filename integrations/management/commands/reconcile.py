@@ -1,10 +1,9 @@
 """manage.py reconcile --provider P --since "2 hours ago" [--tenant SLUG] [--dry-run] (RB-09 recovery 3)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations import selectors, services
-from integrations.actors import System
+from integrations import selectors, services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -19,18 +18,18 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Fetch and compare; change nothing.")
 
     def handle(self, *args, provider, since, tenant, dry_run, **options):
-        provider = _args.provider(provider)
-        moment = _args.since(since)
+        provider = timespec.provider(provider)
+        moment = timespec.since(since)
         integrations = selectors.integrations_of(provider, tenant_slug=tenant)
         if tenant and not integrations.exists():
-            raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+            raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_reconcile(
                 integrations=integrations, since=moment, actor=System("cli"), dry_run=dry_run,
                 audit_extra={"command": "reconcile"},
             )
         except ServiceError as e:
-            raise _args.UsageError(e.message) from None
+            raise timespec.UsageError(e.message) from None
         d = result.details
         for row in d["integrations"]:
             self.stdout.write(

@@ -1,10 +1,9 @@
 """manage.py refresh_tokens --provider P [--tenant SLUG] [--dry-run]: RB-09 recovery 1, refresh OAuth tokens."""
 from django.core.management.base import BaseCommand
 
-from integrations import services
-from integrations.actors import System
+from integrations import services, timespec
+from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
-from integrations.management.commands import _args
 from integrations.models import Integration
 
 
@@ -17,14 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say what would be refreshed; change nothing.")
 
     def handle(self, *args, provider, tenant, dry_run, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         if PROVIDERS[provider].auth_type != "oauth2":
-            raise _args.UsageError(f"{provider} uses API keys: there is no token to refresh (update the key in the console)")
+            raise timespec.UsageError(f"{provider} uses API keys: there is no token to refresh (update the key in the console)")
         qs = Integration.objects.filter(provider=provider)
         if tenant:
             qs = qs.filter(tenant__slug=tenant)
             if not qs.exists():
-                raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+                raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         if dry_run:
             for i in qs.select_related("tenant").order_by("pk"):
                 has_refresh = "yes" if i.credentials.get("refresh_token") else "no (needs re-authorization)"

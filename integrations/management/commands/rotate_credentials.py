@@ -1,9 +1,9 @@
 """manage.py rotate_credentials --provider P [--store-in-vault] [--dry-run]: RB-09 recovery 2."""
 from django.core.management.base import BaseCommand
 
-from integrations import services, tokens
-from integrations.actors import System
-from integrations.management.commands import _args
+from integrations import services, timespec
+from integrations.access.actors import System
+from integrations.selectors import tokens
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say what would change; change nothing.")
 
     def handle(self, *args, provider, store_in_vault, dry_run, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         if dry_run:
             plan = tokens.rotation_plan(provider)
             reencrypt = plan["not_current_key"] if store_in_vault else 0

@@ -78,7 +78,7 @@ class Command(BaseCommand):
             self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "priority,sync,default"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             # Records seeded (or changed while the demo was stopped) get their first sync now, not at the first sweep.
-            from integrations.tasks import sweep_pending_records
+            from integrations.tasks.sync import sweep_pending_records
 
             sweep_pending_records.delay()
             self._start("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], env)

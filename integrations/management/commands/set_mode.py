@@ -1,10 +1,9 @@
 """manage.py set_mode --provider P --mode polling --poll-interval 5m [--tenant SLUG] (RB-09 containment 1)."""
 from django.core.management.base import BaseCommand
 
-from integrations import selectors, services
-from integrations.actors import System
+from integrations import selectors, services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -19,22 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Only this tenant (slug).")
 
     def handle(self, *args, provider, mode, poll_interval, tenant, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         if mode not in ("polling", "webhook"):
-            raise _args.UsageError(f"--mode: '{mode}' is not polling or webhook")
+            raise timespec.UsageError(f"--mode: '{mode}' is not polling or webhook")
         if poll_interval is not None and mode == "webhook":
-            raise _args.UsageError("--poll-interval: applies to --mode polling only")
-        interval = _args.duration(poll_interval, flag="--poll-interval") if poll_interval is not None else None
+            raise timespec.UsageError("--poll-interval: applies to --mode polling only")
+        interval = timespec.duration(poll_interval, flag="--poll-interval") if poll_interval is not None else None
         integrations = selectors.integrations_of(provider, tenant_slug=tenant)
         if tenant and not integrations.exists():
-            raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+            raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_set_mode(
                 integrations=integrations, actor=System("cli"), mode=mode, poll_interval=interval,
                 audit_extra={"command": "set_mode"},
             )
         except ServiceError as e:
-            raise _args.UsageError(f"--poll-interval: {e.message}" if e.field == "poll_interval" else e.message) from None
+            raise timespec.UsageError(f"--poll-interval: {e.message}" if e.field == "poll_interval" else e.message) from None
         line = f"Set {result.changed} {provider} integration(s) to {mode}; {result.unchanged} already so."
         if result.details.get("n_polling_only"):
             line += f" {result.details['n_polling_only']} stay polled (the provider sends no webhooks)."

@@ -1,8 +1,8 @@
 """manage.py sync --provider P [--tenant SLUG] [--wait]: run a sync now."""
 from django.core.management.base import BaseCommand
 
-from integrations import services, sync
-from integrations.management.commands import _args
+from integrations import services, timespec
+from integrations.engine import run
 from integrations.models import Integration
 
 
@@ -16,12 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--pull", action="store_true", help="Also pull changes, even in webhook mode.")
 
     def handle(self, *args, provider, tenant, wait, pull, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         qs = Integration.objects.filter(provider=provider)
         if tenant:
             qs = qs.filter(tenant__slug=tenant)
             if not qs.exists():
-                raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+                raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         ids = list(qs.order_by("pk").values_list("pk", flat=True))
         if not wait:
             services.enqueue_syncs(ids)
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             return
         for pk in ids:
             while True:
-                s = sync.sync_integration(pk, pull=True if pull else None)
+                s = run.sync_integration(pk, pull=True if pull else None)
                 self.stdout.write(
                     f"integration {pk}: {'ran' if s.ran else 'skipped'} {s.reason} pushed={s.pushed} "
                     f"failed={s.failed} retrying={s.retrying} pulled={s.pulled or '-'}"

@@ -1,10 +1,9 @@
 """manage.py verify_sync --provider P --sample-size 20 [--tenant SLUG] (RB-09 verification 3)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations import selectors, services
-from integrations.actors import System
+from integrations import selectors, services, timespec
+from integrations.access.actors import System
 from integrations.errors import ServiceError
-from integrations.management.commands import _args
 
 
 class Command(BaseCommand):
@@ -19,17 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Only this tenant (slug).")
 
     def handle(self, *args, provider, sample_size, tenant, **options):
-        provider = _args.provider(provider)
-        size = _args.positive_int(sample_size, flag="--sample-size")
+        provider = timespec.provider(provider)
+        size = timespec.positive_int(sample_size, flag="--sample-size")
         integrations = selectors.integrations_of(provider, tenant_slug=tenant)
         if tenant and not integrations.exists():
-            raise _args.UsageError(f"no {provider} integration for tenant '{tenant}'")
+            raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_verify_sync(
                 integrations=integrations, sample_size=size, actor=System("cli"), audit_extra={"command": "verify_sync"},
             )
         except ServiceError as e:
-            raise _args.UsageError(f"--sample-size: {e.message}" if e.field == "sample_size" else e.message) from None
+            raise timespec.UsageError(f"--sample-size: {e.message}" if e.field == "sample_size" else e.message) from None
         d = result.details
         for m in d["mismatches"]:
             self.stdout.write(f"MISMATCH {m['tenant']} record {m['record_id']} ({m['remote_id']}) {m['field']}: "

@@ -1,6 +1,6 @@
 """Token selectors (reads): RB-09 triage 3 `check_token('provider')`, and what a rotation would do.
 
-`from integrations.tokens import check_token; print(check_token("hubspot"))`: the runbook's
+`from integrations.selectors.tokens import check_token; print(check_token("hubspot"))`: the runbook's
 `from idis.integrations import check_token` (the app package cannot re-export it: models load after it).
 """
 from datetime import timedelta
@@ -9,7 +9,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from integrations import crypto
+from integrations.access import crypto
 from integrations.catalog import PROVIDERS
 from integrations.models import Integration, IntegrationStatus
 

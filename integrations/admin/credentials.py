@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations import errors, services
-from integrations.actors import MANAGE_CREDENTIALS, OPERATE
+from integrations.access.actors import MANAGE_CREDENTIALS, OPERATE
 from integrations.models import AuthType, Integration
 from integrations.services import credentials as cred
 

@@ -13,7 +13,6 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -22,10 +21,11 @@ from django.db.models import Count, F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from integrations import services
-from integrations.actors import OPERATE, Actor, System, actor_label, require
+from integrations.access.actors import OPERATE, Actor, System, actor_label, require
 from integrations.errors import ServiceError
 from integrations.models import ApiToken, BulkOperation, BulkOperationStatus, Defect, SyncLog
+from integrations.services import recovery
+from integrations.services.common import ActionResult, audit, enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,20 @@ BUDGET_SECONDS = 20.0
 class BulkAction:
     model: type
     narrow: Callable[[QuerySet, dict], QuerySet]  # the rows of a selection the action may change
-    run: Callable[[QuerySet, Actor, dict], "services.ActionResult"]
+    run: Callable[[QuerySet, Actor, dict], ActionResult]
 
 
 ACTIONS: dict[str, BulkAction] = {
     "sync_logs.retry_failed": BulkAction(
         SyncLog,
-        lambda qs, params: services.retryable_logs(qs),
+        lambda qs, params: recovery.retryable_logs(qs),
         # No syncs queued per chunk: dispatch (every few seconds) starts the integrations with due retries.
-        lambda qs, actor, params: services.sync_logs_retry_failed(logs=qs, actor=actor, enqueue=False),
+        lambda qs, actor, params: recovery.sync_logs_retry_failed(logs=qs, actor=actor, enqueue=False),
     ),
     "defects.clear_stale": BulkAction(
         Defect,
-        lambda qs, params: services.clearable_defects(defects=qs, defect_type=params.get("defect_type")),
-        lambda qs, actor, params: services.defects_clear_stale(
+        lambda qs, params: recovery.clearable_defects(defects=qs, defect_type=params.get("defect_type")),
+        lambda qs, actor, params: recovery.defects_clear_stale(
             defects=qs, within=None, actor=actor, resolution=params["resolution"],
             defect_type=params.get("defect_type"),
         ),
@@ -117,7 +117,6 @@ def next_ids(selection: QuerySet, *, after: int, up_to: int, limit: int) -> list
 
 def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None = None) -> BulkOperation:
     """Record the selection and queue the background work; returns at once (one query over the selection)."""
-    from integrations import recovery_tasks
 
     spec = ACTIONS[action]
     require(actor, OPERATE)
@@ -130,9 +129,9 @@ def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None 
             action=action, total=total, created_by=actor_label(actor),
             params={**params, "actor": actor_spec(actor), "query": freeze(selection), "max_pk": top},
         )
-        services.audit(actor=actor, action="bulk_operation.start",
+        audit(actor=actor, action="bulk_operation.start",
                        details={"operation": operation.pk, "bulk_action": action, "total": total})
-        transaction.on_commit(partial(recovery_tasks.run_bulk_operation.delay, operation.pk))
+        enqueue_after_commit("integrations.run_bulk_operation", operation.pk)
     return operation
 
 

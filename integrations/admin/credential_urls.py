@@ -1,7 +1,7 @@
 """Re-authorization URLs; mounted under /integrations/ by lineup_ops/urls.py."""
 from django.urls import path
 
-from integrations import credential_views
+from integrations.admin import credentials as credential_views
 
 urlpatterns = [
     path("<int:pk>/authorize/", credential_views.authorize, name="integration_authorize"),

@@ -5,7 +5,8 @@ from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from integrations import rollups, selectors
+from integrations import selectors
+from integrations.engine import rollups
 from integrations.models import Integration, OutcomeKind
 
 

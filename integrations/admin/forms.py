@@ -3,7 +3,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from integrations.management.commands import _args
+from integrations import timespec
 from integrations.models import ErrorCategory
 from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
@@ -29,8 +29,8 @@ class SinceField(forms.CharField):
         if not value:
             return None
         try:
-            moment = _args.since(value, flag="since")
-        except _args.UsageError as e:
+            moment = timespec.since(value, flag="since")
+        except timespec.UsageError as e:
             raise ValidationError(str(e)) from None
         if moment > timezone.now():
             raise ValidationError("The time must be in the past.")
@@ -43,8 +43,8 @@ class PollIntervalForm(forms.Form):
 
     def clean_poll_interval(self):
         try:
-            interval = _args.duration(self.cleaned_data["poll_interval"], flag="poll interval")
-        except _args.UsageError as e:
+            interval = timespec.duration(self.cleaned_data["poll_interval"], flag="poll interval")
+        except timespec.UsageError as e:
             raise ValidationError(str(e)) from None
         if not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL:
             raise ValidationError("The poll interval must be between 30 seconds and 24 hours.")

@@ -8,9 +8,9 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from integrations import services
-from integrations.actions_registry import actions_for
-from integrations.actors import OPERATE
-from integrations.admin_utils import (
+from integrations.access.actors import OPERATE
+from integrations.admin.actions import credentials, diagnostics, recovery
+from integrations.admin.confirm import (
     EstimatedCountPaginator,
     OptionalReasonForm,
     ReasonForm,
@@ -110,7 +110,8 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     search_help_text = "Tenant slug (exact), tenant name (starts with) or provider."
     autocomplete_fields = ["tenant"]
     inlines = [FieldMappingInline]
-    actions = ["pause_sync", "resume_sync", "disable", "enable", *actions_for("INTEGRATION")]
+    actions = ["pause_sync", "resume_sync", "disable", "enable", *credentials.INTEGRATION_ACTIONS, *recovery.INTEGRATION_ACTIONS,
+               *diagnostics.INTEGRATION_ACTIONS]
     readonly_fields = [
         "status_badge", "credentials_state", "sync_paused", "sync_paused_reason", "sync_paused_until", "enabled",
         "expires_at", "last_refreshed_at", "last_success_at", "last_error_at", "last_error_category",
@@ -141,7 +142,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
                        integration=obj, details={"changed": sorted(form.changed_data)})
 
     def get_urls(self):
-        from integrations.credential_views import admin_urls
+        from integrations.admin.credentials import admin_urls
 
         return admin_urls(self) + super().get_urls()
 
@@ -204,7 +205,7 @@ def _pretty_json(value) -> str:
 
 @admin.register(SyncLog)
 class SyncLogAdmin(BigTableAdmin):
-    actions = actions_for("SYNCLOG")
+    actions = recovery.SYNCLOG_ACTIONS
     list_display = [
         "created_at", "provider", "tenant", "direction", "operation", "status_badge", "error_category",
         "http_status", "endpoint", "attempt", "error_short",
@@ -265,7 +266,7 @@ class RecordLinkInline(admin.TabularInline):
 
 @admin.register(Record)
 class RecordAdmin(BigTableAdmin):
-    actions = actions_for("RECORD")
+    actions = diagnostics.RECORD_ACTIONS
     list_display = ["id", "kind", "tenant", "label", "crm_sync_status_badge", "enrichment_status", "updated_at"]
     list_filter = ["kind", "crm_sync_status", "enrichment_status"]
     list_select_related = ["tenant"]
@@ -288,7 +289,7 @@ class RecordAdmin(BigTableAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(BigTableAdmin):
-    actions = actions_for("WEBHOOK")
+    actions = recovery.WEBHOOK_ACTIONS
     list_display = ["received_at", "provider", "integration", "event_id", "status_badge", "attempts", "max_retries",
                     "next_attempt_at", "error_short"]
     list_filter = ["status", "provider", type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"})]
@@ -310,7 +311,7 @@ class WebhookDeliveryAdmin(BigTableAdmin):
 
 @admin.register(Defect)
 class DefectAdmin(BigTableAdmin):
-    actions = actions_for("DEFECT")
+    actions = recovery.DEFECT_ACTIONS
     list_display = ["created_at", "defect_type", "provider", "tenant", "record", "status_badge", "resolution_short",
                     "resolved_at", "resolved_by"]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]

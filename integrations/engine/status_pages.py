@@ -2,9 +2,9 @@
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
+from integrations.engine.calls import client_for
 from integrations.models import Integration, ProviderStatusReading
 from integrations.providers import ProviderError
-from integrations.sync import client_for
 
 
 def read_status_page(provider: str) -> ProviderStatusReading | None:

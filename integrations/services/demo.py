@@ -4,10 +4,10 @@ import random
 import requests
 from django.conf import settings
 
-from integrations import services
 from integrations.catalog import PROVIDERS
-from integrations.mapping import mapping_for
+from integrations.engine.mapping import mapping_for
 from integrations.models import Integration, Record
+from integrations.services.syncs import records_changed
 
 FIRST = ["Ada", "Grace", "Alan", "Barbara", "Ken", "Radia", "Donald", "Frances", "Edsger", "Margaret"]
 LAST = ["Lovelace", "Hopper", "Turing", "Liskov", "Thompson", "Perlman", "Knuth", "Allen", "Dijkstra", "Hamilton"]
@@ -36,7 +36,7 @@ def tick(rng: random.Random | None = None) -> dict:
                  "recipient_email": f"{first}.{last}@example.com".lower(), "title": rng.choice(TITLES)},
     )
     done["local_new"] = 1
-    services.records_changed(record_ids=[r.pk for r in records] + [new.pk])
+    records_changed(record_ids=[r.pk for r in records] + [new.pk])
     done["remote_changes"] = _change_at_provider(rng.choice(integrations), rng)
     return done
 

@@ -1,4 +1,7 @@
-"""Argument parsing shared by the runbook commands: providers, "N hours ago", durations. Bad input exits 2."""
+"""The grammar of times and durations shared by commands, API and admin forms: "2 hours ago", "5m", providers.
+
+A bad value raises UsageError, which a command turns into exit status 2 with its one-line message.
+"""
 import re
 from datetime import datetime, timedelta
 

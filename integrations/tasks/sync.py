@@ -1,18 +1,18 @@
-"""Celery tasks: thin callers of the sync engine and services. They take ids and return early when idle."""
+"""Sync and maintenance tasks: thin callers of the sync engine and services. They take ids and return early."""
 from dataclasses import asdict
 
 from celery import shared_task
 
-from integrations import services, sync
+from integrations import services
+from integrations.engine import dispatch, rollups, run, status_pages, webhooks
+from integrations.services import demo
 
 SYNC_QUEUE = "sync"
-# Workers listen to this queue first (-Q priority,sync,default): "Sync now" jumps the queue.
-PRIORITY_QUEUE = "priority"
 
 
 @shared_task(name="integrations.sync_integration", queue=SYNC_QUEUE)
 def sync_integration(integration_id: int, pull: bool | None = None, record_ids: list[int] | None = None) -> dict:
-    summary = sync.sync_integration(integration_id, pull=pull, record_ids=record_ids)
+    summary = run.sync_integration(integration_id, pull=pull, record_ids=record_ids)
     if summary.more:
         # Work is chunked: the next batch goes to the back of the queue, so other integrations get their turn.
         sync_integration.apply_async((integration_id,), countdown=0.5)
@@ -21,18 +21,18 @@ def sync_integration(integration_id: int, pull: bool | None = None, record_ids: 
 
 @shared_task(name="integrations.process_webhook", queue=SYNC_QUEUE)
 def process_webhook(delivery_id: int) -> str | None:
-    delivery = sync.process_webhook(delivery_id)
+    delivery = webhooks.process_webhook(delivery_id)
     return delivery.status if delivery else None
 
 
 @shared_task(name="integrations.dispatch_due_syncs", queue="default")
 def dispatch_due_syncs() -> dict:
     """Beat, every few seconds: start syncs that are due, retry webhooks, recover what a dead worker left."""
-    recovered = sync.recover_stuck()
-    integration_ids = sync.due_integration_ids()
+    recovered = dispatch.recover_stuck()
+    integration_ids = dispatch.due_integration_ids()
     for pk in sorted(integration_ids):
         sync_integration.delay(pk)
-    webhook_ids = sync.due_webhook_ids()
+    webhook_ids = dispatch.due_webhook_ids()
     for pk in webhook_ids:
         process_webhook.delay(pk)
     return {"syncs": len(integration_ids), "webhooks": len(webhook_ids), "recovered": recovered}
@@ -41,7 +41,7 @@ def dispatch_due_syncs() -> dict:
 @shared_task(name="integrations.sweep_pending_records", queue="default")
 def sweep_pending_records() -> int:
     """Beat, every few minutes: integrations whose changed records were never enqueued get a sync."""
-    ids = sync.integrations_with_pending_records()
+    ids = dispatch.integrations_with_pending_records()
     for pk in ids:
         sync_integration.delay(pk)
     return len(ids)
@@ -55,15 +55,11 @@ def refresh_expiring_tokens() -> dict:
 
 @shared_task(name="integrations.read_status_pages", queue="default")
 def read_status_pages() -> dict:
-    from integrations.status_pages import read_all_status_pages
-
-    return read_all_status_pages()
+    return status_pages.read_all_status_pages()
 
 
 @shared_task(name="integrations.prune_rollups", queue="default")
 def prune_rollups() -> int:
-    from integrations import rollups
-
     return rollups.prune()
 
 
@@ -75,10 +71,4 @@ def resume_expired_pauses() -> int:
 @shared_task(name="integrations.demo_activity", queue="default")
 def demo_activity() -> dict:
     """Demo only (DEMO_ACTIVITY=1): tenants and providers keep changing records."""
-    from integrations import demo
-
     return demo.tick()
-
-
-# The recovery operations' tasks (bulk operations, reconcile) register with Celery when this module loads.
-from integrations import recovery_tasks  # noqa: E402,F401

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from integrations import services
-from integrations.admin_utils import ReasonForm, run_confirmed_action
+from integrations.admin.confirm import ReasonForm, run_confirmed_action
 from integrations.models import Integration
 
 
@@ -70,10 +70,6 @@ def resume_non_critical(modeladmin, request, queryset):
 
 
 INTEGRATION_ACTIONS: list = [test_connectivity, pause_non_critical, resume_non_critical]
-SYNCLOG_ACTIONS: list = []
-RECORD_ACTIONS: list = []
-WEBHOOK_ACTIONS: list = []
-DEFECT_ACTIONS: list = []
 
 
 @admin.action(description="Sync now, ahead of the queue (RB-03)", permissions=["operate"])
@@ -86,4 +82,4 @@ def sync_now(modeladmin, request, queryset):
     )
 
 
-RECORD_ACTIONS.append(sync_now)
+RECORD_ACTIONS: list = [sync_now]

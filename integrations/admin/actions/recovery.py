@@ -3,18 +3,16 @@
 Thin: each action confirms with `run_confirmed_action`, calls one service and reports counts. Selections larger
 than `bulk.THRESHOLD` rows (retry failed, clear stale defects) return at once and run in the background.
 """
-from functools import partial
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from integrations import bulk, services
-from integrations.actors import OPERATE, require
-from integrations.admin_utils import badge, run_confirmed_action
-from integrations.forms import (
+from integrations import services
+from integrations.access.actors import OPERATE
+from integrations.admin.confirm import badge, run_confirmed_action
+from integrations.admin.forms import (
     MaxRetriesForm,
     PollIntervalForm,
     ReconcileForm,
@@ -24,7 +22,7 @@ from integrations.forms import (
     SinceForm,
 )
 from integrations.models import BulkOperation, SyncLog, WebhookDelivery
-from integrations.services import ActionResult
+from integrations.services import ActionResult, bulk
 
 # "Reconcile since" on more integrations than this queues one background task per integration.
 RECONCILE_INLINE_MAX = 10
@@ -186,18 +184,13 @@ def create_stale_defects(modeladmin, request, queryset):
 
 
 def _reconcile(modeladmin, request, queryset, since) -> ActionResult:
-    from integrations import recovery_tasks
-
     if queryset.count() <= RECONCILE_INLINE_MAX:
         return services.integrations_reconcile(integrations=queryset, since=since, actor=request.user)
-    require(request.user, OPERATE)
-    ids = list(queryset.order_by().values_list("pk", flat=True))
-    spec = bulk.actor_spec(request.user)
-    for pk in ids:
-        transaction.on_commit(partial(recovery_tasks.reconcile_integration.delay, pk, since.isoformat(), spec))
-    modeladmin.message_user(request, f"{len(ids)} reconciles queued in the background; each writes an "
-                                     "'integration.reconcile' audit event with its counts.", messages.INFO)
-    return ActionResult(action="integrations.reconcile", details={"n_queued_in_background": len(ids)})
+    result = services.integrations_reconcile_in_background(integrations=queryset, since=since, actor=request.user)
+    modeladmin.message_user(request, f"{result.details['n_queued_in_background']} reconciles queued in the "
+                                     "background; each writes an 'integration.reconcile' audit event with its counts.",
+                            messages.INFO)
+    return result
 
 
 @admin.action(description="Reconcile since", permissions=["operate"])
@@ -281,7 +274,6 @@ INTEGRATION_ACTIONS: list = [
     queue_webhook_retries, create_stale_defects, reconcile_since, verify_sync,
 ]
 SYNCLOG_ACTIONS: list = [retry_failed_logs]
-RECORD_ACTIONS: list = []
 WEBHOOK_ACTIONS: list = [queue_webhook_retry]
 DEFECT_ACTIONS: list = [clear_stale_defects]
 

@@ -3,8 +3,8 @@ from django import forms
 from django.contrib import admin, messages
 
 from integrations import services
-from integrations.actors import MANAGE_CREDENTIALS
-from integrations.admin_utils import run_confirmed_action
+from integrations.access.actors import MANAGE_CREDENTIALS
+from integrations.admin.confirm import run_confirmed_action
 
 
 class ManageCredentialsMixin:
@@ -62,7 +62,3 @@ def rotate_credentials(modeladmin, request, queryset):
 
 
 INTEGRATION_ACTIONS: list = [reconnect, rotate_credentials]
-SYNCLOG_ACTIONS: list = []
-RECORD_ACTIONS: list = []
-WEBHOOK_ACTIONS: list = []
-DEFECT_ACTIONS: list = []

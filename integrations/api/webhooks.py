@@ -1,16 +1,14 @@
 """Inbound provider webhooks: verify the signature, store each event once, process it in the background."""
-import json
 import logging
-from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from integrations import services
 from integrations.catalog import PROVIDERS
-from integrations.models import Integration, WebhookDelivery, WebhookStatus
+from integrations.models import Integration
 from integrations.providers import ProviderError, get_client_class
 
 log = logging.getLogger(__name__)
@@ -43,21 +41,5 @@ def receive(request, provider: str, tenant_slug: str):
         events = client_class.parse_webhook(headers=headers, body=body)
     except ProviderError as e:
         return _error(400, "malformed", e.message)
-    from integrations.tasks import process_webhook
-
-    stored = duplicates = 0
-    for event in events:
-        try:
-            with transaction.atomic():
-                delivery = WebhookDelivery.objects.create(
-                    integration=integration, provider=provider, event_id=event.event_id[:200],
-                    status=WebhookStatus.RECEIVED,
-                    payload={"remote_ids": [event.remote_id], "action": event.action,
-                             "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
-                             "event": json.loads(json.dumps(event.raw, default=str))},
-                )
-                transaction.on_commit(partial(process_webhook.delay, delivery.pk))
-            stored += 1
-        except IntegrityError:
-            duplicates += 1  # the provider retried an event we already have: accepted once
+    stored, duplicates = services.webhook_events_store(integration=integration, events=events)
     return JsonResponse({"received": stored, "duplicates": duplicates})

@@ -1,9 +1,10 @@
-"""Celery tasks for the recovery work: thin callers of integrations.bulk and the recovery services."""
+"""Celery tasks for the recovery work: thin callers of integrations.services.bulk and the recovery services."""
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from integrations import bulk, services
+from integrations import services
 from integrations.models import Integration
+from integrations.services import bulk
 
 
 @shared_task(name="integrations.run_bulk_operation", queue="default")

@@ -1,0 +1,60 @@
+"""What is due: integrations with retries or polls due, webhooks to retry, and attempts a dead worker left."""
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.engine.push import pending_records
+from integrations.models import Integration, SyncLog, SyncMode, SyncStatus, WebhookDelivery, WebhookStatus
+
+
+def due_integration_ids(now: datetime | None = None) -> set[int]:
+    """Integrations with work due: retries whose time has come, and polling integrations whose interval passed."""
+    now = now or timezone.now()
+    callable_ = Integration.objects.callable()
+    retries = SyncLog.objects.filter(
+        status=SyncStatus.RETRYING, next_attempt_at__lte=now, integration__in=callable_
+    ).values_list("integration_id", flat=True).distinct()
+    polling = [
+        pk for pk, last, every in callable_.filter(mode=SyncMode.POLLING).values_list("pk", "last_polled_at", "poll_interval")
+        if last is None or last + every <= now
+    ]
+    return set(retries) | set(polling)
+
+
+def integrations_with_pending_records() -> list[int]:
+    """A sweep for records whose enqueue was lost (a broker restart): every integration with pending records."""
+    out = []
+    for integration in Integration.objects.callable():
+        if integration.has_credentials and pending_records(integration).exists():
+            out.append(integration.pk)
+    return out
+
+
+def due_webhook_ids(now: datetime | None = None, limit: int = 1000) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(
+            Q(status=WebhookStatus.FAILED, next_attempt_at__lte=now)
+            | Q(status=WebhookStatus.QUEUED, next_attempt_at__isnull=True)
+            | Q(status=WebhookStatus.QUEUED, next_attempt_at__lte=now),
+            integration__enabled=True, integration__sync_paused=False,
+        ).order_by("received_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+def recover_stuck(now: datetime | None = None) -> int:
+    """Logs left RUNNING by a killed worker (its lease has lapsed): pushes retry now, pulls are marked failed."""
+    now = now or timezone.now()
+    older_than = timedelta(seconds=settings.SYNC_STUCK_AFTER_SECONDS)
+    leased = Integration.objects.filter(sync_lease_until__gt=now).values("pk")
+    stuck = SyncLog.objects.filter(status=SyncStatus.RUNNING, created_at__lt=now - older_than).exclude(
+        integration__in=leased
+    )
+    message = "the worker stopped mid-sync"
+    n = stuck.filter(record__isnull=False).update(
+        status=SyncStatus.RETRYING, next_attempt_at=now, error_message=f"{message}; retrying"
+    )
+    n += stuck.filter(record__isnull=True).update(status=SyncStatus.FAILED, finished_at=now, error_message=message)
+    return n

@@ -1,0 +1,38 @@
+"""Recording what a provider call did: the attempt's SyncLog row, the rollups, and the integration's status."""
+from datetime import datetime
+
+from integrations.engine import rollups
+from integrations.models import Integration, SyncLog, SyncStatus
+from integrations.providers import CallInfo, ProviderError
+
+
+def record_call(log_row: SyncLog, call: CallInfo | None) -> None:
+    if call is None:
+        return
+    log_row.http_status = call.http_status
+    log_row.endpoint = call.endpoint[:300]
+    log_row.rate_limit_headers = call.rate_limit or {}
+    log_row.request_excerpt = call.request_excerpt
+    log_row.response_excerpt = call.response_excerpt
+    log_row.duration_ms = call.duration_ms
+
+
+def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
+    """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted)."""
+    row.save()
+    if counted:
+        rollups.count(provider=row.provider, endpoint=row.endpoint or "(quota wait)",
+                      category=row.error_category if row.status != SyncStatus.SUCCESS else "")
+
+
+def note_success(integration: Integration, when: datetime) -> None:
+    Integration.objects.filter(pk=integration.pk).update(last_success_at=when)
+    Integration.objects.filter(pk=integration.pk).settle_status()
+
+
+def note_error(integration: Integration, error: ProviderError, when: datetime) -> None:
+    Integration.objects.filter(pk=integration.pk).update(
+        last_error_at=when, last_error_category=error.category, last_error=str(error)[:2000]
+    )
+    Integration.objects.filter(pk=integration.pk).settle_status()
+

@@ -1,0 +1,201 @@
+"""Pushing local records to the provider (and enriching them at an enrichment provider)."""
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from integrations.catalog import PROVIDERS
+from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
+from integrations.engine.mapping import EXTERNAL_ID, mapping_for
+from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.models import (
+    AUTH_CATEGORIES,
+    CrmSyncStatus,
+    EnrichmentStatus,
+    ErrorCategory,
+    Integration,
+    Record,
+    RecordLink,
+    SyncDirection,
+    SyncLog,
+    SyncStatus,
+)
+from integrations.providers import ProviderError, RemoteRecord
+
+MAX_ATTEMPTS = 8
+
+
+
+
+def pending_records(integration: Integration):
+    """Records of the integration's kind that changed since their last push and are not waiting on a failure."""
+    records = Record.objects.filter(tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind)
+    if is_enrichment(integration):
+        # Enrichment has no remote copy to keep equal: what waits is what has not been enriched yet.
+        failed = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration,
+                                           failed_at__gte=OuterRef("updated_at"))
+        return records.filter(enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED]).exclude(
+            Exists(failed))
+    settled = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration).filter(
+        Q(synced_at__gte=OuterRef("updated_at")) | Q(failed_at__gte=OuterRef("updated_at"))
+    )
+    return records.exclude(Exists(settled))
+
+
+def is_enrichment(integration: Integration) -> bool:
+    return PROVIDERS[integration.provider].category == "enrichment"
+
+
+def link_for(integration: Integration, record: Record) -> RecordLink:
+    try:
+        with transaction.atomic():
+            return RecordLink.objects.get_or_create(record=record, integration=integration)[0]
+    except IntegrityError:
+        return RecordLink.objects.get(record=record, integration=integration)
+
+
+def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
+    """Push one record; the SyncLog says what happened. Transient failures become RETRYING with a due time."""
+    integration = ctx.integration
+    link = link_for(integration, record)
+    operation = "update" if link.remote_id else "create"
+    row = retry_of or SyncLog(
+        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
+        direction=SyncDirection.PUSH, object_type=PROVIDERS[integration.provider].object_type, record=record,
+    )
+    row.operation, row.status = operation, SyncStatus.RUNNING
+    if retry_of is not None:
+        row.attempt += 1
+    row.error_category = row.error_field = row.error_message = ""
+    row.next_attempt_at = None
+    row.save()
+
+    fields, missing = mapping_for(integration).to_remote(record.payload, str(record.external_id))
+    if missing:
+        return _fail_push(row, link, record, ProviderError(
+            "missing_field", f"required field '{missing}' is empty in the local record", field=missing))
+    try:
+        if link.remote_id:
+            remote = ctx.call(lambda c: c.update_record(link.remote_id, fields))
+        else:
+            remote = _create_or_adopt(ctx, fields, str(record.external_id))
+    except NotCallable as e:
+        row.status, row.error_category, row.error_message = SyncStatus.RETRYING, "", str(e)
+        row.next_attempt_at = timezone.now() + timedelta(minutes=1)
+        row.save()
+        return row
+    except ProviderError as e:
+        return _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
+    now = timezone.now()
+    record_call(row, ctx.client.last_call)
+    row.status, row.finished_at = SyncStatus.SUCCESS, now
+    finish_attempt(row)
+    RecordLink.objects.filter(pk=link.pk).update(
+        remote_id=remote.remote_id, synced_at=now, remote_updated_at=remote.updated_at, failed_at=None,
+        last_error_category="",
+    )
+    # .update() leaves Record.updated_at alone, so the record does not look changed again.
+    Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)
+    note_success(integration, now)
+    return row
+
+
+def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
+    """Look a record's person up at the enrichment provider and keep what it knows (RB-09 "enrichment")."""
+    integration = ctx.integration
+    link = link_for(integration, record)
+    row = retry_of or SyncLog(
+        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
+        direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type, record=record,
+    )
+    row.operation, row.status = "enrich", SyncStatus.RUNNING
+    if retry_of is not None:
+        row.attempt += 1
+    row.error_category = row.error_field = row.error_message = ""
+    row.next_attempt_at = None
+    row.save()
+    email = (record.payload or {}).get("email")
+    if not email:
+        return _fail_push(row, link, record, ProviderError("missing_field", "the record has no email to enrich",
+                                                           field="email"))
+    try:
+        person = ctx.call(lambda c: c.find_person(email))
+    except NotCallable as e:
+        row.status, row.error_message = SyncStatus.RETRYING, str(e)
+        row.next_attempt_at = timezone.now() + timedelta(minutes=1)
+        row.save()
+        return row
+    except ProviderError as e:
+        row = _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
+        if integration.enrichment_defer_on_error and e.transient:
+            Record.objects.filter(pk=record.pk).update(enrichment_status=EnrichmentStatus.DEFERRED)
+        return row
+    now = timezone.now()
+    record_call(row, ctx.client.last_call)
+    if person is None and getattr(ctx.client, "pending", False):
+        # The provider is still looking (202): ask again shortly, without counting it as a failure.
+        row.status, row.next_attempt_at = SyncStatus.RETRYING, now + timedelta(seconds=30)
+        row.error_message = "lookup queued at the provider"
+        row.save()
+        return row
+    row.status, row.finished_at = SyncStatus.SUCCESS, now
+    row.error_message = "" if person else "no match at the provider"
+    finish_attempt(row)
+    enrichment = {k: v for k, v in (person.fields if person else {}).items() if k != "email"}
+    Record.objects.filter(pk=record.pk).update(
+        payload={**record.payload, "enrichment": enrichment}, enrichment_status=EnrichmentStatus.ENRICHED,
+        enriched_at=now, updated_at=now,
+    )
+    # Many records may share one person: the person's id stays in the enrichment, not in the link.
+    if person:
+        enrichment["person_id"] = person.remote_id
+        Record.objects.filter(pk=record.pk).update(payload={**record.payload, "enrichment": enrichment})
+    RecordLink.objects.filter(pk=link.pk).update(synced_at=now, failed_at=None, last_error_category="")
+    note_success(integration, now)
+    return row
+
+
+def _create_or_adopt(ctx: CallContext, fields: dict, external_id: str) -> RemoteRecord:
+    """Create; when the provider already holds our record (a repeated push), adopt it and update it."""
+    try:
+        return ctx.call(lambda c: c.create_record(fields))
+    except ProviderError as e:
+        if e.category != ErrorCategory.DUPLICATE or not e.existing_id:
+            raise
+        existing_id = e.existing_id
+        existing = ctx.call(lambda c: c.get_record(existing_id))
+        if str(existing.fields.get(EXTERNAL_ID) or "") != external_id:
+            raise
+        return ctx.call(lambda c: c.update_record(existing.remote_id, fields))
+
+
+def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderError, *, call=None) -> SyncLog:
+    now = timezone.now()
+    record_call(row, call)
+    row.error_category = error.category
+    row.error_field = (error.field or "")[:200]
+    row.error_message = error.message[:2000]
+    if error.category in AUTH_CATEGORIES:
+        # Not the record's fault: it goes out once the integration can call again (refreshed or re-authorized);
+        # dispatch skips integrations that need re-authorization, so this waits without a retry storm.
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(min(row.attempt, 4)))
+    elif error.transient and row.attempt < MAX_ATTEMPTS:
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
+    else:
+        row.status, row.finished_at = SyncStatus.FAILED, now
+    # Counted: what the provider answered, and waits for its quota (RB-03: "sync operations queuing up"); not a
+    # local refusal that never reached anyone (a required field missing before the call).
+    finish_attempt(row, counted=call is not None or isinstance(error, QuotaUnavailable))
+    RecordLink.objects.filter(pk=link.pk).update(failed_at=now, last_error_category=error.category)
+    if row.status == SyncStatus.FAILED and error.category not in AUTH_CATEGORIES:
+        if is_enrichment(row.integration):
+            Record.objects.filter(pk=record.pk).update(enrichment_status=EnrichmentStatus.FAILED)
+        else:
+            Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.FAILED)
+    if not isinstance(error, QuotaUnavailable):
+        note_error(row.integration, error, now)
+    return row
+

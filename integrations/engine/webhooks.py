@@ -1,0 +1,55 @@
+"""Processing a stored webhook delivery: fetch the records it names and apply them."""
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from integrations.engine import rollups
+from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds, may_call
+from integrations.engine.outcomes import note_error, note_success
+from integrations.engine.pull import apply_remote
+from integrations.models import OutcomeKind, WebhookDelivery, WebhookStatus
+from integrations.providers import ProviderError
+
+
+def process_webhook(delivery_id: int) -> WebhookDelivery | None:
+    """Fetch the record a webhook names and apply it; a failure is kept for a later retry, then DEAD."""
+    delivery = WebhookDelivery.objects.select_related("integration__tenant").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status in (WebhookStatus.PROCESSED, WebhookStatus.DEAD):
+        return delivery
+    integration = delivery.integration
+    if not may_call(integration.pk):
+        # Paused or disabled: keep the event, untouched, until the integration may sync again.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookStatus.QUEUED, next_attempt_at=None)
+        delivery.status = WebhookStatus.QUEUED
+        return delivery
+    delivery.attempts += 1
+    now = timezone.now()
+    try:
+        ctx = CallContext(integration)
+        for remote_id in delivery.payload.get("remote_ids", []):
+            remote = ctx.call(lambda c, rid=remote_id: c.get_record(rid))
+            apply_remote(integration, remote, when=timezone.now())
+    except (ProviderError, NotCallable) as e:
+        delivery.last_error = str(e)[:2000]
+        if delivery.attempts >= delivery.max_retries:
+            delivery.status, delivery.next_attempt_at = WebhookStatus.DEAD, None
+        else:
+            delivery.status = WebhookStatus.FAILED
+            # Webhooks wait longer between tries than pushes: a provider outage outlasts a burst of retries.
+            wait = backoff_seconds(delivery.attempts, getattr(e, "retry_after", None),
+                                   base=settings.WEBHOOK_RETRY_BASE_SECONDS)
+            delivery.next_attempt_at = now + timedelta(seconds=wait)
+        delivery.save(update_fields=["attempts", "status", "next_attempt_at", "last_error"])
+        category = e.category if isinstance(e, ProviderError) else "unknown"
+        rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook", category=category)
+        if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable):
+            note_error(integration, e, now)
+        return delivery
+    delivery.status, delivery.processed_at, delivery.last_error, delivery.next_attempt_at = (
+        WebhookStatus.PROCESSED, timezone.now(), "", None)
+    delivery.save(update_fields=["attempts", "status", "processed_at", "last_error", "next_attempt_at"])
+    rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook")
+    note_success(integration, timezone.now())
+    return delivery
+

@@ -1,0 +1,55 @@
+"""What every service shares: the result it returns, the audit row it writes, and enqueueing by task name.
+
+Services never import `integrations.tasks`: they enqueue by the task's registered name after the transaction
+commits, so the layers stay one-way (tasks call services, never the other way round).
+"""
+from dataclasses import dataclass, field
+from functools import partial
+
+from celery import signature
+from django.db import transaction
+from django.db.models import QuerySet
+
+from integrations.access.actors import Actor, audit_fields
+from integrations.models import AuditEvent, Integration
+
+# Chunk size for set-based changes that also write one audit row per integration.
+CHUNK = 2000
+PRIORITY_QUEUE = "priority"
+
+
+@dataclass
+class ActionResult:
+    """What an action did: how many it changed and how many were already in the wanted state."""
+
+    action: str
+    changed: int = 0
+    unchanged: int = 0
+    details: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.changed + self.unchanged
+
+
+def as_queryset(integrations) -> QuerySet:
+    if isinstance(integrations, Integration):
+        return Integration.objects.filter(pk=integrations.pk)
+    return integrations
+
+
+def audit(*, actor: Actor, action: str, integration: Integration | None = None, tenant=None, provider: str = "",
+          details: dict | None = None) -> AuditEvent:
+    """Write one audit row; services call this for actions that are not about a set of integrations."""
+    if integration is not None:
+        tenant = tenant or integration.tenant
+        provider = provider or integration.provider
+    return AuditEvent.objects.create(
+        action=action, integration=integration, tenant=tenant, provider=provider, details=details or {},
+        **audit_fields(actor),
+    )
+
+
+def enqueue_after_commit(task_name: str, *args, **options) -> None:
+    """Send a Celery task by name once the current transaction commits (the task must see what was saved)."""
+    transaction.on_commit(partial(signature(task_name, args=args).apply_async, **options))
