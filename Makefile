@@ -28,6 +28,7 @@ test: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf var/broker var/broker-processed var/*.sqlite3* test-artifacts

@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests import factories
+from tests.support import factories
+from tests.support.services import require_or_skip
 
-pytest_plugins = ["tests.fixtures_sandbox"]
+pytest_plugins = ["tests.support.sandbox"]
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -19,13 +20,6 @@ def pytest_configure(config):
     """A fresh clone has neither var/ (SQLite test databases) nor test-artifacts/ (worker logs, screenshots)."""
     settings.VAR_DIR.mkdir(exist_ok=True)
     (settings.BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
-
-
-def require_or_skip(reason: str):
-    """Skip for a missing service, or fail when the run promised every service (REQUIRE_SERVICES=1)."""
-    if settings.REQUIRE_SERVICES:
-        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture

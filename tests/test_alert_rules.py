@@ -4,7 +4,7 @@ import subprocess
 
 from django.conf import settings
 
-from tests.conftest import require_or_skip
+from tests.support.services import require_or_skip
 
 RULES = settings.BASE_DIR / "deploy" / "prometheus" / "lineup-alerts.yml"
 

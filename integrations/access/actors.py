@@ -1,6 +1,7 @@
 """Who acts: a console user, an API token or the system (beat, a worker). One place for labels and rights."""
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 
@@ -54,3 +55,26 @@ def scope_integrations(actor: Actor, queryset):
     if isinstance(actor, ApiToken) and actor.scope == ApiTokenScope.TENANT:
         return queryset.filter(tenant_id=actor.tenant_id)
     return queryset
+
+
+def actor_spec(actor: Actor) -> dict:
+    """An actor as JSON, to act as the same actor in a worker."""
+    if isinstance(actor, ApiToken):
+        return {"type": "token", "id": actor.pk}
+    if isinstance(actor, System):
+        return {"type": "system", "name": actor.name}
+    return {"type": "user", "id": actor.pk}
+
+
+def actor_from_spec(spec: dict) -> Actor:
+    if spec["type"] == "system":
+        return System(spec["name"])
+    if spec["type"] == "token":
+        token = ApiToken.objects.filter(pk=spec["id"], revoked_at__isnull=True).select_related("tenant").first()
+        if token is None:
+            raise PermissionDenied("the API token that started this operation is gone or revoked")
+        return token
+    user = get_user_model().objects.filter(pk=spec["id"], is_active=True).first()
+    if user is None:
+        raise PermissionDenied("the user who started this operation is gone or inactive")
+    return user

@@ -14,16 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from integrations.access.actors import OPERATE, Actor, System, actor_label, require
+from integrations.access.actors import OPERATE, Actor, actor_from_spec, actor_label, actor_spec, require
 from integrations.errors import ServiceError
-from integrations.models import ApiToken, BulkOperation, BulkOperationStatus, Defect, SyncLog
+from integrations.models import BulkOperation, BulkOperationStatus, Defect, SyncLog
 from integrations.services import recovery
 from integrations.services.common import ActionResult, audit, enqueue_after_commit
 
@@ -59,32 +58,6 @@ ACTIONS: dict[str, BulkAction] = {
         ),
     ),
 }
-
-
-# ------------------------------------------------------------------------------------------ actors
-
-
-def actor_spec(actor: Actor) -> dict:
-    """An actor as JSON, to act as the same actor in a worker."""
-    if isinstance(actor, ApiToken):
-        return {"type": "token", "id": actor.pk}
-    if isinstance(actor, System):
-        return {"type": "system", "name": actor.name}
-    return {"type": "user", "id": actor.pk}
-
-
-def actor_from_spec(spec: dict) -> Actor:
-    if spec["type"] == "system":
-        return System(spec["name"])
-    if spec["type"] == "token":
-        token = ApiToken.objects.filter(pk=spec["id"], revoked_at__isnull=True).select_related("tenant").first()
-        if token is None:
-            raise PermissionDenied("the API token that started this operation is gone or revoked")
-        return token
-    user = get_user_model().objects.filter(pk=spec["id"], is_active=True).first()
-    if user is None:
-        raise PermissionDenied("the user who started this operation is gone or inactive")
-    return user
 
 
 # ------------------------------------------------------------------------------------------ selection

@@ -12,7 +12,15 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from integrations import errors
-from integrations.access.actors import OPERATE, Actor, actor_label, audit_fields, require, scope_integrations
+from integrations.access.actors import (
+    OPERATE,
+    Actor,
+    actor_label,
+    actor_spec,
+    audit_fields,
+    require,
+    scope_integrations,
+)
 from integrations.catalog import PROVIDERS
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.models import (
@@ -497,8 +505,6 @@ def integrations_reconcile(
 
 def integrations_reconcile_in_background(*, integrations, since: datetime, actor: Actor) -> ActionResult:
     """Queue one reconcile task per integration (a large admin selection); each writes its own audit event."""
-    from integrations.services.bulk import actor_spec
-
     _check_past(since)
     require(actor, OPERATE)
     ids = list(scope_integrations(actor, as_queryset(integrations)).order_by("pk").values_list("pk", flat=True))

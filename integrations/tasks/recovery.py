@@ -3,6 +3,7 @@ from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
 from integrations import services
+from integrations.access.actors import actor_from_spec
 from integrations.models import Integration
 from integrations.services import bulk
 
@@ -23,5 +24,5 @@ def reconcile_integration(integration_id: int, since: str, actor: dict) -> dict 
     moment = parse_datetime(since)
     if integration is None or moment is None:
         return None
-    result = services.integrations_reconcile(integrations=integration, since=moment, actor=bulk.actor_from_spec(actor))
+    result = services.integrations_reconcile(integrations=integration, since=moment, actor=actor_from_spec(actor))
     return {k: v for k, v in result.details.items() if k.startswith("n_")}

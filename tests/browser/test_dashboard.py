@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings
 
 from integrations.models import SyncLog
-from tests import factories
-from tests.dashboard.seed import outage_scene
+from tests.support import factories
+from tests.support.dashboard_seed import outage_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

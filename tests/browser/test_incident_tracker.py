@@ -5,8 +5,8 @@ import pytest
 from incidents import services
 from incidents.models import ChecklistItem
 from integrations.models import AuditEvent, Integration
-from tests import factories
 from tests.incidents.helpers import failing_logs
+from tests.support import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

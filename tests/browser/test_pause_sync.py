@@ -2,7 +2,7 @@
 import pytest
 
 from integrations.models import AuditEvent, Integration
-from tests import factories
+from tests.support import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

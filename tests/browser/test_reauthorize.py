@@ -5,8 +5,8 @@ import pytest
 from integrations import services
 from integrations.access.actors import System
 from integrations.models import AuditEvent, Integration
-from tests import factories
-from tests.integrations.test_sync import connect
+from tests.support import factories
+from tests.support.sync import connect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.urls("tests.integrations.credential_test_urls")]

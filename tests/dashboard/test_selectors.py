@@ -7,8 +7,8 @@ from django.utils import timezone
 from dashboard import selectors
 from dashboard.charts import meter, sparkline
 from integrations.engine import rollups
-from tests import factories
-from tests.dashboard.seed import HUB_ENDPOINT, outage_scene
+from tests.support import factories
+from tests.support.dashboard_seed import HUB_ENDPOINT, outage_scene
 
 pytestmark = pytest.mark.django_db
 

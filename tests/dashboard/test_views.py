@@ -11,8 +11,8 @@ from django.utils import timezone
 from integrations.catalog import PROVIDERS
 from integrations.engine import rollups
 from integrations.models import Integration
-from tests import factories
-from tests.dashboard.seed import HUB_ENDPOINT, outage_scene
+from tests.support import factories
+from tests.support.dashboard_seed import HUB_ENDPOINT, outage_scene
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.models import Integration, OutcomeRollup, SyncLog
-from tests import factories
+from tests.support import factories
 
 
 def failing_logs(integration, n, *, category="provider_5xx", status="FAILED", endpoint="/crm/v3/objects/contacts",

@@ -8,8 +8,8 @@ from incidents import detection
 from incidents.models import Incident
 from incidents.services import open_or_update_incident
 from integrations.models import AuditEvent
-from tests import factories
 from tests.incidents.helpers import failing_logs
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

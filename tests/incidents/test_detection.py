@@ -9,8 +9,8 @@ from incidents import detection
 from incidents.models import ChecklistItem, Incident
 from integrations.engine import rollups
 from integrations.models import Record
-from tests import factories
 from tests.incidents.helpers import failing_logs
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,9 @@ from integrations.engine import calls, dispatch, webhooks
 from integrations.engine import run as engine_run
 from integrations.engine.quota import provider_quota
 from integrations.models import AuditEvent, Defect, Integration, Record, SyncLog, WebhookDelivery
-from tests import factories
 from tests.incidents.helpers import backdate_errors
-from tests.integrations.test_sync import connect, local_records
+from tests.support import factories
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

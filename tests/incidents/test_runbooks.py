@@ -87,7 +87,7 @@ def test_bundled_copies_equal_the_shared_runbooks(name):
 
 
 def test_each_runbook_has_a_page_that_alerts_can_link_to(client, db):
-    from tests import factories
+    from tests.support import factories
 
     client.force_login(factories.user("viewer-rb", group=factories.VIEWER))
     for code in ("RB-01", "RB-02", "RB-03", "RB-04", "RB-09"):

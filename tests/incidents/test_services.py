@@ -9,8 +9,8 @@ from django.utils import timezone
 from incidents import errors, services
 from incidents.models import ChecklistItem, Incident, Postmortem, TenantContact
 from integrations.models import AuditEvent, Integration
-from tests import factories
 from tests.incidents.helpers import failing_logs
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from incidents import services
 from incidents.models import Incident
 from integrations.models import AuditEvent, Integration
-from tests import factories
 from tests.incidents.helpers import failing_logs
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

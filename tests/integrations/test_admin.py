@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from integrations.models import AuditEvent, Integration, SyncLog
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from integrations.models import AuditEvent, Integration, SyncLog
-from tests import factories
-from tests.integrations.test_sync import connect
+from tests.support import factories
+from tests.support.sync import connect
 
 pytestmark = pytest.mark.django_db
 

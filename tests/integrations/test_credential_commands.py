@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 
 from integrations.access import crypto
 from integrations.models import AuditEvent, Integration
-from tests.integrations.test_credentials import raw_credentials
-from tests.integrations.test_sync import connect
+from tests.support.credentials import raw_credentials
+from tests.support.sync import connect
 
 pytestmark = pytest.mark.django_db
 

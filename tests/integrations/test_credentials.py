@@ -8,8 +8,6 @@ import requests
 from cryptography.fernet import Fernet
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,8 +17,9 @@ from integrations.access.actors import System
 from integrations.models import AuditEvent, Integration
 from integrations.selectors.tokens import check_token
 from integrations.services import credentials as cred
-from tests import factories
-from tests.integrations.test_sync import connect
+from tests.support import factories
+from tests.support.credentials import raw_credentials
+from tests.support.sync import connect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.credential_test_urls")]
 
@@ -28,12 +27,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.creden
 @pytest.fixture
 def cred_admin(db):
     return factories.user("credadmin", group=factories.ADMIN)
-
-
-def raw_credentials(integration) -> str:
-    """The column as stored: a Fernet token, never clear text."""
-    return Integration.objects.annotate(raw=Cast("credentials", TextField())).values_list("raw", flat=True).get(
-        pk=integration.pk)
 
 
 def text(response) -> str:

@@ -6,7 +6,7 @@ from django.db import connection
 
 from integrations.access import crypto
 from integrations.models import Integration
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

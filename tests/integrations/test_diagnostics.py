@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.models import AuditEvent, Integration
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox
                                                                       django_capture_on_commit_callbacks):
     from integrations.engine import run
     from integrations.models import Record, SyncLog
-    from tests.integrations.test_sync import connect, local_records
+    from tests.support.sync import connect, local_records
 
     integration = connect(sandbox, "greenhouse")
     backlog = local_records(integration, 5)

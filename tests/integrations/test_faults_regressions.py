@@ -4,7 +4,7 @@ import pytest
 from integrations.engine import push, run
 from integrations.engine.quota import provider_quota
 from integrations.models import SyncLog
-from tests.integrations.test_sync import connect, external_id, local_records
+from tests.support.sync import connect, external_id, local_records
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import pytest
 from integrations.engine import rollups, run
 from integrations.engine.status_pages import read_status_page
 from integrations.models import OutcomeRollup, ProviderStatusReading
-from tests import factories
-from tests.integrations.test_sync import connect, local_records
+from tests.support import factories
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

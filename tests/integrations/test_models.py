@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from incidents.models import Incident
 from integrations.models import ApiToken, Defect
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

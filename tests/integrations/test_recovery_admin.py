@@ -19,8 +19,8 @@ from integrations.models import (
     WebhookDelivery,
 )
 from integrations.services import bulk
-from tests import factories
-from tests.integrations.test_sync import connect, local_records
+from tests.support import factories
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from integrations.engine import run as engine_run
 from integrations.models import AuditEvent, Defect, Integration, RecordLink, SyncLog, WebhookDelivery
-from tests import factories
-from tests.integrations.test_sync import connect, local_records
+from tests.support import factories
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

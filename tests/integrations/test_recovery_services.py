@@ -20,8 +20,8 @@ from integrations.models import (
     SyncLog,
     WebhookDelivery,
 )
-from tests import factories
-from tests.integrations.test_sync import connect, external_id, local_records
+from tests.support import factories
+from tests.support.sync import connect, external_id, local_records
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from integrations import services
 from integrations.access.actors import System
 from integrations.models import AuditEvent, Record, RecordLink, SyncLog
 from integrations.services import recovery
-from tests import factories
+from tests.support import factories
 
 N = 1000
 

@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from integrations.engine import run
 from integrations.models import AuditEvent, Integration, SyncLog
-from tests import factories
-from tests.integrations.test_sync import connect, local_records
+from tests.support import factories
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from integrations import selectors
 from integrations.models import Record, RecordLink, SyncLog, WebhookDelivery
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from integrations import errors, services
 from integrations.access.actors import System
 from integrations.models import ApiToken, AuditEvent, Integration, IntegrationStatus
 from integrations.services import switches
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.django_db
 

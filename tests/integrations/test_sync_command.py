@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations import services
 from integrations.models import AuditEvent, Integration
-from tests.integrations.test_sync import connect, local_records
+from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
 

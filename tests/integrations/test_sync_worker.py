@@ -8,8 +8,8 @@ from django.db.models import Count
 from integrations import services
 from integrations.models import RecordLink, SyncLog
 from integrations.tasks import sync as tasks
-from tests.integrations.test_sync import connect, external_id, local_records
-from tests.workers import kill, running_worker, wait_until
+from tests.support.sync import connect, external_id, local_records
+from tests.support.workers import kill, running_worker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

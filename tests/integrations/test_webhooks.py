@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from integrations.models import Record, WebhookDelivery
 from integrations.providers import get_client_class
-from tests.integrations.test_sync import connect
+from tests.support.sync import connect
 
 pytestmark = pytest.mark.django_db
 

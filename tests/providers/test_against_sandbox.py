@@ -1,6 +1,6 @@
 """The real clients against the sandbox provider server: records, tokens and every error category.
 
-The `sandbox` fixture comes from tests.fixtures_sandbox, which the root conftest already loads.
+The `sandbox` fixture comes from tests.support.sandbox, which the root conftest already loads.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import sys
 import time
 
 import requests
+from celery import signature
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -78,9 +79,7 @@ class Command(BaseCommand):
             self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "priority,sync,default"], env)
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             # Records seeded (or changed while the demo was stopped) get their first sync now, not at the first sweep.
-            from integrations.tasks.sync import sweep_pending_records
-
-            sweep_pending_records.delay()
+            signature("integrations.sweep_pending_records").delay()
             self._start("web", manage + ["runserver", f"127.0.0.1:{port}", "--noreload"], env)
             if not _wait_http(f"http://127.0.0.1:{port}/admin/login/", 60):
                 raise CommandError("The web console did not start; see its output above.")

@@ -1,7 +1,7 @@
 """Create the beat schedules (idempotent)."""
 from django.core.management.base import BaseCommand
 
-from integrations.tasks.schedules import all_schedules, ensure_schedules
+from integrations.services.schedules import all_schedules, ensure_schedules
 
 
 class Command(BaseCommand):

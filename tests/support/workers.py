@@ -10,7 +10,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from tests.conftest import require_or_skip
+from tests.support.services import require_or_skip
 
 
 def broker_url() -> str:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from integrations.engine import rollups
 from integrations.models import Defect, ProviderStatusReading, SyncLog, WebhookDelivery
-from tests import factories
+from tests.support import factories
 
 HUB_ENDPOINT = "POST /crm/v3/objects/contacts"
 

@@ -1,6 +1,6 @@
 """Pytest plugin: a real sandbox provider server for the whole session, reset before each test.
 
-Loaded from the root conftest (`pytest_plugins = ["tests.fixtures_sandbox"]`). Never touches the database.
+Loaded from the root conftest (`pytest_plugins = ["tests.support.sandbox"]`). Never touches the database.
 """
 from __future__ import annotations
 

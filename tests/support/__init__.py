@@ -1,0 +1,1 @@
+"""Helpers that several test modules share: factories, the sandbox fixture, real workers, sync helpers."""
