@@ -8,7 +8,6 @@ number of queries does not grow with the data, the tenants or the providers.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -35,6 +34,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookStatus,
 )
+from integrations.providers.rate_limits import parse_rate_limit
 
 WINDOW_MINUTES = 15
 BUCKET_MINUTES = 15
@@ -204,38 +204,6 @@ class Dashboard:
 
 # ------------------------------------------------------------------------------------------ rate limits
 
-_SFORCE = re.compile(r"api-usage=(\d+)/(\d+)")
-
-
-def _int(value) -> int | None:
-    try:
-        return int(str(value).strip().split(",")[0].split(";")[0])
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_rate_limit(headers: dict) -> tuple[int | None, int | None, str]:
-    """(remaining, limit, retry_after) from the headers a provider sent, in any of the conventions we meet.
-
-    HubSpot X-HubSpot-RateLimit-Remaining/Max; the common X-RateLimit-Remaining/Limit and the IETF draft's
-    RateLimit-Remaining/Limit; Salesforce Sforce-Limit-Info "api-usage=used/limit".
-    """
-    h = {str(k).lower(): v for k, v in (headers or {}).items()}
-    retry_after = str(h.get("retry-after", ""))[:20]
-    for remaining_key, limit_key in (
-        ("x-hubspot-ratelimit-remaining", "x-hubspot-ratelimit-max"),
-        ("x-ratelimit-remaining", "x-ratelimit-limit"),
-        ("ratelimit-remaining", "ratelimit-limit"),
-    ):
-        if remaining_key in h or limit_key in h:
-            return _int(h.get(remaining_key)), _int(h.get(limit_key)), retry_after
-    match = _SFORCE.search(str(h.get("sforce-limit-info", "")))
-    if match:
-        used, limit = int(match.group(1)), int(match.group(2))
-        return max(0, limit - used), limit, retry_after
-    return None, None, retry_after
-
-
 def last_rate_limit_headers(providers: list[str], *, since: datetime) -> dict[str, Headroom]:
     """Per provider, the newest sync log since `since` that carried rate-limit headers: two queries in all.
 
@@ -261,7 +229,8 @@ def last_rate_limit_headers(providers: list[str], *, since: datetime) -> dict[st
     out = {}
     rows = SyncLog.objects.filter(id__in=ids).values("id", "provider", "rate_limit_headers", "created_at")
     for row in rows:
-        remaining, limit, retry_after = parse_rate_limit(row["rate_limit_headers"])
+        seen = parse_rate_limit(row["rate_limit_headers"])
+        remaining, limit, retry_after = seen.remaining, seen.limit, seen.retry_after
         out[row["provider"]] = Headroom(remaining=remaining, limit=limit, seen_at=row["created_at"],
                                         log_id=row["id"], retry_after=retry_after)
     return out

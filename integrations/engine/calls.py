@@ -19,6 +19,7 @@ from integrations.engine.outcomes import finish_attempt, note_error, record_call
 from integrations.engine.quota import configured_quota, provider_quota
 from integrations.models import ErrorCategory, Integration, SyncDirection, SyncLog, SyncStatus
 from integrations.providers import BaseClient, CallInfo, ProviderError, get_client
+from integrations.providers.rate_limits import parse_rate_limit
 
 BACKOFF_CAP_SECONDS = 15 * 60
 QUOTA_WAIT_SECONDS = 20.0
@@ -61,25 +62,18 @@ def may_call(integration_id: int) -> bool:
     """Paused, disabled and needs-reauth integrations never call their provider."""
     return Integration.objects.callable().filter(pk=integration_id).exists()
 
+
 def quota_feedback(provider: str, call: CallInfo | None, error: ProviderError | None) -> None:
     """Teach the shared limiter what the provider said: a 429's wait, or no quota left this window."""
     quota = provider_quota()
     if error is not None and error.category == ErrorCategory.RATE_LIMITED and not isinstance(error, QuotaUnavailable):
         quota.observe(provider, retry_after=error.retry_after or configured_quota(provider).window_seconds)
         return
-    if call is None or not call.rate_limit:
+    seen = parse_rate_limit(call.rate_limit if call is not None else None)
+    if seen.remaining is None:
         return
-    headers = {k.lower(): v for k, v in call.rate_limit.items()}
-    remaining = headers.get("x-hubspot-ratelimit-remaining") or headers.get("x-ratelimit-remaining")
-    if remaining is None:
-        return
-    try:
-        remaining_n = int(remaining)
-    except ValueError:
-        return
-    interval_ms = headers.get("x-hubspot-ratelimit-interval-milliseconds")
-    reset = int(interval_ms) / 1000 if interval_ms and interval_ms.isdigit() else configured_quota(provider).window_seconds
-    quota.observe(provider, remaining=remaining_n, reset_seconds=reset)
+    quota.observe(provider, remaining=seen.remaining,
+                  reset_seconds=seen.window_seconds or configured_quota(provider).window_seconds)
 
 
 

@@ -78,19 +78,6 @@ def test_rate_limit_headroom_uses_the_newest_headers_even_behind_a_newer_row_wit
     assert (gh.remaining, gh.limit) == (44, 50)
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "7"}, (7, 100, "")),
-    ({"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "Retry-After": "3"}, (0, 50, "3")),
-    ({"RateLimit-Limit": "10", "RateLimit-Remaining": "9"}, (9, 10, "")),
-    ({"Sforce-Limit-Info": "api-usage=25/15000"}, (14975, 15000, "")),
-    ({"Retry-After": "12"}, (None, None, "12")),
-    ({"X-RateLimit-Limit": "garbage"}, (None, None, "")),
-    ({}, (None, None, "")),
-])
-def test_rate_limit_headers_of_each_provider_convention(headers, expected):
-    assert selectors.parse_rate_limit(headers) == expected
-
-
 def test_queue_depths_defects_incidents_and_status_pages():
     scene = outage_scene()
     dash = selectors.dashboard(now=scene["now"])
