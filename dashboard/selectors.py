@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from incidents.models import ACTIVE_STATUSES, Incident
 from integrations.catalog import PROVIDERS
-from integrations.engine import rollups
 from integrations.models import (
     Defect,
     DefectStatus,
@@ -35,6 +34,7 @@ from integrations.models import (
     WebhookStatus,
 )
 from integrations.providers.rate_limits import parse_rate_limit
+from integrations.selectors import rates
 
 WINDOW_MINUTES = 15
 BUCKET_MINUTES = 15
@@ -240,8 +240,8 @@ def last_rate_limit_headers(providers: list[str], *, since: datetime) -> dict[st
 
 
 def window_start(now: datetime, minutes: int = WINDOW_MINUTES) -> datetime:
-    """The first minute of the last `minutes` minutes, the current one included (as rollups.window counts)."""
-    return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    """The first minute of the last `minutes` minutes, the current one included (as the rates count)."""
+    return rates.window_start(now, minutes)
 
 
 def bucket_floor(at: datetime) -> datetime:
@@ -330,31 +330,15 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         p.status_counts = {s: p.status_counts[s] for s in STATUS_ORDER if s in p.status_counts}
 
     # Error rates: this 15-minute window and the one before it, by endpoint and category, from the rollups.
-    start = window_start(now)
-    rows = (
-        rollups.window(minutes=2 * WINDOW_MINUTES, now=now).filter(provider__in=slugs)
-        .values("provider", "endpoint", "category")
-        .annotate(n=Sum("count", filter=Q(minute__gte=start)), before=Sum("count", filter=Q(minute__lt=start)))
-        .order_by()
-    )
-    by_endpoint: dict[str, dict[str, int]] = {}
-    by_category: dict[str, dict[str, int]] = {}
-    for row in rows:
-        p, n, before = health[row["provider"]], row["n"] or 0, row["before"] or 0
-        p.calls_15m += n
-        p.calls_prev += before
-        if row["category"]:
-            p.errors_15m += n
-            p.errors_prev += before
-            if n:
-                e = by_endpoint.setdefault(p.slug, {})
-                e[row["endpoint"]] = e.get(row["endpoint"], 0) + n
-                c = by_category.setdefault(p.slug, {})
-                c[row["category"]] = c.get(row["category"], 0) + n
-    for slug, counts in by_endpoint.items():
-        health[slug].by_endpoint = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    for slug, counts in by_category.items():
-        health[slug].by_category = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    current = rates.error_rates(minutes=WINDOW_MINUTES, now=now, providers=slugs)
+    previous = rates.error_rates(minutes=2 * WINDOW_MINUTES, now=now, providers=slugs, end=window_start(now))
+    for slug, r in current.items():
+        p = health[slug]
+        p.calls_15m, p.errors_15m = r.calls, r.errors
+        p.by_endpoint = sorted(((e, n[0]) for e, n in r.by_endpoint.items() if n[0]), key=lambda kv: (-kv[1], kv[0]))
+        p.by_category = sorted(((c, n) for c, n in r.by_category.items() if n), key=lambda kv: (-kv[1], kv[0]))
+    for slug, r in previous.items():
+        health[slug].calls_prev, health[slug].errors_prev = r.calls, r.errors
 
     _rollup_series(health, now)
 

@@ -40,22 +40,6 @@ def window(*, minutes: int = 15, kind: str = OutcomeKind.SYNC, now: datetime | N
     return OutcomeRollup.objects.filter(kind=kind, minute__gte=start)
 
 
-def error_rates(*, minutes: int = 15, now: datetime | None = None) -> dict[str, dict]:
-    """Per provider: calls, errors, error rate and errors by endpoint and by category over the window."""
-    out: dict[str, dict] = {}
-    rows = window(minutes=minutes, now=now).values("provider", "endpoint", "category").annotate(n=Sum("count"))
-    for row in rows:
-        p = out.setdefault(row["provider"], {"calls": 0, "errors": 0, "by_endpoint": {}, "by_category": {}})
-        p["calls"] += row["n"]
-        if row["category"]:
-            p["errors"] += row["n"]
-            p["by_endpoint"][row["endpoint"]] = p["by_endpoint"].get(row["endpoint"], 0) + row["n"]
-            p["by_category"][row["category"]] = p["by_category"].get(row["category"], 0) + row["n"]
-    for p in out.values():
-        p["rate"] = p["errors"] / p["calls"] if p["calls"] else 0.0
-    return out
-
-
 def totals(kind: str = OutcomeKind.SYNC, *, errors_only: bool = True):
     qs = OutcomeTotal.objects.filter(kind=kind)
     if errors_only:
