@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from integrations.access.crypto import EncryptedJSONField
 from integrations.catalog import PROVIDER_CHOICES
+from integrations.providers import errors as taxonomy
 
 
 class Tenant(models.Model):
@@ -144,30 +145,13 @@ class SyncStatus(models.TextChoices):
     RETRYING = "RETRYING", "Retrying"
 
 
-class ErrorCategory(models.TextChoices):
-    CONNECTION = "connection", "Connection"
-    TIMEOUT = "timeout", "Timeout"
-    PROVIDER_5XX = "provider_5xx", "Provider 5xx"
-    RATE_LIMITED = "rate_limited", "Rate limited"
-    AUTH_EXPIRED = "auth_expired", "Auth expired"
-    AUTH_INVALID = "auth_invalid", "Auth invalid"
-    AUTH_REFRESH_FAILED = "auth_refresh_failed", "Auth refresh failed"
-    VALIDATION = "validation", "Validation"
-    MISSING_FIELD = "missing_field", "Missing field"
-    DUPLICATE = "duplicate", "Duplicate"
-    MAPPING = "mapping", "Mapping"
-    UNKNOWN = "unknown", "Unknown"
-
-
-TRANSIENT_CATEGORIES = frozenset(
-    {ErrorCategory.CONNECTION, ErrorCategory.TIMEOUT, ErrorCategory.PROVIDER_5XX, ErrorCategory.RATE_LIMITED}
+# The one taxonomy lives with the provider clients; these are its stored choices.
+ErrorCategory = models.TextChoices(
+    "ErrorCategory", [(slug.upper(), (slug, label)) for slug, label in taxonomy.CATEGORY_LABELS.items()]
 )
-AUTH_CATEGORIES = frozenset(
-    {ErrorCategory.AUTH_EXPIRED, ErrorCategory.AUTH_INVALID, ErrorCategory.AUTH_REFRESH_FAILED}
-)
-DATA_CATEGORIES = frozenset(
-    {ErrorCategory.VALIDATION, ErrorCategory.MISSING_FIELD, ErrorCategory.DUPLICATE, ErrorCategory.MAPPING}
-)
+TRANSIENT_CATEGORIES = frozenset(ErrorCategory(c) for c in taxonomy.TRANSIENT_CATEGORIES)
+AUTH_CATEGORIES = frozenset(ErrorCategory(c) for c in taxonomy.AUTH_CATEGORIES)
+DATA_CATEGORIES = frozenset(ErrorCategory(c) for c in taxonomy.DATA_CATEGORIES)
 
 
 class RecordKind(models.TextChoices):

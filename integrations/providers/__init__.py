@@ -3,27 +3,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.providers.base import (
+from integrations.providers.base import BaseClient, parse_retry_after, shared_session
+from integrations.providers.clearbit import ClearbitClient
+from integrations.providers.errors import (
     CATEGORIES,
     TRANSIENT_CATEGORIES,
-    BaseClient,
-    CallInfo,
-    Page,
     ProviderError,
-    ProviderStatus,
-    RemoteRecord,
-    TokenSet,
     UnsupportedOperation,
-    WebhookEvent,
-    parse_retry_after,
-    shared_session,
 )
-from integrations.providers.clearbit import ClearbitClient
 from integrations.providers.greenhouse import GreenhouseClient
 from integrations.providers.hubspot import HubSpotClient
 from integrations.providers.lever import LeverClient
 from integrations.providers.pandadoc import PandaDocClient
 from integrations.providers.salesforce import SalesforceClient
+from integrations.providers.types import CallInfo, Page, ProviderStatus, RemoteRecord, TokenSet, WebhookEvent
 from integrations.providers.workday import WorkdayClient
 
 CLIENTS: dict[str, type[BaseClient]] = {

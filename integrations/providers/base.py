@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -24,124 +23,16 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from integrations.access.redaction import redact_text
+from integrations.providers.errors import (
+    ProviderError,
+    UnsupportedOperation,
+)
+from integrations.providers.types import CallInfo, Page, ProviderStatus, RemoteRecord, TokenSet, WebhookEvent
 
 logger = logging.getLogger("integrations.providers")
 
 EXCERPT_CHARS = 2000
 DEFAULT_RETRY_AFTER_CAP = 900.0
-
-CATEGORIES = (
-    "connection",
-    "timeout",
-    "provider_5xx",
-    "rate_limited",
-    "auth_expired",
-    "auth_invalid",
-    "auth_refresh_failed",
-    "validation",
-    "missing_field",
-    "duplicate",
-    "mapping",
-    "unknown",
-)
-TRANSIENT_CATEGORIES = frozenset({"connection", "timeout", "provider_5xx", "rate_limited"})
-
-
-@dataclass
-class CallInfo:
-    """One HTTP exchange, for the SyncLog; everything in it is already redacted."""
-
-    method: str
-    endpoint: str  # path template below the base URL, e.g. "/crm/v3/objects/contacts/{id}"
-    url: str  # query secrets masked
-    http_status: int | None
-    duration_ms: int
-    rate_limit: dict[str, str] = field(default_factory=dict)
-    request_excerpt: str = ""
-    response_excerpt: str = ""
-
-
-class ProviderError(Exception):
-    """A failed provider call, in exactly one category of the shared taxonomy."""
-
-    def __init__(
-        self,
-        category: str,
-        message: str,
-        *,
-        http_status: int | None = None,
-        field: str | None = None,
-        retry_after: float | None = None,
-        existing_id: str | None = None,
-        call: CallInfo | None = None,
-    ):
-        if category not in CATEGORIES:
-            raise ValueError(f"unknown provider error category {category!r}")
-        super().__init__(message)
-        self.category = category
-        self.message = message
-        self.http_status = http_status
-        self.field = field
-        self.retry_after = retry_after
-        self.existing_id = existing_id
-        self.call = call
-
-    @property
-    def transient(self) -> bool:
-        return self.category in TRANSIENT_CATEGORIES
-
-    def __str__(self) -> str:
-        status = f" (HTTP {self.http_status})" if self.http_status is not None else ""
-        return f"{self.category}{status}: {self.message}"
-
-    def __repr__(self) -> str:
-        return f"ProviderError(category={self.category!r}, message={self.message!r}, http_status={self.http_status!r})"
-
-
-class UnsupportedOperation(ProviderError):
-    """The provider has no such operation (e.g. writing to Clearbit, refreshing an API key)."""
-
-    def __init__(self, message: str, *, category: str = "unknown"):
-        super().__init__(category, message)
-
-
-@dataclass
-class RemoteRecord:
-    remote_id: str
-    fields: dict  # flat fields per the provider contract, incl. "lineup_id" when present
-    updated_at: datetime | None = None
-    raw: dict = field(default_factory=dict)
-
-
-@dataclass
-class Page:
-    records: list[RemoteRecord]
-    next_cursor: str | None = None
-
-
-@dataclass
-class TokenSet:
-    access_token: str
-    refresh_token: str | None = None
-    expires_in: int | None = None
-    extra: dict = field(default_factory=dict)  # e.g. {"instance_url": ...}
-
-
-@dataclass
-class ProviderStatus:
-    indicator: str  # none | minor | major | critical
-    description: str
-    raw: dict = field(default_factory=dict)
-
-
-@dataclass
-class WebhookEvent:
-    event_id: str
-    remote_id: str
-    action: str  # "created" | "updated" | "deleted", or the provider's own name when it is none of these
-    occurred_at: datetime | None
-    raw: dict = field(default_factory=dict)
-
 
 # --------------------------------------------------------------------------------------------- helpers
 
