@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -100,20 +98,3 @@ def redact_text(text: str | bytes | None) -> str:
     text = _HEADER_LINE.sub(_header, text)
     text = _SCHEME.sub(lambda m: f"{m.group('scheme')} {REDACTED}", text)
     return text
-
-
-def redact_mapping(data: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A copy of a (possibly nested) mapping with secret values masked; strings inside are redacted too."""
-    if data is None:
-        return {}
-    return {k: (REDACTED if is_sensitive_key(k) and v not in (None, "") else _redact_value(v)) for k, v in data.items()}
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return redact_mapping(value)
-    if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
-    if isinstance(value, str | bytes):
-        return redact_text(value)
-    return value

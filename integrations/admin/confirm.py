@@ -178,7 +178,7 @@ def run_confirmed_action(
 
 
 def describe_result(verb: str, result) -> str:
-    """'Paused 2 integrations; 1 was already in that state.'"""
+    """'Pause sync: 2 rows changed, 1 already so.' (plus each `n_*` detail: ', queued in background: 3')."""
     noun = ngettext("row", "rows", result.changed)
     text = f"{verb}: {result.changed} {noun} changed"
     if result.unchanged:

@@ -4,7 +4,8 @@ The provider counts requests per app, not per tenant or worker, so the limiter m
 per-worker `rate_limit` cannot keep twenty tenants on four workers inside one provider's quota. The moving
 window admits at most Q requests in any interval of the window's length, hence in the provider's fixed or
 rolling windows too; a small slack absorbs the time between our count and the provider's. (The `limits`
-package counts windows in whole seconds, too coarse for Lever's 10 requests per second.)
+package is not used: its windows are whole multiples of a second, so the slack-widened window, 10 s becoming
+10.1 s, cannot be said; and it has no way to stop every worker until a 429's Retry-After has passed.)
 """
 import threading
 import time

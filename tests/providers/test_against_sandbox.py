@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from integrations.catalog import PROVIDERS
-from integrations.providers import ProviderError, get_client
-from integrations.providers.webhooks import parse_webhook, verify_webhook
+from integrations.providers import ProviderError, get_client, get_client_class
 from tests.providers import canned_fixture, canned_server_fixture  # noqa: F401
 
 ACCOUNT = "acme"
@@ -325,9 +324,9 @@ def test_sandbox_webhooks_verify_and_parse(sandbox, canned, provider):
     seen = canned.requests[0]
     query = "&".join(f"{k}={v}" for k, vs in seen.query.items() for v in vs)
     url = hook_url + (f"?{query}" if query else "")
-    assert verify_webhook(provider, secret=secret, method="POST", url=url, headers=seen.headers, body=seen.body)
-    assert not verify_webhook(provider, secret="other", method="POST", url=url, headers=seen.headers, body=seen.body)
-    events = parse_webhook(provider, headers=seen.headers, body=seen.body)
+    assert get_client_class(provider).verify_webhook(secret=secret, method="POST", url=url, headers=seen.headers, body=seen.body)
+    assert not get_client_class(provider).verify_webhook(secret="other", method="POST", url=url, headers=seen.headers, body=seen.body)
+    events = get_client_class(provider).parse_webhook(headers=seen.headers, body=seen.body)
     assert events and events[0].remote_id == remote_id
     # PandaDoc only has document_state_changed: a new draft is a state change like any other
     assert events[0].action == ("updated" if provider == "pandadoc" else "created")

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.providers import ProviderError
+from integrations.providers import ProviderError, get_client_class
 from integrations.providers.base import hmac_b64, hmac_hex
-from integrations.providers.webhooks import parse_webhook, sign_webhook, supports_webhooks, verify_webhook
 
 SECRET = "whsec-1"
 URL = "https://console.example/hooks/hubspot/5"
@@ -36,14 +35,14 @@ EXPECTED = {
 
 def signed(provider, body_obj, *, now=NOW, secret=SECRET):
     body = json.dumps(body_obj).encode()
-    return sign_webhook(provider, secret=secret, method="POST", url=URL, body=body, now=now)
+    return get_client_class(provider).sign_webhook(secret=secret, method="POST", url=URL, body=body, now=now)
 
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_good_signature_verifies_and_parses(provider):
     url, headers, body = signed(provider, BODIES[provider])
-    assert verify_webhook(provider, secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW + timedelta(seconds=30))
-    events = parse_webhook(provider, headers=headers, body=body)
+    assert get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW + timedelta(seconds=30))
+    events = get_client_class(provider).parse_webhook(headers=headers, body=body)
     got = [(e.event_id, e.remote_id, e.action) for e in events]
     for (event_id, remote_id, action), event in zip(EXPECTED[provider], events, strict=True):
         assert (event.remote_id, event.action) == (remote_id, action), got
@@ -54,7 +53,7 @@ def test_good_signature_verifies_and_parses(provider):
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_wrong_secret_is_refused(provider):
     url, headers, body = signed(provider, BODIES[provider], secret="other")
-    assert not verify_webhook(provider, secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW)
+    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW)
 
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
@@ -64,13 +63,13 @@ def test_tampered_body_is_refused(provider):
     tampered = body.replace(b"1740830400000", b"1740830400001").replace(b"501", b"500").replace(b"77", b"78")
     tampered = tampered.replace(b"doc-5", b"doc-6")
     assert tampered != body
-    assert not verify_webhook(provider, secret=SECRET, method="POST", url=url, headers=headers, body=tampered, now=NOW)
+    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=tampered, now=NOW)
 
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_missing_signature_is_refused(provider):
     body = json.dumps(BODIES[provider]).encode()
-    assert not verify_webhook(provider, secret=SECRET, method="POST", url=URL, headers={}, body=body, now=NOW)
+    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=body, now=NOW)
 
 
 def test_hubspot_signature_matches_the_documented_recipe():
@@ -78,28 +77,28 @@ def test_hubspot_signature_matches_the_documented_recipe():
     timestamp = str(int(NOW.timestamp() * 1000))
     signature = hmac_b64(SECRET, "POST" + URL + body.decode() + timestamp)
     headers = {"x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": timestamp}  # any header case
-    assert verify_webhook("hubspot", secret=SECRET, method="POST", url=URL, headers=headers, body=body, now=NOW)
+    assert get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=URL, headers=headers, body=body, now=NOW)
     # the signature covers the URL and the method
-    assert not verify_webhook("hubspot", secret=SECRET, method="POST", url=URL + "?x=1", headers=headers, body=body, now=NOW)
-    assert not verify_webhook("hubspot", secret=SECRET, method="PUT", url=URL, headers=headers, body=body, now=NOW)
+    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=URL + "?x=1", headers=headers, body=body, now=NOW)
+    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="PUT", url=URL, headers=headers, body=body, now=NOW)
 
 
 def test_hubspot_stale_delivery_is_refused():
     url, headers, body = signed("hubspot", BODIES["hubspot"], now=NOW)
     ok = dict(secret=SECRET, method="POST", url=url, headers=headers, body=body)
-    assert verify_webhook("hubspot", **ok, now=NOW + timedelta(minutes=4, seconds=59))
-    assert not verify_webhook("hubspot", **ok, now=NOW + timedelta(minutes=5, seconds=1))
-    assert not verify_webhook("hubspot", **ok, now=NOW - timedelta(minutes=6))  # from the future
+    assert get_client_class("hubspot").verify_webhook(**ok, now=NOW + timedelta(minutes=4, seconds=59))
+    assert not get_client_class("hubspot").verify_webhook(**ok, now=NOW + timedelta(minutes=5, seconds=1))
+    assert not get_client_class("hubspot").verify_webhook(**ok, now=NOW - timedelta(minutes=6))  # from the future
     bad_ts = {**headers, "X-HubSpot-Request-Timestamp": "yesterday"}
-    assert not verify_webhook("hubspot", secret=SECRET, method="POST", url=url, headers=bad_ts, body=body, now=NOW)
+    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=url, headers=bad_ts, body=body, now=NOW)
 
 
 def test_greenhouse_recipe_and_event_id_header():
     body = json.dumps(BODIES["greenhouse"]).encode()
     headers = {"Signature": f"sha256 {hmac_hex(SECRET, body)}", "Greenhouse-Event-ID": "ev-42"}
-    assert verify_webhook("greenhouse", secret=SECRET, method="POST", url=URL, headers=headers, body=body)
-    assert parse_webhook("greenhouse", headers=headers, body=body)[0].event_id == "ev-42"
-    assert not verify_webhook("greenhouse", secret=SECRET, method="POST", url=URL,
+    assert get_client_class("greenhouse").verify_webhook(secret=SECRET, method="POST", url=URL, headers=headers, body=body)
+    assert get_client_class("greenhouse").parse_webhook(headers=headers, body=body)[0].event_id == "ev-42"
+    assert not get_client_class("greenhouse").verify_webhook(secret=SECRET, method="POST", url=URL,
                               headers={"Signature": f"sha1 {hmac_hex(SECRET, body)}"}, body=body)
 
 
@@ -107,18 +106,18 @@ def test_lever_recipe():
     data = {**BODIES["lever"], "token": "tok"}
     data["signature"] = hmac_hex(SECRET, "tok" + str(data["triggeredAt"]))
     body = json.dumps(data).encode()
-    assert verify_webhook("lever", secret=SECRET, method="POST", url=URL, headers={}, body=body)
-    event = parse_webhook("lever", headers={}, body=body)[0]
+    assert get_client_class("lever").verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=body)
+    event = get_client_class("lever").parse_webhook(headers={}, body=body)[0]
     assert event.occurred_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_pandadoc_recipe():
     body = json.dumps(BODIES["pandadoc"]).encode()
     url = f"{URL}?signature={hmac_hex(SECRET, body)}"
-    assert verify_webhook("pandadoc", secret=SECRET, method="POST", url=url, headers={}, body=body)
+    assert get_client_class("pandadoc").verify_webhook(secret=SECRET, method="POST", url=url, headers={}, body=body)
     # a redelivery of the same event gets the same id, so the console can drop it
-    first = parse_webhook("pandadoc", headers={}, body=body)[0].event_id
-    assert parse_webhook("pandadoc", headers={}, body=body)[0].event_id == first
+    first = get_client_class("pandadoc").parse_webhook(headers={}, body=body)[0].event_id
+    assert get_client_class("pandadoc").parse_webhook(headers={}, body=body)[0].event_id == first
 
 
 @pytest.mark.parametrize(
@@ -135,14 +134,14 @@ def test_pandadoc_recipe():
 )
 def test_malformed_payloads_raise_validation(provider, body):
     with pytest.raises(ProviderError) as exc:
-        parse_webhook(provider, headers={}, body=body)
+        get_client_class(provider).parse_webhook(headers={}, body=body)
     assert exc.value.category == "validation"
 
 
 @pytest.mark.parametrize("provider", ["salesforce", "workday", "clearbit"])
 def test_polling_only_providers_have_no_webhooks(provider):
-    assert not supports_webhooks(provider)
-    assert not verify_webhook(provider, secret=SECRET, method="POST", url=URL, headers={}, body=b"{}")
+    assert not get_client_class(provider).supports_webhooks
+    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=b"{}")
     with pytest.raises(ProviderError) as exc:
-        parse_webhook(provider, headers={}, body=b"{}")
+        get_client_class(provider).parse_webhook(headers={}, body=b"{}")
     assert exc.value.category == "validation"

@@ -7,13 +7,6 @@ from integrations.access.actors import MANAGE_CREDENTIALS
 from integrations.admin.confirm import run_confirmed_action
 
 
-class ManageCredentialsMixin:
-    """Lets actions say permissions=["manage_credentials"] (mix into IntegrationAdmin to use it)."""
-
-    def has_manage_credentials_permission(self, request) -> bool:
-        return request.user.has_perm(MANAGE_CREDENTIALS)
-
-
 class RotateForm(forms.Form):
     store_in_vault = forms.BooleanField(
         required=False, initial=True, label="Re-encrypt with the newest key",
