@@ -20,6 +20,7 @@ from integrations.admin.confirm import (
 )
 from integrations.models import (
     ApiToken,
+    AuditAction,
     AuditEvent,
     Defect,
     FieldMapping,
@@ -138,7 +139,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.audit(actor=request.user, action="integration.update" if change else "integration.create",
+        services.audit(actor=request.user, action=AuditAction.INTEGRATION_UPDATE if change else AuditAction.INTEGRATION_CREATE,
                        integration=obj, details={"changed": sorted(form.changed_data)})
 
     def get_urls(self):

@@ -3,7 +3,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.access.actors import MANAGE_CREDENTIALS, Actor, System, require
-from integrations.models import ApiToken
+from integrations.models import ApiToken, AuditAction
 from integrations.services.common import ActionResult, audit
 
 
@@ -16,7 +16,7 @@ def api_token_create(*, actor: Actor, name: str, scope: str, tenant=None) -> tup
             name=name, scope=scope, tenant=tenant, prefix=raw[:10], token_hash=ApiToken.hash(raw),
             created_by=actor if not isinstance(actor, ApiToken | System) else None,
         )
-        audit(actor=actor, action="api_token.create", tenant=tenant, details={"token": name, "scope": scope})
+        audit(actor=actor, action=AuditAction.API_TOKEN_CREATE, tenant=tenant, details={"token": name, "scope": scope})
     return token, raw
 
 
@@ -27,5 +27,5 @@ def api_token_revoke(*, tokens, actor: Actor) -> ActionResult:
         names = list(tokens.filter(revoked_at__isnull=True).values_list("name", flat=True))
         n = tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         total = tokens.count()
-        audit(actor=actor, action="api_token.revoke", details={"tokens": names})
-    return ActionResult(action="api_token.revoke", changed=n, unchanged=total - n)
+        audit(actor=actor, action=AuditAction.API_TOKEN_REVOKE, details={"tokens": names})
+    return ActionResult(action=AuditAction.API_TOKEN_REVOKE, changed=n, unchanged=total - n)

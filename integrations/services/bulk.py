@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from integrations.access.actors import OPERATE, Actor, actor_from_spec, actor_label, actor_spec, require
 from integrations.errors import ServiceError
-from integrations.models import BulkOperation, BulkOperationStatus, Defect, SyncLog
+from integrations.models import AuditAction, BulkOperation, BulkOperationStatus, Defect, SyncLog
 from integrations.services import recovery
 from integrations.services.common import ActionResult, audit, enqueue_after_commit
 
@@ -43,13 +43,13 @@ class BulkAction:
 
 
 ACTIONS: dict[str, BulkAction] = {
-    "sync_logs.retry_failed": BulkAction(
+    AuditAction.SYNC_LOGS_RETRY_FAILED: BulkAction(
         SyncLog,
         lambda qs, params: recovery.retryable_logs(qs),
         # No syncs queued per chunk: dispatch (every few seconds) starts the integrations with due retries.
         lambda qs, actor, params: recovery.sync_logs_retry_failed(logs=qs, actor=actor, enqueue=False),
     ),
-    "defects.clear_stale": BulkAction(
+    AuditAction.DEFECTS_CLEAR_STALE: BulkAction(
         Defect,
         lambda qs, params: recovery.clearable_defects(defects=qs, defect_type=params.get("defect_type")),
         lambda qs, actor, params: recovery.defects_clear_stale(
@@ -102,7 +102,7 @@ def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None 
             action=action, total=total, created_by=actor_label(actor),
             params={**params, "actor": actor_spec(actor), "query": freeze(selection), "max_pk": top},
         )
-        audit(actor=actor, action="bulk_operation.start",
+        audit(actor=actor, action=AuditAction.BULK_OPERATION_START,
                        details={"operation": operation.pk, "bulk_action": action, "total": total})
         enqueue_after_commit("integrations.run_bulk_operation", operation.pk)
     return operation

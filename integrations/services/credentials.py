@@ -27,7 +27,7 @@ from integrations.access.actors import (
 )
 from integrations.catalog import PROVIDERS
 from integrations.engine.quota import provider_quota
-from integrations.models import AuditEvent, AuthType, ErrorCategory, Integration
+from integrations.models import AuditAction, AuditEvent, AuthType, ErrorCategory, Integration
 from integrations.providers import ProviderError
 from integrations.services.common import ActionResult, as_queryset, audit
 from integrations.services.tokens import integration_refresh_token
@@ -115,11 +115,11 @@ def integration_reconnect(*, integration: Integration | int, actor: Actor, sourc
     message = {CONNECTED: MSG_CONNECTED, REFRESHED: MSG_REFRESHED, NEEDS_REAUTH: MSG_NEEDS_REAUTH,
                UPDATE_API_KEY: MSG_UPDATE_API_KEY, FAILED: MSG_FAILED}[outcome]
     with transaction.atomic():
-        audit(actor=actor, action="integration.reconnect", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_RECONNECT, integration=integration,
               details=_details(source, outcome=outcome, category=category, error=error[:500]))
     ok = outcome in (CONNECTED, REFRESHED)
     return ActionResult(
-        action="integration.reconnect", changed=int(ok), unchanged=int(not ok),
+        action=AuditAction.INTEGRATION_RECONNECT, changed=int(ok), unchanged=int(not ok),
         details={"outcome": outcome, "message": message, "category": category, "error": error,
                  "needs_reauth": outcome == NEEDS_REAUTH},
     )
@@ -159,7 +159,7 @@ def integrations_reconnect(*, integrations, actor: Actor, source: str = "") -> A
     """Reconnect each integration of a set (admin bulk action, `refresh_tokens`); counts per outcome."""
     require(actor, OPERATE)
     qs = scope_integrations(actor, as_queryset(integrations)).order_by()
-    result = ActionResult(action="integrations.reconnect",
+    result = ActionResult(action=AuditAction.INTEGRATION_RECONNECT,
                           details={"n_needs_reauth": 0, "n_update_api_key": 0, "n_failed": 0})
     last_pk = 0
     while True:
@@ -193,7 +193,7 @@ def integration_authorize_start(*, integration: Integration, actor: Actor, redir
     state = signing.dumps({"i": integration.pk, "a": actor_label(actor), "n": nonce}, salt=STATE_SALT)
     # The sandbox (and some providers) let the consent page preselect the customer's account.
     url = _client(integration).authorize_url(redirect_uri=redirect_uri, state=state, account=integration.tenant.slug)
-    audit(actor=actor, action="integration.authorize_start", integration=integration, details={"outcome": "started"})
+    audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_START, integration=integration, details={"outcome": "started"})
     return url
 
 
@@ -220,13 +220,13 @@ def integration_authorize_complete(*, state: str, code: str, actor: Actor, sessi
     data, entry = _pending_authorization(state, actor, session)
     integration = _one(actor, data["i"], MANAGE_CREDENTIALS)
     if error or not code:
-        audit(actor=actor, action="integration.authorize_complete", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=integration,
               details={"outcome": "denied", "error": (error or "no code")[:100]})
         raise errors.ServiceError(errors.OAUTH_DENIED, code="oauth_denied")
     try:
         tokens = _client(integration).exchange_code(code=code, redirect_uri=entry["redirect_uri"])
     except ProviderError as e:
-        audit(actor=actor, action="integration.authorize_complete", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=integration,
               details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
         raise errors.ServiceError(errors.OAUTH_CODE_REFUSED, code="oauth_code") from None
     from integrations.engine import calls
@@ -236,9 +236,9 @@ def integration_authorize_complete(*, state: str, code: str, actor: Actor, sessi
         locked = Integration.objects.select_for_update().select_related("tenant").get(pk=integration.pk)
         calls.store_tokens(locked, tokens, when=now)
         _note_connected(locked.pk, now)
-        audit(actor=actor, action="integration.authorize_complete", integration=locked,
+        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=locked,
               details={"outcome": "authorized", "expires_at": locked.expires_at.isoformat() if locked.expires_at else None})
-    return ActionResult(action="integration.authorize_complete", changed=1,
+    return ActionResult(action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, changed=1,
                         details={"outcome": "authorized", "integration_id": locked.pk, "expires_at": locked.expires_at})
 
 
@@ -256,7 +256,7 @@ def integration_update_api_key(*, integration: Integration, actor: Actor, api_ke
     try:
         _test_call(integration, {**integration.credentials, "api_key": api_key})
     except ProviderError as e:
-        audit(actor=actor, action="integration.update_api_key", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_UPDATE_API_KEY, integration=integration,
               details=_details(source, outcome="rejected" if not e.transient else "untested", category=e.category))
         raise errors.ServiceError(errors.API_KEY_UNTESTED if e.transient else errors.API_KEY_REJECTED,
                                   field="api_key") from None
@@ -266,9 +266,9 @@ def integration_update_api_key(*, integration: Integration, actor: Actor, api_ke
         locked.credentials = {**locked.credentials, "api_key": api_key}
         locked.save(update_fields=["credentials", "updated_at"])
         _note_connected(locked.pk, now)
-        audit(actor=actor, action="integration.update_api_key", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_UPDATE_API_KEY, integration=integration,
               details=_details(source, outcome="updated"))
-    return ActionResult(action="integration.update_api_key", changed=1, details={"outcome": "updated"})
+    return ActionResult(action=AuditAction.INTEGRATION_UPDATE_API_KEY, changed=1, details={"outcome": "updated"})
 
 
 # ------------------------------------------------------------------------------------------ rotation
@@ -287,7 +287,7 @@ def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, int
     base = Integration.objects.all() if integrations is None else as_queryset(integrations)
     qs = scope_integrations(actor, base).filter(provider=provider).order_by()
     oauth = PROVIDERS[provider].auth_type == AuthType.OAUTH2
-    result = ActionResult(action="credentials.rotate",
+    result = ActionResult(action=AuditAction.CREDENTIALS_ROTATE,
                           details={"provider": provider, "store_in_vault": store_in_vault,
                                    "n_refreshed": 0, "n_reencrypted": 0, "n_failed": 0})
     last_pk = 0
@@ -306,7 +306,7 @@ def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, int
         with transaction.atomic():
             who = audit_fields(actor)
             AuditEvent.objects.bulk_create([
-                AuditEvent(action="integration.rotate_credentials", integration_id=pk, tenant_id=tenant_id,
+                AuditEvent(action=AuditAction.INTEGRATION_ROTATE_CREDENTIALS, integration_id=pk, tenant_id=tenant_id,
                            provider=provider, **who,
                            details=_details(source, refreshed=refreshed.get(pk), reencrypted=pk in reencrypted,
                                             store_in_vault=store_in_vault))

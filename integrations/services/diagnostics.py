@@ -10,7 +10,7 @@ from django.conf import settings
 
 from integrations.access.actors import OPERATE, Actor, require, scope_integrations
 from integrations.engine.calls import base_url_for
-from integrations.models import Integration
+from integrations.models import AuditAction, Integration
 from integrations.services.common import audit
 
 STEP_TIMEOUT = 5.0
@@ -84,7 +84,7 @@ def integration_test_connectivity(*, integrations, actor: Actor) -> list[dict]:
         url = base_url_for(integration)
         steps = probe(url)
         ok = all(s.ok is not False for s in steps) and steps[-1].ok is True
-        audit(actor=actor, action="integration.test_connectivity", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_TEST_CONNECTIVITY, integration=integration,
               details={"url": url, "ok": ok, "steps": [asdict(s) for s in steps]})
         results.append({"integration": integration, "url": url, "ok": ok, "steps": steps})
     return results

@@ -25,6 +25,7 @@ from integrations.catalog import PROVIDERS
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.models import (
     DEFAULT_POLL_INTERVAL,
+    AuditAction,
     AuditEvent,
     CrmSyncStatus,
     Defect,
@@ -105,7 +106,7 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
     require(actor, OPERATE)
     extra = audit_extra or {}
     target = retryable_logs(_scoped(actor, logs)).order_by()
-    result = ActionResult(action="sync_logs.retry_failed")
+    result = ActionResult(action=AuditAction.SYNC_LOGS_RETRY_FAILED)
     integrations: set[int] = set()
     audited = False
     last_pk = 0
@@ -131,7 +132,7 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
                                                 record_id=OuterRef("record_id"))
             RecordLink.objects.filter(record_id__in={r[2] for r in rows}).filter(Exists(chunk_logs)).update(
                 failed_at=None)
-            _audit_rows(actor, "sync_logs.retry_failed", [
+            _audit_rows(actor, AuditAction.SYNC_LOGS_RETRY_FAILED, [
                 (integration_id, tenant_id, provider, {"changed": len(record_ids), **extra})
                 for (integration_id, tenant_id, provider), record_ids in by_integration.items()
             ])
@@ -139,7 +140,7 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
             integrations.update(key[0] for key in by_integration)
             result.changed += changed
     if not audited:
-        audit(actor=actor, action="sync_logs.retry_failed", details={"changed": 0, **extra})
+        audit(actor=actor, action=AuditAction.SYNC_LOGS_RETRY_FAILED, details={"changed": 0, **extra})
     if enqueue:
         enqueue_syncs(integrations)
     result.details = {"n_integrations": len(integrations)}
@@ -170,15 +171,15 @@ def webhooks_queue_retries(
     target = _scoped(actor, retryable_webhooks(provider=provider, deliveries=deliveries),
                      lookup="integration_id", column="pk").order_by()
     if dry_run:
-        return ActionResult(action="webhooks.queue_retries", changed=target.count(), details={"dry_run": True})
+        return ActionResult(action=AuditAction.WEBHOOKS_QUEUE_RETRIES, changed=target.count(), details={"dry_run": True})
     with transaction.atomic():
         before = dict(target.values_list("status").annotate(n=Count("pk")).order_by())
         changed = target.update(status=WebhookStatus.QUEUED, max_retries=max_retries, next_attempt_at=timezone.now())
-        audit(actor=actor, action="webhooks.queue_retries", provider=provider, details={
+        audit(actor=actor, action=AuditAction.WEBHOOKS_QUEUE_RETRIES, provider=provider, details={
             "changed": changed, "max_retries": max_retries, "from_failed": before.get(WebhookStatus.FAILED, 0),
             "from_dead": before.get(WebhookStatus.DEAD, 0), **(audit_extra or {}),
         })
-    return ActionResult(action="webhooks.queue_retries", changed=changed,
+    return ActionResult(action=AuditAction.WEBHOOKS_QUEUE_RETRIES, changed=changed,
                         details={"n_were_dead": before.get(WebhookStatus.DEAD, 0)})
 
 
@@ -263,7 +264,7 @@ def defects_create_stale(
                                         status=DefectStatus.OPEN)
     description = f"{PROVIDERS[provider].name}: {DefectType(defect_type).label.lower()} since {since:%Y-%m-%d %H:%M %Z}"
     if dry_run:
-        return ActionResult(action="defects.create_stale", changed=candidates.exclude(Exists(open_defect)).count(),
+        return ActionResult(action=AuditAction.DEFECTS_CREATE_STALE, changed=candidates.exclude(Exists(open_defect)).count(),
                             unchanged=candidates.filter(Exists(open_defect)).count(),
                             details={"defect_type": defect_type, "dry_run": True})
     with transaction.atomic():
@@ -272,11 +273,11 @@ def defects_create_stale(
         total = candidates.count()
         created = _insert_defects(candidates, provider=provider, defect_type=defect_type, description=description)
         already = total - created
-        audit(actor=actor, action="defects.create_stale", provider=provider, details={
+        audit(actor=actor, action=AuditAction.DEFECTS_CREATE_STALE, provider=provider, details={
             "changed": created, "already_open": already, "defect_type": defect_type, "since": since.isoformat(),
             **(audit_extra or {}),
         })
-    return ActionResult(action="defects.create_stale", changed=created, unchanged=already,
+    return ActionResult(action=AuditAction.DEFECTS_CREATE_STALE, changed=created, unchanged=already,
                         details={"defect_type": defect_type})
 
 
@@ -320,7 +321,7 @@ def defects_clear_stale(
     target = _scoped(actor, clearable_defects(provider=provider, within=within, defect_type=defect_type,
                                               defects=defects)).order_by()
     if dry_run:
-        return ActionResult(action="defects.clear_stale", changed=target.count(), details={"dry_run": True})
+        return ActionResult(action=AuditAction.DEFECTS_CLEAR_STALE, changed=target.count(), details={"dry_run": True})
     now, label = timezone.now(), actor_label(actor)
     details = {"within_seconds": int(within.total_seconds()) if within else None,
                "defect_types": [defect_type] if defect_type else list(STALE_TYPES), "resolution": resolution,
@@ -332,11 +333,11 @@ def defects_clear_stale(
             n = target.filter(provider=slug).update(
                 status=DefectStatus.RESOLVED, resolution=resolution, resolved_at=now, resolved_by=label
             )
-            audit(actor=actor, action="defects.clear_stale", provider=slug, details={"changed": n, **details})
+            audit(actor=actor, action=AuditAction.DEFECTS_CLEAR_STALE, provider=slug, details={"changed": n, **details})
             changed += n
         if not providers:
-            audit(actor=actor, action="defects.clear_stale", details={"changed": 0, **details})
-    return ActionResult(action="defects.clear_stale", changed=changed)
+            audit(actor=actor, action=AuditAction.DEFECTS_CLEAR_STALE, details={"changed": 0, **details})
+    return ActionResult(action=AuditAction.DEFECTS_CLEAR_STALE, changed=changed)
 
 
 # ------------------------------------------------------------------------------------------ modes
@@ -369,7 +370,7 @@ def integrations_set_mode(
         polling_only = scope_integrations(actor, qs).filter(provider__in=no_webhooks).count()
         qs = qs.exclude(provider__in=no_webhooks)
     result = apply_switch(
-        action="integration.set_mode", integrations=qs, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_SET_MODE, integrations=qs, actor=actor, perm=OPERATE,
         already=Q(mode=mode, poll_interval=interval),
         changes={"mode": mode, "poll_interval": interval},
         details={"mode": mode, "poll_interval_seconds": int(interval.total_seconds()), **(audit_extra or {})},
@@ -383,7 +384,7 @@ def integrations_set_enrichment_defer(
 ) -> ActionResult:
     """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring."""
     result = apply_switch(
-        action="integration.enrichment_defer", integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_ENRICHMENT_DEFER, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(enrichment_defer_on_error=bool(on)), changes={"enrichment_defer_on_error": bool(on)},
         details={"on": bool(on), **(audit_extra or {})},
     )
@@ -467,7 +468,7 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                             reconciled.append((integration.pk, integration.tenant_id, integration.provider, {
                                 "remote_id": remote.remote_id, "record_id": record.pk, "outcome": outcome,
                                 "since": since.isoformat(), **extra}))
-                    _audit_rows(actor, "record.reconciled", reconciled)
+                    _audit_rows(actor, AuditAction.RECORD_RECONCILED, reconciled)
                     outcomes.record_call(row, ctx.client.last_call)
                     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
                     outcomes.finish_attempt(row)
@@ -477,7 +478,7 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
         if not dry_run and not counts["errors"]:
             outcomes.note_success(integration, timezone.now())
     if not dry_run:
-        audit(actor=actor, action="integration.reconcile", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_RECONCILE, integration=integration,
               details={**{k: v for k, v in counts.items() if k not in ("integration_id", "tenant")},
                        "since": since.isoformat(), **extra})
     return counts
@@ -497,7 +498,7 @@ def integrations_reconcile(
     per = [_reconcile_one(i, since=since, actor=actor, dry_run=dry_run, extra=audit_extra or {}) for i in qs]
     total = {k: sum(p[k] for p in per) for k in ("checked", "created", "updated", "unchanged", "errors")}
     return ActionResult(
-        action="integrations.reconcile", changed=total["created"] + total["updated"], unchanged=total["unchanged"],
+        action=AuditAction.INTEGRATION_RECONCILE, changed=total["created"] + total["updated"], unchanged=total["unchanged"],
         details={**{f"n_{k}": v for k, v in total.items()}, "integrations": per, "dry_run": dry_run},
     )
 
@@ -511,7 +512,7 @@ def integrations_reconcile_in_background(*, integrations, since: datetime, actor
     spec = actor_spec(actor)
     for pk in ids:
         enqueue_after_commit("integrations.reconcile_integration", pk, since.isoformat(), spec)
-    return ActionResult(action="integrations.reconcile", details={"n_queued_in_background": len(ids)})
+    return ActionResult(action=AuditAction.INTEGRATION_RECONCILE, details={"n_queued_in_background": len(ids)})
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -574,7 +575,7 @@ def integrations_verify_sync(
     checked, mismatches, problems = 0, [], []
     for integration in qs:
         n, found, failed = _verify_one(integration, sample_size=sample_size)
-        audit(actor=actor, action="integration.verify_sync", integration=integration, details={
+        audit(actor=actor, action=AuditAction.INTEGRATION_VERIFY_SYNC, integration=integration, details={
             "sample_size": sample_size, "checked": n, "mismatches": len(found), "errors": len(failed),
             "sample": found[:AUDITED_MISMATCHES], **(audit_extra or {}),
         })
@@ -582,7 +583,7 @@ def integrations_verify_sync(
         mismatches += found
         problems += failed
     return ActionResult(
-        action="integrations.verify_sync", unchanged=0,
+        action=AuditAction.INTEGRATION_VERIFY_SYNC, unchanged=0,
         details={"n_checked": checked, "n_mismatches": len(mismatches), "n_errors": len(problems),
                  "mismatches": mismatches, "errors": problems},
     )

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, System, audit_fields, require, scope_integrations
-from integrations.models import AuditEvent, Integration
+from integrations.models import AuditAction, AuditEvent, Integration
 from integrations.services.common import CHUNK, ActionResult, as_queryset
 
 
@@ -62,7 +62,7 @@ def integration_pause(*, integrations, actor: Actor, reason: str, until: datetim
     if until is not None and until <= timezone.now():
         raise errors.ServiceError(errors.UNTIL_IN_PAST, field="until")
     return apply_switch(
-        action="integration.pause", integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_PAUSE, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(sync_paused=True),
         changes={"sync_paused": True, "sync_paused_reason": reason[:500], "sync_paused_until": until},
         details={"reason": reason, "until": until.isoformat() if until else None},
@@ -72,7 +72,7 @@ def integration_pause(*, integrations, actor: Actor, reason: str, until: datetim
 def integration_resume(*, integrations, actor: Actor) -> ActionResult:
     """Resume syncing; the status returns to what the last outcome says (connected, error, needs_reauth)."""
     return apply_switch(
-        action="integration.resume", integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_RESUME, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(sync_paused=False),
         changes={"sync_paused": False, "sync_paused_reason": "", "sync_paused_until": None},
         details={},
@@ -82,7 +82,7 @@ def integration_resume(*, integrations, actor: Actor) -> ActionResult:
 def integration_disable(*, integrations, actor: Actor, reason: str = "") -> ActionResult:
     """Disable an integration (RB-01 step 4, when it causes cascading failures)."""
     return apply_switch(
-        action="integration.disable", integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_DISABLE, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(enabled=False), changes={"enabled": False}, details={"reason": (reason or "").strip()},
     )
 
@@ -90,7 +90,7 @@ def integration_disable(*, integrations, actor: Actor, reason: str = "") -> Acti
 def integration_enable(*, integrations, actor: Actor) -> ActionResult:
     """Enable a disabled integration again."""
     return apply_switch(
-        action="integration.enable", integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_ENABLE, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(enabled=True), changes={"enabled": True}, details={},
     )
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, require
 from integrations.catalog import PROVIDERS
-from integrations.models import ApiToken, ApiTokenScope, Integration, Record
+from integrations.models import ApiToken, ApiTokenScope, AuditAction, Integration, Record
 from integrations.services.common import PRIORITY_QUEUE, ActionResult, audit, enqueue_after_commit
 from integrations.services.switches import integration_pause, integration_resume
 
@@ -63,7 +63,7 @@ def records_sync_now(*, records, actor: Actor) -> ActionResult:
             ids = by_integration.get(integration.pk)
             if not ids:
                 continue
-            audit(actor=actor, action="records.sync_now", integration=integration, details={"records": len(ids)})
+            audit(actor=actor, action=AuditAction.RECORDS_SYNC_NOW, integration=integration, details={"records": len(ids)})
             enqueue_after_commit("integrations.sync_integration", integration.pk, None, ids, queue=PRIORITY_QUEUE)
-    return ActionResult(action="records.sync_now", changed=len(chosen),
+    return ActionResult(action=AuditAction.RECORDS_SYNC_NOW, changed=len(chosen),
                         details={"n_integrations": len(by_integration)})

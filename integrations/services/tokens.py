@@ -6,7 +6,7 @@ from django.utils import timezone
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, System, require, scope_integrations
 from integrations.engine import calls
-from integrations.models import AUTH_CATEGORIES, Integration, IntegrationStatus
+from integrations.models import AUTH_CATEGORIES, AuditAction, Integration, IntegrationStatus
 from integrations.providers import ProviderError
 from integrations.services.common import ActionResult, audit
 
@@ -24,9 +24,9 @@ def integration_refresh_token(*, integration: Integration, actor: Actor) -> Acti
     try:
         calls.refresh_token(integration)
     except ProviderError as e:
-        audit(actor=actor, action="integration.refresh_token", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_REFRESH_TOKEN, integration=integration,
               details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
-        return ActionResult(action="integration.refresh_token", unchanged=1,
+        return ActionResult(action=AuditAction.INTEGRATION_REFRESH_TOKEN, unchanged=1,
                             details={"outcome": "failed", "category": e.category, "error": e.message})
     integration.refresh_from_db()
     if integration.last_error_category in AUTH_CATEGORIES:
@@ -34,9 +34,9 @@ def integration_refresh_token(*, integration: Integration, actor: Actor) -> Acti
         Integration.objects.filter(pk=integration.pk).update(
             last_error_category="", last_error="", last_success_at=timezone.now())
         Integration.objects.filter(pk=integration.pk).settle_status()
-    audit(actor=actor, action="integration.refresh_token", integration=integration,
+    audit(actor=actor, action=AuditAction.INTEGRATION_REFRESH_TOKEN, integration=integration,
           details={"outcome": "refreshed", "expires_at": integration.expires_at.isoformat() if integration.expires_at else None})
-    return ActionResult(action="integration.refresh_token", changed=1,
+    return ActionResult(action=AuditAction.INTEGRATION_REFRESH_TOKEN, changed=1,
                         details={"outcome": "refreshed", "expires_at": integration.expires_at})
 
 
@@ -46,7 +46,7 @@ def tokens_refresh_expiring(*, within: timedelta = timedelta(minutes=10)) -> Act
     due = Integration.objects.filter(
         auth_type="oauth2", enabled=True, expires_at__lte=timezone.now() + within
     ).exclude(status=IntegrationStatus.NEEDS_REAUTH)
-    result = ActionResult(action="tokens.refresh_expiring", details={"n_failed": 0})
+    result = ActionResult(action=AuditAction.TOKENS_REFRESH_EXPIRING, details={"n_failed": 0})
     for integration in due:
         if not integration.credentials.get("refresh_token"):
             continue

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from integrations import services
 from integrations.access.actors import MANAGE_CREDENTIALS
 from integrations.admin.confirm import run_confirmed_action
+from integrations.models import AuditAction
 
 
 class RotateForm(forms.Form):
@@ -27,7 +28,7 @@ def reconnect(modeladmin, request, queryset):
 
 def rotate_selection(queryset, *, actor, store_in_vault: bool):
     """Rotate credentials of the selected integrations, provider by provider; one ActionResult with the sums."""
-    total = services.ActionResult(action="credentials.rotate",
+    total = services.ActionResult(action=AuditAction.CREDENTIALS_ROTATE,
                                   details={"n_refreshed": 0, "n_reencrypted": 0, "n_failed": 0})
     providers = queryset.order_by().values_list("provider", flat=True).distinct()
     for provider in sorted(set(providers)):

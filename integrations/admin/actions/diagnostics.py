@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 
 from integrations import services
 from integrations.admin.confirm import ReasonForm, run_confirmed_action
-from integrations.models import Integration
+from integrations.models import AuditAction, Integration
 
 
 @admin.action(description="Test connectivity (DNS, TCP, TLS, HTTP)", permissions=["operate"])
@@ -32,7 +32,7 @@ def pause_non_critical(modeladmin, request, queryset):
     providers, targets = _non_critical_of(queryset)
 
     def run(qs, data):
-        total = services.ActionResult(action="integration.pause", details={})
+        total = services.ActionResult(action=AuditAction.INTEGRATION_PAUSE, details={})
         for provider in sorted(providers):
             r = services.integrations_pause_non_critical(provider=provider, actor=request.user, reason=data["reason"])
             total.changed += r.changed
@@ -56,7 +56,7 @@ def resume_non_critical(modeladmin, request, queryset):
                                          sync_paused_reason__startswith=services.NON_CRITICAL_PREFIX)
 
     def run(qs, data):
-        total = services.ActionResult(action="integration.resume")
+        total = services.ActionResult(action=AuditAction.INTEGRATION_RESUME)
         for provider in sorted(providers):
             r = services.integrations_resume_non_critical(provider=provider, actor=request.user)
             total.changed += r.changed

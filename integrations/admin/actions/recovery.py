@@ -21,7 +21,7 @@ from integrations.admin.forms import (
     SampleSizeForm,
     SinceForm,
 )
-from integrations.models import BulkOperation, SyncLog, WebhookDelivery
+from integrations.models import AuditAction, BulkOperation, SyncLog, WebhookDelivery
 from integrations.services import ActionResult, bulk
 
 # "Reconcile since" on more integrations than this queues one background task per integration.
@@ -58,7 +58,7 @@ def _started(modeladmin, request, operation: BulkOperation) -> ActionResult:
 
 def _retry(modeladmin, request, logs) -> ActionResult:
     if bulk.is_large(services.retryable_logs(logs)):
-        return _started(modeladmin, request, bulk.start(action="sync_logs.retry_failed", queryset=logs,
+        return _started(modeladmin, request, bulk.start(action=AuditAction.SYNC_LOGS_RETRY_FAILED, queryset=logs,
                                                         actor=request.user))
     return services.sync_logs_retry_failed(logs=logs, actor=request.user)
 
@@ -149,7 +149,7 @@ def defer_enrichment_off(modeladmin, request, queryset):
 
 
 def _queue_webhooks(request, deliveries, providers, max_retries) -> ActionResult:
-    return _combine("webhooks.queue_retries", [
+    return _combine(AuditAction.WEBHOOKS_QUEUE_RETRIES, [
         services.webhooks_queue_retries(provider=p, actor=request.user, max_retries=max_retries, deliveries=deliveries)
         for p in providers
     ])
@@ -175,7 +175,7 @@ def create_stale_defects(modeladmin, request, queryset):
         explanation="An open defect for every record these integrations' provider left stale since then (stale "
                     "enrichment for enrichment providers, stale CRM sync otherwise; RB-09 containment 3). Records "
                     "that already have one are skipped.",
-        service=lambda qs, data: _combine("defects.create_stale", [
+        service=lambda qs, data: _combine(AuditAction.DEFECTS_CREATE_STALE, [
             services.defects_create_stale(provider=p, since=data["since"], actor=request.user,
                                           integrations=qs.filter(provider=p))
             for p in _providers(qs)
@@ -252,7 +252,7 @@ def queue_webhook_retry(modeladmin, request, queryset):
 def _clear(modeladmin, request, defects, resolution: str) -> ActionResult:
     if bulk.is_large(services.clearable_defects(defects=defects)):
         return _started(modeladmin, request, bulk.start(
-            action="defects.clear_stale", queryset=defects, actor=request.user, params={"resolution": resolution}))
+            action=AuditAction.DEFECTS_CLEAR_STALE, queryset=defects, actor=request.user, params={"resolution": resolution}))
     return services.defects_clear_stale(defects=defects, within=None, actor=request.user, resolution=resolution)
 
 
