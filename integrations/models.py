@@ -55,6 +55,14 @@ class SyncMode(models.TextChoices):
 DEFAULT_POLL_INTERVAL = timedelta(minutes=5)
 
 
+class PauseSource(models.TextChoices):
+    """Who paused an integration, so that "resume what X paused" finds exactly those pauses."""
+
+    OPERATOR = "operator", "An operator"
+    NON_CRITICAL = "non_critical", "Pause non-critical syncs (RB-03)"
+    INCIDENT = "incident", "An incident's checklist"
+
+
 class IntegrationQuerySet(models.QuerySet):
     def callable(self) -> "IntegrationQuerySet":
         """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do."""
@@ -93,6 +101,10 @@ class Integration(models.Model):
     sync_paused = models.BooleanField(default=False)
     sync_paused_reason = models.CharField(max_length=500, blank=True)
     sync_paused_until = models.DateTimeField(null=True, blank=True)
+    sync_paused_source = models.CharField(max_length=16, choices=PauseSource.choices, blank=True)
+    # The incident (its INC number) whose checklist paused or disabled the integration, for its undo.
+    paused_for_incident = models.PositiveIntegerField(null=True, blank=True)
+    disabled_for_incident = models.PositiveIntegerField(null=True, blank=True)
     mode = models.CharField(max_length=16, choices=SyncMode.choices, default=SyncMode.WEBHOOK)
     poll_interval = models.DurationField(default=DEFAULT_POLL_INTERVAL)
     enrichment_defer_on_error = models.BooleanField(default=False)

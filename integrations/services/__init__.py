@@ -56,7 +56,6 @@ from integrations.services.syncs import (
     records_changed,
 )
 from integrations.services.throttle import (
-    NON_CRITICAL_PREFIX,
     integrations_pause_non_critical,
     integrations_resume_non_critical,
     records_sync_now,
@@ -111,7 +110,6 @@ __all__ = [
     "stale_records",
     "sync_logs_retry_failed",
     "webhooks_queue_retries",
-    "NON_CRITICAL_PREFIX",
     "integrations_pause_non_critical",
     "integrations_resume_non_critical",
     "records_sync_now",

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, System, audit_fields, require, scope_integrations
-from integrations.models import AuditAction, AuditEvent, Integration
+from integrations.models import AuditAction, AuditEvent, Integration, PauseSource
 from integrations.services.common import CHUNK, ActionResult, as_queryset
 
 
@@ -54,8 +54,12 @@ def apply_switch(
     return result
 
 
-def integration_pause(*, integrations, actor: Actor, reason: str, until: datetime | None = None) -> ActionResult:
-    """Pause syncing (RB-03 "Pause Sync"); pausing a paused integration changes nothing."""
+def integration_pause(*, integrations, actor: Actor, reason: str, until: datetime | None = None,
+                      source: str = PauseSource.OPERATOR, incident: int | None = None) -> ActionResult:
+    """Pause syncing (RB-03 "Pause Sync"); pausing a paused integration changes nothing.
+
+    `source` and `incident` say who paused it, so that their undo resumes exactly these pauses.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise errors.ServiceError(errors.REASON_REQUIRED, field="reason")
@@ -64,8 +68,10 @@ def integration_pause(*, integrations, actor: Actor, reason: str, until: datetim
     return apply_switch(
         action=AuditAction.INTEGRATION_PAUSE, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(sync_paused=True),
-        changes={"sync_paused": True, "sync_paused_reason": reason[:500], "sync_paused_until": until},
-        details={"reason": reason, "until": until.isoformat() if until else None},
+        changes={"sync_paused": True, "sync_paused_reason": reason[:500], "sync_paused_until": until,
+                 "sync_paused_source": source, "paused_for_incident": incident},
+        details={"reason": reason, "until": until.isoformat() if until else None, "source": source,
+                 **({"incident": incident} if incident else {})},
     )
 
 
@@ -74,16 +80,18 @@ def integration_resume(*, integrations, actor: Actor) -> ActionResult:
     return apply_switch(
         action=AuditAction.INTEGRATION_RESUME, integrations=integrations, actor=actor, perm=OPERATE,
         already=Q(sync_paused=False),
-        changes={"sync_paused": False, "sync_paused_reason": "", "sync_paused_until": None},
+        changes={"sync_paused": False, "sync_paused_reason": "", "sync_paused_until": None,
+                 "sync_paused_source": "", "paused_for_incident": None},
         details={},
     )
 
 
-def integration_disable(*, integrations, actor: Actor, reason: str = "") -> ActionResult:
+def integration_disable(*, integrations, actor: Actor, reason: str = "", incident: int | None = None) -> ActionResult:
     """Disable an integration (RB-01 step 4, when it causes cascading failures)."""
     return apply_switch(
         action=AuditAction.INTEGRATION_DISABLE, integrations=integrations, actor=actor, perm=OPERATE,
-        already=Q(enabled=False), changes={"enabled": False}, details={"reason": (reason or "").strip()},
+        already=Q(enabled=False), changes={"enabled": False, "disabled_for_incident": incident},
+        details={"reason": (reason or "").strip(), **({"incident": incident} if incident else {})},
     )
 
 
@@ -91,7 +99,7 @@ def integration_enable(*, integrations, actor: Actor) -> ActionResult:
     """Enable a disabled integration again."""
     return apply_switch(
         action=AuditAction.INTEGRATION_ENABLE, integrations=integrations, actor=actor, perm=OPERATE,
-        already=Q(enabled=True), changes={"enabled": True}, details={},
+        already=Q(enabled=True), changes={"enabled": True, "disabled_for_incident": None}, details={},
     )
 
 

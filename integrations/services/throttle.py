@@ -1,17 +1,13 @@
 """RB-03, rate limit exhaustion: pause non-critical syncs together, resume them together."""
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, require
 from integrations.catalog import PROVIDERS
-from integrations.models import ApiToken, ApiTokenScope, AuditAction, Integration, Record
+from integrations.models import ApiToken, ApiTokenScope, AuditAction, Integration, PauseSource, Record
 from integrations.services.common import PRIORITY_QUEUE, ActionResult, audit, enqueue_after_commit
 from integrations.services.switches import integration_pause, integration_resume
-
-# Marks a pause made by this action, so that "resume them together" finds exactly these and no other pause.
-NON_CRITICAL_PREFIX = "[RB-03 non-critical pause] "
 
 
 def _provider(provider: str) -> str:
@@ -26,7 +22,7 @@ def integrations_pause_non_critical(*, provider: str, actor: Actor, reason: str)
     if not reason:
         raise errors.ServiceError(errors.REASON_REQUIRED, field="reason")
     targets = Integration.objects.filter(provider=_provider(provider), is_critical=False)
-    result = integration_pause(integrations=targets, actor=actor, reason=NON_CRITICAL_PREFIX + reason)
+    result = integration_pause(integrations=targets, actor=actor, reason=reason, source=PauseSource.NON_CRITICAL)
     result.details["n_critical_still_syncing"] = Integration.objects.filter(
         provider=provider, is_critical=True, enabled=True, sync_paused=False).count()
     return result
@@ -35,7 +31,7 @@ def integrations_pause_non_critical(*, provider: str, actor: Actor, reason: str)
 def integrations_resume_non_critical(*, provider: str, actor: Actor) -> ActionResult:
     """Resume the integrations that integrations_pause_non_critical paused, and only those."""
     targets = Integration.objects.filter(
-        Q(sync_paused_reason__startswith=NON_CRITICAL_PREFIX), provider=_provider(provider), sync_paused=True)
+        provider=_provider(provider), sync_paused=True, sync_paused_source=PauseSource.NON_CRITICAL)
     return integration_resume(integrations=targets, actor=actor)
 
 

@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 
 from integrations import services
 from integrations.admin.confirm import ReasonForm, run_confirmed_action
-from integrations.models import AuditAction, Integration
+from integrations.models import AuditAction, Integration, PauseSource
 
 
 @admin.action(description="Test connectivity (DNS, TCP, TLS, HTTP)", permissions=["operate"])
@@ -53,7 +53,7 @@ def pause_non_critical(modeladmin, request, queryset):
 def resume_non_critical(modeladmin, request, queryset):
     providers, _ = _non_critical_of(queryset)
     targets = Integration.objects.filter(provider__in=providers, sync_paused=True,
-                                         sync_paused_reason__startswith=services.NON_CRITICAL_PREFIX)
+                                         sync_paused_source=PauseSource.NON_CRITICAL)
 
     def run(qs, data):
         total = services.ActionResult(action=AuditAction.INTEGRATION_RESUME)
