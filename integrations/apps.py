@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     verbose_name = "Integrations"
+
+    def ready(self):
+        # Register the tasks in every process (web, commands, tests), not only in workers: services send them by
+        # name, and a registered task honours task_always_eager where an unknown name would go to the broker.
+        from integrations import tasks  # noqa: F401

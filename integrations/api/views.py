@@ -71,7 +71,11 @@ def provider_status(request, token, provider):
 
 @api_view("POST")
 def provider_refresh(request, token, provider):
-    """POST /api/v1/integrations/{provider}/refresh (RB-02 step 1): force a token refresh."""
+    """POST /api/v1/integrations/{provider}/refresh (RB-02 step 1, "Force token refresh"): Reconnect each one.
+
+    The same operation as the admin's Reconnect and `refresh_tokens`: refresh the token, then prove it with a
+    test call; a refused refresh leaves the integration needs_reauth.
+    """
     provider = _provider(provider)
     if PROVIDERS[provider].auth_type != "oauth2":
         raise ApiError(400, "not_oauth", f"{PROVIDERS[provider].name} uses an API key: update the key instead.")
@@ -83,8 +87,11 @@ def provider_refresh(request, token, provider):
     results = []
     for integration in integrations:
         try:
-            outcome = services.integration_refresh_token(integration=integration, actor=token)
-            results.append({"integration": integration.pk, "tenant": integration.tenant.slug, **_plain(outcome.details)})
+            outcome = services.integration_reconnect(integration=integration, actor=token)
+            details = _plain(outcome.details)
+            if details["outcome"] in ("connected", "refreshed"):
+                details["outcome"] = "refreshed"
+            results.append({"integration": integration.pk, "tenant": integration.tenant.slug, **details})
         except ServiceError as e:
             results.append({"integration": integration.pk, "tenant": integration.tenant.slug, "outcome": "refused",
                             "error": e.message})

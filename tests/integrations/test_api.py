@@ -190,4 +190,4 @@ def test_refresh_without_a_refresh_token_says_so_per_integration(client, world):
     response = send(client, "post", "/api/v1/integrations/hubspot/refresh", token)
     assert response.status_code == 200
     [result] = response.json()["results"]
-    assert result["outcome"] == "refused" and "re-authorized" in result["error"]
+    assert result["outcome"] == "needs_reauth" and "re-authorized" in result["error"]
