@@ -5,8 +5,8 @@ import pytest
 from incidents.models import ChecklistItem
 from incidents.services.opening import incident_open
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -22,8 +22,8 @@ from integrations.engine import calls, dispatch, webhooks
 from integrations.engine import run as engine_run
 from integrations.engine.quota import provider_quota
 from integrations.models import AuditEvent, Defect, Integration, Record, SyncLog, WebhookDelivery
-from tests.incidents.helpers import backdate_errors
 from tests.support import factories
+from tests.support.incidents import backdate_errors
 from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,8 @@ from incidents.services.opening import incident_open, open_or_update_incident
 from incidents.services.postmortem import postmortem_requirement, postmortem_save
 from incidents.services.status import incident_acknowledge, incident_advance
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 

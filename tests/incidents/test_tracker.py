@@ -11,8 +11,8 @@ from incidents.models import Incident
 from incidents.services.communication import incident_post_note
 from incidents.services.opening import incident_open
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 

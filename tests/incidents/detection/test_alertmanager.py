@@ -8,8 +8,8 @@ from incidents.detection import rates
 from incidents.models import Incident
 from incidents.services.opening import open_or_update_incident
 from integrations.models import AuditEvent
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 

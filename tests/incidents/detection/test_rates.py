@@ -9,8 +9,8 @@ from incidents.detection import rates
 from incidents.models import ChecklistItem, Incident
 from integrations.engine import rollups
 from integrations.models import Record
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 
