@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from incidents.runbooks import PHASE_ORDER, RUNBOOKS
+from incidents.checklist import actions, checks
+from incidents.runbooks import ACTIONS, CHECKS, PHASE_ORDER, RUNBOOKS
 
 SOURCE = Path(__file__).resolve().parents[2] / "incidents" / "runbooks" / "source"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "runbooks"
@@ -71,9 +72,6 @@ def test_rb09_covers_every_phase():
 
 
 def test_a_step_names_its_action_and_check_by_the_function_and_its_item_stores_their_names():
-    from incidents.checklist import actions, checks
-    from incidents.runbooks import ACTIONS, CHECKS
-
     rb09 = RUNBOOKS["RB-09"]
     polling = next(s for s in rb09.steps if s.action is actions.switch_to_polling)
     assert polling.check is checks.mode_polling
