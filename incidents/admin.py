@@ -1,5 +1,6 @@
 """The incident tracker's screens: the changelist with the four durations and their medians, the tracker page
-(replacing the change form), opening an incident by hand, and the postmortem form. Views live in views.py."""
+(replacing the change form), opening an incident by hand, and the postmortem form. Views live in
+views/tracker.py."""
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import path
@@ -7,10 +8,10 @@ from django.utils.html import format_html
 
 from integrations.admin.confirm import badge
 
-from . import views
 from .models import Incident, Postmortem, TenantContact
 from .selectors import durations, format_duration, median_durations
-from .services import can_operate
+from .services.timeline import can_operate
+from .views import tracker as views
 
 
 @admin.register(Incident)

@@ -5,7 +5,7 @@ from django.http import JsonResponse
 
 from integrations.api.base import ApiError, api_view
 
-from . import alerts
+from .detection.alertmanager import PayloadError, intake
 
 
 @api_view("POST", admin_only=True)
@@ -15,8 +15,8 @@ def alertmanager(request, token):
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {e}") from None
     try:
-        result = alerts.intake(payload=payload, actor=token)
-    except alerts.PayloadError as e:
+        result = intake(payload=payload, actor=token)
+    except PayloadError as e:
         raise ApiError(400, "invalid_payload", e.message, field=e.field) from None
     return JsonResponse({"opened": result.opened, "updated": result.updated,
                          "resolved_noted": result.resolved_noted, "ignored": result.ignored})

@@ -6,7 +6,6 @@ UNKNOWN_STATUS = "Unknown status '{target}'."
 UNKNOWN_RUNBOOK = "Unknown runbook '{runbook}'."
 UNKNOWN_PROVIDER = "Unknown provider '{provider}'."
 UNKNOWN_ACTION = "Unknown action '{action}'."
-ACTION_UNAVAILABLE = "Action not available: {action} needs {service}, which this installation does not have yet."
 VERIFICATION_FAILING = (
     "Cannot resolve: verification checks do not pass yet ({failing}). Give a written reason to resolve anyway."
 )

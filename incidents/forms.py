@@ -4,7 +4,7 @@ from django import forms
 from integrations.catalog import PROVIDER_CHOICES
 from integrations.models import Tenant
 
-from .actions import ACTIONS
+from .checklist.actions import Action
 from .models import Postmortem, Severity
 from .runbooks import RUNBOOK_CHOICES
 
@@ -25,10 +25,10 @@ class NoteForm(forms.Form):
     message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), max_length=5000)
 
 
-def action_form_class(action_name: str) -> type[forms.Form]:
+def action_form_class(action: Action) -> type[forms.Form]:
     """A form with the action's parameters (validated again by the service)."""
     fields = {}
-    for p in ACTIONS[action_name].params:
+    for p in action.params:
         if p.kind == "int":
             fields[p.name] = forms.IntegerField(label=p.label, required=p.required, min_value=1, max_value=1440,
                                                 help_text=p.help)

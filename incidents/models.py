@@ -22,6 +22,8 @@ class IncidentStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+# An incident's status only moves forward, in this order.
+STATUS_ORDER = [s.value for s in IncidentStatus]
 ACTIVE_STATUSES = [
     IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.CONTAINED,
     IncidentStatus.RECOVERING, IncidentStatus.VERIFYING,
@@ -35,6 +37,16 @@ class Phase(models.TextChoices):
     RECOVERY = "recovery", "Recovery"
     VERIFICATION = "verification", "Verification"
     POST_INCIDENT = "post_incident", "Post-incident"
+
+
+class RunbookId(models.TextChoices):
+    """The runbooks an incident can follow (Incident.runbook) and their titles; their steps are data in
+    incidents.runbooks."""
+    RB01 = "RB-01", "CRM/ATS provider downtime"
+    RB02 = "RB-02", "OAuth token expiry"
+    RB03 = "RB-03", "Rate limit exhaustion"
+    RB04 = "RB-04", "Partial sync failures"
+    RB09 = "RB-09", "Integration provider outage (CRM / Docs / Enrichment)"
 
 
 class Incident(models.Model):

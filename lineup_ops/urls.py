@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from incidents.api import alertmanager
-from incidents.runbook_views import runbook_detail, runbook_list
+from incidents.views.runbooks import runbook_detail, runbook_list
 from integrations.api import webhooks
 from integrations.api.metrics import metrics_view
 

@@ -2,11 +2,11 @@
 the timeline; a Support viewer sees the same tracker without a single button."""
 import pytest
 
-from incidents import services
 from incidents.models import ChecklistItem
+from incidents.services.opening import incident_open
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,8 +28,8 @@ def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_butt
         t = factories.tenant(name=name, slug=slug)
         failing_logs(factories.integration(tenant=t, provider="hubspot"), 3)
         tenants.append(t)
-    incident = services.incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
-                                      title="HubSpot API returning 503")
+    incident = incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
+                             title="HubSpot API returning 503")
     item = ChecklistItem.objects.get(incident=incident, action="switch_to_polling")
 
     _login(page, live_server, "operator")

@@ -11,15 +11,19 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from incidents import detection, errors, services
-from incidents.models import ChecklistItem, Incident, TenantContact
+from incidents import errors
+from incidents.detection import rates
+from incidents.models import STATUS_ORDER, ChecklistItem, Incident, TenantContact
 from incidents.selectors import timeline
+from incidents.services.checklist import checklist_item_run_action, incident_evaluate_checks
+from incidents.services.postmortem import postmortem_requirement, postmortem_save
+from incidents.services.status import incident_acknowledge, incident_advance
 from integrations.engine import calls, dispatch, webhooks
 from integrations.engine import run as engine_run
 from integrations.engine.quota import provider_quota
 from integrations.models import AuditEvent, Defect, Integration, Record, SyncLog, WebhookDelivery
-from tests.incidents.helpers import backdate_errors
 from tests.support import factories
+from tests.support.incidents import backdate_errors
 from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
@@ -60,13 +64,13 @@ def traffic(integrations, n=3) -> None:
 
 
 def detect_one(runbook, severity, integrations) -> Incident:
-    results = detection.detect()
+    results = rates.detect()
     assert [(i.runbook, created) for i, created in results] == [(runbook, True)]
     incident = results[0][0]
     assert incident.severity == severity
     assert sorted(incident.affected_tenants.values_list("pk", flat=True)) == sorted(i.tenant_id for i in integrations)
     # A second pass during the same outage updates it.
-    again = detection.detect()
+    again = rates.detect()
     assert [(i.pk, created) for i, created in again] == [(incident.pk, False)]
     assert Incident.objects.filter(provider=incident.provider).count() == 1
     return Incident.objects.get(pk=incident.pk)
@@ -75,7 +79,7 @@ def detect_one(runbook, severity, integrations) -> Incident:
 def run(incident, action, actor, **params):
     item = ChecklistItem.objects.filter(incident=incident, action=action).order_by("position").first()
     assert item is not None, f"{incident.runbook} has no {action} step"
-    outcome = services.checklist_item_run_action(incident=incident, item=item, actor=actor, params=params)
+    outcome = checklist_item_run_action(incident=incident, item=item, actor=actor, params=params)
     assert incident.events.filter(kind="action", details__action=action).exists()
     return outcome
 
@@ -90,7 +94,7 @@ def finish_retries(integrations) -> None:
 
 
 def verification(incident) -> dict[str, tuple[bool, str]]:
-    services.incident_evaluate_checks(incident=incident)
+    incident_evaluate_checks(incident=incident)
     return {i.check_name: (i.done, i.check_result, i.check_evidence)
             for i in incident.checklist.filter(phase="verification").exclude(check_name="")}
 
@@ -104,18 +108,18 @@ def assert_verified(incident):
 
 def resolve_and_close(incident, actor):
     for status in ("acknowledged", "contained", "recovering", "verifying"):
-        if services.ORDER.index(Incident.objects.get(pk=incident.pk).status) < services.ORDER.index(status):
-            services.incident_advance(incident=incident, actor=actor, to=status)
-    services.incident_advance(incident=incident, actor=actor, to="resolved")  # no override: checks pass
+        if STATUS_ORDER.index(Incident.objects.get(pk=incident.pk).status) < STATUS_ORDER.index(status):
+            incident_advance(incident=incident, actor=actor, to=status)
+    incident_advance(incident=incident, actor=actor, to="resolved")  # no override: checks pass
     incident.refresh_from_db()
-    if not services.postmortem_requirement(incident):
+    if not postmortem_requirement(incident):
         # A SEV-3 resolved quickly needs none; this one ran past two hours.
         Incident.objects.filter(pk=incident.pk).update(opened_at=timezone.now() - timedelta(hours=3))
     with pytest.raises(errors.ServiceError) as e:
-        services.incident_advance(incident=incident, actor=actor, to="closed")
+        incident_advance(incident=incident, actor=actor, to="closed")
     assert e.value.code == "postmortem_required"
-    services.postmortem_save(incident=incident, actor=actor, data=COMPLETE_POSTMORTEM)
-    services.incident_advance(incident=incident, actor=actor, to="closed")
+    postmortem_save(incident=incident, actor=actor, data=COMPLETE_POSTMORTEM)
+    incident_advance(incident=incident, actor=actor, to="closed")
     assert Incident.objects.get(pk=incident.pk).status == "closed"
 
 
@@ -126,13 +130,13 @@ def test_rb01_provider_downtime(sandbox, operator):
     assert set(Integration.objects.values_list("status", flat=True)) == {"error"}
 
     incident = detect_one("RB-01", "SEV-2", integrations)  # Salesforce sends no webhooks: no polling fallback
-    services.incident_acknowledge(incident=incident, actor=operator)
+    incident_acknowledge(incident=incident, actor=operator)
     status_page = run(incident, "check_status_page", operator).summary
     assert status_page.startswith("Provider status page: major"), status_page
     assert "reachable" in run(incident, "test_connectivity", operator).summary
     run(incident, "disable_integration", operator, reason="cascading failures")
     assert set(Integration.objects.values_list("status", flat=True)) == {"disabled"}
-    services.incident_advance(incident=incident, actor=operator, to="contained")
+    incident_advance(incident=incident, actor=operator, to="contained")
     assert verification(incident)["status_connected"][1] == "fail"
 
     sandbox.control("salesforce", mode="ok")
@@ -151,12 +155,12 @@ def test_rb02_oauth_token_expiry(sandbox, operator):
     assert set(Integration.objects.values_list("status", flat=True)) == {"needs_reauth"}
 
     incident = detect_one("RB-02", "SEV-3", integrations)
-    services.incident_acknowledge(incident=incident, actor=operator)
+    incident_acknowledge(incident=incident, actor=operator)
     refused = run(incident, "refresh_tokens", operator)
     assert not refused.ok and refused.details["n_needs_reauth"] == 3
     assert not incident.checklist.get(action="refresh_tokens").done
 
-    services.incident_advance(incident=incident, actor=operator, to="recovering")
+    incident_advance(incident=incident, actor=operator, to="recovering")
     # RB-02 step 2: the customer re-authorizes at the provider's consent page, which stores a fresh token set.
     for integration in integrations:
         Integration.objects.filter(pk=integration.pk).update(
@@ -177,11 +181,11 @@ def test_rb03_rate_limit_exhaustion(sandbox, operator, monkeypatch):
     assert SyncLog.objects.filter(error_category="rate_limited").count() >= 5
 
     incident = detect_one("RB-03", "SEV-3", integrations)
-    services.incident_acknowledge(incident=incident, actor=operator)
+    incident_acknowledge(incident=incident, actor=operator)
     run(incident, "pause_non_critical", operator)
     paused = dict(Integration.objects.values_list("tenant__slug", "sync_paused"))
     assert paused == {"hubspot-t0": False, "hubspot-t1": True}
-    services.incident_advance(incident=incident, actor=operator, to="contained")
+    incident_advance(incident=incident, actor=operator, to="contained")
 
     sandbox.control("hubspot", rate_limit=None)
     provider_quota().reset("hubspot")  # the provider's window has passed
@@ -203,11 +207,11 @@ def test_rb04_partial_sync_failures(sandbox, operator, django_capture_on_commit_
 
     incident = detect_one("RB-04", "SEV-3", integrations)
     assert incident.dominant_category == "validation"
-    services.incident_acknowledge(incident=incident, actor=operator)
-    services.incident_evaluate_checks(incident=incident)
+    incident_acknowledge(incident=incident, actor=operator)
+    incident_evaluate_checks(incident=incident)
     assert "validation/email 6" in incident.checklist.filter(check_name="failure_summary").first().check_evidence
 
-    services.incident_advance(incident=incident, actor=operator, to="recovering")
+    incident_advance(incident=incident, actor=operator, to="recovering")
     sandbox.control("greenhouse", reject=None)  # the data format is fixed at the provider side
     with django_capture_on_commit_callbacks(execute=True):
         outcome = run(incident, "retry_failed", operator)
@@ -235,7 +239,7 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
 
     incident = detect_one("RB-09", "SEV-3", integrations)
     assert incident.impact["webhook_failures"] == 2
-    services.incident_acknowledge(incident=incident, actor=commander)
+    incident_acknowledge(incident=incident, actor=commander)
 
     # Containment
     run(incident, "switch_to_polling", commander)
@@ -247,12 +251,12 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     assert len(mail.outbox) == 2
     run(incident, "status_note", commander, message="HubSpot API returns 503; polling on, tenants told.")
     assert incident.checklist.get(check_name="mode_polling").done_by == "check:mode_polling"
-    services.incident_advance(incident=incident, actor=commander, to="contained")
+    incident_advance(incident=incident, actor=commander, to="contained")
     assert verification(incident)["no_errors_15m"][1] == "fail"
 
     # Recovery
     sandbox.control("hubspot", mode="ok")
-    services.incident_advance(incident=incident, actor=commander, to="recovering")
+    incident_advance(incident=incident, actor=commander, to="recovering")
     assert run(incident, "refresh_tokens", commander).ok
     assert run(incident, "rotate_credentials", commander).details["n_refreshed"] == 2
     reconciled = run(incident, "reconcile", commander)
@@ -268,11 +272,11 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     assert set(Integration.objects.values_list("mode", flat=True)) == {"webhook"}
 
     # Verification: verify_sync from the checklist, then the checks pass by themselves once 15 minutes are clean.
-    services.incident_advance(incident=incident, actor=commander, to="verifying")
+    incident_advance(incident=incident, actor=commander, to="verifying")
     assert run(incident, "verify_sync", commander).ok
     assert verification(incident)["no_errors_15m"][1] == "fail"
     with pytest.raises(errors.ServiceError, match="Cannot resolve"):
-        services.incident_advance(incident=incident, actor=commander, to="resolved")
+        incident_advance(incident=incident, actor=commander, to="resolved")
     backdate_errors("hubspot")
     assert_verified(incident)
     evidence = {name: ev for name, (_, _, ev) in verification(incident).items()}

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from incidents.runbooks import PHASE_ORDER, RUNBOOKS
+from incidents.checklist import actions, checks
+from incidents.runbooks import ACTIONS, CHECKS, PHASE_ORDER, RUNBOOKS
 
 SOURCE = Path(__file__).resolve().parents[2] / "incidents" / "runbooks" / "source"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "runbooks"
@@ -70,14 +71,16 @@ def test_rb09_covers_every_phase():
     assert {s.phase for s in RUNBOOKS["RB-09"].steps} == set(PHASE_ORDER)
 
 
-def test_every_named_action_and_check_exists():
-    from incidents.actions import ACTIONS
-    from incidents.checks import CHECKS
-
+def test_a_step_names_its_action_and_check_by_the_function_and_its_item_stores_their_names():
+    rb09 = RUNBOOKS["RB-09"]
+    polling = next(s for s in rb09.steps if s.action is actions.switch_to_polling)
+    assert polling.check is checks.mode_polling
+    item = next(i for i in rb09.items() if i["text"] == polling.text)
+    assert (item["action"], item["check_name"]) == ("switch_to_polling", "mode_polling")
     for runbook in RUNBOOKS.values():
         for step in runbook.steps:
-            assert not step.action or step.action in ACTIONS, (runbook.id, step.action)
-            assert not step.check or step.check in CHECKS, (runbook.id, step.check)
+            assert step.action is None or ACTIONS[step.action.name] is step.action, (runbook.id, step.action)
+            assert step.check is None or CHECKS[step.check.name] is step.check, (runbook.id, step.check)
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/runbooks is not present")

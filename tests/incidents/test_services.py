@@ -6,11 +6,20 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from incidents import errors, services
+from incidents import errors
 from incidents.models import ChecklistItem, Incident, Postmortem, TenantContact
+from incidents.services.checklist import (
+    checklist_item_mark_done,
+    checklist_item_run_action,
+    incident_evaluate_checks,
+)
+from incidents.services.communication import incident_notify_tenants, incident_post_note
+from incidents.services.opening import incident_open, open_or_update_incident
+from incidents.services.postmortem import postmortem_requirement, postmortem_save
+from incidents.services.status import incident_acknowledge, incident_advance
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +32,8 @@ def outage(operator):
         integration = factories.integration(tenant=t, provider="hubspot")
         failing_logs(integration, 3)
         TenantContact.objects.create(tenant=t, email=f"ops@{t.slug}.example.com")
-    incident = services.incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
-                                      started_at=timezone.now() - timedelta(minutes=5))
+    incident = incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
+                             started_at=timezone.now() - timedelta(minutes=5))
     return incident
 
 
@@ -35,18 +44,18 @@ def test_opening_by_hand_creates_the_runbook_checklist_and_refuses_a_second(outa
     assert list(dict.fromkeys(phases)) == [
         "detection", "triage", "containment", "recovery", "verification", "post_incident"]
     with pytest.raises(errors.Conflict, match="already exists"):
-        services.incident_open(provider="hubspot", runbook="RB-09", actor=operator)
+        incident_open(provider="hubspot", runbook="RB-09", actor=operator)
     assert AuditEvent.objects.filter(action="incident.open", provider="hubspot", actor="operator").count() == 1
 
 
 def test_status_moves_forward_only(outage, operator):
-    services.incident_acknowledge(incident=outage, actor=operator)
-    services.incident_advance(incident=outage, actor=operator, to="contained")
+    incident_acknowledge(incident=outage, actor=operator)
+    incident_advance(incident=outage, actor=operator, to="contained")
     with pytest.raises(errors.ServiceError) as e:
-        services.incident_advance(incident=outage, actor=operator, to="acknowledged")
+        incident_advance(incident=outage, actor=operator, to="acknowledged")
     assert e.value.message == errors.BACKWARDS.format(current="contained", target="acknowledged")
     with pytest.raises(errors.ServiceError, match="Unknown status"):
-        services.incident_advance(incident=outage, actor=operator, to="exploded")
+        incident_advance(incident=outage, actor=operator, to="exploded")
     outage.refresh_from_db()
     assert outage.status == "contained" and outage.commander == operator
     assert outage.acknowledged_at and outage.contained_at
@@ -56,12 +65,12 @@ def test_status_moves_forward_only(outage, operator):
 
 def test_resolve_refused_while_a_verification_check_fails_and_allowed_with_a_reason(outage, operator):
     with pytest.raises(errors.ServiceError) as e:
-        services.incident_advance(incident=outage, actor=operator, to="resolved")
+        incident_advance(incident=outage, actor=operator, to="resolved")
     assert "No new errors for 15+ minutes" in e.value.message
     assert Incident.objects.get(pk=outage.pk).status == "open"
 
-    services.incident_advance(incident=outage, actor=operator, to="resolved",
-                              override_reason="HubSpot confirmed recovery; verify_sync runs tomorrow")
+    incident_advance(incident=outage, actor=operator, to="resolved",
+                     override_reason="HubSpot confirmed recovery; verify_sync runs tomorrow")
     outage.refresh_from_db()
     assert outage.status == "resolved"
     row = AuditEvent.objects.get(action="incident.status", details__to="resolved")
@@ -72,40 +81,40 @@ def test_resolve_refused_while_a_verification_check_fails_and_allowed_with_a_rea
 
 def test_close_needs_the_postmortem_when_required(outage, operator):
     Incident.objects.filter(pk=outage.pk).update(severity="SEV-2")
-    services.incident_advance(incident=outage, actor=operator, to="resolved", override_reason="test")
+    incident_advance(incident=outage, actor=operator, to="resolved", override_reason="test")
     with pytest.raises(errors.ServiceError) as e:
-        services.incident_advance(incident=outage, actor=operator, to="closed")
+        incident_advance(incident=outage, actor=operator, to="closed")
     assert e.value.code == "postmortem_required" and "Root cause of provider failure" in e.value.message
-    services.postmortem_save(incident=outage, actor=operator, data={"root_cause": "HubSpot 503s"})
+    postmortem_save(incident=outage, actor=operator, data={"root_cause": "HubSpot 503s"})
     with pytest.raises(errors.ServiceError, match="Was the fallback mechanism effective"):
-        services.incident_advance(incident=outage, actor=operator, to="closed")
-    services.postmortem_save(incident=outage, actor=operator, data={
+        incident_advance(incident=outage, actor=operator, to="closed")
+    postmortem_save(incident=outage, actor=operator, data={
         "root_cause": "HubSpot 503s", "fallback_effective": "Polling kept data flowing",
         "reconciliation_completeness": "All 40 records reconciled", "communication_timeliness": "Within 10 min",
         "follow_ups": [{"item": "Alert on webhook lag", "owner": "dana"}, {"item": "", "owner": ""}],
     })
-    services.incident_advance(incident=outage, actor=operator, to="closed")
+    incident_advance(incident=outage, actor=operator, to="closed")
     assert Incident.objects.get(pk=outage.pk).status == "closed"
     assert Postmortem.objects.get(incident=outage).follow_ups == [
         {"item": "Alert on webhook lag", "owner": "dana", "done": False}]
 
 
 def test_sev3_needs_a_postmortem_only_after_two_hours(outage, operator):
-    services.incident_advance(incident=outage, actor=operator, to="resolved", override_reason="test")
-    assert services.postmortem_requirement(Incident.objects.get(pk=outage.pk)) == ""
+    incident_advance(incident=outage, actor=operator, to="resolved", override_reason="test")
+    assert postmortem_requirement(Incident.objects.get(pk=outage.pk)) == ""
     Incident.objects.filter(pk=outage.pk).update(opened_at=timezone.now() - timedelta(hours=3))
-    assert services.postmortem_requirement(Incident.objects.get(pk=outage.pk)) == "SEV-3 open more than 2 hours"
+    assert postmortem_requirement(Incident.objects.get(pk=outage.pk)) == "SEV-3 open more than 2 hours"
 
 
 def test_follow_up_without_owner_is_refused(outage, operator):
     with pytest.raises(errors.ServiceError, match="owner"):
-        services.postmortem_save(incident=outage, actor=operator, data={"follow_ups": [{"item": "x"}]})
+        postmortem_save(incident=outage, actor=operator, data={"follow_ups": [{"item": "x"}]})
     assert not Postmortem.objects.exists()
 
 
 def test_notify_sends_one_email_per_affected_tenant_and_notes_it(outage, operator, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.incident_notify_tenants(incident=outage, actor=operator, next_update_minutes=30)
+        result = incident_notify_tenants(incident=outage, actor=operator, next_update_minutes=30)
     assert result["sent"] == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["ops@acme.example.com", "ops@bolt.example.com"]
     body = mail.outbox[0].body
@@ -117,12 +126,12 @@ def test_notify_sends_one_email_per_affected_tenant_and_notes_it(outage, operato
 
 def test_viewer_is_refused_and_nothing_changes(outage, viewer):
     for call in (
-        lambda: services.incident_acknowledge(incident=outage, actor=viewer),
-        lambda: services.incident_advance(incident=outage, actor=viewer, to="contained"),
-        lambda: services.incident_post_note(incident=outage, actor=viewer, message="hi"),
-        lambda: services.incident_notify_tenants(incident=outage, actor=viewer),
-        lambda: services.checklist_item_run_action(
-            incident=outage, item=outage.checklist.get(action="switch_to_polling"), actor=viewer),
+        lambda: incident_acknowledge(incident=outage, actor=viewer),
+        lambda: incident_advance(incident=outage, actor=viewer, to="contained"),
+        lambda: incident_post_note(incident=outage, actor=viewer, message="hi"),
+        lambda: incident_notify_tenants(incident=outage, actor=viewer),
+        lambda: checklist_item_run_action(
+   incident=outage, item=outage.checklist.get(action="switch_to_polling"), actor=viewer),
     ):
         with pytest.raises(PermissionDenied):
             call()
@@ -134,7 +143,7 @@ def test_viewer_is_refused_and_nothing_changes(outage, viewer):
 
 def test_running_switch_to_polling_completes_the_item_and_is_on_the_timeline(outage, operator):
     item = outage.checklist.get(action="switch_to_polling")
-    outcome = services.checklist_item_run_action(incident=outage, item=item, actor=operator)
+    outcome = checklist_item_run_action(incident=outage, item=item, actor=operator)
     assert outcome.ok and "2 rows changed" in outcome.summary
     assert set(Integration.objects.values_list("mode", flat=True)) == {"polling"}
     item.refresh_from_db()
@@ -144,43 +153,43 @@ def test_running_switch_to_polling_completes_the_item_and_is_on_the_timeline(out
 
 
 def test_an_item_of_another_incident_or_without_action_is_refused(outage, operator):
-    other = services.incident_open(provider="greenhouse", runbook="RB-04", actor=operator)
+    other = incident_open(provider="greenhouse", runbook="RB-04", actor=operator)
     foreign = other.checklist.exclude(action="").first()
     with pytest.raises(errors.ServiceError, match="does not belong"):
-        services.checklist_item_run_action(incident=outage, item=foreign, actor=operator)
+        checklist_item_run_action(incident=outage, item=foreign, actor=operator)
     plain = outage.checklist.filter(action="").first()
     with pytest.raises(errors.ServiceError, match="Unknown action"):
-        services.checklist_item_run_action(incident=outage, item=plain, actor=operator)
+        checklist_item_run_action(incident=outage, item=plain, actor=operator)
     assert not outage.events.filter(kind="action").exists()
 
 
-def test_a_missing_service_makes_the_action_unavailable_not_broken(outage, operator, monkeypatch):
-    import integrations.services as integration_services
-
-    monkeypatch.delattr(integration_services, "integrations_set_mode")
+def test_an_item_naming_an_action_no_runbook_has_is_refused_not_run(outage, operator):
     item = outage.checklist.get(action="switch_to_polling")
-    with pytest.raises(errors.ServiceError, match="Action not available"):
-        services.checklist_item_run_action(incident=outage, item=item, actor=operator)
+    ChecklistItem.objects.filter(pk=item.pk).update(action="restore_webhook_mode")  # an action since removed
+    with pytest.raises(errors.ServiceError, match="Unknown action 'restore_webhook_mode'"):
+        checklist_item_run_action(incident=outage, item=item, actor=operator)
     assert not ChecklistItem.objects.get(pk=item.pk).done
+    assert not outage.events.filter(kind="action").exists()
+    assert Integration.objects.filter(mode="polling").count() == 0
 
 
 def test_checks_complete_items_from_data_with_evidence(outage, operator):
-    services.incident_evaluate_checks(incident=outage)
+    incident_evaluate_checks(incident=outage)
     polling = outage.checklist.get(check_name="mode_polling")
     assert (polling.done, polling.check_result) == (False, "fail")
     Integration.objects.update(mode="polling")
-    assert services.incident_evaluate_checks(incident=outage) >= 1
+    assert incident_evaluate_checks(incident=outage) >= 1
     polling.refresh_from_db()
     assert polling.done and polling.done_by == "check:mode_polling" and polling.check_evidence == "2 of 2 polling"
     assert outage.events.filter(kind="check", details__check="mode_polling").exists()
 
 
 def test_recovery_and_verification_items_complete_only_once_contained(outage, operator):
-    services.incident_evaluate_checks(incident=outage)
+    incident_evaluate_checks(incident=outage)
     normal = outage.checklist.get(check_name="normal_mode")
     assert (normal.check_result, normal.done) == ("pass", False)  # nothing was changed yet: proves nothing
-    services.incident_advance(incident=outage, actor=operator, to="contained")
-    services.incident_evaluate_checks(incident=outage)
+    incident_advance(incident=outage, actor=operator, to="contained")
+    incident_evaluate_checks(incident=outage)
     normal.refresh_from_db()
     assert normal.done and normal.done_by == "check:normal_mode"
 
@@ -188,16 +197,16 @@ def test_recovery_and_verification_items_complete_only_once_contained(outage, op
 def test_ticking_an_item_with_a_check_by_hand_is_refused(outage, operator):
     item = outage.checklist.get(check_name="no_errors_15m")
     with pytest.raises(errors.ServiceError, match="completes itself"):
-        services.checklist_item_mark_done(incident=outage, item=item, actor=operator)
+        checklist_item_mark_done(incident=outage, item=item, actor=operator)
 
 
 def test_open_or_update_escalates_severity_but_never_lowers_it(operator):
-    incident, created = services.open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
-                                                         detected_by="alertmanager")
-    again, created_again = services.open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-2",
-                                                            detected_by="alertmanager")
-    assert created and not created_again and again.pk == incident.pk and again.severity == "SEV-2"
-    third, _ = services.open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
+    incident, created = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
                                                 detected_by="alertmanager")
+    again, created_again = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-2",
+                                                   detected_by="alertmanager")
+    assert created and not created_again and again.pk == incident.pk and again.severity == "SEV-2"
+    third, _ = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
+                                       detected_by="alertmanager")
     assert third.severity == "SEV-2"
     assert incident.events.filter(kind="severity").count() == 1

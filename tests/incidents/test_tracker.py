@@ -7,11 +7,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import services
 from incidents.models import Incident
+from incidents.services.communication import incident_post_note
+from incidents.services.opening import incident_open
 from integrations.models import AuditEvent, Integration
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def _incident(operator, n_tenants=2, provider="hubspot", runbook="RB-09"):
         t = factories.tenant()
         failing_logs(factories.integration(tenant=t, provider=provider), 2)
         tenants.append(t)
-    return services.incident_open(provider=provider, runbook=runbook, actor=operator, tenants=tenants)
+    return incident_open(provider=provider, runbook=runbook, actor=operator, tenants=tenants)
 
 
 def _url(name, *args):
@@ -172,7 +173,7 @@ def test_tracker_and_changelist_queries_stay_flat(client, operator):
     list_small = _count(client, _url("changelist"))
     big = _incident(operator, n_tenants=8, provider="lever")  # same auth type and fallback: same checks
     for i in range(20):
-        services.incident_post_note(incident=big, actor=operator, message=f"note {i}")
+        incident_post_note(incident=big, actor=operator, message=f"note {i}")
     for i in range(6):
         _incident(operator, n_tenants=1, provider=["greenhouse", "workday", "salesforce", "pandadoc", "clearbit",
                                                    "hubspot"][i], runbook="RB-02" if i == 5 else "RB-09")

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Severity, TenantContact
-from incidents.services import open_or_update_incident
+from incidents.services.opening import open_or_update_incident
 from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.engine import rollups

@@ -9,10 +9,12 @@ from django.utils.dateparse import parse_datetime
 from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
 
-from . import detection
-from .models import ACTIVE_STATUSES, Incident
+from ..models import ACTIVE_STATUSES, Incident
+from ..services import timeline
+from ..services.opening import default_severity, open_or_update_incident
+from . import rates
 
-KNOWN_ALERTS = {detection.ALERT_NAME: "provider_5xx", "IDISWebhookDeliveryFailures": "webhook"}
+KNOWN_ALERTS = {rates.ALERT_NAME: "provider_5xx", "IDISWebhookDeliveryFailures": "webhook"}
 
 
 class PayloadError(ValueError):
@@ -79,11 +81,9 @@ def parse(payload) -> list[Alert]:
 
 def intake(*, payload, actor: Actor) -> IntakeResult:
     """Apply a validated Alertmanager payload: firing alerts open/update incidents, resolved ones are noted."""
-    from .services import _event, default_severity, open_or_update_incident
-
     alerts = parse(payload)
     result = IntakeResult()
-    windows = detection.measure()
+    windows = rates.measure()
     with transaction.atomic():
         for alert in alerts:
             if alert.name not in KNOWN_ALERTS:
@@ -94,22 +94,22 @@ def intake(*, payload, actor: Actor) -> IntakeResult:
                 incident = (Incident.objects.filter(provider=alert.provider, status__in=ACTIVE_STATUSES)
                             .order_by("-opened_at").first())
                 if incident is not None:
-                    _event(incident, "alert", actor, f"Alertmanager: {alert.name} resolved for "
-                                                     f"{alert.provider} {alert.endpoint}".strip(),
-                           {"fingerprint": alert.fingerprint, "status": "resolved"})
+                    timeline.event(incident, "alert", actor, f"Alertmanager: {alert.name} resolved for "
+                                                             f"{alert.provider} {alert.endpoint}".strip(),
+                                   {"fingerprint": alert.fingerprint, "status": "resolved"})
                     result.resolved_noted.append(incident.pk)
                 continue
-            window = windows.get(alert.provider) or detection.ProviderWindow(alert.provider)
+            window = windows.get(alert.provider) or rates.ProviderWindow(alert.provider)
             if KNOWN_ALERTS[alert.name] == "webhook":
                 window.webhook_failures = max(window.webhook_failures, 1)
-            category, runbook = detection.choose_runbook(alert.provider, window)
+            category, runbook = rates.choose_runbook(alert.provider, window)
             incident, created = open_or_update_incident(
                 provider=alert.provider, runbook=runbook, severity=default_severity(alert.provider),
                 detected_by=detected_by, actor=actor, started_at=alert.starts_at, dominant_category=category,
                 title=alert.summary,
             )
-            _event(incident, "alert", actor, f"Alertmanager: {alert.name} firing for {alert.provider} "
-                                             f"{alert.endpoint}".strip(),
-                   {"fingerprint": alert.fingerprint, "status": "firing", "endpoint": alert.endpoint})
+            timeline.event(incident, "alert", actor, f"Alertmanager: {alert.name} firing for {alert.provider} "
+                                                     f"{alert.endpoint}".strip(),
+                           {"fingerprint": alert.fingerprint, "status": "firing", "endpoint": alert.endpoint})
             (result.opened if created else result.updated).append(incident.pk)
     return result

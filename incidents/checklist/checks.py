@@ -1,9 +1,10 @@
-"""Checks: named queries that say, from data, whether a runbook step's condition holds now.
+"""Checks: queries that say, from data, whether a runbook step's condition holds now.
 
-Each check is `fn(incident) -> CheckResult(passed, evidence)`. `passed` is True or False for a condition
+Each check is a function `fn(incident) -> CheckResult(passed, evidence)` decorated with `@check(label)`, which
+makes it a `Check`; a runbook Step names it by that object, and a checklist item stores its `name`. `passed` is True or False for a condition
 ("No error alerts in last 15 minutes"), None for a report that informs a person (triage) or for a condition
-that cannot be judged yet (verify_sync never ran). Checks only read; `services.incident_evaluate_checks`
-stores their results and completes the items whose check passes.
+that cannot be judged yet (verify_sync never ran). Checks only read;
+`incidents.services.checklist.incident_evaluate_checks` stores their results and completes the items whose check passes.
 """
 from collections import Counter
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from integrations.catalog import PROVIDERS
 from integrations.models import (
@@ -30,9 +32,9 @@ from integrations.models import (
     WebhookStatus,
 )
 
-from . import conf
-from .models import IncidentStatus, Postmortem
-from .selectors import affected_integrations, incident_start
+from .. import conf
+from ..models import IncidentStatus, Postmortem
+from ..selectors import affected_integrations, incident_start
 
 WINDOW = timedelta(minutes=15)
 ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING)
@@ -49,26 +51,33 @@ class CheckResult:
         return {True: "pass", False: "fail", None: "info"}[self.passed]
 
 
-CHECKS: dict[str, Callable] = {}
-CHECK_LABELS: dict[str, str] = {}
+@dataclass(frozen=True)
+class Check:
+    """A check: the function and the label the tracker shows."""
+    do_not_call_in_templates = True  # templates read its label; calling needs an incident
+    fn: Callable[..., CheckResult]
+    label: str
+
+    @property
+    def name(self) -> str:
+        """The stable key a checklist item stores (ChecklistItem.check_name): the function's name."""
+        return self.fn.__name__
+
+    def __call__(self, incident) -> CheckResult:
+        return self.fn(incident)
 
 
-def check(name: str, label: str):
-    def register(fn):
-        CHECKS[name] = fn
-        CHECK_LABELS[name] = label
-        return fn
+def check(label: str) -> Callable[[Callable], Check]:
+    def make(fn: Callable[..., CheckResult]) -> Check:
+        return Check(fn, label)
 
-    return register
+    return make
 
 
-def run_check(name: str, incident) -> CheckResult:
-    """Run one check; an unknown name or a crash is reported as evidence, never raised at the tracker."""
-    fn = CHECKS.get(name)
-    if fn is None:
-        return CheckResult(None, f"unknown check '{name}'")
+def run(check: Check, incident) -> CheckResult:
+    """Run one check; a crash is reported as evidence, never raised at the tracker."""
     try:
-        return fn(incident)
+        return check(incident)
     except Exception as e:  # a broken check must not take the tracker page down
         return CheckResult(None, f"check failed to run: {type(e).__name__}: {e}")
 
@@ -110,13 +119,13 @@ def _fmt_counter(counter) -> str:
 # ------------------------------------------------------------------------------------------ reports (triage)
 
 
-@check("status_report", "Integration statuses")
+@check("Integration statuses")
 def status_report(incident) -> CheckResult:
     counts = _statuses(incident)
     return CheckResult(None, f"{PROVIDERS[incident.provider].name} integrations: {_fmt_counter(counts)}")
 
 
-@check("error_breakdown", "Errors by category and endpoint (15 min)")
+@check("Errors by category and endpoint (15 min)")
 def error_breakdown(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     logs = _recent(SyncLog.objects.filter(provider=incident.provider), since)
@@ -131,7 +140,7 @@ def error_breakdown(incident) -> CheckResult:
                              + (f"; top endpoints: {top}" if top else ""))
 
 
-@check("queue_report", "Queue depth")
+@check("Queue depth")
 def queue_report(incident) -> CheckResult:
     logs = _logs(incident)
     retrying = logs.filter(status=SyncStatus.RETRYING).count()
@@ -143,7 +152,7 @@ def queue_report(incident) -> CheckResult:
                              "failed or queued")
 
 
-@check("token_report", "Token expiry")
+@check("Token expiry")
 def token_report(incident) -> CheckResult:
     now = timezone.now()
     qs = affected_integrations(incident)
@@ -183,7 +192,7 @@ def _last_headers(incident):
             .order_by("-id").values_list("rate_limit_headers", "created_at").first())
 
 
-@check("rate_limit_report", "Rate limits")
+@check("Rate limits")
 def rate_limit_report(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     n429 = _recent(SyncLog.objects.filter(provider=incident.provider, error_category="rate_limited"), since).count()
@@ -192,7 +201,7 @@ def rate_limit_report(incident) -> CheckResult:
     return CheckResult(None, f"{n429} rate-limited attempts in 15 min; {seen}")
 
 
-@check("traffic_report", "Requests by tenant and operation (15 min)")
+@check("Requests by tenant and operation (15 min)")
 def traffic_report(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     logs = _recent(SyncLog.objects.filter(provider=incident.provider), since)
@@ -203,7 +212,7 @@ def traffic_report(incident) -> CheckResult:
                              f"{retries} retried attempts")
 
 
-@check("failure_summary", "Failure summary")
+@check("Failure summary")
 def failure_summary(incident) -> CheckResult:
     failed = _logs(incident).filter(status=SyncStatus.FAILED, created_at__gte=incident_start(incident))
     rows = failed.values_list("error_category", "error_field").annotate(n=Count("pk")).order_by("-n")[:8]
@@ -211,14 +220,14 @@ def failure_summary(incident) -> CheckResult:
     return CheckResult(None, f"failed since the incident began: {text}")
 
 
-@check("webhook_report", "Webhook deliveries")
+@check("Webhook deliveries")
 def webhook_report(incident) -> CheckResult:
     qs = WebhookDelivery.objects.filter(provider=incident.provider, received_at__gte=incident_start(incident))
     counts = Counter(dict(qs.values_list("status").annotate(n=Count("pk")).order_by()))
     return CheckResult(None, f"deliveries since the incident began: {_fmt_counter(counts)}")
 
 
-@check("stale_report", "Stale data")
+@check("Stale data")
 def stale_report(incident) -> CheckResult:
     open_defects = Defect.objects.filter(provider=incident.provider, status=DefectStatus.OPEN,
                                          defect_type__in=STALE_TYPES).count()
@@ -238,7 +247,7 @@ def _failed_records(incident):
     )
 
 
-@check("impact_report", "Impact scope")
+@check("Impact scope")
 def impact_report(incident) -> CheckResult:
     rows = _failed_records(incident).values_list("tenant__slug").annotate(n=Count("pk")).order_by("-n")
     failing = affected_integrations(incident).exclude(status=IntegrationStatus.CONNECTED).count()
@@ -247,7 +256,7 @@ def impact_report(incident) -> CheckResult:
                              "connected")
 
 
-@check("similar_failures_elsewhere", "Same failure at other providers (24 h)")
+@check("Same failure at other providers (24 h)")
 def similar_failures_elsewhere(incident) -> CheckResult:
     if not incident.dominant_category:
         return CheckResult(None, "no dominant error category recorded")
@@ -261,7 +270,7 @@ def similar_failures_elsewhere(incident) -> CheckResult:
 # ------------------------------------------------------------------------------------------ conditions
 
 
-@check("status_connected", 'Integration status shows "connected"')
+@check('Integration status shows "connected"')
 def status_connected(incident) -> CheckResult:
     counts = _statuses(incident)
     total = sum(counts.values())
@@ -271,14 +280,14 @@ def status_connected(incident) -> CheckResult:
     return CheckResult(ok == total, f"{ok} of {total} connected ({_fmt_counter(counts)})")
 
 
-@check("no_needs_reauth", "No integration needs re-authorization")
+@check("No integration needs re-authorization")
 def no_needs_reauth(incident) -> CheckResult:
     rows = list(affected_integrations(incident).filter(status=IntegrationStatus.NEEDS_REAUTH)
                 .values_list("tenant__slug", flat=True))
     return CheckResult(not rows, f"needs re-authorization: {_names(rows)}" if rows else "none needs re-authorization")
 
 
-@check("sync_success", "Successful syncs since the incident began")
+@check("Successful syncs since the incident began")
 def sync_success(incident) -> CheckResult:
     start = incident_start(incident)
     n = _logs(incident).filter(status=SyncStatus.SUCCESS, created_at__gte=start).count()
@@ -290,7 +299,7 @@ def sync_success(incident) -> CheckResult:
     return CheckResult(passed, f"{n} successful operations since {start:%H:%M:%S}; {last}{last_error}")
 
 
-@check("no_errors_15m", "No errors in the last 15 minutes")
+@check("No errors in the last 15 minutes")
 def no_errors_15m(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     errors = _errors(_recent(_logs(incident), since))
@@ -304,7 +313,7 @@ def no_errors_15m(incident) -> CheckResult:
     return CheckResult(True, "no failed or retrying attempts in the last 15 minutes")
 
 
-@check("success_rate_restored", "Integration success rate restored")
+@check("Integration success rate restored")
 def success_rate_restored(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     logs = _recent(_logs(incident), since).exclude(status__in=[SyncStatus.RUNNING, SyncStatus.PENDING])
@@ -319,7 +328,7 @@ def success_rate_restored(incident) -> CheckResult:
                        f"{conf.error_rate_threshold():.0%})")
 
 
-@check("no_429", "Syncs processing without 429 errors")
+@check("Syncs processing without 429 errors")
 def no_429(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     n = _recent(_logs(incident).filter(error_category="rate_limited"), since).count()
@@ -327,7 +336,7 @@ def no_429(incident) -> CheckResult:
     return CheckResult(n == 0 and ok > 0, f"{n} rate-limited attempts and {ok} successes in the last 15 minutes")
 
 
-@check("rate_limit_headroom", "Rate limit headers show available quota")
+@check("Rate limit headers show available quota")
 def rate_limit_headroom(incident) -> CheckResult:
     last = _last_headers(incident)
     if not last:
@@ -344,7 +353,7 @@ def _retrying(incident) -> tuple[int, int]:
     return logs.count(), logs.filter(created_at__gte=timezone.now() - WINDOW).count()
 
 
-@check("queue_draining", "Queue depth returning to normal")
+@check("Queue depth returning to normal")
 def queue_draining(incident) -> CheckResult:
     n, new = _retrying(incident)
     peak = (incident.impact or {}).get("peak_retrying") or 0
@@ -353,7 +362,7 @@ def queue_draining(incident) -> CheckResult:
     return CheckResult(new == 0 and n < peak, f"{n} sync retries waiting, {new} added in the last 15 min (peak {peak})")
 
 
-@check("retry_queue_draining", "Retry queue draining")
+@check("Retry queue draining")
 def retry_queue_draining(incident) -> CheckResult:
     syncs = queue_draining(incident)
     webhooks = WebhookDelivery.objects.filter(
@@ -363,7 +372,7 @@ def retry_queue_draining(incident) -> CheckResult:
                        f"{syncs.evidence}; {webhooks} webhook deliveries failed or queued")
 
 
-@check("webhook_success_rate", "Webhook success rate back to normal")
+@check("Webhook success rate back to normal")
 def webhook_success_rate(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     qs = WebhookDelivery.objects.filter(integration__in=affected_integrations(incident).values("pk"))
@@ -375,7 +384,7 @@ def webhook_success_rate(incident) -> CheckResult:
                                  f"{processed} of {recent.count()} processed in the last 15 min")
 
 
-@check("token_refreshed", "Token successfully refreshed")
+@check("Token successfully refreshed")
 def token_refreshed(incident) -> CheckResult:
     if PROVIDERS[incident.provider].auth_type != AuthType.OAUTH2:
         return test_call_ok(incident)
@@ -389,7 +398,7 @@ def token_refreshed(incident) -> CheckResult:
                        + (f"; not yet: {_names(stale)}" if stale else ""))
 
 
-@check("test_call_ok", "Test API call succeeds")
+@check("Test API call succeeds")
 def test_call_ok(incident) -> CheckResult:
     start = incident_start(incident)
     live = _live(incident)
@@ -401,14 +410,14 @@ def test_call_ok(incident) -> CheckResult:
                        + (f"; not yet: {_names(failing)}" if failing else ""))
 
 
-@check("no_failed_records", "No data left needing a manual sync")
+@check("No data left needing a manual sync")
 def no_failed_records(incident) -> CheckResult:
     rows = dict(_failed_records(incident).values_list("tenant__slug").annotate(n=Count("pk")).order_by())
     n = sum(rows.values())
     return CheckResult(n == 0, f"{n} records with crm_sync_status FAILED" + (f": {_fmt_counter(rows)}" if n else ""))
 
 
-@check("retry_succeeded", "Retry succeeds for previously failed records")
+@check("Retry succeeds for previously failed records")
 def retry_succeeded(incident) -> CheckResult:
     start = incident_start(incident)
     pushes = _logs(incident).filter(direction=SyncDirection.PUSH, record__isnull=False, created_at__gte=start)
@@ -418,7 +427,7 @@ def retry_succeeded(incident) -> CheckResult:
                        f"{retried_ok} previously failed pushes succeeded on retry; {still} still failed or retrying")
 
 
-@check("no_new_failures_same_type", "No new failures with same error type")
+@check("No new failures with same error type")
 def no_new_failures_same_type(incident) -> CheckResult:
     category = incident.dominant_category
     if not category:
@@ -436,7 +445,7 @@ def _latest_audits(incident, action: str) -> dict[int, tuple]:
     return {integration_id: (at, details or {}) for integration_id, at, details in rows}
 
 
-@check("verify_sync_clean", "verify_sync found no mismatch")
+@check("verify_sync found no mismatch")
 def verify_sync_clean(incident) -> CheckResult:
     latest = _latest_audits(incident, "integration.verify_sync")
     if not latest:
@@ -459,7 +468,7 @@ def _clean_reconciles(incident) -> tuple[dict, dict]:
     return latest, live
 
 
-@check("reconciled_audit_present", "Audit events for reconciled data present")
+@check("Audit events for reconciled data present")
 def reconciled_audit_present(incident) -> CheckResult:
     latest, live = _clean_reconciles(incident)
     records = AuditEvent.objects.filter(provider=incident.provider, action="record.reconciled",
@@ -477,10 +486,8 @@ def reconciled_audit_present(incident) -> CheckResult:
     return CheckResult(ok, text)
 
 
-@check("no_sync_gaps", "No gaps in sync timeline")
+@check("No gaps in sync timeline")
 def no_sync_gaps(incident) -> CheckResult:
-    from django.utils.dateparse import parse_datetime
-
     latest, live = _clean_reconciles(incident)
     start = incident_start(incident)
     last_error = dict(_live(incident).values_list("pk", "last_error_at"))
@@ -498,7 +505,7 @@ def no_sync_gaps(incident) -> CheckResult:
                        if not gaps else f"not covered from {start:%H:%M:%S}: {_names(gaps)}")
 
 
-@check("mode_polling", "Polling fallback on")
+@check("Polling fallback on")
 def mode_polling(incident) -> CheckResult:
     if not PROVIDERS[incident.provider].supports_webhooks:
         return CheckResult(True, f"{PROVIDERS[incident.provider].name} sends no webhooks: always polled")
@@ -508,7 +515,7 @@ def mode_polling(incident) -> CheckResult:
     return CheckResult(total > 0 and polling == total, f"{polling} of {total} polling")
 
 
-@check("enrichment_deferred", "Enrichment deferred on error")
+@check("Enrichment deferred on error")
 def enrichment_deferred(incident) -> CheckResult:
     live = _live(incident)
     total = live.count()
@@ -516,7 +523,7 @@ def enrichment_deferred(incident) -> CheckResult:
     return CheckResult(total > 0 and on == total, f"{on} of {total} defer enrichment on error")
 
 
-@check("normal_mode", "Normal mode restored")
+@check("Normal mode restored")
 def normal_mode(incident) -> CheckResult:
     live = _live(incident)
     total = live.count()
@@ -526,30 +533,44 @@ def normal_mode(incident) -> CheckResult:
     return CheckResult(n == 0, f"{total - n} of {total} in normal mode" + ("" if webhooks else " (polled: no webhooks)"))
 
 
-@check("no_stale_defects", "No open stale defects")
+@check("No open stale defects")
 def no_stale_defects(incident) -> CheckResult:
     n = Defect.objects.filter(provider=incident.provider, status=DefectStatus.OPEN, defect_type__in=STALE_TYPES,
                               created_at__gte=incident_start(incident) - timedelta(hours=4)).count()
     return CheckResult(n == 0, f"{n} open stale defects")
 
 
-@check("incident_resolved", "Incident resolved in the tracker")
+@check("Incident resolved in the tracker")
 def incident_resolved(incident) -> CheckResult:
     done = incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
     return CheckResult(done, f"status {incident.status}")
 
 
-def _postmortem_field(field: str, label: str):
-    def fn(incident) -> CheckResult:
-        value = Postmortem.objects.filter(incident=incident).values_list(field, flat=True).first()
-        return CheckResult(bool((value or "").strip()), f"{label} answered" if (value or "").strip()
-                           else f"postmortem: {label} not answered yet")
-
-    return fn
+def _answered(incident, field: str, label: str) -> CheckResult:
+    value = (Postmortem.objects.filter(incident=incident).values_list(field, flat=True).first() or "").strip()
+    return CheckResult(bool(value), f"{label} answered" if value else f"postmortem: {label} not answered yet")
 
 
-for _field, _label in (("root_cause", "root cause"), ("fallback_effective", "fallback effectiveness"),
-                       ("reconciliation_completeness", "reconciliation completeness"),
-                       ("communication_timeliness", "communication timeliness"),
-                       ("resilience_review", "resilience review")):
-    check(f"pm_{_field}", f"Postmortem: {_label}")(_postmortem_field(_field, _label))
+@check("Postmortem: root cause")
+def pm_root_cause(incident) -> CheckResult:
+    return _answered(incident, "root_cause", "root cause")
+
+
+@check("Postmortem: fallback effectiveness")
+def pm_fallback_effective(incident) -> CheckResult:
+    return _answered(incident, "fallback_effective", "fallback effectiveness")
+
+
+@check("Postmortem: reconciliation completeness")
+def pm_reconciliation_completeness(incident) -> CheckResult:
+    return _answered(incident, "reconciliation_completeness", "reconciliation completeness")
+
+
+@check("Postmortem: communication timeliness")
+def pm_communication_timeliness(incident) -> CheckResult:
+    return _answered(incident, "communication_timeliness", "communication timeliness")
+
+
+@check("Postmortem: resilience review")
+def pm_resilience_review(incident) -> CheckResult:
+    return _answered(incident, "resilience_review", "resilience review")

@@ -4,12 +4,12 @@ import json
 import pytest
 from django.core import mail
 
-from incidents import detection
+from incidents.detection import rates
 from incidents.models import Incident
-from incidents.services import open_or_update_incident
+from incidents.services.opening import open_or_update_incident
 from integrations.models import AuditEvent
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_a_resolved_alert_is_noted_on_the_timeline(client, admin_token):
 def test_the_alert_joins_the_incident_detection_opened(client, admin_token):
     integration = factories.integration(provider="greenhouse")
     failing_logs(integration, 10, category="auth_expired")
-    [(incident, created)] = detection.detect()
+    [(incident, created)] = rates.detect()
     assert created and incident.runbook == "RB-02"
     response = post(client, admin_token, payload(provider="greenhouse"))
     assert response.json()["updated"] == [incident.pk] and Incident.objects.count() == 1
@@ -132,7 +132,7 @@ def test_sev2_notifies_both_rotas_and_sev3_one_each_on_the_timeline(client, admi
 
 
 def test_escalation_from_the_checklist_sends_nothing_twice(operator):
-    from incidents.escalation import incident_escalate
+    from incidents.services.communication import incident_escalate
 
     incident, _ = committed(open_or_update_incident, provider="hubspot", runbook="RB-09", severity="SEV-3",
                             detected_by="x")

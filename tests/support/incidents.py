@@ -1,4 +1,4 @@
-"""Builders for incident tests: failing traffic in the sync logs, backdating, login."""
+"""Builders for incident tests: failing traffic in the sync logs, and backdating an outage instead of waiting."""
 from datetime import timedelta
 
 from django.utils import timezone
@@ -31,7 +31,3 @@ def backdate_errors(provider: str, by: timedelta = timedelta(minutes=20)) -> Non
     for integration in Integration.objects.filter(provider=provider, last_error_at__isnull=False):
         Integration.objects.filter(pk=integration.pk).update(last_error_at=integration.last_error_at - by)
 
-
-def login(client, user):
-    client.force_login(user)
-    return client

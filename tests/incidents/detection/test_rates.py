@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
-from incidents import detection
+from incidents.detection import rates
 from incidents.models import ChecklistItem, Incident
 from integrations.engine import rollups
 from integrations.models import Record
-from tests.incidents.helpers import failing_logs
 from tests.support import factories
+from tests.support.incidents import failing_logs
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def test_provider_outage_opens_one_rb01_sev3_incident_with_its_tenants_and_check
     healthy = factories.integration(tenant=quiet, provider="hubspot")
     factories.sync_log(integration=healthy, status="SUCCESS")
 
-    [(incident, created)] = detection.detect()
+    [(incident, created)] = rates.detect()
 
     assert created
     assert (incident.runbook, incident.severity, incident.detected_by) == ("RB-01", "SEV-3",
@@ -43,11 +43,11 @@ def test_provider_outage_opens_one_rb01_sev3_incident_with_its_tenants_and_check
 def test_second_detection_run_updates_the_open_incident_and_adds_new_tenants():
     first = factories.tenant(slug="first")
     failing_logs(factories.integration(tenant=first, provider="hubspot"), 6)
-    [(incident, _)] = detection.detect()
+    [(incident, _)] = rates.detect()
     later = factories.tenant(slug="later")
     failing_logs(factories.integration(tenant=later, provider="hubspot"), 6)
 
-    [(again, created)] = detection.detect()
+    [(again, created)] = rates.detect()
 
     assert not created and again.pk == incident.pk
     assert Incident.objects.count() == 1
@@ -75,7 +75,7 @@ def test_management_command_runs_one_pass(capsys):
 ])
 def test_runbook_follows_the_dominant_category_and_severity_the_fallback(provider, category, runbook, severity):
     failing_logs(factories.integration(provider=provider), 6, category=category)
-    [(incident, _)] = detection.detect()
+    [(incident, _)] = rates.detect()
     assert (incident.runbook, incident.severity) == (runbook, severity)
 
 
@@ -86,20 +86,20 @@ def test_webhook_delivery_failures_make_a_crm_outage_rb09():
     failing_logs(integration, 6, category="connection")
     WebhookDelivery.objects.create(integration=integration, provider="hubspot", event_id="e1", status="FAILED")
     rollups.count(kind="webhook", provider="hubspot", endpoint="webhook", category="connection")  # as the engine does
-    [(incident, _)] = detection.detect()
+    [(incident, _)] = rates.detect()
     assert incident.runbook == "RB-09"
 
 
 def test_below_threshold_or_too_few_errors_opens_nothing(settings):
     integration = factories.integration(provider="hubspot")
     failing_logs(integration, 4)  # fewer than INCIDENT_MIN_ERRORS (5)
-    assert detection.detect() == []
+    assert rates.detect() == []
     failing_logs(integration, 2)
     for _ in range(60):
         factories.sync_log(integration=integration, status="SUCCESS", endpoint="/crm/v3/objects/contacts")
-    assert detection.detect() == []  # 6 errors of 66 attempts: under 20 %, for the provider and the endpoint
+    assert rates.detect() == []  # 6 errors of 66 attempts: under 20 %, for the provider and the endpoint
     settings.INCIDENT_ERROR_RATE_THRESHOLD = 0.05
-    assert len(detection.detect()) == 1
+    assert len(rates.detect()) == 1
 
 
 def test_one_failing_endpoint_opens_an_incident_even_when_the_provider_rate_is_low():
@@ -107,13 +107,13 @@ def test_one_failing_endpoint_opens_an_incident_even_when_the_provider_rate_is_l
     failing_logs(integration, 6, endpoint="/crm/v3/objects/contacts/search")
     for _ in range(60):
         factories.sync_log(integration=integration, status="SUCCESS", endpoint="/crm/v3/objects/contacts")
-    [(incident, _)] = detection.detect()
+    [(incident, _)] = rates.detect()
     assert incident.impact["hot_endpoints"] == ["/crm/v3/objects/contacts/search"]
 
 
 def test_errors_older_than_the_window_do_not_count():
     failing_logs(factories.integration(provider="hubspot"), 10, ago=timedelta(minutes=20))
-    assert detection.detect() == []
+    assert rates.detect() == []
 
 
 def test_impact_scope_counts_failed_records_per_tenant():
@@ -123,7 +123,7 @@ def test_impact_scope_counts_failed_records_per_tenant():
     Record.objects.filter(pk__in=[r.pk for r in records]).update(crm_sync_status="FAILED")
     for r in records:
         failing_logs(integration, 2, record=r)
-    [(incident, _)] = detection.detect()
+    [(incident, _)] = rates.detect()
     assert incident.impact["failed_records_by_tenant"] == {"acme": 3}
     assert incident.impact["failing_integrations"][0]["tenant"] == "acme"
 

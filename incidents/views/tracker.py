@@ -13,12 +13,34 @@ from django.utils.html import format_html
 
 from integrations.admin.confirm import badge
 
-from . import actions, errors, services
-from .checks import CHECK_LABELS
-from .forms import FollowUpFormSet, NoteForm, PostmortemForm, action_form_class
-from .models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
-from .runbooks import RUNBOOKS
-from .selectors import affected_integrations, durations, format_duration, tenants_with_state, timeline
+from .. import errors
+from ..forms import FollowUpFormSet, NoteForm, OpenIncidentForm, PostmortemForm, action_form_class
+from ..models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
+from ..runbooks import ACTIONS, RUNBOOKS
+from ..selectors import (
+    METRICS,
+    affected_integrations,
+    durations,
+    format_duration,
+    tenants_with_state,
+    timeline,
+)
+from ..services.checklist import (
+    check_label,
+    checklist_item_mark_done,
+    checklist_item_run_action,
+    incident_evaluate_checks,
+)
+from ..services.communication import incident_notify_tenants, incident_post_note
+from ..services.opening import incident_open
+from ..services.postmortem import (
+    POSTMORTEM_TEXT_FIELDS,
+    postmortem_missing,
+    postmortem_requirement,
+    postmortem_save,
+)
+from ..services.status import allowed_transitions, incident_acknowledge, incident_advance
+from ..services.timeline import can_operate
 
 CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
 
@@ -40,7 +62,7 @@ def _incident(modeladmin, request, pk) -> Incident:
 
 
 def _operator(request) -> None:
-    if not services.can_operate(request.user):
+    if not can_operate(request.user):
         raise PermissionDenied("You may view incidents but not work them (needs incidents.operate_incident).")
 
 
@@ -58,52 +80,46 @@ def _context(modeladmin, request, incident, **extra):
 
 def tracker(modeladmin, request, pk):
     incident = _incident(modeladmin, request, pk)
-    services.incident_evaluate_checks(incident=incident)
-    can_operate = services.can_operate(request.user)
+    incident_evaluate_checks(incident=incident)
+    operator = can_operate(request.user)
     items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
     phases = []
     for phase in Phase:
-        rows = [_item_row(item, can_operate, incident) for item in items if item.phase == phase.value]
+        rows = [_item_row(item, operator, incident) for item in items if item.phase == phase.value]
         if rows:
             phases.append({"value": phase.value, "label": phase.label, "items": rows,
                            "done": sum(r["item"].done for r in rows), "total": len(rows)})
     entries, left_off = timeline(incident)
     postmortem = Postmortem.objects.filter(incident=incident).first()
-    why = services.postmortem_requirement(incident)
+    why = postmortem_requirement(incident)
     d = durations(incident)
     context = _context(
         modeladmin, request, incident,
         runbook=RUNBOOKS.get(incident.runbook),
         severity_badge=badge(incident.severity), status_badge=badge(incident.status, incident.get_status_display()),
-        can_operate=can_operate,
-        transitions=[(s, IncidentStatus(s).label) for s in services.allowed_transitions(incident)]
-        if can_operate else [],
+        can_operate=operator,
+        transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
         tenants=[_tenant_row(t, incident) for t in tenants_with_state(incident)],
         phases=phases, timeline=entries, timeline_left_off=left_off,
         postmortem=postmortem, postmortem_required=why,
-        postmortem_missing=services.postmortem_missing(incident) if why else [],
-        note_form=NoteForm(), durations=[(label, format_duration(d[key])) for key, label, *_ in _metrics()],
+        postmortem_missing=postmortem_missing(incident) if why else [],
+        note_form=NoteForm(), durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
         impact=incident.impact or {},
     )
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
 
 
-def _metrics():
-    from .selectors import METRICS
-
-    return METRICS
-
-
-def _item_row(item: ChecklistItem, can_operate: bool, incident: Incident) -> dict:
-    ok, why = actions.available(item.action) if item.action else (False, "")
+def _item_row(item: ChecklistItem, operator: bool, incident: Incident) -> dict:
+    action = ACTIONS.get(item.action) if item.action else None
+    unknown = bool(item.action) and action is None  # a name no runbook has (any more)
     finished = incident.status == IncidentStatus.CLOSED
     return {
         "item": item, "check_badge": check_badge(item.check_result) if item.check_name else "",
-        "check_label": CHECK_LABELS.get(item.check_name, ""),
-        "action_label": actions.ACTIONS[item.action].label if item.action in actions.ACTIONS else item.action,
-        "can_run": can_operate and bool(item.action) and ok and not finished,
-        "unavailable": why if item.action and not ok else "",
-        "can_tick": can_operate and not item.check_name and not item.done and not finished,
+        "check_label": check_label(item.check_name),
+        "action_label": action.label if action else item.action,
+        "can_run": operator and action is not None and not finished,
+        "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
+        "can_tick": operator and not item.check_name and not item.done and not finished,
     }
 
 
@@ -125,10 +141,10 @@ def transition(modeladmin, request, pk):
     to = request.POST.get("to", "")
     try:
         if to == IncidentStatus.ACKNOWLEDGED:
-            services.incident_acknowledge(incident=incident, actor=request.user)
+            incident_acknowledge(incident=incident, actor=request.user)
         else:
-            services.incident_advance(incident=incident, actor=request.user, to=to,
-                                      override_reason=request.POST.get("override_reason", ""))
+            incident_advance(incident=incident, actor=request.user, to=to,
+                             override_reason=request.POST.get("override_reason", ""))
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     else:
@@ -142,7 +158,7 @@ def acknowledge(modeladmin, request, pk):
     incident = _incident(modeladmin, request, pk)
     _operator(request)
     try:
-        services.incident_acknowledge(incident=incident, actor=request.user)
+        incident_acknowledge(incident=incident, actor=request.user)
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     else:
@@ -155,27 +171,26 @@ def run_item(modeladmin, request, pk, item_pk):
     incident = _incident(modeladmin, request, pk)
     _operator(request)
     item = ChecklistItem.objects.filter(pk=item_pk, incident=incident).first()
-    if item is None or item.action not in actions.ACTIONS:
+    if item is None or item.action not in ACTIONS:
         messages.error(request, errors.ITEM_NOT_IN_INCIDENT if item is None
                        else errors.UNKNOWN_ACTION.format(action=item.action or "(none)"))
         return redirect(tracker_url(incident))
-    spec = actions.ACTIONS[item.action]
-    form_class = action_form_class(item.action)
+    action = ACTIONS[item.action]
+    form_class = action_form_class(action)
     form = form_class(request.POST or None) if request.method == "POST" else form_class()
     if request.method == "POST" and request.POST.get("confirm") == "yes" and form.is_valid():
         try:
-            outcome = services.checklist_item_run_action(incident=incident, item=item, actor=request.user,
-                                                         params=form.cleaned_data)
+            outcome = checklist_item_run_action(incident=incident, item=item, actor=request.user,
+                                                params=form.cleaned_data)
         except (errors.ServiceError, PermissionDenied) as e:
             _report(request, e)
         else:
-            text = outcome.summary if outcome.summary.startswith(spec.label) else f"{spec.label}: {outcome.summary}"
+            text = outcome.summary if outcome.summary.startswith(action.label) else f"{action.label}: {outcome.summary}"
             (messages.success if outcome.ok else messages.warning)(request, text)
         return redirect(tracker_url(incident) + f"#item-{item.pk}")
-    ok, why = actions.available(item.action)
     targets = affected_integrations(incident).select_related("tenant").order_by("tenant__name")
-    context = _context(modeladmin, request, incident, item=item, spec=spec, form=form, available=ok,
-                       unavailable=why, targets=list(targets[:20]), more=max(0, targets.count() - 20),
+    context = _context(modeladmin, request, incident, item=item, spec=action, form=form,
+                       targets=list(targets[:20]), more=max(0, targets.count() - 20),
                        tracker_url=tracker_url(incident))
     return TemplateResponse(request, "admin/incidents/incident/confirm_action.html", context)
 
@@ -186,7 +201,7 @@ def mark_done(modeladmin, request, pk, item_pk):
     incident = _incident(modeladmin, request, pk)
     _operator(request)
     try:
-        services.checklist_item_mark_done(incident=incident, item=item_pk, actor=request.user)
+        checklist_item_mark_done(incident=incident, item=item_pk, actor=request.user)
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     return redirect(tracker_url(incident) + f"#item-{item_pk}")
@@ -198,7 +213,7 @@ def note(modeladmin, request, pk):
     incident = _incident(modeladmin, request, pk)
     _operator(request)
     try:
-        services.incident_post_note(incident=incident, actor=request.user, message=request.POST.get("message", ""))
+        incident_post_note(incident=incident, actor=request.user, message=request.POST.get("message", ""))
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     else:
@@ -215,7 +230,7 @@ def notify(modeladmin, request, pk):
         minutes = int(request.POST.get("next_update_minutes") or 0) or None
         if minutes is not None and not 1 <= minutes <= 1440:
             raise errors.ServiceError("Next update must be between 1 and 1440 minutes.")
-        result = services.incident_notify_tenants(incident=incident, actor=request.user, next_update_minutes=minutes)
+        result = incident_notify_tenants(incident=incident, actor=request.user, next_update_minutes=minutes)
     except ValueError:
         messages.error(request, "Next update must be a number of minutes.")
     except (errors.ServiceError, PermissionDenied) as e:
@@ -227,9 +242,9 @@ def notify(modeladmin, request, pk):
 
 def postmortem(modeladmin, request, pk):
     incident = _incident(modeladmin, request, pk)
-    can_operate = services.can_operate(request.user)
+    operator = can_operate(request.user)
     existing = Postmortem.objects.filter(incident=incident).first()
-    initial = {f: getattr(existing, f) for f in services.POSTMORTEM_TEXT_FIELDS} if existing else {}
+    initial = {f: getattr(existing, f) for f in POSTMORTEM_TEXT_FIELDS} if existing else {}
     follow_initial = existing.follow_ups if existing else []
     if request.method == "POST":
         _operator(request)
@@ -239,7 +254,7 @@ def postmortem(modeladmin, request, pk):
             data = {**form.cleaned_data,
                     "follow_ups": [f.cleaned_data for f in formset.forms if f.cleaned_data]}
             try:
-                pm = services.postmortem_save(incident=incident, actor=request.user, data=data)
+                pm = postmortem_save(incident=incident, actor=request.user, data=data)
             except (errors.ServiceError, PermissionDenied) as e:
                 _report(request, e)
             else:
@@ -248,24 +263,21 @@ def postmortem(modeladmin, request, pk):
     else:
         form = PostmortemForm(initial=initial)
         formset = FollowUpFormSet(initial=follow_initial, prefix="fu")
-    context = _context(modeladmin, request, incident, form=form, formset=formset, can_operate=can_operate,
-                       postmortem=existing, postmortem_required=services.postmortem_requirement(incident),
+    context = _context(modeladmin, request, incident, form=form, formset=formset, can_operate=operator,
+                       postmortem=existing, postmortem_required=postmortem_requirement(incident),
                        tracker_url=tracker_url(incident))
     return TemplateResponse(request, "admin/incidents/incident/postmortem.html", context)
 
 
 def open_incident(modeladmin, request):
     """The admin's "Add incident": a person opens an incident choosing the runbook."""
-    from .forms import OpenIncidentForm
-
     _operator(request)
     form = OpenIncidentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            incident = services.incident_open(provider=data["provider"], runbook=data["runbook"], actor=request.user,
-                                              severity=data["severity"], title=data["title"],
-                                              tenants=list(data["tenants"]))
+            incident = incident_open(provider=data["provider"], runbook=data["runbook"], actor=request.user,
+                                     severity=data["severity"], title=data["title"], tenants=list(data["tenants"]))
         except (errors.ServiceError, PermissionDenied) as e:
             _report(request, e)
         else:

@@ -1,5 +1,5 @@
 """Detection: error rate per provider and endpoint over 15 minutes; above the threshold it opens or updates the
-provider's incident through `services.open_or_update_incident` (the same entry point alerts use).
+provider's incident through `services.opening.open_or_update_incident` (the same entry point alerts use).
 
 Runbook rule (DESIGN.md "Detection and incidents"), by the dominant error category of the window:
 - auth_expired / auth_invalid / auth_refresh_failed -> RB-02;
@@ -36,8 +36,9 @@ from integrations.models import (
     WebhookStatus,
 )
 
-from . import conf
-from .models import ACTIVE_STATUSES, Incident
+from .. import conf
+from ..models import ACTIVE_STATUSES, Incident
+from ..services.opening import default_severity, open_or_update_incident
 
 WINDOW = timedelta(minutes=15)
 IMPACT_WINDOW = timedelta(hours=1)
@@ -170,8 +171,6 @@ def choose_runbook(provider: str, w: ProviderWindow, *, default_category: str = 
 
 def detect(now: datetime | None = None) -> list[tuple[Incident, bool]]:
     """One detection pass: (incident, created) for every provider over the threshold."""
-    from .services import default_severity, open_or_update_incident
-
     now = now or timezone.now()
     threshold, min_errors = conf.error_rate_threshold(), conf.min_errors()
     out = []

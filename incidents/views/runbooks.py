@@ -3,10 +3,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
 from django.shortcuts import render
 
-from .actions import ACTIONS
-from .checks import CHECK_LABELS
-from .models import ACTIVE_STATUSES, Incident, Phase
-from .runbooks import RUNBOOKS
+from ..models import ACTIVE_STATUSES, Incident, Phase
+from ..runbooks import RUNBOOKS
 
 
 @staff_member_required
@@ -24,8 +22,8 @@ def runbook_detail(request, code: str):
         steps = [s for s in runbook.steps if s.phase == phase.value]
         if steps:
             phases.append({"label": phase.label, "steps": [
-                {"step": s, "action": ACTIONS[s.action].label if s.action in ACTIONS else "",
-                 "check": CHECK_LABELS.get(s.check, s.check)} for s in steps]})
+                {"step": s, "action": s.action.label if s.action else "", "check": s.check.label if s.check else ""}
+                for s in steps]})
     active = Incident.objects.filter(runbook=runbook.id, status__in=ACTIVE_STATUSES).order_by("-opened_at")
     return render(request, "incidents/runbook_detail.html",
                   {"runbook": runbook, "phases": phases, "active": active, "title": runbook.label})
