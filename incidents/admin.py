@@ -6,12 +6,11 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html
 
+from incidents.models import Incident, Postmortem, TenantContact
+from incidents.selectors import durations, format_duration, median_durations
+from incidents.services.timeline import can_operate
+from incidents.views import tracker as views
 from integrations.admin.confirm import badge
-
-from .models import Incident, Postmortem, TenantContact
-from .selectors import durations, format_duration, median_durations
-from .services.timeline import can_operate
-from .views import tracker as views
 
 
 @admin.register(Incident)

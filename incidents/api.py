@@ -3,9 +3,8 @@ import json
 
 from django.http import JsonResponse
 
+from incidents.detection.alertmanager import PayloadError, intake
 from integrations.api.base import ApiError, api_view
-
-from .detection.alertmanager import PayloadError, intake
 
 
 @api_view("POST", admin_only=True)

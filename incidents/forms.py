@@ -1,12 +1,11 @@
 """Forms of the incident tracker: open by hand, status change, action parameters, notes, postmortem."""
 from django import forms
 
+from incidents.checklist.actions import Action
+from incidents.models import Postmortem, Severity
+from incidents.runbooks import RUNBOOK_CHOICES
 from integrations.catalog import PROVIDER_CHOICES
 from integrations.models import Tenant
-
-from .checklist.actions import Action
-from .models import Postmortem, Severity
-from .runbooks import RUNBOOK_CHOICES
 
 
 class OpenIncidentForm(forms.Form):

@@ -5,9 +5,8 @@ from statistics import median
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from incidents.models import Incident, IncidentEvent
 from integrations.models import AuditEvent, Integration
-
-from .models import Incident, IncidentEvent
 
 # Audit rows written by incident services mirror IncidentEvents: the timeline shows the event once.
 INCIDENT_AUDIT_PREFIX = "incident."

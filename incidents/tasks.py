@@ -1,8 +1,8 @@
 """Celery tasks of the incidents app: thin callers of detection and the services."""
 from celery import shared_task
 
-from .detection import rates
-from .services import checklist
+from incidents.detection import rates
+from incidents.services import checklist
 
 
 @shared_task(name="incidents.detect", queue="default")

@@ -436,6 +436,7 @@ class AuditAction(models.TextChoices):
     INTEGRATION_UPDATE_API_KEY = "integration.update_api_key", "Update API key"
     INTEGRATION_ROTATE_CREDENTIALS = "integration.rotate_credentials", "Rotate credentials (one integration)"
     INTEGRATION_TEST_CONNECTIVITY = "integration.test_connectivity", "Test connectivity"
+    PROVIDER_CHECK_STATUS_PAGE = "provider.check_status_page", "Check provider status page"
     INTEGRATION_SET_MODE = "integration.set_mode", "Switch mode (polling / webhook)"
     INTEGRATION_ENRICHMENT_DEFER = "integration.enrichment_defer", "Defer enrichment"
     INTEGRATION_RECONCILE = "integration.reconcile", "Reconcile"

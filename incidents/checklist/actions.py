@@ -10,15 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from incidents.selectors import affected_integrations, incident_start
+from incidents.services import communication
 from integrations import services
-from integrations.admin.confirm import describe_result
 from integrations.catalog import PROVIDERS
-from integrations.engine import calls
-from integrations.models import AuditEvent, SyncLog, WebhookDelivery
-from integrations.providers import ProviderError
-
-from ..selectors import affected_integrations, incident_start
-from ..services import communication
+from integrations.models import Integration, SyncLog, WebhookDelivery
 
 POLL_INTERVAL = timedelta(minutes=5)
 WEBHOOK_MAX_RETRIES = 10
@@ -94,14 +90,14 @@ def _incident_reason(incident, params, default: str) -> str:
 def switch_to_polling(incident, actor, params) -> ActionOutcome:
     result = services.integrations_set_mode(integrations=_live(incident), actor=actor, mode="polling",
                                             poll_interval=POLL_INTERVAL, audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Switch to polling", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Switch to polling"), {"changed": result.changed})
 
 
 @action("Defer enrichment on error", "Enrichment steps are deferred while the provider errs (RB-09 containment 2).")
 def defer_enrichment(incident, actor, params) -> ActionOutcome:
     result = services.integrations_set_enrichment_defer(integrations=_live(incident), actor=actor, on=True,
                                                         audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Defer enrichment on error", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Defer enrichment on error"), {"changed": result.changed})
 
 
 @action("Restore normal mode", "Webhook mode, default poll interval, enrichment no longer deferred "
@@ -111,8 +107,8 @@ def restore_normal_mode(incident, actor, params) -> ActionOutcome:
                                           audit_extra=_extra(incident))
     defer = services.integrations_set_enrichment_defer(integrations=_live(incident), actor=actor, on=False,
                                                        audit_extra=_extra(incident))
-    return ActionOutcome(f"{describe_result('Restore webhook mode', mode)} "
-                         f"{describe_result('Stop deferring enrichment', defer)}",
+    return ActionOutcome(f"{mode.describe('Restore webhook mode')} "
+                         f"{defer.describe('Stop deferring enrichment')}",
                          {"mode_changed": mode.changed, "defer_changed": defer.changed})
 
 
@@ -122,7 +118,7 @@ def create_stale_defects(incident, actor, params) -> ActionOutcome:
     result = services.defects_create_stale(provider=incident.provider, since=incident_start(incident), actor=actor,
                                            integrations=affected_integrations(incident),
                                            audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Create stale defects", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Create stale defects"), {"changed": result.changed})
 
 
 @action("Queue webhook retries", "Failed and dead webhook deliveries of the affected integrations are queued "
@@ -132,7 +128,7 @@ def queue_webhook_retries(incident, actor, params) -> ActionOutcome:
     result = services.webhooks_queue_retries(provider=incident.provider, actor=actor,
                                              max_retries=WEBHOOK_MAX_RETRIES, deliveries=deliveries,
                                              audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Queue webhook retries", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Queue webhook retries"), {"changed": result.changed})
 
 
 @action("Pause non-critical syncs", "Pauses every integration of the provider whose 'critical' flag is off, to "
@@ -141,7 +137,7 @@ def pause_non_critical(incident, actor, params) -> ActionOutcome:
     result = services.integrations_pause_non_critical(
         provider=incident.provider, actor=actor,
         reason=_incident_reason(incident, params, "rate limit exhaustion, non-critical syncs paused"))
-    return ActionOutcome(describe_result("Pause non-critical syncs", result),
+    return ActionOutcome(result.describe("Pause non-critical syncs"),
                          {"changed": result.changed, **_counts(result)})
 
 
@@ -149,27 +145,24 @@ def pause_non_critical(incident, actor, params) -> ActionOutcome:
         "those.")
 def resume_paused(incident, actor, params) -> ActionOutcome:
     result = services.integrations_resume_non_critical(provider=incident.provider, actor=actor)
-    return ActionOutcome(describe_result("Resume non-critical syncs", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Resume non-critical syncs"), {"changed": result.changed})
 
 
 @action("Disable integrations", "Disables the affected integrations of the provider (RB-01 step 4, if they cause "
         "cascading failures).", params=[Param("reason", "Reason")])
 def disable_integration(incident, actor, params) -> ActionOutcome:
     result = services.integration_disable(
-        integrations=_live(incident), actor=actor,
+        integrations=_live(incident), actor=actor, incident=incident.pk,
         reason=_incident_reason(incident, params, "disabled temporarily: cascading failures"))
-    return ActionOutcome(describe_result("Disable", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Disable"), {"changed": result.changed})
 
 
 @action("Enable integrations disabled for this incident", "Enables the integrations this incident disabled.")
 def enable_integration(incident, actor, params) -> ActionOutcome:
-    ids = AuditEvent.objects.filter(
-        action="integration.disable", provider=incident.provider, created_at__gte=incident.opened_at,
-        details__reason__startswith=f"INC-{incident.pk} ",
-    ).values("integration_id")
     result = services.integration_enable(
-        integrations=affected_integrations(incident).filter(pk__in=ids, enabled=False), actor=actor)
-    return ActionOutcome(describe_result("Enable", result), {"changed": result.changed})
+        integrations=Integration.objects.filter(provider=incident.provider, enabled=False,
+                                                disabled_for_incident=incident.pk), actor=actor)
+    return ActionOutcome(result.describe("Enable"), {"changed": result.changed})
 
 
 # ------------------------------------------------------------------------------------------ recovery
@@ -177,7 +170,7 @@ def enable_integration(incident, actor, params) -> ActionOutcome:
 
 def _reconnect(incident, actor) -> ActionOutcome:
     result = services.integrations_reconnect(integrations=_live(incident), actor=actor, source=f"INC-{incident.pk}")
-    return ActionOutcome(describe_result("Reconnect", result), {"changed": result.changed, **_counts(result)},
+    return ActionOutcome(result.describe("Reconnect"), {"changed": result.changed, **_counts(result)},
                          ok=result.unchanged == 0)
 
 
@@ -198,7 +191,7 @@ def reconnect(incident, actor, params) -> ActionOutcome:
 def rotate_credentials(incident, actor, params) -> ActionOutcome:
     result = services.credentials_rotate(provider=incident.provider, actor=actor, store_in_vault=True,
                                          integrations=affected_integrations(incident), source=f"INC-{incident.pk}")
-    return ActionOutcome(describe_result("Rotate credentials", result), {"changed": result.changed, **_counts(result)})
+    return ActionOutcome(result.describe("Rotate credentials"), {"changed": result.changed, **_counts(result)})
 
 
 @action("Reconcile since the incident began", "Fetches what changed at the provider since the first error "
@@ -218,7 +211,7 @@ def reconcile(incident, actor, params) -> ActionOutcome:
 def clear_stale_defects(incident, actor, params) -> ActionOutcome:
     result = services.defects_clear_stale(provider=incident.provider, within=CLEAR_WITHIN, actor=actor,
                                           resolution=services.DEFAULT_RESOLUTION, audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Clear stale defects", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Clear stale defects"), {"changed": result.changed})
 
 
 @action("Verify sync (sample of 20)", "Compares 20 random linked records per affected integration, local against "
@@ -236,7 +229,7 @@ def verify_sync(incident, actor, params) -> ActionOutcome:
 def retry_failed(incident, actor, params) -> ActionOutcome:
     logs = SyncLog.objects.filter(integration__in=affected_integrations(incident).values("pk"))
     result = services.sync_logs_retry_failed(logs=logs, actor=actor, audit_extra=_extra(incident))
-    return ActionOutcome(describe_result("Retry failed", result), {"changed": result.changed})
+    return ActionOutcome(result.describe("Retry failed"), {"changed": result.changed})
 
 
 # ------------------------------------------------------------------------------------------ triage
@@ -245,17 +238,15 @@ def retry_failed(incident, actor, params) -> ActionOutcome:
 @action("Check provider status page", "Reads the provider's status page (Statuspage status.json) from the server "
         "and notes what it says on the timeline.")
 def check_status_page(incident, actor, params) -> ActionOutcome:
-    integration = affected_integrations(incident).order_by("pk").first()
     page = PROVIDERS[incident.provider].status_page
-    if integration is None:
+    reading = services.provider_check_status_page(provider=incident.provider, actor=actor)
+    if reading is None:
         return ActionOutcome(f"No integration to ask; see {page}.", {"status_page": page}, ok=False)
-    try:
-        status = calls.client_for(integration).status()
-    except ProviderError as e:
-        return ActionOutcome(f"Status page not readable ({e.category}: {e.message[:200]}); see {page}.",
-                             {"status_page": page, "error": e.category}, ok=False)
-    return ActionOutcome(f"Provider status page: {status.indicator} - {status.description}",
-                         {"indicator": status.indicator, "description": status.description, "status_page": page})
+    if reading.error:
+        return ActionOutcome(f"Status page not readable ({reading.error[:200]}); see {page}.",
+                             {"status_page": page, "error": reading.error[:200]}, ok=False)
+    return ActionOutcome(f"Provider status page: {reading.indicator} - {reading.description}",
+                         {"indicator": reading.indicator, "description": reading.description, "status_page": page})
 
 
 @action("Test connectivity", "DNS, TCP, TLS and an HTTP request to the provider's base URL from the server, for "

@@ -15,6 +15,9 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from incidents import conf
+from incidents.models import IncidentStatus, Postmortem
+from incidents.selectors import affected_integrations, incident_start
 from integrations.catalog import PROVIDERS
 from integrations.models import (
     AuditEvent,
@@ -31,10 +34,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookStatus,
 )
-
-from .. import conf
-from ..models import IncidentStatus, Postmortem
-from ..selectors import affected_integrations, incident_start
+from integrations.providers.rate_limits import parse_rate_limit
 
 WINDOW = timedelta(minutes=15)
 ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING)
@@ -167,24 +167,6 @@ def token_report(incident) -> CheckResult:
                              f"last refresh {last:%Y-%m-%d %H:%M:%S}" if last else
                              f"{expired} expired, {soon} expiring within 10 min, {reauth} need re-authorization; "
                              "never refreshed")
-
-
-def _remaining(headers: dict) -> int | None:
-    lower = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-    for key in ("x-hubspot-ratelimit-remaining", "x-ratelimit-remaining", "x-rate-limit-remaining"):
-        if key in lower:
-            try:
-                return int(lower[key])
-            except ValueError:
-                return None
-    info = lower.get("sforce-limit-info", "")
-    if "api-usage=" in info:
-        try:
-            used, limit = info.split("api-usage=", 1)[1].split(",")[0].split("/")
-            return int(limit) - int(used)
-        except ValueError:
-            return None
-    return None
 
 
 def _last_headers(incident):
@@ -342,7 +324,7 @@ def rate_limit_headroom(incident) -> CheckResult:
     if not last:
         return CheckResult(None, "no rate-limit headers seen from the provider yet")
     headers, at = last
-    remaining = _remaining(headers)
+    remaining = parse_rate_limit(headers).remaining
     if remaining is None:
         return CheckResult(None, f"headers at {at:%H:%M:%S} carry no remaining count: {headers}")
     return CheckResult(remaining > 0, f"{remaining} requests remaining (headers at {at:%H:%M:%S})")

@@ -6,13 +6,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from incidents.detection import rates
+from incidents.models import ACTIVE_STATUSES, Incident
+from incidents.services import timeline
+from incidents.services.opening import default_severity, open_or_update_incident
 from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
-
-from ..models import ACTIVE_STATUSES, Incident
-from ..services import timeline
-from ..services.opening import default_severity, open_or_update_incident
-from . import rates
 
 KNOWN_ALERTS = {rates.ALERT_NAME: "provider_5xx", "IDISWebhookDeliveryFailures": "webhook"}
 

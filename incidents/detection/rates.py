@@ -17,11 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Min, OuterRef, Sum
+from django.db.models import Count, Exists, Min, OuterRef
 from django.utils import timezone
 
+from incidents import conf
+from incidents.models import ACTIVE_STATUSES, Incident
+from incidents.services.opening import default_severity, open_or_update_incident
 from integrations.catalog import PROVIDERS
-from integrations.engine import rollups
 from integrations.models import (
     AUTH_CATEGORIES,
     DATA_CATEGORIES,
@@ -35,10 +37,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookStatus,
 )
-
-from .. import conf
-from ..models import ACTIVE_STATUSES, Incident
-from ..services.opening import default_severity, open_or_update_incident
+from integrations.selectors import rates
 
 WINDOW = timedelta(minutes=15)
 IMPACT_WINDOW = timedelta(hours=1)
@@ -98,21 +97,14 @@ def measure(now: datetime | None = None) -> dict[str, ProviderWindow]:
     engine keeps (every attempt counts, retries included; the sync-log table is never scanned)."""
     now = now or timezone.now()
     minutes = int(WINDOW.total_seconds() // 60)
-    windows: dict[str, ProviderWindow] = {}
-    rows = (rollups.window(minutes=minutes, now=now)
-            .values_list("provider", "endpoint", "category").annotate(n=Sum("count")).order_by())
-    for provider, endpoint, category, n in rows:
-        w = windows.setdefault(provider, ProviderWindow(provider))
-        w.total += n
-        w.by_endpoint[endpoint][1] += n
-        if category:
-            w.errors += n
-            w.by_category[category] += n
-            w.by_endpoint[endpoint][0] += n
-    failures = (rollups.window(minutes=minutes, now=now, kind=OutcomeKind.WEBHOOK).exclude(category="")
-                .values_list("provider").annotate(n=Sum("count")).order_by())
-    for provider, n in failures:
-        windows.setdefault(provider, ProviderWindow(provider)).webhook_failures = n
+    windows = {
+        provider: ProviderWindow(provider, total=r.calls, errors=r.errors, by_category=r.by_category,
+                                 by_endpoint=r.by_endpoint)
+        for provider, r in rates.error_rates(minutes=minutes, now=now).items()
+    }
+    for provider, r in rates.error_rates(minutes=minutes, now=now, kind=OutcomeKind.WEBHOOK).items():
+        if r.errors:
+            windows.setdefault(provider, ProviderWindow(provider)).webhook_failures = r.errors
     return windows
 
 

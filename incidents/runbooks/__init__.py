@@ -6,10 +6,10 @@ terms; `action` is the operation the console runs (an incidents.checklist.action
 query that says whether the step's condition holds now (an incidents.checklist.checks function). A checklist item
 stores their names; ACTIONS and CHECKS find them again.
 """
-from ..checklist.actions import Action
-from ..checklist.checks import Check
-from . import rb01, rb02, rb03, rb04, rb09
-from .base import PHASE_ORDER, Runbook, Step
+from incidents.checklist.actions import Action
+from incidents.checklist.checks import Check
+from incidents.runbooks import rb01, rb02, rb03, rb04, rb09
+from incidents.runbooks.base import PHASE_ORDER, Runbook, Step
 
 __all__ = ["ACTIONS", "CHECKS", "PHASE_ORDER", "RUNBOOKS", "RUNBOOK_CHOICES", "Runbook", "Step"]
 

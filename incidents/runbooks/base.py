@@ -1,9 +1,9 @@
 """A runbook as data: its steps, each in a phase, naming its action and check by the objects themselves."""
 from dataclasses import dataclass, field
 
-from ..checklist.actions import Action
-from ..checklist.checks import Check
-from ..models import Phase, RunbookId
+from incidents.checklist.actions import Action
+from incidents.checklist.checks import Check
+from incidents.models import Phase, RunbookId
 
 PHASE_ORDER = [p.value for p in Phase]
 

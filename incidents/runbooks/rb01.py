@@ -1,6 +1,6 @@
 """RB-01 CRM/ATS provider downtime (lineup-integration-runbooks.md, section 1)."""
-from ..checklist import actions, checks
-from .base import Runbook, Step
+from incidents.checklist import actions, checks
+from incidents.runbooks.base import Runbook, Step
 
 D, T, C, R, V, P = "detection", "triage", "containment", "recovery", "verification", "post_incident"
 

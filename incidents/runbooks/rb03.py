@@ -1,6 +1,6 @@
 """RB-03 rate limit exhaustion (lineup-integration-runbooks.md, section 3)."""
-from ..checklist import actions, checks
-from .base import Runbook, Step
+from incidents.checklist import actions, checks
+from incidents.runbooks.base import Runbook, Step
 
 D, T, C, R, V, P = "detection", "triage", "containment", "recovery", "verification", "post_incident"
 

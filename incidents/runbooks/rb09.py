@@ -1,6 +1,6 @@
 """RB-09 integration provider outage (RB-09-integration-provider-outage.md)."""
-from ..checklist import actions, checks
-from .base import Runbook, Step
+from incidents.checklist import actions, checks
+from incidents.runbooks.base import Runbook, Step
 
 D, T, C, R, V, P = "detection", "triage", "containment", "recovery", "verification", "post_incident"
 

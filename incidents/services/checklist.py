@@ -3,14 +3,13 @@
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import errors
+from incidents.checklist.actions import Action, ActionOutcome
+from incidents.checklist.checks import CheckResult, run
+from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
+from incidents.runbooks import ACTIONS, CHECKS
+from incidents.services import timeline
 from integrations.access.actors import Actor, System, actor_label
-
-from .. import errors
-from ..checklist.actions import Action, ActionOutcome
-from ..checklist.checks import CheckResult, run
-from ..models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
-from ..runbooks import ACTIONS, CHECKS
-from . import timeline
 
 NOT_ACTIVE = (IncidentStatus.CLOSED,)
 # Before containment, a recovery or verification condition that holds proves nothing (nothing has been done yet):

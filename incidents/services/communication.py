@@ -16,12 +16,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents import conf, errors
+from incidents.models import Incident, IncidentEvent, RunbookId, Severity
+from incidents.services import timeline
 from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
-
-from .. import conf, errors
-from ..models import Incident, IncidentEvent, RunbookId, Severity
-from . import timeline
 
 TEAMS = {"integrations": "ONCALL_INTEGRATIONS_EMAILS", "backend": "ONCALL_BACKEND_EMAILS"}
 

@@ -6,13 +6,12 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from incidents import errors
+from incidents.models import ACTIVE_STATUSES, ChecklistItem, Incident, Severity
+from incidents.runbooks import RUNBOOKS
+from incidents.services import communication, timeline
 from integrations.access.actors import Actor, System, actor_label
 from integrations.catalog import PROVIDERS
-
-from .. import errors
-from ..models import ACTIVE_STATUSES, ChecklistItem, Incident, Severity
-from ..runbooks import RUNBOOKS
-from . import communication, timeline
 
 DETECTION = System("detection")
 

@@ -5,11 +5,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import conf, errors
+from incidents.models import Incident, Postmortem, Severity
+from incidents.services import timeline
 from integrations.access.actors import Actor, actor_label
-
-from .. import conf, errors
-from ..models import Incident, Postmortem, Severity
-from . import timeline
 
 POSTMORTEM_TEXT_FIELDS = Postmortem.REQUIRED_FIELDS + ("resilience_review",)
 

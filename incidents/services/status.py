@@ -3,14 +3,13 @@ needs every verification check to pass (or a written reason); closing needs the 
 from django.db import transaction
 from django.utils import timezone
 
+from incidents import errors
+from incidents.models import STATUS_ORDER as ORDER
+from incidents.models import Incident, IncidentStatus
+from incidents.services import timeline
+from incidents.services.checklist import failing_verifications
+from incidents.services.postmortem import postmortem_missing, postmortem_requirement
 from integrations.access.actors import Actor, System, actor_label
-
-from .. import errors
-from ..models import STATUS_ORDER as ORDER
-from ..models import Incident, IncidentStatus
-from . import timeline
-from .checklist import failing_verifications
-from .postmortem import postmortem_missing, postmortem_requirement
 
 TIMESTAMPS = {
     IncidentStatus.ACKNOWLEDGED: "acknowledged_at", IncidentStatus.CONTAINED: "contained_at",

@@ -2,11 +2,10 @@
 mirrors it (with the incident's provider), and the row lock a change holds."""
 from django.core.exceptions import PermissionDenied
 
+from incidents.models import Incident, IncidentEvent
 from integrations import services
 from integrations.access.actors import Actor, actor_label
 from integrations.access.actors import require as require_permission
-
-from ..models import Incident, IncidentEvent
 
 OPERATE_INCIDENT = "incidents.operate_incident"
 

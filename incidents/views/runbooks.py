@@ -3,8 +3,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
 from django.shortcuts import render
 
-from ..models import ACTIVE_STATUSES, Incident, Phase
-from ..runbooks import RUNBOOKS
+from incidents.models import ACTIVE_STATUSES, Incident, Phase
+from incidents.runbooks import RUNBOOKS
 
 
 @staff_member_required

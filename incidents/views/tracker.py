@@ -11,13 +11,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from integrations.admin.confirm import badge
-
-from .. import errors
-from ..forms import FollowUpFormSet, NoteForm, OpenIncidentForm, PostmortemForm, action_form_class
-from ..models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
-from ..runbooks import ACTIONS, RUNBOOKS
-from ..selectors import (
+from incidents import errors
+from incidents.forms import FollowUpFormSet, NoteForm, OpenIncidentForm, PostmortemForm, action_form_class
+from incidents.models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
+from incidents.runbooks import ACTIONS, RUNBOOKS
+from incidents.selectors import (
     METRICS,
     affected_integrations,
     durations,
@@ -25,22 +23,23 @@ from ..selectors import (
     tenants_with_state,
     timeline,
 )
-from ..services.checklist import (
+from incidents.services.checklist import (
     check_label,
     checklist_item_mark_done,
     checklist_item_run_action,
     incident_evaluate_checks,
 )
-from ..services.communication import incident_notify_tenants, incident_post_note
-from ..services.opening import incident_open
-from ..services.postmortem import (
+from incidents.services.communication import incident_notify_tenants, incident_post_note
+from incidents.services.opening import incident_open
+from incidents.services.postmortem import (
     POSTMORTEM_TEXT_FIELDS,
     postmortem_missing,
     postmortem_requirement,
     postmortem_save,
 )
-from ..services.status import allowed_transitions, incident_acknowledge, incident_advance
-from ..services.timeline import can_operate
+from incidents.services.status import allowed_transitions, incident_acknowledge, incident_advance
+from incidents.services.timeline import can_operate
+from integrations.admin.confirm import badge
 
 CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
 

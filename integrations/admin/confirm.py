@@ -150,7 +150,7 @@ def run_confirmed_action(
             except PermissionDenied as e:
                 modeladmin.message_user(request, str(e), messages.ERROR)
                 return None
-            modeladmin.message_user(request, describe_result(verb, result), messages.SUCCESS)
+            modeladmin.message_user(request, result.describe(verb), messages.SUCCESS)
             return None
     elif form_class:
         form = form_class()
@@ -175,15 +175,3 @@ def run_confirmed_action(
         "verbose_name": ngettext(str(opts.verbose_name), str(opts.verbose_name_plural), count),
     }
     return TemplateResponse(request, "admin/lineup/confirm_action.html", context)
-
-
-def describe_result(verb: str, result) -> str:
-    """'Pause sync: 2 rows changed, 1 already so.' (plus each `n_*` detail: ', queued in background: 3')."""
-    noun = ngettext("row", "rows", result.changed)
-    text = f"{verb}: {result.changed} {noun} changed"
-    if result.unchanged:
-        text += f", {result.unchanged} already so"
-    extra = {k: v for k, v in result.details.items() if k.startswith("n_")}
-    for key, value in extra.items():
-        text += f", {key[2:].replace('_', ' ')}: {value}"
-    return text + "."

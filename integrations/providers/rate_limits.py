@@ -13,6 +13,7 @@ _CONVENTIONS = (
     # The common X-RateLimit-* (Greenhouse, Lever) and the IETF draft's RateLimit-*.
     ("x-ratelimit-remaining", "x-ratelimit-limit", None),
     ("ratelimit-remaining", "ratelimit-limit", None),
+    ("x-rate-limit-remaining", "x-rate-limit-limit", None),
 )
 
 

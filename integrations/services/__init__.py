@@ -21,6 +21,7 @@ from integrations.services.credentials import (
 from integrations.services.diagnostics import (
     ConnectivityStep,
     integration_test_connectivity,
+    provider_check_status_page,
 )
 from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
@@ -90,6 +91,7 @@ __all__ = [
     "credentials_rotate",
     "ConnectivityStep",
     "integration_test_connectivity",
+    "provider_check_status_page",
     "DEFAULT_RESOLUTION",
     "MAX_POLL_INTERVAL",
     "MAX_SAMPLE_SIZE",

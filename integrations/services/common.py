@@ -9,6 +9,7 @@ from functools import partial
 from celery import signature
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import ngettext
 
 from integrations.access.actors import Actor, audit_fields
 from integrations.models import AuditEvent, Integration
@@ -30,6 +31,16 @@ class ActionResult:
     @property
     def total(self) -> int:
         return self.changed + self.unchanged
+
+    def describe(self, verb: str) -> str:
+        """'Pause sync: 2 rows changed, 1 already so.' (plus each `n_*` detail: ', queued in background: 3')."""
+        text = f"{verb}: {self.changed} {ngettext('row', 'rows', self.changed)} changed"
+        if self.unchanged:
+            text += f", {self.unchanged} already so"
+        for key, value in self.details.items():
+            if key.startswith("n_"):
+                text += f", {key[2:].replace('_', ' ')}: {value}"
+        return text + "."
 
 
 def as_queryset(integrations) -> QuerySet:

@@ -9,8 +9,9 @@ import requests
 from django.conf import settings
 
 from integrations.access.actors import OPERATE, Actor, require, scope_integrations
+from integrations.engine import status_pages
 from integrations.engine.calls import base_url_for
-from integrations.models import AuditAction, Integration
+from integrations.models import AuditAction, Integration, ProviderStatusReading
 from integrations.services.common import audit
 
 STEP_TIMEOUT = 5.0
@@ -88,3 +89,13 @@ def integration_test_connectivity(*, integrations, actor: Actor) -> list[dict]:
               details={"url": url, "ok": ok, "steps": [asdict(s) for s in steps]})
         results.append({"integration": integration, "url": url, "ok": ok, "steps": steps})
     return results
+
+
+def provider_check_status_page(*, provider: str, actor: Actor) -> ProviderStatusReading | None:
+    """RB-01 "check provider status page": read it now from the server; the reading and an audit row say what."""
+    require(actor, OPERATE)
+    reading = status_pages.read_status_page(provider)
+    details = ({"outcome": "no integration"} if reading is None else
+               {"indicator": reading.indicator, "description": reading.description, "error": reading.error})
+    audit(actor=actor, action=AuditAction.PROVIDER_CHECK_STATUS_PAGE, provider=provider, details=details)
+    return reading
