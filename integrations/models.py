@@ -460,6 +460,7 @@ class AuditAction(models.TextChoices):
     INCIDENT_COMMANDER = "incident.commander", "Commander assigned"
     INCIDENT_ACTION = "incident.action", "Checklist action run"
     INCIDENT_ITEM_DONE = "incident.item_done", "Checklist item done"
+    INCIDENT_CHECKS_PASSED = "incident.checks_passed", "Checks passed"
     INCIDENT_NOTE = "incident.note", "Status note"
     INCIDENT_NOTIFY_TENANTS = "incident.notify_tenants", "Tenants notified"
     INCIDENT_POSTMORTEM = "incident.postmortem", "Postmortem written"

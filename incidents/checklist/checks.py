@@ -20,6 +20,7 @@ from incidents.models import IncidentStatus, Postmortem
 from incidents.selectors import affected_integrations, incident_start
 from integrations.catalog import PROVIDERS
 from integrations.models import (
+    AuditAction,
     AuditEvent,
     AuthType,
     CrmSyncStatus,
@@ -429,7 +430,7 @@ def _latest_audits(incident, action: str) -> dict[int, tuple]:
 
 @check("verify_sync found no mismatch")
 def verify_sync_clean(incident) -> CheckResult:
-    latest = _latest_audits(incident, "integration.verify_sync")
+    latest = _latest_audits(incident, AuditAction.INTEGRATION_VERIFY_SYNC)
     if not latest:
         return CheckResult(None, "verify_sync has not run since the incident began")
     live = dict(_live(incident).values_list("pk", "tenant__slug"))
@@ -445,7 +446,7 @@ def verify_sync_clean(incident) -> CheckResult:
 
 
 def _clean_reconciles(incident) -> tuple[dict, dict]:
-    latest = _latest_audits(incident, "integration.reconcile")
+    latest = _latest_audits(incident, AuditAction.INTEGRATION_RECONCILE)
     live = dict(_live(incident).values_list("pk", "tenant__slug"))
     return latest, live
 
@@ -453,7 +454,7 @@ def _clean_reconciles(incident) -> tuple[dict, dict]:
 @check("Audit events for reconciled data present")
 def reconciled_audit_present(incident) -> CheckResult:
     latest, live = _clean_reconciles(incident)
-    records = AuditEvent.objects.filter(provider=incident.provider, action="record.reconciled",
+    records = AuditEvent.objects.filter(provider=incident.provider, action=AuditAction.RECORD_RECONCILED,
                                         created_at__gte=incident_start(incident)).count()
     if not latest:
         return CheckResult(None, "no reconcile has run since the incident began")

@@ -10,6 +10,7 @@ from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEven
 from incidents.runbooks import ACTIONS, CHECKS
 from incidents.services import timeline
 from integrations.access.actors import Actor, System, actor_label
+from integrations.models import AuditAction
 
 NOT_ACTIVE = (IncidentStatus.CLOSED,)
 # Before containment, a recovery or verification condition that holds proves nothing (nothing has been done yet):
@@ -79,7 +80,7 @@ def checklist_item_run_action(*, incident: Incident, item: ChecklistItem | int, 
         message = outcome.summary if outcome.summary.startswith(action.label) else f"{action.label}: {outcome.summary}"
         timeline.event(incident, "action", actor, message,
                        {"action": action.name, "item": item.pk, "ok": outcome.ok, **_jsonable(outcome.details)})
-        timeline.audit(incident, actor, "action", {"action": action.name, "item": item.key, "ok": outcome.ok,
+        timeline.audit(incident, actor, AuditAction.INCIDENT_ACTION, {"action": action.name, "item": item.key, "ok": outcome.ok,
                                                    "summary": outcome.summary[:500]})
         # An item with a check completes from data (its check, evaluated now), never from having run.
         if outcome.ok and not item.done and not item.check_name:
@@ -112,7 +113,7 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
     with transaction.atomic():
         ChecklistItem.objects.filter(pk=item.pk).update(done=True, done_by=actor_label(actor), done_at=timezone.now())
         timeline.event(incident, "done", actor, f"Done: {item.text}", {"item": item.pk})
-        timeline.audit(incident, actor, "item_done", {"item": item.key})
+        timeline.audit(incident, actor, AuditAction.INCIDENT_ITEM_DONE, {"item": item.key})
     item.refresh_from_db()
     return item
 
@@ -165,7 +166,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                                        "label": check_label(item.check_name)})
                 for item in completed
             ])
-            timeline.audit(incident, System("incident-checks"), "checks_passed",
+            timeline.audit(incident, System("incident-checks"), AuditAction.INCIDENT_CHECKS_PASSED,
                            {"items": [item.key for item in completed]})
     return len(completed)
 

@@ -21,6 +21,7 @@ from incidents.models import Incident, IncidentEvent, RunbookId, Severity
 from incidents.services import timeline
 from integrations.access.actors import Actor
 from integrations.catalog import PROVIDERS
+from integrations.models import AuditAction
 
 TEAMS = {"integrations": "ONCALL_INTEGRATIONS_EMAILS", "backend": "ONCALL_BACKEND_EMAILS"}
 
@@ -35,7 +36,7 @@ def incident_post_note(*, incident: Incident, actor: Actor, message: str) -> Inc
         raise errors.ServiceError(errors.NOTE_REQUIRED, field="message")
     with transaction.atomic():
         event = timeline.event(incident, "note", actor, message[:5000])
-        timeline.audit(incident, actor, "note", {"length": len(message)})
+        timeline.audit(incident, actor, AuditAction.INCIDENT_NOTE, {"length": len(message)})
     return event
 
 
@@ -68,7 +69,7 @@ def incident_notify_tenants(*, incident: Incident, actor: Actor, next_update_min
     with transaction.atomic():
         timeline.event(incident, "notify", actor, summary, {"sent": sent, "skipped": skipped,
                                                            "next_update": next_update.isoformat()})
-        timeline.audit(incident, actor, "notify_tenants", {"sent": len(sent), "skipped": skipped})
+        timeline.audit(incident, actor, AuditAction.INCIDENT_NOTIFY_TENANTS, {"sent": len(sent), "skipped": skipped})
         if messages:
             transaction.on_commit(partial(_send, messages))
     return {"sent": len(sent), "skipped": skipped, "summary": summary}
@@ -117,7 +118,7 @@ def incident_escalate(*, incident: Incident, actor: Actor) -> EscalationResult:
             timeline.event(incident, "escalation", actor,
                            f"Notified {team} on-call ({incident.severity}): {', '.join(to)}",
                            {"team": team, "severity": incident.severity, "to": to})
-            timeline.audit(incident, actor, "escalate_notify", {"team": team, "severity": incident.severity})
+            timeline.audit(incident, actor, AuditAction.INCIDENT_ESCALATE_NOTIFY, {"team": team, "severity": incident.severity})
             result.sent.append(team)
         if messages:
             transaction.on_commit(partial(_send, messages))

@@ -12,6 +12,7 @@ from incidents.runbooks import RUNBOOKS
 from incidents.services import communication, timeline
 from integrations.access.actors import Actor, System, actor_label
 from integrations.catalog import PROVIDERS
+from integrations.models import AuditAction
 
 DETECTION = System("detection")
 
@@ -75,7 +76,7 @@ def open_or_update_incident(
                 timeline.event(incident, "opened", actor, f"Opened by {detected_by}: {incident.title} ({severity})",
                                {"error_rate": error_rate, "dominant_category": dominant_category,
                                 "tenants": sorted(tenant_ids)})
-                timeline.audit(incident, actor, "open", {"severity": severity, "detected_by": detected_by,
+                timeline.audit(incident, actor, AuditAction.INCIDENT_OPEN, {"severity": severity, "detected_by": detected_by,
                                                           "tenants": len(tenant_ids)})
                 communication.incident_escalate(incident=incident, actor=actor)
                 return incident, True
@@ -114,7 +115,7 @@ def _update_detected(incident: Incident, *, actor, severity, started_at, error_r
                        {"added": sorted(new_tenants)})
     if escalated:
         timeline.event(incident, "severity", actor, f"Escalated to SEV-2 ({detected_by})")
-        timeline.audit(incident, actor, "escalate", {"severity": Severity.SEV2, "detected_by": detected_by})
+        timeline.audit(incident, actor, AuditAction.INCIDENT_ESCALATE, {"severity": Severity.SEV2, "detected_by": detected_by})
         communication.incident_escalate(incident=incident, actor=actor)
     return incident
 

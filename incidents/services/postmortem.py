@@ -9,6 +9,7 @@ from incidents import conf, errors
 from incidents.models import Incident, Postmortem, Severity
 from incidents.services import timeline
 from integrations.access.actors import Actor, actor_label
+from integrations.models import AuditAction
 
 POSTMORTEM_TEXT_FIELDS = Postmortem.REQUIRED_FIELDS + ("resilience_review",)
 
@@ -58,5 +59,5 @@ def postmortem_save(*, incident: Incident, actor: Actor, data: dict) -> Postmort
         timeline.event(incident, "postmortem", actor, ("Postmortem written" if created else "Postmortem updated")
                        + ("" if pm.is_complete else " (incomplete)"), {"complete": pm.is_complete,
                                                                         "follow_ups": len(values["follow_ups"])})
-        timeline.audit(incident, actor, "postmortem", {"complete": pm.is_complete})
+        timeline.audit(incident, actor, AuditAction.INCIDENT_POSTMORTEM, {"complete": pm.is_complete})
     return pm

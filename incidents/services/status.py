@@ -10,6 +10,7 @@ from incidents.services import timeline
 from incidents.services.checklist import failing_verifications
 from incidents.services.postmortem import postmortem_missing, postmortem_requirement
 from integrations.access.actors import Actor, System, actor_label
+from integrations.models import AuditAction
 
 TIMESTAMPS = {
     IncidentStatus.ACKNOWLEDGED: "acknowledged_at", IncidentStatus.CONTAINED: "contained_at",
@@ -65,7 +66,7 @@ def incident_advance(*, incident: Incident, actor: Actor, to: str, override_reas
             details.update({"override_reason": override_reason, "failing_checks": failing})
             message += f" despite failing verification checks; reason: {override_reason}"
         timeline.event(locked, "status", actor, message, details)
-        timeline.audit(locked, actor, "status", details)
+        timeline.audit(locked, actor, AuditAction.INCIDENT_STATUS, details)
     return locked
 
 
@@ -79,7 +80,7 @@ def incident_acknowledge(*, incident: Incident, actor: Actor) -> Incident:
                 locked.commander = actor
                 locked.save(update_fields=["commander"])
                 timeline.event(locked, "commander", actor, f"{actor_label(actor)} is the incident commander")
-                timeline.audit(locked, actor, "commander", {"commander": actor_label(actor)})
+                timeline.audit(locked, actor, AuditAction.INCIDENT_COMMANDER, {"commander": actor_label(actor)})
     incident = Incident.objects.get(pk=incident.pk)
     if incident.status == IncidentStatus.OPEN:
         incident = incident_advance(incident=incident, actor=actor, to=IncidentStatus.ACKNOWLEDGED)

@@ -6,6 +6,7 @@ from incidents.models import Incident, IncidentEvent
 from integrations import services
 from integrations.access.actors import Actor, actor_label
 from integrations.access.actors import require as require_permission
+from integrations.models import AuditAction
 
 OPERATE_INCIDENT = "incidents.operate_incident"
 
@@ -30,9 +31,9 @@ def event(incident: Incident, kind: str, actor: Actor | str, message: str, detai
                                         details=details or {})
 
 
-def audit(incident: Incident, actor: Actor, action: str, details: dict | None = None) -> None:
-    """The integrations audit row of an incident change (`incident.<action>`), with its provider and runbook."""
-    services.audit(actor=actor, action=f"incident.{action}", provider=incident.provider,
+def audit(incident: Incident, actor: Actor, action: AuditAction, details: dict | None = None) -> None:
+    """The audit row of an incident change (an `incident.*` AuditAction), with its provider and runbook."""
+    services.audit(actor=actor, action=action, provider=incident.provider,
                    details={"incident": incident.pk, "runbook": incident.runbook, **(details or {})})
 
 

@@ -17,6 +17,7 @@ from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.engine import rollups
 from integrations.models import (
+    AuditAction,
     AuditEvent,
     Defect,
     DefectType,
@@ -182,7 +183,7 @@ class Command(BaseCommand):
         for tenant in Tenant.objects.all():
             TenantContact.objects.get_or_create(tenant=tenant, email=f"it-ops@{tenant.slug}.example",
                                                 defaults={"name": f"{tenant.name} IT operations"})
-        AuditEvent.objects.create(actor_type="system", actor="system:seed_demo", action="demo.seed",
+        AuditEvent.objects.create(actor_type="system", actor="system:seed_demo", action=AuditAction.DEMO_SEED,
                                   details={"tenants": len(TENANTS)})
 
     def _credentials(self, integrations, sandbox_url):
