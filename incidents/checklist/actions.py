@@ -229,7 +229,7 @@ def verify_sync(incident, actor, params) -> ActionOutcome:
 def retry_failed(incident, actor, params) -> ActionOutcome:
     logs = SyncLog.objects.filter(integration__in=affected_integrations(incident).values("pk"))
     result = services.sync_logs_retry_failed(logs=logs, actor=actor, audit_extra=_extra(incident))
-    return ActionOutcome(result.describe("Retry failed"), {"changed": result.changed})
+    return ActionOutcome(result.describe("Retry failed syncs"), {"changed": result.changed})
 
 
 # ------------------------------------------------------------------------------------------ triage

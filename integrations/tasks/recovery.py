@@ -19,7 +19,7 @@ def run_bulk_operation(operation_id: int) -> bool:
 
 @shared_task(name="integrations.reconcile_integration", queue="default")
 def reconcile_integration(integration_id: int, since: str, actor: dict) -> dict | None:
-    """Reconcile one integration (admin "Reconcile since" over many integrations queues one task each)."""
+    """Reconcile one integration (admin "Reconcile" over many integrations queues one task each)."""
     integration = Integration.objects.filter(pk=integration_id).first()
     moment = parse_datetime(since)
     if integration is None or moment is None:

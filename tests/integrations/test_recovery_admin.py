@@ -49,7 +49,7 @@ def test_viewer_is_offered_no_recovery_action_and_a_forged_post_changes_nothing(
     failed_logs(hub, 1)
     client.force_login(viewer)
     html = client.get(reverse(INTEGRATIONS)).content.decode()
-    for label in ("Retry failed syncs", "Switch to polling", "Reconcile since", "Verify sync"):
+    for label in ("Retry failed syncs", "Switch to polling", "Reconcile", "Verify sync"):
         assert label not in html
     act(client, INTEGRATIONS, "retry_failed_syncs", [hub.pk], error_category="", since="")
     act(client, INTEGRATIONS, "switch_to_polling", [hub.pk], poll_interval="5m")
@@ -83,7 +83,7 @@ def test_retry_failed_confirms_then_requeues_the_selected_failed_logs(client, op
 
     done = act(client, SYNCLOGS, "retry_failed_logs", ids[:2])
 
-    assert "Retry failed: 2 rows changed" in done.content.decode()
+    assert "Retry failed syncs: 2 rows changed" in done.content.decode()
     assert sorted(SyncLog.objects.values_list("status", flat=True)) == ["FAILED", "RETRYING", "RETRYING"]
     assert AuditEvent.objects.get(action="sync_logs.retry_failed").actor == "operator"
 
@@ -195,7 +195,7 @@ def test_queue_webhook_retries_from_both_lists(client, operator):
     assert "greater than or equal to 1" in bad.content.decode()
     done = act(client, "admin:integrations_webhookdelivery_changelist", "queue_webhook_retry", [dead.pk],
                max_retries="10")
-    assert "Queue retry: 1 row changed" in done.content.decode()
+    assert "Queue webhook retries: 1 row changed" in done.content.decode()
     assert WebhookDelivery.objects.get(pk=failed.pk).status == "FAILED"
     act(client, INTEGRATIONS, "queue_webhook_retries", [hub.pk], max_retries="8")
     assert sorted(WebhookDelivery.objects.values_list("event_id", "status", "max_retries")) == [

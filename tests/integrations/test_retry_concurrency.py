@@ -1,4 +1,4 @@
-"""Two operators press "Retry failed" at the same moment: every failed log is queued exactly once (PostgreSQL)."""
+"""Two operators press "Retry failed syncs" at the same moment: every failed log is queued exactly once (PostgreSQL)."""
 import threading
 
 import pytest

@@ -1,4 +1,4 @@
-"""Admin actions for the credentials operations: Reconnect (refresh token) and Rotate credentials."""
+"""Admin actions for the credentials operations: Reconnect and Rotate credentials."""
 from django import forms
 from django.contrib import admin, messages
 
@@ -15,10 +15,10 @@ class RotateForm(forms.Form):
     )
 
 
-@admin.action(description="Reconnect (refresh token)", permissions=["operate"])
+@admin.action(description="Reconnect", permissions=["operate"])
 def reconnect(modeladmin, request, queryset):
     return run_confirmed_action(
-        modeladmin, request, queryset, title="Reconnect (refresh token)", verb="Reconnect",
+        modeladmin, request, queryset, title="Reconnect", verb="Reconnect",
         explanation="OAuth integrations refresh their token and make a test call; API-key integrations test "
                     "the stored key. Those whose refresh is refused become needs re-auth: re-authorize them from "
                     "their page (RB-02).",

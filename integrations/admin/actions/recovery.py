@@ -24,7 +24,7 @@ from integrations.admin.forms import (
 from integrations.models import AuditAction, BulkOperation, SyncLog, WebhookDelivery
 from integrations.services import ActionResult, bulk
 
-# "Reconcile since" on more integrations than this queues one background task per integration.
+# "Reconcile" on more integrations than this queues one background task per integration.
 RECONCILE_INLINE_MAX = 10
 
 
@@ -73,10 +73,10 @@ def _of_which(request, explanation: str, changing, what: str) -> str:
     return f"{explanation} {changing.count()} of them {what}."
 
 
-@admin.action(description="Retry failed", permissions=["operate"])
+@admin.action(description="Retry failed syncs", permissions=["operate"])
 def retry_failed_logs(modeladmin, request, queryset):
     return run_confirmed_action(
-        modeladmin, request, queryset, title="Retry failed syncs", verb="Retry failed",
+        modeladmin, request, queryset, title="Retry failed syncs", verb="Retry failed syncs",
         explanation=_of_which(
             request, "The FAILED pushes among these sync logs are queued again, due now, oldest first; each is "
                      "queued once even if someone else retries them at the same moment. Other rows are left alone.",
@@ -193,10 +193,10 @@ def _reconcile(modeladmin, request, queryset, since) -> ActionResult:
     return result
 
 
-@admin.action(description="Reconcile since", permissions=["operate"])
+@admin.action(description="Reconcile", permissions=["operate"])
 def reconcile_since(modeladmin, request, queryset):
     return run_confirmed_action(
-        modeladmin, request, queryset, title="Reconcile since", verb="Reconcile", form_class=ReconcileForm,
+        modeladmin, request, queryset, title="Reconcile", verb="Reconcile", form_class=ReconcileForm,
         explanation="Fetch what changed at the provider since then and apply what is missing or different here "
                     "(RB-09 recovery 3). Each reconciled record gets an audit event.",
         service=lambda qs, data: _reconcile(modeladmin, request, qs, data["since"]),
@@ -237,10 +237,10 @@ def verify_sync(modeladmin, request, queryset):
 # ------------------------------------------------------------------------------------------ webhooks, defects
 
 
-@admin.action(description="Queue retry", permissions=["operate"])
+@admin.action(description="Queue webhook retries", permissions=["operate"])
 def queue_webhook_retry(modeladmin, request, queryset):
     return run_confirmed_action(
-        modeladmin, request, queryset, title="Queue webhook retries", verb="Queue retry", form_class=MaxRetriesForm,
+        modeladmin, request, queryset, title="Queue webhook retries", verb="Queue webhook retries", form_class=MaxRetriesForm,
         explanation=_of_which(
             request, "The FAILED and DEAD deliveries among these are queued for processing again; others are left "
                      "alone.",
