@@ -168,22 +168,13 @@ def enable_integration(incident, actor, params) -> ActionOutcome:
 # ------------------------------------------------------------------------------------------ recovery
 
 
-def _reconnect(incident, actor) -> ActionOutcome:
+@action("Reconnect", "Refreshes each affected integration's OAuth token and proves it with a test call (API-key "
+        "providers: a test call with the stored key); integrations whose refresh token is gone are listed for "
+        "re-authorization. The runbooks call this 'refresh tokens'.")
+def reconnect(incident, actor, params) -> ActionOutcome:
     result = services.integrations_reconnect(integrations=_live(incident), actor=actor, source=f"INC-{incident.pk}")
     return ActionOutcome(result.describe("Reconnect"), {"changed": result.changed, **_counts(result)},
                          ok=result.unchanged == 0)
-
-
-@action("Refresh tokens", "Refreshes each affected integration's OAuth token and makes a test call (API-key "
-        "providers: a test call with the stored key).")
-def refresh_tokens(incident, actor, params) -> ActionOutcome:
-    return _reconnect(incident, actor)
-
-
-@action("Reconnect", "Reconnect: refresh and test; integrations whose refresh token is gone are listed for "
-        "re-authorization.")
-def reconnect(incident, actor, params) -> ActionOutcome:
-    return _reconnect(incident, actor)
 
 
 @action("Rotate credentials", "Full rotation: every OAuth token of the affected integrations is refreshed and "

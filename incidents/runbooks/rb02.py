@@ -30,7 +30,7 @@ RUNBOOK = Runbook(
                 "(POST /api/v1/integrations/{provider}/refresh) and a test call",
              source="For providers with refresh tokens (auto-refresh should occur)",
              block="# Force token refresh\ncurl -X POST \\\n  https://lineup.app/api/v1/integrations/{provider}/refresh",
-             action=actions.refresh_tokens),
+             action=actions.reconnect),
         Step(R, "If refresh fails (refresh token also expired)", source="If refresh fails (refresh token also expired)",
              check=checks.no_needs_reauth),
         Step(R, "User must re-authorize the integration", source="User must re-authorize the integration", depth=1,

@@ -81,7 +81,7 @@ RUNBOOK = Runbook(
         Step(R, "Re-auth integration: refresh OAuth tokens (or test API keys) of the affected integrations",
              source="Re-auth integration",
              block="# Rotate and refresh OAuth tokens\npython scripts/integrations/refresh_tokens.py --provider crm_provider",
-             action=actions.refresh_tokens),
+             action=actions.reconnect),
         Step(R, "Rotate tokens if compromised (full rotation, stored re-encrypted)", source="Rotate tokens if compromised",
              block="# Full token rotation\npython scripts/integrations/rotate_credentials.py \\\n"
                    "  --provider crm_provider \\\n  --store-in-vault",

@@ -156,9 +156,9 @@ def test_rb02_oauth_token_expiry(sandbox, operator):
 
     incident = detect_one("RB-02", "SEV-3", integrations)
     incident_acknowledge(incident=incident, actor=operator)
-    refused = run(incident, "refresh_tokens", operator)
+    refused = run(incident, "reconnect", operator)
     assert not refused.ok and refused.details["n_needs_reauth"] == 3
-    assert not incident.checklist.get(action="refresh_tokens").done
+    assert not incident.checklist.filter(action="reconnect").first().done
 
     incident_advance(incident=incident, actor=operator, to="recovering")
     # RB-02 step 2: the customer re-authorizes at the provider's consent page, which stores a fresh token set.
@@ -257,7 +257,7 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     # Recovery
     sandbox.control("hubspot", mode="ok")
     incident_advance(incident=incident, actor=commander, to="recovering")
-    assert run(incident, "refresh_tokens", commander).ok
+    assert run(incident, "reconnect", commander).ok
     assert run(incident, "rotate_credentials", commander).details["n_refreshed"] == 2
     reconciled = run(incident, "reconcile", commander)
     assert reconciled.ok and reconciled.details["n_updated"] >= 2
