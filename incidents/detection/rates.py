@@ -1,7 +1,7 @@
 """Detection: error rate per provider and endpoint over 15 minutes; above the threshold it opens or updates the
 provider's incident through `services.opening.open_or_update_incident` (the same entry point alerts use).
 
-Runbook rule (DESIGN.md "Detection and incidents"), by the dominant error category of the window:
+Runbook rule (../shared/docs/DESIGN.md "Detection and incidents"; docs/DESIGN.md "Flows"), by the dominant error category of the window:
 - auth_expired / auth_invalid / auth_refresh_failed -> RB-02;
 - rate_limited -> RB-03;
 - validation / missing_field / duplicate / mapping -> RB-04;

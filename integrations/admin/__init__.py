@@ -46,7 +46,7 @@ class OperateMixin:
 
 
 class BigTableAdmin(OperateMixin, admin.ModelAdmin):
-    """Settings for tables that grow to millions of rows (see ENGINEERING.md)."""
+    """Settings for tables that grow to millions of rows (../shared/docs/ENGINEERING.md, "Django admin on big tables")."""
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER

@@ -1,4 +1,4 @@
-"""JSON API views at DESIGN.md's paths. Thin: read through querysets scoped to the token, act through services."""
+"""JSON API views at the paths of ../shared/docs/DESIGN.md ("HTTP API"). Thin: read through querysets scoped to the token, act through services."""
 from datetime import timedelta
 
 from django.db import transaction
