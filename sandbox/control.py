@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from integrations.sandbox.state import MODES, ProviderState, Subscription, now_ms
-from integrations.sandbox.webhooks import WEBHOOK_PROVIDERS
-from integrations.sandbox.wire import BadJson, Request, Response, json_response
+from sandbox.state import MODES, ProviderState, Subscription, now_ms
+from sandbox.webhooks import WEBHOOK_PROVIDERS
+from sandbox.wire import BadJson, Request, Response, json_response
 
 if TYPE_CHECKING:
-    from integrations.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
 CONTROL_KEYS = {"mode", "delay", "error_rate", "rate_limit", "window", "expire_tokens", "revoke_refresh_tokens",
                 "token_ttl", "reject"}

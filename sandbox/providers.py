@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from integrations.catalog import PROVIDERS
-from integrations.sandbox.consent import consent_error, consent_page
-from integrations.sandbox.state import ProviderState, RateInfo, Record, iso_ms, now_ms, parse_time
-from integrations.sandbox.wire import (
+from sandbox.consent import consent_error, consent_page
+from sandbox.state import ProviderState, RateInfo, Record, iso_ms, now_ms, parse_time
+from sandbox.wire import (
     ApiError,
     BadJson,
     Request,

@@ -20,9 +20,9 @@ import zlib
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from integrations.sandbox.state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
+from sandbox.state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
 
-logger = logging.getLogger("integrations.sandbox")
+logger = logging.getLogger("sandbox")
 
 WEBHOOK_PROVIDERS = ("hubspot", "greenhouse", "lever", "pandadoc")
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
