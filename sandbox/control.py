@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from sandbox.facts import WEBHOOK_PROVIDERS
 from sandbox.state import MODES, ProviderState, Subscription, now_ms
-from sandbox.webhooks import WEBHOOK_PROVIDERS
 from sandbox.wire import BadJson, Request, Response, json_response
 
 if TYPE_CHECKING:

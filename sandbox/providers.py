@@ -20,8 +20,8 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
-from integrations.catalog import PROVIDERS
 from sandbox.consent import consent_error, consent_page
+from sandbox.facts import PROVIDER_FACTS
 from sandbox.state import ProviderState, RateInfo, Record, iso_ms, now_ms, parse_time
 from sandbox.wire import (
     ApiError,
@@ -101,7 +101,7 @@ class Provider(ABC):
     statuspage = True
 
     def __init__(self, client_id: str, client_secret: str):
-        self.info = PROVIDERS[self.slug]
+        self.facts = PROVIDER_FACTS[self.slug]
         self.client_id = client_id
         self.client_secret = client_secret
         spec = list(self.route_spec())
@@ -190,7 +190,7 @@ class Provider(ABC):
         credential = self.presented_credential(req)
         if credential is None:
             self.fail("auth_invalid", self.missing_credentials_message())
-        if self.info.auth_type == "oauth2":
+        if self.facts.auth_type == "oauth2":
             token = pstate.access_tokens.get(credential)
             if token is None:
                 self.fail("auth_invalid")
@@ -361,7 +361,7 @@ class Provider(ABC):
             "outage": ("major", "Major Service Outage", "major_outage"),
         }[health]
         since = iso_ms(pstate.mode_since_ms)
-        page = {"id": f"sandbox{self.slug}", "name": self.info.name, "url": self.info.status_page,
+        page = {"id": f"sandbox{self.slug}", "name": self.facts.name, "url": self.facts.status_page,
                 "time_zone": "Etc/UTC", "updated_at": since}
         data = {"page": page, "status": {"indicator": indicator, "description": description}}
         if summary:
@@ -373,9 +373,9 @@ class Provider(ABC):
                 for i, name in enumerate(["API", "Webhooks", "OAuth"])
             ]
             data["incidents"] = [] if health == "ok" else [{
-                "id": f"sandbox-{pstate.mode_since_ms}", "name": f"{self.info.name} API {description.lower()}",
+                "id": f"sandbox-{pstate.mode_since_ms}", "name": f"{self.facts.name} API {description.lower()}",
                 "status": "investigating", "impact": indicator, "created_at": since, "updated_at": since,
-                "monitoring_at": None, "resolved_at": None, "shortlink": self.info.status_page, "page_id": page["id"],
+                "monitoring_at": None, "resolved_at": None, "shortlink": self.facts.status_page, "page_id": page["id"],
                 "incident_updates": [{"status": "investigating", "body": "We are investigating the issue.",
                                       "created_at": since}],
             }]
@@ -474,10 +474,10 @@ class OAuthProvider(Provider):
         params = self._authorize_params(req)
         problem = self._check_authorize(params)
         if problem:
-            return html_response(400, consent_error(self.info.name, problem))
+            return html_response(400, consent_error(self.facts.name, problem))
         extra = {k: params[k] for k in ("response_type",) if k in params}
         return html_response(200, consent_page(
-            provider_name=self.info.name, client_id=params["client_id"], redirect_uri=params["redirect_uri"],
+            provider_name=self.facts.name, client_id=params["client_id"], redirect_uri=params["redirect_uri"],
             state=params.get("state", ""), scope=params.get("scope", ""),
             account=params.get("account") or "demo", extra=extra))
 
@@ -485,11 +485,11 @@ class OAuthProvider(Provider):
         try:
             form = req.form()
         except BadJson as exc:
-            return html_response(400, consent_error(self.info.name, str(exc)))
+            return html_response(400, consent_error(self.facts.name, str(exc)))
         params = self._authorize_params(req, form)
         problem = self._check_authorize(params)
         if problem:
-            return html_response(400, consent_error(self.info.name, problem))
+            return html_response(400, consent_error(self.facts.name, problem))
         state = params.get("state") or None
         if params.get("decision") == "deny":
             return redirect(add_query(params["redirect_uri"], error="access_denied", state=state))

@@ -20,11 +20,11 @@ import zlib
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from sandbox.facts import WEBHOOK_PROVIDERS
 from sandbox.state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
 
 logger = logging.getLogger("sandbox")
 
-WEBHOOK_PROVIDERS = ("hubspot", "greenhouse", "lever", "pandadoc")
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
 DELIVERY_TIMEOUT = 5.0
 HUBSPOT_APP_ID = 1160452
