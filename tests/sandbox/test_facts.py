@@ -1,0 +1,99 @@
+"""The sandbox's provider facts (sandbox/facts.py) against the console's catalogue (integrations/catalog.py).
+
+Both sides are written from ../shared/docs/provider-api-facts.md, separately: the sandbox never reads the
+catalogue, so a wrong quota (auth type, token lifetime, ...) in either shows up here as a difference, named in
+the failure message. Decide from the facts document which side is wrong, and fix that side.
+"""
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from integrations import catalog
+from sandbox import facts
+
+# Facts that both sides must state today. Any other field the two sides share by name is compared too, so a
+# fact the catalogue gains later (e.g. `token_ttl`, in seconds) is checked without changing this test.
+REQUIRED = ("name", "category", "auth_type", "quota", "window_seconds", "supports_webhooks", "status_page")
+# A sandbox fact that the catalogue may state under another name.
+ALIASES = {"token_ttl": ("token_ttl", "access_token_ttl", "token_lifetime", "access_token_lifetime",
+                         "token_lifetime_seconds")}
+
+
+def _sandbox_names() -> set[str]:
+    names = {f.name for f in dataclasses.fields(facts.ProviderFacts)} - {"slug", "webhook_signing"}
+    return names | {"supports_webhooks"}
+
+
+def _catalog_names() -> set[str]:
+    info = catalog.ProviderInfo
+    fields = {f.name for f in dataclasses.fields(info)} if dataclasses.is_dataclass(info) else set()
+    return fields | {n for n in vars(info) if not n.startswith("_") and isinstance(getattr(info, n), property)}
+
+
+def compared_facts() -> dict[str, str]:
+    """sandbox fact name -> the catalogue's name for it, for every fact both sides state."""
+    catalog_names = _catalog_names()
+    pairs = {}
+    for name in sorted(_sandbox_names()):
+        for other in ALIASES.get(name, (name,)):
+            if other in catalog_names:
+                pairs[name] = other
+                break
+    return pairs
+
+
+def _normalise(value):
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if isinstance(value, str):
+        return value.rstrip("/")
+    return value
+
+
+def differences(sandbox_facts=None, catalogue=None) -> list[str]:
+    """One line per difference: a provider only one side knows, or a fact the two sides state differently."""
+    sandbox_facts = facts.PROVIDER_FACTS if sandbox_facts is None else sandbox_facts
+    catalogue = catalog.PROVIDERS if catalogue is None else catalogue
+    out = [f"{slug}: only in sandbox/facts.py" for slug in sorted(set(sandbox_facts) - set(catalogue))]
+    out += [f"{slug}: only in integrations/catalog.py" for slug in sorted(set(catalogue) - set(sandbox_facts))]
+    for slug in [s for s in sandbox_facts if s in catalogue]:
+        for name, other in compared_facts().items():
+            ours, theirs = getattr(sandbox_facts[slug], name), getattr(catalogue[slug], other)
+            if _normalise(ours) != _normalise(theirs):
+                label = name if name == other else f"{name} (catalog: {other})"
+                out.append(f"{slug}.{label}: sandbox {ours!r}, catalog {theirs!r}")
+    return out
+
+
+def test_sandbox_facts_match_the_catalogue():
+    found = differences()
+    assert not found, (
+        "sandbox/facts.py and integrations/catalog.py disagree; decide from ../shared/docs/provider-api-facts.md "
+        "which side is wrong:\n  " + "\n  ".join(found))
+
+
+def test_the_comparison_covers_quotas_auth_and_webhooks():
+    missing = [name for name in REQUIRED if name not in compared_facts()]
+    assert not missing, f"no longer stated by both sides, so no longer compared: {', '.join(missing)}"
+
+
+def test_a_wrong_catalogue_entry_is_named():
+    wrong = dict(catalog.PROVIDERS)
+    wrong["hubspot"] = dataclasses.replace(wrong["hubspot"], quota=1000, auth_type="api_key")
+    del wrong["clearbit"]
+    assert differences(catalogue=wrong) == [
+        "clearbit: only in sandbox/facts.py",
+        "hubspot.auth_type: sandbox 'oauth2', catalog 'api_key'",
+        "hubspot.quota: sandbox 100, catalog 1000",
+    ]
+
+
+@pytest.mark.parametrize("slug", sorted(facts.PROVIDER_FACTS))
+def test_facts_are_coherent(slug):
+    f = facts.PROVIDER_FACTS[slug]
+    assert f.slug == slug
+    assert f.auth_type in ("oauth2", "api_key") and f.category in ("crm", "ats", "docs", "enrichment")
+    assert f.quota > 0 and f.window_seconds > 0
+    assert (f.token_ttl is not None) == (f.auth_type == "oauth2"), "access tokens live only for oauth2 providers"
+    assert f.status_page.startswith("https://")
