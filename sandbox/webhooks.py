@@ -1,108 +1,28 @@
 """Webhooks the providers send when a record changes "in their UI" (control API writes).
 
-Each provider signs its own way (docs/provider-contract.md, "Webhooks"); deliveries go out from a background
-thread and are retried after 1, 2, 4 s on a connection error, a 5xx or a 429.
+Each provider builds and signs its own deliveries (`webhook_deliveries` in sandbox/providers/<slug>.py, as
+docs/provider-contract.md, "Webhooks", says); this module sends them from a background thread and retries
+after 1, 2, 4 s on a connection error, a 5xx or a 429.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import secrets
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-import zlib
-from collections.abc import Callable
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from sandbox.facts import WEBHOOK_PROVIDERS
-from sandbox.state import ProviderState, Record, SandboxState, Subscription, iso_ms, now_ms
+from sandbox.state import ProviderState, Record, SandboxState, iso_ms, now_ms
+
+if TYPE_CHECKING:
+    from sandbox.providers.base import Builder
 
 logger = logging.getLogger("sandbox")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
 DELIVERY_TIMEOUT = 5.0
-HUBSPOT_APP_ID = 1160452
-
-# A delivery: attempt number (1-based) -> (url, headers, body)
-Builder = Callable[[int], tuple[str, dict[str, str], bytes]]
-
-
-def hmac_hex(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def hubspot_signature_v3(secret: str, method: str, url: str, body: bytes, timestamp: str) -> str:
-    message = method.encode() + url.encode() + body + timestamp.encode()
-    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
-
-
-def portal_id(account: str) -> int:
-    """HubSpot portal id of an account: stable, derived from the account name."""
-    return 10_000_000 + zlib.crc32(account.encode()) % 90_000_000
-
-
-def _event_builders(provider, pstate: ProviderState, sub: Subscription, rec: Record, created: bool,
-                    changed: dict) -> list[tuple[str, Builder]]:
-    """(event id, builder) for each delivery one change makes to one subscription."""
-    slug = pstate.slug
-    if slug == "hubspot":
-        base = {"subscriptionId": sub.id, "portalId": portal_id(rec.account), "appId": HUBSPOT_APP_ID,
-                "occurredAt": now_ms(), "objectId": int(rec.id), "changeSource": "CRM_UI", "changeFlag":
-                "NEW" if created else "UPDATED", "sourceId": "userId:1"}
-        if created:
-            events = [{**base, "eventId": secrets.randbelow(10**9), "subscriptionType": "contact.creation"}]
-        else:
-            events = [{**base, "eventId": secrets.randbelow(10**9), "subscriptionType": "contact.propertyChange",
-                       "propertyName": name, "propertyValue": "" if value is None else str(value)}
-                      for name, value in changed.items()]
-        if not events:
-            return []
-
-        def build(attempt: int) -> tuple[str, dict[str, str], bytes]:
-            body = json.dumps([{**e, "attemptNumber": attempt - 1} for e in events]).encode()
-            timestamp = str(now_ms())
-            return sub.url, {
-                "Content-Type": "application/json",
-                "X-HubSpot-Request-Timestamp": timestamp,
-                "X-HubSpot-Signature-v3": hubspot_signature_v3(sub.secret, "POST", sub.url, body, timestamp),
-                "X-HubSpot-Signature-Version": "v3",
-            }, body
-
-        return [(str(events[0]["eventId"]), build)]
-
-    if slug == "greenhouse":
-        event_id = str(uuid.uuid4())
-        body = json.dumps({"action": "candidate_created" if created else "candidate_updated",
-                           "payload": {"candidate": provider.render(rec)}}).encode()
-        headers = {"Content-Type": "application/json", "Signature": "sha256 " + hmac_hex(sub.secret, body),
-                   "Greenhouse-Event-ID": event_id}
-        return [(event_id, lambda attempt: (sub.url, headers, body))]
-
-    if slug == "lever":
-        event_id = str(uuid.uuid4())
-        triggered = now_ms()
-        token = secrets.token_hex(16)
-        payload = {"id": event_id, "triggeredAt": triggered,
-                   "event": "candidateCreated" if created else "candidateUpdated", "token": token,
-                   "signature": hmac_hex(sub.secret, (token + str(triggered)).encode()),
-                   "data": {"opportunityId": rec.id, "candidateId": rec.id,
-                            "contactId": provider.render(rec)["contact"]}}
-        body = json.dumps(payload).encode()
-        return [(event_id, lambda attempt: (sub.url, {"Content-Type": "application/json"}, body))]
-
-    if slug == "pandadoc":
-        event_id = str(uuid.uuid4())
-        body = json.dumps([{"event": "document_state_changed", "data": provider.render(rec)}]).encode()
-        separator = "&" if urlsplit(sub.url).query else "?"
-        url = f"{sub.url}{separator}signature={hmac_hex(sub.secret, body)}"
-        return [(event_id, lambda attempt: (url, {"Content-Type": "application/json"}, body))]
-    return []
 
 
 class WebhookSender:
@@ -121,7 +41,7 @@ class WebhookSender:
         for sub in pstate.subscriptions:
             if sub.account != rec.account:
                 continue
-            for event_id, build in _event_builders(provider, pstate, sub, rec, created, changed):
+            for event_id, build in provider.webhook_deliveries(sub, rec, created, changed):
                 thread = threading.Thread(target=self._deliver, name=f"sandbox-webhook-{pstate.slug}",
                                           args=(pstate, self.state.generation, event_id, build), daemon=True)
                 thread.start()

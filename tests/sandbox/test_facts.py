@@ -97,3 +97,13 @@ def test_facts_are_coherent(slug):
     assert f.quota > 0 and f.window_seconds > 0
     assert (f.token_ttl is not None) == (f.auth_type == "oauth2"), "access tokens live only for oauth2 providers"
     assert f.status_page.startswith("https://")
+
+
+@pytest.mark.parametrize("slug", sorted(facts.PROVIDER_FACTS))
+def test_each_provider_server_follows_its_facts(slug):
+    from sandbox.providers import PROVIDER_CLASSES, OAuthProvider, Provider
+
+    f, cls = facts.PROVIDER_FACTS[slug], PROVIDER_CLASSES[slug]
+    assert issubclass(cls, OAuthProvider) == (f.auth_type == "oauth2"), "a token endpoint only for oauth2"
+    signs = cls.webhook_deliveries is not Provider.webhook_deliveries
+    assert signs == f.supports_webhooks, f"{slug} facts say webhook_signing={f.webhook_signing!r}"
