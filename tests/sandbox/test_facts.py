@@ -12,12 +12,16 @@ import pytest
 from integrations import catalog
 from sandbox import facts
 
-# Facts that both sides must state today. Any other field the two sides share by name is compared too, so a
-# fact the catalogue gains later (e.g. `token_ttl`, in seconds) is checked without changing this test.
-REQUIRED = ("name", "category", "auth_type", "quota", "window_seconds", "supports_webhooks", "status_page")
-# A sandbox fact that the catalogue may state under another name.
-ALIASES = {"token_ttl": ("token_ttl", "access_token_ttl", "token_lifetime", "access_token_lifetime",
-                         "token_lifetime_seconds")}
+# Facts that both sides must state. Any other field the two sides share by name is compared too, so a fact
+# the catalogue gains later is checked without changing this test.
+REQUIRED = ("name", "category", "auth_type", "quota", "window_seconds", "supports_webhooks", "status_page",
+            "token_ttl", "base_url")
+# A sandbox fact the catalogue states under another name.
+ALIASES = {"token_ttl": "token_seconds"}
+# Facts one side may leave unstated (None), and which are then not compared, with the side that may:
+#   the catalogue states a token lifetime only where the token answer carries no expires_in (Salesforce);
+#   the sandbox states no base URL where every customer has a host of its own (Workday).
+MAY_BE_UNSTATED = {"token_ttl": "catalog", "base_url": "sandbox"}
 
 
 def _sandbox_names() -> set[str]:
@@ -36,10 +40,9 @@ def compared_facts() -> dict[str, str]:
     catalog_names = _catalog_names()
     pairs = {}
     for name in sorted(_sandbox_names()):
-        for other in ALIASES.get(name, (name,)):
-            if other in catalog_names:
-                pairs[name] = other
-                break
+        other = ALIASES.get(name, name)
+        if other in catalog_names:
+            pairs[name] = other
     return pairs
 
 
@@ -60,6 +63,9 @@ def differences(sandbox_facts=None, catalogue=None) -> list[str]:
     for slug in [s for s in sandbox_facts if s in catalogue]:
         for name, other in compared_facts().items():
             ours, theirs = getattr(sandbox_facts[slug], name), getattr(catalogue[slug], other)
+            side = MAY_BE_UNSTATED.get(name)
+            if side and {"sandbox": ours, "catalog": theirs}[side] is None:
+                continue
             if _normalise(ours) != _normalise(theirs):
                 label = name if name == other else f"{name} (catalog: {other})"
                 out.append(f"{slug}.{label}: sandbox {ours!r}, catalog {theirs!r}")
@@ -81,12 +87,22 @@ def test_the_comparison_covers_quotas_auth_and_webhooks():
 def test_a_wrong_catalogue_entry_is_named():
     wrong = dict(catalog.PROVIDERS)
     wrong["hubspot"] = dataclasses.replace(wrong["hubspot"], quota=1000, auth_type="api_key")
+    wrong["salesforce"] = dataclasses.replace(wrong["salesforce"], token_seconds=3600)
     del wrong["clearbit"]
     assert differences(catalogue=wrong) == [
         "clearbit: only in sandbox/facts.py",
         "hubspot.auth_type: sandbox 'oauth2', catalog 'api_key'",
         "hubspot.quota: sandbox 100, catalog 1000",
+        "salesforce.token_ttl (catalog: token_seconds): sandbox 7200, catalog 3600",
     ]
+
+
+def test_a_fact_one_side_may_leave_unstated_is_compared_only_when_stated():
+    wrong = dict(catalog.PROVIDERS)
+    wrong["hubspot"] = dataclasses.replace(wrong["hubspot"], token_seconds=None)  # expires_in decides
+    wrong["lever"] = dataclasses.replace(wrong["lever"], token_seconds=60)
+    wrong["workday"] = dataclasses.replace(wrong["workday"], base_url="https://example.invalid")  # per customer
+    assert differences(catalogue=wrong) == ["lever.token_ttl (catalog: token_seconds): sandbox 3600, catalog 60"]
 
 
 @pytest.mark.parametrize("slug", sorted(facts.PROVIDER_FACTS))
@@ -97,6 +113,7 @@ def test_facts_are_coherent(slug):
     assert f.quota > 0 and f.window_seconds > 0
     assert (f.token_ttl is not None) == (f.auth_type == "oauth2"), "access tokens live only for oauth2 providers"
     assert f.status_page.startswith("https://")
+    assert f.base_url is None or f.base_url.startswith("https://")
 
 
 @pytest.mark.parametrize("slug", sorted(facts.PROVIDER_FACTS))
