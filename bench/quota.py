@@ -35,7 +35,7 @@ def run(label: str, *, baseline: bool) -> dict:
 
     from integrations import services
     from integrations.models import Integration, Record, Tenant
-    from integrations.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     sandbox = SandboxServer(port=0).start()
     try:

@@ -111,7 +111,7 @@ class Suite:
 
         from faults.world import Sandbox
         from integrations.models import ApiToken
-        from integrations.sandbox import SandboxServer
+        from sandbox import SandboxServer
 
         self.server = SandboxServer(host="127.0.0.1", port=0)
         self.server.start()

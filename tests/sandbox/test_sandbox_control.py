@@ -85,7 +85,7 @@ def test_requests_log(sandbox):
 
 
 def test_no_secrets_in_logs_or_requests_log(sandbox, caplog):
-    caplog.set_level(logging.INFO, logger="integrations.sandbox")
+    caplog.set_level(logging.INFO, logger="sandbox")
     creds = sandbox.credentials("hubspot", "acme")
     requests.post(sandbox.base_url("hubspot") + "/oauth/v1/token", timeout=5, data={
         "grant_type": "refresh_token", "refresh_token": creds["refresh_token"], "client_id": "lineup-ops",
@@ -115,8 +115,8 @@ def test_server_survives_garbage(sandbox):
 def test_a_state_file_keeps_credentials_and_records_across_restarts(tmp_path):
     import requests as http
 
-    from integrations.sandbox import SandboxServer
-    from integrations.sandbox.state import save_state
+    from sandbox import SandboxServer
+    from sandbox.state import save_state
 
     path = str(tmp_path / "sandbox.pickle")
     first = SandboxServer(port=0, state_file=path).start()

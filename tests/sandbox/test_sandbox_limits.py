@@ -14,12 +14,15 @@ def client(sandbox, provider, account="acme"):
     return session_for(provider, sandbox.credentials(provider, account))
 
 
-def test_default_quota_comes_from_the_catalogue(sandbox):
-    from integrations.catalog import PROVIDERS as CATALOG
+def test_default_quota_comes_from_the_sandbox_facts(sandbox):
+    """The sandbox serves its own facts (sandbox/facts.py), never the console's catalogue: see test_facts.py."""
+    from sandbox.facts import PROVIDER_FACTS
 
     for slug in PROVIDERS:
         state = sandbox.state(slug)
-        assert (state["rate_limit"], state["window"]) == (CATALOG[slug].quota, CATALOG[slug].window_seconds)
+        facts = PROVIDER_FACTS[slug]
+        assert (state["rate_limit"], state["window"]) == (facts.quota, facts.window_seconds)
+        assert state["token_ttl"] == facts.token_ttl
         assert state["quota_source"] == "catalog"
     changed = sandbox.control("hubspot", rate_limit=5, window=60)
     assert (changed["rate_limit"], changed["window"], changed["quota_source"]) == (5, 60, "control")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from integrations.sandbox import SandboxServer
+from sandbox import SandboxServer
 
 
 class SandboxHelper:

@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from integrations.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxServer
+from sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxServer
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--state-file", help="Keep accounts, credentials and records across restarts in this file.")
 
     def handle(self, *args, **options):
-        logger = logging.getLogger("integrations.sandbox")
+        logger = logging.getLogger("sandbox")
         if not logger.handlers:
             handler = logging.StreamHandler(sys.stdout)
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

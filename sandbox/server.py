@@ -13,13 +13,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from integrations.sandbox import control
-from integrations.sandbox.providers import build_providers
-from integrations.sandbox.state import SandboxState, load_state, save_state
-from integrations.sandbox.webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
-from integrations.sandbox.wire import ApiError, Request, Response, json_response
+from sandbox import control
+from sandbox.providers import build_providers
+from sandbox.state import SandboxState, load_state, save_state
+from sandbox.webhooks import DEFAULT_RETRY_DELAYS, WebhookSender
+from sandbox.wire import ApiError, Request, Response, json_response
 
-logger = logging.getLogger("integrations.sandbox")
+logger = logging.getLogger("sandbox")
 
 MAX_BODY = 10 * 1024 * 1024
 DEFAULT_CLIENT_ID = "lineup-ops"

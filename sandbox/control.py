@@ -5,14 +5,22 @@ JSON in and out, never needs provider credentials. See docs/provider-contract.md
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from integrations.sandbox.state import MODES, ProviderState, Subscription, now_ms
-from integrations.sandbox.webhooks import WEBHOOK_PROVIDERS
-from integrations.sandbox.wire import BadJson, Request, Response, json_response
+from sandbox.facts import WEBHOOK_PROVIDERS
+from sandbox.providers.base import Provider
+from sandbox.state import MODES, ProviderState, SandboxState, Subscription, now_ms
+from sandbox.webhooks import WebhookSender
+from sandbox.wire import BadJson, Request, Response, json_response
 
-if TYPE_CHECKING:
-    from integrations.sandbox.server import SandboxServer
+
+class Sandbox(Protocol):
+    """What the control API needs of the server (sandbox.server.SandboxServer), without importing it back."""
+
+    state: SandboxState
+    providers: dict[str, Provider]
+    webhooks: WebhookSender
+
 
 CONTROL_KEYS = {"mode", "delay", "error_rate", "rate_limit", "window", "expire_tokens", "revoke_refresh_tokens",
                 "token_ttl", "reject"}
@@ -121,7 +129,7 @@ def _fields(body: dict) -> dict:
     return fields
 
 
-def handle(server: SandboxServer, req: Request) -> Response:
+def handle(server: Sandbox, req: Request) -> Response:
     try:
         return _route(server, req)
     except ControlError as exc:
@@ -132,7 +140,7 @@ _PATH = re.compile(r"^/_control/(?P<slug>[^/]+)(?:/(?P<what>requests|credentials
                    r"(?:/(?P<id>[^/]+))?)?/?$")
 
 
-def _route(server: SandboxServer, req: Request) -> Response:
+def _route(server: Sandbox, req: Request) -> Response:
     state = server.state
     path, method = req.path, req.method
     if path.rstrip("/") == "/_control/health":

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from integrations.catalog import PROVIDERS, ProviderInfo
+from sandbox.facts import PROVIDER_FACTS, ProviderFacts
 
 MODES = ("ok", "down", "refuse", "slow", "flaky")
 DEFAULT_DELAY = 15.0
@@ -22,8 +22,6 @@ REQUEST_LOG_SIZE = 10_000
 DELIVERY_LOG_SIZE = 1_000
 WINDOW_HISTORY = 100
 CODE_TTL_SECONDS = 600
-# Lifetime of access tokens by provider (seconds); API-key providers have none.
-DEFAULT_TOKEN_TTL = {"hubspot": 1800, "salesforce": 7200, "lever": 3600}
 
 
 def now_ms() -> int:
@@ -121,12 +119,12 @@ class RateInfo:
 
 @dataclass
 class ProviderState:
-    info: ProviderInfo
+    facts: ProviderFacts
     mode: str = "ok"
     mode_since_ms: int = field(default_factory=now_ms)
     delay: float = DEFAULT_DELAY
     error_rate: float = DEFAULT_ERROR_RATE
-    rate_limit: int | None = None  # None: the catalogue quota
+    rate_limit: int | None = None  # None: the provider's published quota (facts.py)
     window: int | None = None
     reject: dict | None = None
     token_ttl: int | None = None
@@ -151,21 +149,21 @@ class ProviderState:
     # ---------------------------------------------------------------- settings
     @property
     def slug(self) -> str:
-        return self.info.slug
+        return self.facts.slug
 
     @property
     def effective_limit(self) -> int:
-        return self.info.quota if self.rate_limit is None else self.rate_limit
+        return self.facts.quota if self.rate_limit is None else self.rate_limit
 
     @property
     def effective_window(self) -> int:
-        return self.info.window_seconds if self.window is None else self.window
+        return self.facts.window_seconds if self.window is None else self.window
 
     @property
     def effective_token_ttl(self) -> int | None:
-        if self.info.auth_type != "oauth2":
+        if self.facts.auth_type != "oauth2":
             return None
-        return self.token_ttl if self.token_ttl is not None else DEFAULT_TOKEN_TTL.get(self.slug, 3600)
+        return self.token_ttl if self.token_ttl is not None else self.facts.token_ttl
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -302,6 +300,7 @@ class ProviderState:
             "error_rate": self.error_rate,
             "rate_limit": self.effective_limit,
             "window": self.effective_window,
+            # "catalog" (the control API's value since before facts.py): the provider's published quota
             "quota_source": "catalog" if self.rate_limit is None and self.window is None else "control",
             "reject": self.reject,
             "token_ttl": self.effective_token_ttl,
@@ -331,7 +330,7 @@ class SandboxState:
     def reset(self) -> None:
         with self.lock:
             self.generation += 1
-            self.providers = {slug: ProviderState(info) for slug, info in PROVIDERS.items()}
+            self.providers = {slug: ProviderState(facts) for slug, facts in PROVIDER_FACTS.items()}
 
     def provider(self, slug: str) -> ProviderState:
         return self.providers[slug]
