@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for Lineup Ops."""
+
 import os
 import sys
 

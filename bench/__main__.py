@@ -1,4 +1,5 @@
 """`python -m bench`: the whole benchmark suite (see bench/suite.py)."""
+
 from bench.suite import main
 
 main()

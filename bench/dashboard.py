@@ -9,6 +9,7 @@ logged in, and the number of queries of one render. Goal: under 200 ms; the same
 
 Run: .venv/bin/python -m bench.dashboard    (BENCH_SIZES=1000000,10000000 BENCH_RENDERS=15 by default)
 """
+
 import os
 import statistics
 import time
@@ -70,36 +71,70 @@ def seed_static(now):
     from integrations.catalog import PROVIDERS
     from integrations.models import Defect, Integration, ProviderStatusReading, Tenant, WebhookDelivery
 
-    tenants = Tenant.objects.bulk_create([Tenant(name=f"Bench {n}", slug=f"bench-{n}") for n in range(TENANTS)])
-    integrations = Integration.objects.bulk_create([
-        Integration(tenant=t, provider=p.slug, category=p.category, auth_type=p.auth_type,
-                    status="error" if (p.slug == "hubspot" and n % 3 == 0) else "connected",
-                    expires_at=now + timedelta(hours=5) if n % 50 == 0 else None)
-        for n, t in enumerate(tenants) for p in PROVIDERS.values()
-    ])
+    tenants = Tenant.objects.bulk_create(
+        [Tenant(name=f"Bench {n}", slug=f"bench-{n}") for n in range(TENANTS)]
+    )
+    integrations = Integration.objects.bulk_create(
+        [
+            Integration(
+                tenant=t,
+                provider=p.slug,
+                category=p.category,
+                auth_type=p.auth_type,
+                status="error" if (p.slug == "hubspot" and n % 3 == 0) else "connected",
+                expires_at=now + timedelta(hours=5) if n % 50 == 0 else None,
+            )
+            for n, t in enumerate(tenants)
+            for p in PROVIDERS.values()
+        ]
+    )
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE bench_integ AS SELECT id, tenant_id, provider, "
-                       "row_number() OVER (ORDER BY id) - 1 AS n FROM integrations_integration")
+        cursor.execute(
+            "CREATE TABLE bench_integ AS SELECT id, tenant_id, provider, "
+            "row_number() OVER (ORDER BY id) - 1 AS n FROM integrations_integration"
+        )
     by_provider = {}
     for i in integrations:
         by_provider.setdefault(i.provider, []).append(i)
-    Defect.objects.bulk_create([
-        Defect(defect_type=["STALE_CRM_SYNC", "STALE_ENRICHMENT", "SYNC_FAILED"][n % 3], provider=i.provider,
-               tenant_id=i.tenant_id, integration=i, status="OPEN" if n % 10 == 0 else "RESOLVED")
-        for n, i in enumerate(integrations * 20)
-    ], batch_size=5000)
-    WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(integration=i, provider=i.provider, event_id=f"evt-{n}",
-                        status="FAILED" if n % 10 == 8 else "QUEUED" if n % 10 == 9 else "PROCESSED")
-        for n, i in enumerate(integrations * 50)
-    ], batch_size=5000)
-    Incident.objects.create(runbook="RB-09", provider="hubspot", title="HubSpot connection errors",
-                            severity="SEV-2", detected_by="IDISIntegrationProviderErrors")
-    Incident.objects.create(runbook="RB-03", provider="lever", title="Lever rate limited", severity="SEV-3",
-                            detected_by="ops")
+    Defect.objects.bulk_create(
+        [
+            Defect(
+                defect_type=["STALE_CRM_SYNC", "STALE_ENRICHMENT", "SYNC_FAILED"][n % 3],
+                provider=i.provider,
+                tenant_id=i.tenant_id,
+                integration=i,
+                status="OPEN" if n % 10 == 0 else "RESOLVED",
+            )
+            for n, i in enumerate(integrations * 20)
+        ],
+        batch_size=5000,
+    )
+    WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                integration=i,
+                provider=i.provider,
+                event_id=f"evt-{n}",
+                status="FAILED" if n % 10 == 8 else "QUEUED" if n % 10 == 9 else "PROCESSED",
+            )
+            for n, i in enumerate(integrations * 50)
+        ],
+        batch_size=5000,
+    )
+    Incident.objects.create(
+        runbook="RB-09",
+        provider="hubspot",
+        title="HubSpot connection errors",
+        severity="SEV-2",
+        detected_by="IDISIntegrationProviderErrors",
+    )
+    Incident.objects.create(
+        runbook="RB-03", provider="lever", title="Lever rate limited", severity="SEV-3", detected_by="ops"
+    )
     for p in PROVIDERS:
-        ProviderStatusReading.objects.create(provider=p, indicator="major" if p == "hubspot" else "none",
-                                             description="", read_at=now)
+        ProviderStatusReading.objects.create(
+            provider=p, indicator="major" if p == "hubspot" else "none", description="", read_at=now
+        )
 
 
 def execute(sql: str, params: dict, *, attempts: int = 5):
@@ -139,7 +174,9 @@ def measure(size: int, now) -> list[dict]:
     execute("ANALYZE", {})
     n_rollups = execute("SELECT count(*) FROM integrations_outcomerollup", {})[0]
     print(f"  rollups rebuilt ({n_rollups:,} rows) and analysed in {time.monotonic() - t0:.0f} s", flush=True)
-    user = User.objects.filter(username="bench").first() or User.objects.create_superuser("bench", password="x")
+    user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
+        "bench", password="x"
+    )
     client = Client()
     client.force_login(user)
     rows = []
@@ -155,13 +192,18 @@ def measure(size: int, now) -> list[dict]:
         with CaptureQueriesContext(connection) as ctx:
             client.get(url)
         times.sort()
-        rows.append({
-            "sync logs": f"{size:,}", "rollup rows": f"{n_rollups:,}", "page": url, "renders": RENDERS,
-            "median ms": round(statistics.median(times), 1),
-            "p95 ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
-            "queries": len(ctx.captured_queries),
-            "slowest query ms": round(max(float(q["time"]) for q in ctx.captured_queries) * 1000, 1),
-        })
+        rows.append(
+            {
+                "sync logs": f"{size:,}",
+                "rollup rows": f"{n_rollups:,}",
+                "page": url,
+                "renders": RENDERS,
+                "median ms": round(statistics.median(times), 1),
+                "p95 ms": round(times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], 1),
+                "queries": len(ctx.captured_queries),
+                "slowest query ms": round(max(float(q["time"]) for q in ctx.captured_queries) * 1000, 1),
+            }
+        )
         print("  " + str(rows[-1]), flush=True)
     return rows
 

@@ -16,6 +16,7 @@ The layout is deterministic, so the benchmarks know their selections without cou
   STALE_CRM_SYNC.
 Bulk loads drop the table's secondary indexes and constraints and build them again afterwards (as a restore does).
 """
+
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +31,37 @@ LEVER = SLUGS.index("lever")
 DAYS = 14
 RECENT_SECONDS = 15 * 60
 DEFECT_SPAN_SECONDS = 3 * 3600
-CATEGORIES = ["provider_5xx", "connection", "timeout", "rate_limited", "auth_expired", "validation", "missing_field",
-              "duplicate", "mapping", "unknown"]
-HTTP = {"provider_5xx": 503, "rate_limited": 429, "auth_expired": 401, "validation": 422, "missing_field": 422,
-        "duplicate": 409, "mapping": 422, "unknown": 500}
-ENDPOINTS = {"hubspot": "/crm/v3/objects/contacts", "salesforce": "/services/data/v59.0/sobjects/Contact",
-             "greenhouse": "/v1/candidates", "lever": "/v1/opportunities", "workday": "/ccx/api/v1/prospects",
-             "pandadoc": "/public/v1/documents", "clearbit": "/v2/people/find"}
+CATEGORIES = [
+    "provider_5xx",
+    "connection",
+    "timeout",
+    "rate_limited",
+    "auth_expired",
+    "validation",
+    "missing_field",
+    "duplicate",
+    "mapping",
+    "unknown",
+]
+HTTP = {
+    "provider_5xx": 503,
+    "rate_limited": 429,
+    "auth_expired": 401,
+    "validation": 422,
+    "missing_field": 422,
+    "duplicate": 409,
+    "mapping": 422,
+    "unknown": 500,
+}
+ENDPOINTS = {
+    "hubspot": "/crm/v3/objects/contacts",
+    "salesforce": "/services/data/v59.0/sobjects/Contact",
+    "greenhouse": "/v1/candidates",
+    "lever": "/v1/opportunities",
+    "workday": "/ccx/api/v1/prospects",
+    "pandadoc": "/public/v1/documents",
+    "clearbit": "/v2/people/find",
+}
 BATCH = 500_000
 
 
@@ -69,8 +94,10 @@ class Sizes:
         return self.logs // 10
 
     def describe(self) -> str:
-        return (f"{self.tenants:,} tenants, {self.integrations:,} integrations, {self.records:,} records, "
-                f"{self.logs:,} sync logs, {self.defects:,} defects")
+        return (
+            f"{self.tenants:,} tenants, {self.integrations:,} integrations, {self.records:,} records, "
+            f"{self.logs:,} sync logs, {self.defects:,} defects"
+        )
 
 
 def _arr(values) -> str:
@@ -92,18 +119,23 @@ def _drop_secondary(conn, table: str) -> list[str]:
     """Drop the table's foreign keys, unique constraints and secondary indexes; return the SQL to restore them."""
     cons = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid), contype FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')", [table]).fetchall()
+        "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')",
+        [table],
+    ).fetchall()
     idx = conn.execute(
         "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass "
         "AND NOT indisprimary AND indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE conrelid = %s::regclass)",
-        [table, table]).fetchall()
+        [table, table],
+    ).fetchall()
     for name, _, _ in cons:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for name, _ in idx:
         conn.execute(f"DROP INDEX {name}")
     restore = [definition for _, definition in idx]
     # Unique constraints first (foreign keys may need them), then foreign keys.
-    restore += [f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, d, t in sorted(cons, key=lambda c: c[2] != "u")]
+    restore += [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{n}" {d}' for n, d, t in sorted(cons, key=lambda c: c[2] != "u")
+    ]
     return restore
 
 
@@ -148,7 +180,12 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
         log(f"  {label}: {times[label]} s")
 
     restore: dict[str, list[str]] = {}
-    for table in ("integrations_record", "integrations_recordlink", "integrations_synclog", "integrations_defect"):
+    for table in (
+        "integrations_record",
+        "integrations_recordlink",
+        "integrations_synclog",
+        "integrations_defect",
+    ):
         restore[table] = _drop_secondary(conn, table)
 
     def small():
@@ -168,7 +205,9 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
             FROM (SELECT j, (j % {T} + j / {T}) % 7 AS p FROM generate_series(0, {NI - 1}) AS j) AS s""")
 
     def records():
-        _batched(url, f"""
+        _batched(
+            url,
+            f"""
             INSERT INTO integrations_record (id, tenant_id, kind, external_id, payload, crm_sync_status,
                 enrichment_status, created_at, updated_at)
             SELECT r + 1, r % {T} + 1, {KIND_ARR}[(r % {T} + (r / {T}) % {K}) % 7 + 1], gen_random_uuid(),
@@ -176,16 +215,24 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
                                    'last_name', r::text),
                 CASE WHEN r % 20 = 0 THEN 'FAILED' ELSE 'SYNCED' END, 'NONE', now() - interval '30 days',
                 now() - make_interval(secs => (r % 86400)::float8 * 10)
-            FROM generate_series(@LO@, @HI@ - 1) AS r""", R)
-        _batched(url, f"""
+            FROM generate_series(@LO@, @HI@ - 1) AS r""",
+            R,
+        )
+        _batched(
+            url,
+            f"""
             INSERT INTO integrations_recordlink (id, record_id, integration_id, remote_id, synced_at, failed_at,
                 last_error_category)
             SELECT r + 1, r + 1, r % {T} + {T} * ((r / {T}) % {K}) + 1, 'R' || r, now() - interval '1 day',
                 CASE WHEN r % 20 = 0 THEN now() - interval '2 hours' END, ''
-            FROM generate_series(@LO@, @HI@ - 1) AS r""", R)
+            FROM generate_series(@LO@, @HI@ - 1) AS r""",
+            R,
+        )
 
     def logs():
-        _batched(url, f"""
+        _batched(
+            url,
+            f"""
             INSERT INTO integrations_synclog (id, integration_id, tenant_id, provider, direction, object_type,
                 record_id, operation, status, error_category, error_field, http_status, error_message, endpoint,
                 attempt, next_attempt_at, rate_limit_headers, request_excerpt, response_excerpt, duration_ms,
@@ -211,10 +258,14 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
                         g >= {recent_from} AND (j % {T} + j / {T}) % 7 = {LEVER} AS outage, g % 20 = 7 AS pull
                     FROM (SELECT g, g % {NI} AS j FROM generate_series(@LO@, @HI@ - 1) AS g) AS a
                 ) AS b
-            ) AS c""", N)
+            ) AS c""",
+            N,
+        )
 
     def defects():
-        _batched(url, f"""
+        _batched(
+            url,
+            f"""
             INSERT INTO integrations_defect (id, defect_type, provider, status, description, resolution, created_at,
                 resolved_by, tenant_id, integration_id, record_id)
             SELECT d + 1, CASE WHEN d % 10 = 0 THEN 'STALE_ENRICHMENT' ELSE 'STALE_CRM_SYNC' END,
@@ -222,7 +273,8 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
                 now() - make_interval(secs => ({D - 1} - d) * {DEFECT_SPAN_SECONDS / D}), '', t + 1,
                 t + {T} * k + 1, d + 1
             FROM (SELECT d, d % {T} AS t, (d / {T}) % {K} AS k FROM generate_series(@LO@, @HI@ - 1) AS d) AS s""",
-                 D)
+            D,
+        )
 
     timed("tenants and integrations", small)
     timed(f"{R:,} records and record links", records)
@@ -237,10 +289,18 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
     timed("indexes and constraints", indexes)
 
     def sequences():
-        for table in ("integrations_tenant", "integrations_integration", "integrations_record",
-                      "integrations_recordlink", "integrations_synclog", "integrations_defect"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                         f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
+        for table in (
+            "integrations_tenant",
+            "integrations_integration",
+            "integrations_record",
+            "integrations_recordlink",
+            "integrations_synclog",
+            "integrations_defect",
+        ):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+            )
 
     timed("sequences", sequences)
 
@@ -258,8 +318,10 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
     timed("outcome rollups (last 24 h)", rollups)
     timed("VACUUM ANALYZE", lambda: conn.execute("VACUUM ANALYZE"))
     conn.execute("CREATE TABLE IF NOT EXISTS bench_meta (key text PRIMARY KEY, value jsonb)")
-    conn.execute("INSERT INTO bench_meta VALUES ('sizes', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                 [psycopg.types.json.Jsonb({**asdict(sizes), "generated_at": time.time()})])
+    conn.execute(
+        "INSERT INTO bench_meta VALUES ('sizes', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        [psycopg.types.json.Jsonb({**asdict(sizes), "generated_at": time.time()})],
+    )
     conn.close()
     return times
 

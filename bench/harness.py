@@ -2,6 +2,7 @@
 
 Benchmarks print their figures; they never assert wall-clock times.
 """
+
 import os
 import shutil
 import signal
@@ -39,21 +40,52 @@ def private_postgres():
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_postgres:
         shutil.chown(data, "postgres")
-    subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "-E", "UTF8", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "server.log"),
-                    "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data / "server.log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     previous, PG = PG, f"postgres://postgres@127.0.0.1:{port}"
     os.environ["BENCH_PG"] = PG
     try:
         yield PG
     finally:
-        subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            stdout=subprocess.DEVNULL,
+        )
         shutil.rmtree(data, ignore_errors=True)
         os.environ.pop("BENCH_PG", None)
         PG = previous
+
+
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/11")
 
 
@@ -69,7 +101,9 @@ def private_redis():
     port = _free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     import redis
 
@@ -104,14 +138,16 @@ def setup_django(db_name: str, *, fresh: bool = True, extra_env: dict | None = N
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{db_name}"')
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "lineup_ops.settings",
-        "DATABASE_URL": f"{PG}/{db_name}",
-        "CELERY_BROKER_URL": REDIS,
-        "RATE_LIMIT_STORAGE_URL": REDIS,
-        "DJANGO_ENV": "test",
-        **(extra_env or {}),
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "lineup_ops.settings",
+            "DATABASE_URL": f"{PG}/{db_name}",
+            "CELERY_BROKER_URL": REDIS,
+            "RATE_LIMIT_STORAGE_URL": REDIS,
+            "DJANGO_ENV": "test",
+            **(extra_env or {}),
+        }
+    )
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -131,12 +167,32 @@ def workers(n: int, *, concurrency: int = 2, extra_env: dict | None = None):
     procs = []
     log = open(ROOT / "bench" / "out" / "workers.log", "ab")
     for i in range(n):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "lineup_ops", "worker", "-Q", "priority,sync,default", "--pool=prefork",
-             f"--concurrency={concurrency}", "--loglevel=WARNING", "-n", f"bench{i}@%h", "--without-mingle",
-             "--without-gossip"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "lineup_ops",
+                    "worker",
+                    "-Q",
+                    "priority,sync,default",
+                    "--pool=prefork",
+                    f"--concurrency={concurrency}",
+                    "--loglevel=WARNING",
+                    "-n",
+                    f"bench{i}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         from lineup_ops.celery import app
 

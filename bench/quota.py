@@ -8,6 +8,7 @@ Goal: at least 0.9 of Q with no 429 after the first window.
 
 Run: .venv/bin/python -m bench.quota  (PostgreSQL and Redis on 127.0.0.1)
 """
+
 import json
 import os
 import statistics
@@ -25,8 +26,11 @@ WORKERS, CONCURRENCY = 2, 4
 def run(label: str, *, baseline: bool) -> dict:
     from bench.harness import setup_django, workers
 
-    extra = {"PROVIDER_QUOTAS": f"hubspot={QUOTA}/{WINDOW}", "SYNC_BACKOFF_BASE_SECONDS": "0.5",
-             "SYNC_LEASE_SECONDS": "10"}
+    extra = {
+        "PROVIDER_QUOTAS": f"hubspot={QUOTA}/{WINDOW}",
+        "SYNC_BACKOFF_BASE_SECONDS": "0.5",
+        "SYNC_LEASE_SECONDS": "10",
+    }
     if baseline:
         # No shared window: every worker process keeps its own count of the quota.
         extra["RATE_LIMIT_STORAGE_URL"] = "memory://"
@@ -42,20 +46,39 @@ def run(label: str, *, baseline: bool) -> dict:
         import requests
 
         ctl = f"{sandbox.url}/_control"
-        requests.post(f"{ctl}/hubspot", json={"rate_limit": QUOTA, "window": WINDOW}, timeout=5).raise_for_status()
+        requests.post(
+            f"{ctl}/hubspot", json={"rate_limit": QUOTA, "window": WINDOW}, timeout=5
+        ).raise_for_status()
         ids = []
         for n in range(TENANTS):
             tenant = Tenant.objects.create(name=f"Bench {n}", slug=f"bench-{n}")
-            creds = requests.post(f"{ctl}/hubspot/credentials", json={"account": tenant.slug}, timeout=5).json()
+            creds = requests.post(
+                f"{ctl}/hubspot/credentials", json={"account": tenant.slug}, timeout=5
+            ).json()
             integration = Integration.objects.create(
-                tenant=tenant, provider="hubspot", category="crm", auth_type="oauth2", credentials=creds,
-                base_url=f"{sandbox.url}/hubspot", mode="webhook")
+                tenant=tenant,
+                provider="hubspot",
+                category="crm",
+                auth_type="oauth2",
+                credentials=creds,
+                base_url=f"{sandbox.url}/hubspot",
+                mode="webhook",
+            )
             ids.append(integration.pk)
-            Record.objects.bulk_create([
-                Record(tenant=tenant, kind="contact",
-                       payload={"email": f"p{i}@{tenant.slug}.example", "first_name": "P", "last_name": str(i)})
-                for i in range(RECORDS_PER_TENANT)
-            ])
+            Record.objects.bulk_create(
+                [
+                    Record(
+                        tenant=tenant,
+                        kind="contact",
+                        payload={
+                            "email": f"p{i}@{tenant.slug}.example",
+                            "first_name": "P",
+                            "last_name": str(i),
+                        },
+                    )
+                    for i in range(RECORDS_PER_TENANT)
+                ]
+            )
         total = TENANTS * RECORDS_PER_TENANT
         with workers(WORKERS, concurrency=CONCURRENCY, extra_env={**os.environ, **extra}):
             from integrations.tasks import sync as tasks
@@ -63,8 +86,14 @@ def run(label: str, *, baseline: bool) -> dict:
             started = time.monotonic()
             services.enqueue_syncs(ids)
             while time.monotonic() - started < 300:
-                arrived = sum(len(requests.get(f"{ctl}/hubspot/records", params={"account": f"bench-{n}"},
-                                               timeout=5).json()["records"]) for n in range(TENANTS))
+                arrived = sum(
+                    len(
+                        requests.get(
+                            f"{ctl}/hubspot/records", params={"account": f"bench-{n}"}, timeout=5
+                        ).json()["records"]
+                    )
+                    for n in range(TENANTS)
+                )
                 if arrived >= total:
                     break
                 tasks.dispatch_due_syncs.delay()
@@ -109,8 +138,13 @@ def run_both() -> list[dict]:
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     rows = []
     for variant in ("global", "baseline"):
-        out = subprocess.run([sys.executable, "-m", "bench.quota", variant], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.quota", variant],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         row = json.loads(out.strip().splitlines()[-1])
         row.pop("settings", None)
         rows.append(row)

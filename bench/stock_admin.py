@@ -4,6 +4,7 @@ Same columns and filters as the console's SyncLogAdmin (plain fields where the c
 date filter where it has its time-window filter), and nothing else: the default paginator (an exact COUNT), the
 full result count, no list_select_related (Django then follows every non-null foreign key), default ordering.
 """
+
 from django.contrib import admin
 
 from integrations.models import SyncLog
@@ -12,8 +13,19 @@ stock_site = admin.AdminSite(name="stock_admin")
 
 
 class StockSyncLogAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "provider", "tenant", "direction", "operation", "status", "error_category",
-                    "http_status", "endpoint", "attempt", "error_message"]
+    list_display = [
+        "created_at",
+        "provider",
+        "tenant",
+        "direction",
+        "operation",
+        "status",
+        "error_category",
+        "http_status",
+        "endpoint",
+        "attempt",
+        "error_message",
+    ]
     list_filter = ["status", "error_category", "provider", "created_at", "direction"]
 
 

@@ -1,4 +1,5 @@
 """The console's URLs plus the stock admin site the changelist baseline runs on (bench only)."""
+
 from django.urls import path
 
 from bench.stock_admin import stock_site

@@ -2,6 +2,7 @@
 
 Colours come from CSS classes (dashboard.css), so the charts follow the admin's theme.
 """
+
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -38,16 +39,22 @@ def sparkline(series, *, threshold: float, label: str) -> SafeString:
         h = max(2, round(rate * (HEIGHT - 2)))
         bars.append((x, HEIGHT - h, h, _tone(rate, threshold), f"{bucket.errors}/{bucket.calls} failed"))
     # Numbers and fixed class names only: built as one string (format_html per bar is the page's slowest part).
-    rects = mark_safe("".join(
-        f'<rect x="{x}" y="{y}" width="{BAR_WIDTH}" height="{h}" class="dash-spark-{tone}"><title>{title}</title></rect>'
-        for x, y, h, tone, title in bars
-    ))
+    rects = mark_safe(
+        "".join(
+            f'<rect x="{x}" y="{y}" width="{BAR_WIDTH}" height="{h}" class="dash-spark-{tone}"><title>{title}</title></rect>'
+            for x, y, h, tone, title in bars
+        )
+    )
     ty = HEIGHT - 2 - round(threshold * (HEIGHT - 2))
     return format_html(
         '<svg class="dash-spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
-        '<title>{label}</title>{rects}'
+        "<title>{label}</title>{rects}"
         '<line x1="0" x2="{w}" y1="{ty}" y2="{ty}" class="dash-spark-threshold"/></svg>',
-        w=width, h=HEIGHT, label=label, rects=rects, ty=ty,
+        w=width,
+        h=HEIGHT,
+        label=label,
+        rects=rects,
+        ty=ty,
     )
 
 
@@ -61,5 +68,9 @@ def meter(fraction: float | None, *, label: str, width: int = 90, height: int = 
         '<svg class="dash-meter" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
         '<title>{label}</title><rect x="0" y="0" width="{w}" height="{h}" rx="2" class="dash-meter-track"/>'
         '<rect x="0" y="0" width="{f}" height="{h}" rx="2" class="dash-meter-{tone}"/></svg>',
-        w=width, h=height, f=filled, tone=tone, label=label,
+        w=width,
+        h=height,
+        f=filled,
+        tone=tone,
+        label=label,
     )

@@ -1,4 +1,5 @@
 """What the dashboard's templates need, built once per request (shared by /dashboard/ and the admin index)."""
+
 from django.utils import timezone
 
 from dashboard import selectors
@@ -66,4 +67,3 @@ def _tone(rate, threshold: float) -> str:
     if rate is None:
         return "none"
     return "bad" if rate > threshold else "warn" if rate > threshold / 4 else "ok"
-

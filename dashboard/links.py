@@ -3,6 +3,7 @@
 The parameter names are the changelists' own: `provider__exact`, `status__exact`, `error_category__exact`,
 `window=15m` (TimeWindowFilter), `token=24h` (TokenExpiryFilter), `defect_type__exact`.
 """
+
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -51,7 +52,9 @@ class Links:
         base = {"provider__exact": provider} if provider else {}
         return self._url("integrations_synclog", {**base, **params, **self._tenant()})
 
-    def errors_15m(self, provider: str | None, *, endpoint: str | None = None, category: str | None = None) -> str:
+    def errors_15m(
+        self, provider: str | None, *, endpoint: str | None = None, category: str | None = None
+    ) -> str:
         params: dict = {"window": "15m"}
         if category:
             params["error_category__exact"] = category

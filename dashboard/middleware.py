@@ -1,4 +1,5 @@
 """Show times in the operator's own time zone: the browser reports it (Intl) in a cookie, we activate it."""
+
 import re
 import zoneinfo
 from urllib.parse import unquote

@@ -6,6 +6,7 @@ UNION ALL of "ORDER BY created_at DESC LIMIT 1" per provider on (provider, creat
 (statuses PENDING/RUNNING/RETRYING on (status, ...)). Every other read is grouped in the database, so the
 number of queries does not grow with the data, the tenants or the providers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -159,8 +160,13 @@ class Dashboard:
     @cached_property
     def totals(self) -> ProviderHealth:
         """An "All providers" row: sums of every provider shown (links then filter by no provider)."""
-        t = ProviderHealth(slug=self.provider_filter, name="All providers", status_page_url="", is_total=True,
-                           queue=dict.fromkeys(QUEUE_KEYS, 0))
+        t = ProviderHealth(
+            slug=self.provider_filter,
+            name="All providers",
+            status_page_url="",
+            is_total=True,
+            queue=dict.fromkeys(QUEUE_KEYS, 0),
+        )
         endpoints: dict[str, int] = {}
         categories: dict[str, int] = {}
         for p in self.providers:
@@ -204,6 +210,7 @@ class Dashboard:
 
 # ------------------------------------------------------------------------------------------ rate limits
 
+
 def last_rate_limit_headers(providers: list[str], *, since: datetime) -> dict[str, Headroom]:
     """Per provider, the newest sync log since `since` that carried rate-limit headers: two queries in all.
 
@@ -231,8 +238,13 @@ def last_rate_limit_headers(providers: list[str], *, since: datetime) -> dict[st
     for row in rows:
         seen = parse_rate_limit(row["rate_limit_headers"])
         remaining, limit, retry_after = seen.remaining, seen.limit, seen.retry_after
-        out[row["provider"]] = Headroom(remaining=remaining, limit=limit, seen_at=row["created_at"],
-                                        log_id=row["id"], retry_after=retry_after)
+        out[row["provider"]] = Headroom(
+            remaining=remaining,
+            limit=limit,
+            seen_at=row["created_at"],
+            log_id=row["id"],
+            retry_after=retry_after,
+        )
     return out
 
 
@@ -256,9 +268,12 @@ class _Bucket(Func):
     template = f"(CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT) / {BUCKET_MINUTES * 60})"
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection,
-                           template=f"(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) / {BUCKET_MINUTES * 60})",
-                           **extra)
+        return self.as_sql(
+            compiler,
+            connection,
+            template=f"(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) / {BUCKET_MINUTES * 60})",
+            **extra,
+        )
 
 
 def _rollup_series(providers: dict[str, ProviderHealth], now: datetime) -> None:
@@ -305,11 +320,19 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         tenant = Tenant.objects.filter(slug=tenant_slug).first()
         tenant_missing = tenant is None
     slugs = [provider] if provider else list(PROVIDERS)
-    health = {s: ProviderHealth(slug=s, name=PROVIDERS[s].name, status_page_url=PROVIDERS[s].status_page)
-              for s in slugs}
+    health = {
+        s: ProviderHealth(slug=s, name=PROVIDERS[s].name, status_page_url=PROVIDERS[s].status_page)
+        for s in slugs
+    }
     if tenant_missing:
-        return Dashboard(now=now, providers=[], incidents=[], provider_filter=provider, tenant_slug=tenant_slug,
-                         tenant_missing=True)
+        return Dashboard(
+            now=now,
+            providers=[],
+            incidents=[],
+            provider_filter=provider,
+            tenant_slug=tenant_slug,
+            tenant_missing=True,
+        )
 
     def scoped(qs, tenant_field: str = "tenant"):
         qs = qs.filter(provider__in=slugs)
@@ -318,9 +341,15 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
     # Integrations by status, and tokens expiring within 24 hours (the changelist's ?token=24h).
     # (Filtered to a tenant, each group is that tenant's one integration of the provider: keep its id for links.)
     keys = ["provider", "status", "id"] if tenant is not None else ["provider", "status"]
-    for row in scoped(Integration.objects.all()).values(*keys).annotate(
-        n=Count("pk"), expiring=Count("pk", filter=Q(expires_at__gt=now, expires_at__lte=now + EXPIRY_HORIZON))
-    ).order_by():
+    for row in (
+        scoped(Integration.objects.all())
+        .values(*keys)
+        .annotate(
+            n=Count("pk"),
+            expiring=Count("pk", filter=Q(expires_at__gt=now, expires_at__lte=now + EXPIRY_HORIZON)),
+        )
+        .order_by()
+    ):
         p = health[row["provider"]]
         p.status_counts[row["status"]] = p.status_counts.get(row["status"], 0) + row["n"]
         p.expiring_24h += row["expiring"]
@@ -335,8 +364,12 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
     for slug, r in current.items():
         p = health[slug]
         p.calls_15m, p.errors_15m = r.calls, r.errors
-        p.by_endpoint = sorted(((e, n[0]) for e, n in r.by_endpoint.items() if n[0]), key=lambda kv: (-kv[1], kv[0]))
-        p.by_category = sorted(((c, n) for c, n in r.by_category.items() if n), key=lambda kv: (-kv[1], kv[0]))
+        p.by_endpoint = sorted(
+            ((e, n[0]) for e, n in r.by_endpoint.items() if n[0]), key=lambda kv: (-kv[1], kv[0])
+        )
+        p.by_category = sorted(
+            ((c, n) for c, n in r.by_category.items() if n), key=lambda kv: (-kv[1], kv[0])
+        )
     for slug, r in previous.items():
         health[slug].calls_prev, health[slug].errors_prev = r.calls, r.errors
 
@@ -346,32 +379,52 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         health[slug].headroom = headroom
 
     # Queues: sync work waiting (retries due now and later, pending, running) and webhook retries.
-    for row in scoped(SyncLog.objects.filter(
-        status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING]
-    )).values("provider").annotate(
-        retrying_due=Count("pk", filter=Q(status=SyncStatus.RETRYING, next_attempt_at__lte=now)),
-        retrying=Count("pk", filter=Q(status=SyncStatus.RETRYING)),
-        pending=Count("pk", filter=Q(status=SyncStatus.PENDING)),
-        running=Count("pk", filter=Q(status=SyncStatus.RUNNING)),
-    ).order_by():
-        health[row["provider"]].queue.update({
-            "retrying": row["retrying"], "retrying_due": row["retrying_due"], "pending": row["pending"],
-            "running": row["running"],
-        })
-    for row in scoped(WebhookDelivery.objects.filter(
-        status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED]
-    ), "integration__tenant").values("provider").annotate(
-        failed=Count("pk", filter=Q(status=WebhookStatus.FAILED)),
-        queued=Count("pk", filter=Q(status=WebhookStatus.QUEUED)),
-    ).order_by():
-        health[row["provider"]].queue.update({"webhook_failed": row["failed"], "webhook_queued": row["queued"]})
+    for row in (
+        scoped(
+            SyncLog.objects.filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING])
+        )
+        .values("provider")
+        .annotate(
+            retrying_due=Count("pk", filter=Q(status=SyncStatus.RETRYING, next_attempt_at__lte=now)),
+            retrying=Count("pk", filter=Q(status=SyncStatus.RETRYING)),
+            pending=Count("pk", filter=Q(status=SyncStatus.PENDING)),
+            running=Count("pk", filter=Q(status=SyncStatus.RUNNING)),
+        )
+        .order_by()
+    ):
+        health[row["provider"]].queue.update(
+            {
+                "retrying": row["retrying"],
+                "retrying_due": row["retrying_due"],
+                "pending": row["pending"],
+                "running": row["running"],
+            }
+        )
+    for row in (
+        scoped(
+            WebhookDelivery.objects.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED]),
+            "integration__tenant",
+        )
+        .values("provider")
+        .annotate(
+            failed=Count("pk", filter=Q(status=WebhookStatus.FAILED)),
+            queued=Count("pk", filter=Q(status=WebhookStatus.QUEUED)),
+        )
+        .order_by()
+    ):
+        health[row["provider"]].queue.update(
+            {"webhook_failed": row["failed"], "webhook_queued": row["queued"]}
+        )
     for p in health.values():
         for key in QUEUE_KEYS:
             p.queue.setdefault(key, 0)
 
-    for row in scoped(Defect.objects.filter(status=DefectStatus.OPEN)).values("provider", "defect_type").annotate(
-        n=Count("pk")
-    ).order_by("provider", "defect_type"):
+    for row in (
+        scoped(Defect.objects.filter(status=DefectStatus.OPEN))
+        .values("provider", "defect_type")
+        .annotate(n=Count("pk"))
+        .order_by("provider", "defect_type")
+    ):
         health[row["provider"]].defects[row["defect_type"]] = row["n"]
 
     # Open incidents (every active status), SEV-2 first, then the oldest.
@@ -380,19 +433,34 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         incident_qs = incident_qs.filter(affected_tenants=tenant)
     incidents = list(
         incident_qs.annotate(n_tenants=Count("affected_tenants", distinct=True))
-        .values("id", "runbook", "provider", "title", "severity", "status", "opened_at", "started_at",
-                "n_tenants", "error_rate")
+        .values(
+            "id",
+            "runbook",
+            "provider",
+            "title",
+            "severity",
+            "status",
+            "opened_at",
+            "started_at",
+            "n_tenants",
+            "error_rate",
+        )
         .order_by("severity", "opened_at", "id")
     )
     for incident in incidents:
-        incident["provider_name"] = PROVIDERS[incident["provider"]].name if incident["provider"] in PROVIDERS \
+        incident["provider_name"] = (
+            PROVIDERS[incident["provider"]].name
+            if incident["provider"] in PROVIDERS
             else incident["provider"]
+        )
         incident["age_from"] = incident["started_at"] or incident["opened_at"]
         health[incident["provider"]].incidents.append(incident)
 
     for reading in ProviderStatusReading.objects.filter(provider__in=slugs):
         health[reading.provider].status_page = {
-            "indicator": reading.indicator, "description": reading.description, "read_at": reading.read_at,
+            "indicator": reading.indicator,
+            "description": reading.description,
+            "read_at": reading.read_at,
             "error": reading.error,
         }
 
@@ -408,13 +476,24 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         p.failing_since = _failing_since(p, threshold)
 
     shown = [p for p in health.values() if provider or _has_anything(p)]
-    return Dashboard(now=now, providers=shown, incidents=incidents, provider_filter=provider, tenant=tenant,
-                     tenant_slug=tenant_slug)
+    return Dashboard(
+        now=now,
+        providers=shown,
+        incidents=incidents,
+        provider_filter=provider,
+        tenant=tenant,
+        tenant_slug=tenant_slug,
+    )
 
 
 def _has_anything(p: ProviderHealth) -> bool:
     """Providers nobody uses and nothing happened to stay off the dashboard."""
     return bool(
-        p.status_counts or p.calls_15m or any(b.calls for b in p.series) or p.incidents or p.open_defects
-        or any(p.queue.values()) or (p.status_page and p.status_page["indicator"] in BAD_STATUS_PAGE)
+        p.status_counts
+        or p.calls_15m
+        or any(b.calls for b in p.series)
+        or p.incidents
+        or p.open_defects
+        or any(p.queue.values())
+        or (p.status_page and p.status_page["indicator"] in BAD_STATUS_PAGE)
     )

@@ -3,6 +3,7 @@
 Rows are plain objects from dashboard.selectors; nothing here queries the database. Every number is a link to
 the changelist filtered to the rows behind it (dashboard.links). No column is orderable: the rows are computed.
 """
+
 import django_tables2 as tables
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
@@ -17,8 +18,13 @@ from integrations.models import DefectType, IntegrationStatus
 
 STATUS_LABELS = dict(IntegrationStatus.choices)
 DEFECT_LABELS = dict(DefectType.choices)
-STATUS_PAGE = {"none": ("ok", "Operational"), "minor": ("warn", "Minor"), "major": ("bad", "Major outage"),
-               "critical": ("bad", "Critical outage"), "maintenance": ("info", "Maintenance")}
+STATUS_PAGE = {
+    "none": ("ok", "Operational"),
+    "minor": ("warn", "Minor"),
+    "major": ("bad", "Major outage"),
+    "critical": ("bad", "Critical outage"),
+    "maintenance": ("info", "Maintenance"),
+}
 EMPTY = '<span class="dash-empty">{}</span>'
 
 
@@ -29,14 +35,21 @@ def when(dt) -> SafeString:
     local = timezone.localtime(dt)
     today = timezone.localtime(timezone.now()).date()
     clock = date_format(local, "H:i") if local.date() == today else date_format(local, "M j, H:i")
-    return format_html('<time datetime="{}" title="{}">{} · {}</time>', dt.isoformat(),
-                       date_format(local, "Y-m-d H:i:s T"), clock, naturaltime(dt))
+    return format_html(
+        '<time datetime="{}" title="{}">{} · {}</time>',
+        dt.isoformat(),
+        date_format(local, "Y-m-d H:i:s T"),
+        clock,
+        naturaltime(dt),
+    )
 
 
 def number_link(n: int, url: str, label: str, *, tone: str = "") -> SafeString:
     """A count as a link whose accessible name says what it counts."""
     cls = f"dash-num dash-num-{tone}" if tone else "dash-num"
-    return format_html('<a class="{}" href="{}" aria-label="{}: {}" title="{}">{}</a>', cls, url, label, n, label, n)
+    return format_html(
+        '<a class="{}" href="{}" aria-label="{}: {}" title="{}">{}</a>', cls, url, label, n, label, n
+    )
 
 
 def percent(rate: float | None) -> str:
@@ -61,7 +74,9 @@ class DashboardTable(tables.Table):
         orderable = False
         attrs = {"class": "dash-table"}
         row_attrs = {
-            "class": lambda record: "dash-total" if record.is_total else "dash-outage" if record.outage else "",
+            "class": lambda record: (
+                "dash-total" if record.is_total else "dash-outage" if record.outage else ""
+            ),
             "data-provider": lambda record: getattr(record, "slug", ""),
         }
 
@@ -71,9 +86,14 @@ def _provider_cell(p, links) -> SafeString:
         return format_html('<span class="dash-provider">{}</span>', p.name)
     outage = ""
     if p.outage:
-        outage = format_html(' <span class="lo-badge lo-bad dash-outage-badge">Outage</span>'
-                             '<div class="dash-reasons">{}</div>', "; ".join(p.outage_reasons))
-    return format_html('<a class="dash-provider" href="?{}">{}</a>{}', links.dashboard_query(p.slug), p.name, outage)
+        outage = format_html(
+            ' <span class="lo-badge lo-bad dash-outage-badge">Outage</span>'
+            '<div class="dash-reasons">{}</div>',
+            "; ".join(p.outage_reasons),
+        )
+    return format_html(
+        '<a class="dash-provider" href="?{}">{}</a>{}', links.dashboard_query(p.slug), p.name, outage
+    )
 
 
 def _status_page_cell(p) -> SafeString:
@@ -81,25 +101,43 @@ def _status_page_cell(p) -> SafeString:
         return ""
     reading = p.status_page
     if reading is None:
-        return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">Status page</a>'
-                           '<div class="dash-sub">' + EMPTY + "</div>", p.status_page_url, "not read yet")
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" target="_blank">Status page</a>'
+            '<div class="dash-sub">' + EMPTY + "</div>",
+            p.status_page_url,
+            "not read yet",
+        )
     if reading["error"]:
-        state = format_html('<span class="lo-badge lo-muted" title="{}">Unreadable</span>', reading["error"][:120])
+        state = format_html(
+            '<span class="lo-badge lo-muted" title="{}">Unreadable</span>', reading["error"][:120]
+        )
     else:
         tone, label = STATUS_PAGE.get(reading["indicator"], ("muted", reading["indicator"] or "Unknown"))
-        state = format_html('<span class="lo-badge lo-{}" title="{}">{}</span>', tone, reading["description"], label)
-    return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>'
-                       '<div class="dash-sub">read {}</div>', p.status_page_url, state, when(reading["read_at"]))
+        state = format_html(
+            '<span class="lo-badge lo-{}" title="{}">{}</span>', tone, reading["description"], label
+        )
+    return format_html(
+        '<a href="{}" rel="noopener noreferrer" target="_blank">{}</a><div class="dash-sub">read {}</div>',
+        p.status_page_url,
+        state,
+        when(reading["read_at"]),
+    )
 
 
 class ProviderHealthTable(DashboardTable):
     provider = tables.Column(verbose_name="Provider", accessor="slug", empty_values=())
     status_page = tables.Column(verbose_name="Status page", accessor="slug", empty_values=())
     integrations = tables.Column(verbose_name="Integrations by status", accessor="slug", empty_values=())
-    error_rate = tables.Column(verbose_name=f"Error rate ({WINDOW_MINUTES} min)", accessor="slug", empty_values=(),
-                               attrs={"td": {"class": "dash-rate"}})
+    error_rate = tables.Column(
+        verbose_name=f"Error rate ({WINDOW_MINUTES} min)",
+        accessor="slug",
+        empty_values=(),
+        attrs={"td": {"class": "dash-rate"}},
+    )
     last_24h = tables.Column(verbose_name="Error rate, last 24 h", accessor="slug", empty_values=())
-    endpoints = tables.Column(verbose_name=f"Errors by endpoint ({WINDOW_MINUTES} min)", accessor="slug", empty_values=())
+    endpoints = tables.Column(
+        verbose_name=f"Errors by endpoint ({WINDOW_MINUTES} min)", accessor="slug", empty_values=()
+    )
     headroom = tables.Column(verbose_name="Rate-limit headroom", accessor="slug", empty_values=())
 
     class Meta(DashboardTable.Meta):
@@ -115,10 +153,17 @@ class ProviderHealthTable(DashboardTable):
         if not counts:
             return format_html(EMPTY, "No integrations")
         return format_html_join(
-            " ", '<a class="dash-badge-link" href="{}" aria-label="{} {}">{}</a>',
-            ((self.links.integrations_status(provider, status), n, STATUS_LABELS.get(status, status),
-              badge(status, f"{n} {STATUS_LABELS.get(status, status).lower()}"))
-             for status, n in counts.items()),
+            " ",
+            '<a class="dash-badge-link" href="{}" aria-label="{} {}">{}</a>',
+            (
+                (
+                    self.links.integrations_status(provider, status),
+                    n,
+                    STATUS_LABELS.get(status, status),
+                    badge(status, f"{n} {STATUS_LABELS.get(status, status).lower()}"),
+                )
+                for status, n in counts.items()
+            ),
         )
 
     def render_integrations(self, record):
@@ -129,13 +174,27 @@ class ProviderHealthTable(DashboardTable):
             return format_html(EMPTY, f"No calls in the last {WINDOW_MINUTES} minutes")
         tone = "bad" if rate > self.threshold else "warn" if rate > self.threshold / 4 else "ok"
         arrow = {"worse": ("↑", "rising"), "better": ("↓", "falling"), "steady": ("→", "steady")}.get(trend)
-        trend_html = format_html('<span class="dash-trend dash-trend-{}" title="against the {} minutes before">'
-                                 '{} {}</span>', trend, WINDOW_MINUTES, *arrow) if arrow else ""
+        trend_html = (
+            format_html(
+                '<span class="dash-trend dash-trend-{}" title="against the {} minutes before">{} {}</span>',
+                trend,
+                WINDOW_MINUTES,
+                *arrow,
+            )
+            if arrow
+            else ""
+        )
         return format_html(
             '<span class="dash-big dash-tone-{}">{}</span> {}<div class="dash-sub">{} failed of {} calls</div>',
-            tone, percent(rate), trend_html,
-            number_link(errors, self.links.errors_15m(provider), f"Failed calls, last {WINDOW_MINUTES} minutes",
-                        tone="bad" if errors else ""),
+            tone,
+            percent(rate),
+            trend_html,
+            number_link(
+                errors,
+                self.links.errors_15m(provider),
+                f"Failed calls, last {WINDOW_MINUTES} minutes",
+                tone="bad" if errors else "",
+            ),
             number_link(calls, self.links.calls_15m(provider), f"Sync logs, last {WINDOW_MINUTES} minutes"),
         )
 
@@ -150,29 +209,50 @@ class ProviderHealthTable(DashboardTable):
         label = f"{record.name}: error rate per 15 minutes over 24 hours; {errors} failed of {calls} calls"
         since = ""
         if record.failing_since:
-            since = format_html('<div class="dash-sub dash-tone-bad">failing since {}</div>',
-                                when(record.failing_since))
-        return format_html("{}{}", charts.sparkline(record.series, threshold=self.threshold, label=label), since)
+            since = format_html(
+                '<div class="dash-sub dash-tone-bad">failing since {}</div>', when(record.failing_since)
+            )
+        return format_html(
+            "{}{}", charts.sparkline(record.series, threshold=self.threshold, label=label), since
+        )
 
     def render_endpoints(self, record):
         if not record.by_endpoint:
             return format_html(EMPTY, f"No failed syncs in the last {WINDOW_MINUTES} minutes")
         items = format_html_join(
-            "", '<li><code>{}</code> {}</li>',
-            ((endpoint or "(none)", number_link(n, self.links.errors_15m(record.slug, endpoint=endpoint),
-                                               f"Failed calls to {endpoint}", tone="bad"))
-             for endpoint, n in record.by_endpoint[:3]),
+            "",
+            "<li><code>{}</code> {}</li>",
+            (
+                (
+                    endpoint or "(none)",
+                    number_link(
+                        n,
+                        self.links.errors_15m(record.slug, endpoint=endpoint),
+                        f"Failed calls to {endpoint}",
+                        tone="bad",
+                    ),
+                )
+                for endpoint, n in record.by_endpoint[:3]
+            ),
         )
         more = ""
         if len(record.by_endpoint) > 3:
-            more = format_html('<li><a href="{}">{} more endpoints</a></li>', self.links.errors_15m(record.slug),
-                               len(record.by_endpoint) - 3)
+            more = format_html(
+                '<li><a href="{}">{} more endpoints</a></li>',
+                self.links.errors_15m(record.slug),
+                len(record.by_endpoint) - 3,
+            )
         categories = format_html_join(
-            " ", '<a class="dash-chip" href="{}" title="Failed with {}">{} {}</a>',
-            ((self.links.errors_15m(record.slug, category=c), c, c.replace("_", " "), n)
-             for c, n in record.by_category[:3]),
+            " ",
+            '<a class="dash-chip" href="{}" title="Failed with {}">{} {}</a>',
+            (
+                (self.links.errors_15m(record.slug, category=c), c, c.replace("_", " "), n)
+                for c, n in record.by_category[:3]
+            ),
         )
-        return format_html('<ul class="dash-list">{}{}</ul><div class="dash-sub">{}</div>', items, more, categories)
+        return format_html(
+            '<ul class="dash-list">{}{}</ul><div class="dash-sub">{}</div>', items, more, categories
+        )
 
     def render_headroom(self, record):
         h = record.headroom
@@ -187,10 +267,15 @@ class ProviderHealthTable(DashboardTable):
             text = format_html("{} of {} left", h.remaining, h.limit)
         label = f"{record.name} rate-limit headroom: {h.remaining} of {h.limit} left"
         retry = format_html(" · retry after {}", h.retry_after) if h.retry_after else ""
-        return format_html('{} <span class="dash-headroom">{}</span>{}<div class="dash-sub">'
-                           '<a href="{}" title="The sync log these headers came from">seen {}</a></div>',
-                           charts.meter(h.fraction, label=label), text, retry, self.links.sync_log(h.log_id),
-                           when(h.seen_at))
+        return format_html(
+            '{} <span class="dash-headroom">{}</span>{}<div class="dash-sub">'
+            '<a href="{}" title="The sync log these headers came from">seen {}</a></div>',
+            charts.meter(h.fraction, label=label),
+            text,
+            retry,
+            self.links.sync_log(h.log_id),
+            when(h.seen_at),
+        )
 
 
 class ProviderBacklogTable(DashboardTable):
@@ -210,19 +295,38 @@ class ProviderBacklogTable(DashboardTable):
     def render_tokens(self, record):
         if not record.expiring_24h:
             return format_html(EMPTY, "None")
-        return number_link(record.expiring_24h, self.links.tokens_expiring(record.slug),
-                           f"{record.name} tokens expiring within 24 hours", tone="warn")
+        return number_link(
+            record.expiring_24h,
+            self.links.tokens_expiring(record.slug),
+            f"{record.name} tokens expiring within 24 hours",
+            tone="warn",
+        )
 
     def _queue(self, q: dict, provider: str | None) -> SafeString:
         parts = []
         if q.get("retrying"):
             due = format_html(" ({} due)", q["retrying_due"]) if q.get("retrying_due") else ""
-            parts.append(format_html("{} retrying{}", number_link(
-                q["retrying"], self.links.sync_queue(provider, "RETRYING"), "Sync logs retrying", tone="warn"), due))
+            parts.append(
+                format_html(
+                    "{} retrying{}",
+                    number_link(
+                        q["retrying"],
+                        self.links.sync_queue(provider, "RETRYING"),
+                        "Sync logs retrying",
+                        tone="warn",
+                    ),
+                    due,
+                )
+            )
         for key, status in (("pending", "PENDING"), ("running", "RUNNING")):
             if q.get(key):
-                parts.append(format_html("{} {}", number_link(
-                    q[key], self.links.sync_queue(provider, status), f"Sync logs {key}"), key))
+                parts.append(
+                    format_html(
+                        "{} {}",
+                        number_link(q[key], self.links.sync_queue(provider, status), f"Sync logs {key}"),
+                        key,
+                    )
+                )
         if not parts:
             return format_html(EMPTY, "Empty")
         return format_html_join("", "<div>{}</div>", ((p,) for p in parts))
@@ -234,9 +338,18 @@ class ProviderBacklogTable(DashboardTable):
         parts = []
         for key, status, tone in (("webhook_failed", "FAILED", "bad"), ("webhook_queued", "QUEUED", "warn")):
             if q.get(key):
-                parts.append(format_html("{} {}", number_link(
-                    q[key], self.links.webhooks(provider, status, integration_ids=integration_ids),
-                    f"Webhook deliveries {status.lower()}", tone=tone), status.lower()))
+                parts.append(
+                    format_html(
+                        "{} {}",
+                        number_link(
+                            q[key],
+                            self.links.webhooks(provider, status, integration_ids=integration_ids),
+                            f"Webhook deliveries {status.lower()}",
+                            tone=tone,
+                        ),
+                        status.lower(),
+                    )
+                )
         if not parts:
             return format_html(EMPTY, "None waiting")
         return format_html_join("", "<div>{}</div>", ((p,) for p in parts))
@@ -248,9 +361,20 @@ class ProviderBacklogTable(DashboardTable):
         if not defects:
             return format_html(EMPTY, "No open defects")
         return format_html_join(
-            "", "<div>{} {}</div>",
-            ((number_link(n, self.links.defects(provider, t), f"Open defects: {DEFECT_LABELS.get(t, t)}", tone="bad"),
-              DEFECT_LABELS.get(t, t).lower()) for t, n in defects.items()),
+            "",
+            "<div>{} {}</div>",
+            (
+                (
+                    number_link(
+                        n,
+                        self.links.defects(provider, t),
+                        f"Open defects: {DEFECT_LABELS.get(t, t)}",
+                        tone="bad",
+                    ),
+                    DEFECT_LABELS.get(t, t).lower(),
+                )
+                for t, n in defects.items()
+            ),
         )
 
     def render_defects(self, record):
@@ -258,14 +382,18 @@ class ProviderBacklogTable(DashboardTable):
 
     def render_incidents(self, record):
         if record.is_total and record.incidents:
-            return number_link(len(record.incidents), self.links.incidents(record.slug), "Open incidents",
-                               tone="bad")
+            return number_link(
+                len(record.incidents), self.links.incidents(record.slug), "Open incidents", tone="bad"
+            )
         if not record.incidents:
             return format_html(EMPTY, "No open incidents")
         return format_html_join(
-            "", '<div><a href="{}">INC-{}</a> {} {}</div>',
-            ((self.links.incident(i["id"]), i["id"], badge(i["severity"]), badge(i["status"], i["status"]))
-             for i in record.incidents),
+            "",
+            '<div><a href="{}">INC-{}</a> {} {}</div>',
+            (
+                (self.links.incident(i["id"]), i["id"], badge(i["severity"]), badge(i["status"], i["status"]))
+                for i in record.incidents
+            ),
         )
 
 
@@ -290,8 +418,9 @@ class IncidentTable(tables.Table):
         row_attrs = {"class": lambda record: "dash-outage" if record["severity"] == "SEV-2" else ""}
 
     def render_incident(self, record):
-        return format_html('<a href="{}">INC-{} {}</a>', self.links.incident(record["id"]), record["id"],
-                           record["runbook"])
+        return format_html(
+            '<a href="{}">INC-{} {}</a>', self.links.incident(record["id"]), record["id"], record["runbook"]
+        )
 
     def render_severity(self, value):
         return badge(value)

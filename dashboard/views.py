@@ -1,4 +1,5 @@
 """The health dashboard as a page of its own (the admin index shows the same panel first)."""
+
 from django.contrib import admin
 from django.template.response import TemplateResponse
 

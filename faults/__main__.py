@@ -1,4 +1,5 @@
 """`python -m faults`: run the fault suite; exit status 1 if any fault lost data."""
+
 import sys
 
 from faults.suite import main

@@ -4,6 +4,7 @@ Every child runs in its own session (process group), is registered in `Procs`, a
 `Procs.stop_all()` in the suite's `finally` (also after Ctrl-C or SIGTERM). Restarted services are put back
 to running by `ensure_services_running()`, also in that `finally`.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,24 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "faults" / "out"
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(REDIS_PORT),
-               "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    str(REDIS_PORT),
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
 
 
 def free_port() -> int:
@@ -37,8 +54,15 @@ class Proc:
         self.name = name
         self.log_path = OUT / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -89,11 +113,27 @@ class Procs:
 
 
 def start_worker(procs: Procs, name: str, env: dict, concurrency: int = 2) -> Proc:
-    return procs.start(name, [
-        sys.executable, "-m", "celery", "-A", "lineup_ops", "worker", "-Q", "priority,sync,default",
-        "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO", "-n", f"{name}@%h",
-        "--without-mingle", "--without-gossip",
-    ], env)
+    return procs.start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lineup_ops",
+            "worker",
+            "-Q",
+            "priority,sync,default",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+    )
 
 
 def wait_workers(app, names: list[str], seconds: float = 45.0) -> bool:
@@ -113,7 +153,9 @@ def wait_workers(app, names: list[str], seconds: float = 45.0) -> bool:
 
 
 def start_console(procs: Procs, port: int, env: dict) -> Proc:
-    return procs.start("console", [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], env)
+    return procs.start(
+        "console", [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], env
+    )
 
 
 # ------------------------------------------------------------------------------------------ Redis
@@ -143,8 +185,13 @@ def start_redis(wait: float = 15.0) -> bool:
 
 def stop_redis() -> None:
     """SHUTDOWN NOSAVE: the server keeps nothing on disk anyway; every queue and quota key is lost."""
-    subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "shutdown", "nosave"], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15)
+    subprocess.run(
+        ["redis-cli", "-h", REDIS_HOST, "-p", str(REDIS_PORT), "shutdown", "nosave"],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=15,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and redis_up(0.3):
         time.sleep(0.1)
@@ -168,8 +215,13 @@ def pg_ctl(action: str) -> int:
     version = pg_cluster()
     if version is None:
         return 1
-    return subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=False,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60).returncode
+    return subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+    ).returncode
 
 
 def pg_up(dsn: str) -> bool:

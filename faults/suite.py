@@ -1,4 +1,5 @@
 """The fault suite's runner: set-up, the six faults in turn, one line per fault, clean-up whatever happens."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,13 @@ SLOW = 0.15  # the sandbox answers this much later while a fault is injected: ba
 WEBHOOK_SECRET = "sandbox-webhook-secret"
 # Requests per window, ours and the sandbox's alike; a real limiter in Redis, with windows short enough to run fast.
 # Salesforce keeps its catalogue quota (100,000 a day): see faults/README.md, "Findings", on its 24 h block.
-QUOTAS = {"hubspot": (40, 1), "greenhouse": (40, 1), "lever": (20, 1), "workday": (40, 1), "pandadoc": (40, 1)}
+QUOTAS = {
+    "hubspot": (40, 1),
+    "greenhouse": (40, 1),
+    "lever": (20, 1),
+    "workday": (40, 1),
+    "pandadoc": (40, 1),
+}
 ENGINE_ENV = {
     "SYNC_BACKOFF_BASE_SECONDS": "0.5",
     # Longer than one record's worst step (a quota wait of 20 s plus a call): a shorter lease lapses mid-push.
@@ -52,8 +59,10 @@ class Result:
         if self.held is None:
             return f"{head} {'; '.join(self.notes)}"
         c = self.check
-        figures = (f"expected={c.expected} at_sandbox={c.at_sandbox} duplicates={c.duplicates} "
-                   f"stuck_logs={c.stuck} settle={self.settle_s:.1f}s")
+        figures = (
+            f"expected={c.expected} at_sandbox={c.at_sandbox} duplicates={c.duplicates} "
+            f"stuck_logs={c.stuck} settle={self.settle_s:.1f}s"
+        )
         notes = f"  ({'; '.join(self.notes)})" if self.notes else ""
         return f"{head} {'held' if self.held else 'lost':<5} {figures}{notes}"
 
@@ -103,8 +112,10 @@ class Suite:
 
         if not P.redis_up() or not P.pg_up(PG_DSN):
             raise RuntimeError("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running")
-        setup_django(DB_NAME, extra_env={"CELERY_BROKER_URL": REDIS_URL, "RATE_LIMIT_STORAGE_URL": REDIS_URL,
-                                         **ENGINE_ENV})
+        setup_django(
+            DB_NAME,
+            extra_env={"CELERY_BROKER_URL": REDIS_URL, "RATE_LIMIT_STORAGE_URL": REDIS_URL, **ENGINE_ENV},
+        )
         redis.Redis.from_url(REDIS_URL).flushdb()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -160,8 +171,11 @@ class Suite:
         for attempt in range(tries):
             try:
                 login = requests.get(f"{self.console}/admin/login/", timeout=10).status_code
-                status = requests.get(f"{self.console}/api/v1/integrations/status", timeout=20,
-                                      headers={"Authorization": f"Bearer {self.token}"}).status_code
+                status = requests.get(
+                    f"{self.console}/api/v1/integrations/status",
+                    timeout=20,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                ).status_code
             except requests.RequestException as e:
                 login = status = type(e).__name__
             if login == 200 and status == 200:
@@ -199,16 +213,19 @@ class Suite:
         wait_for(lambda: pushed(batch) >= share * expected, seconds=PROGRESS_LIMIT)
         return safe(pushed, batch, default=-1), expected
 
-    def finish(self, number: int, title: str, batch, notes: list[str], ok_extra: bool = True,
-               extra_quiet=None) -> Result:
+    def finish(
+        self, number: int, title: str, batch, notes: list[str], ok_extra: bool = True, extra_quiet=None
+    ) -> Result:
         from faults.world import settle
 
         for p in self.providers_of(batch):
             self.sandbox.control(p, mode="ok")
         c, took, settled = settle(batch, self.sandbox, seconds=SETTLE_LIMIT, extra_quiet=extra_quiet)
         if not settled:
-            notes.append(f"not quiet after {SETTLE_LIMIT:.0f}s: retrying={c.retrying} pending={c.pending} "
-                         f"failed={c.failed} webhooks_open={c.webhooks_open} needs_reauth={c.needs_reauth}")
+            notes.append(
+                f"not quiet after {SETTLE_LIMIT:.0f}s: retrying={c.retrying} pending={c.pending} "
+                f"failed={c.failed} webhooks_open={c.webhooks_open} needs_reauth={c.needs_reauth}"
+            )
         notes.extend(c.problems[:4])
         notes.append(self.evidence(batch))
         console, why = self.console_ok()
@@ -228,7 +245,9 @@ class Suite:
         def figures():
             logs = SyncLog.objects.filter(integration_id__in=batch.integration_ids, record__isnull=False)
             retried = logs.filter(attempt__gt=1).aggregate(n=Count("id"), extra=Sum("attempt"))
-            return f"{retried['n']} push logs retried ({(retried['extra'] or 0) - retried['n']} extra attempts)"
+            return (
+                f"{retried['n']} push logs retried ({(retried['extra'] or 0) - retried['n']} extra attempts)"
+            )
 
         return safe(figures, default="(no figures: the database did not answer)")
 
@@ -238,7 +257,12 @@ class Suite:
         """1. The providers flap down and up three times while the batch syncs."""
         from faults.world import create_batch
 
-        plan = [["hubspot", "greenhouse"], ["lever", "workday"], ["salesforce", "greenhouse"], ["hubspot", "lever"]]
+        plan = [
+            ["hubspot", "greenhouse"],
+            ["lever", "workday"],
+            ["salesforce", "greenhouse"],
+            ["hubspot", "lever"],
+        ]
         batch = create_batch("1", self.sandbox, plan, per_kind=0, enqueue=False)
         for p in self.providers_of(batch):
             self.sandbox.control(p, mode="slow", delay=SLOW)
@@ -257,8 +281,11 @@ class Suite:
         """2. A worker is killed with SIGKILL mid-batch (its whole process group), then another starts."""
         from lineup_ops.celery import app
 
-        batch = self._slow_batch("2", [["hubspot", "salesforce"], ["greenhouse"], ["lever", "workday"],
-                                       ["pandadoc", "hubspot"]], per_kind=20)
+        batch = self._slow_batch(
+            "2",
+            [["hubspot", "salesforce"], ["greenhouse"], ["lever", "workday"], ["pandadoc", "hubspot"]],
+            per_kind=20,
+        )
         done, expected = self.under_way(batch, 0.25)
         victim = next(w for w in self.workers if w.alive())
         try:
@@ -277,8 +304,11 @@ class Suite:
 
     def fault_redis(self) -> Result:
         """3. Redis (broker and quota storage) restarts mid-sync: queued tasks are lost, sweep/dispatch recover."""
-        batch = self._slow_batch("3", [["hubspot", "greenhouse"], ["lever", "salesforce"], ["workday"],
-                                       ["pandadoc", "greenhouse"]], per_kind=20)
+        batch = self._slow_batch(
+            "3",
+            [["hubspot", "greenhouse"], ["lever", "salesforce"], ["workday"], ["pandadoc", "greenhouse"]],
+            per_kind=20,
+        )
         done, expected = self.under_way(batch, 0.25)
         t0 = time.monotonic()
         try:
@@ -302,8 +332,11 @@ class Suite:
             return Result(4, title, None, notes=["skipped: cannot restart PostgreSQL here"])
         from django.db import connections
 
-        batch = self._slow_batch("4", [["hubspot", "lever"], ["greenhouse", "salesforce"], ["workday"],
-                                       ["pandadoc", "hubspot"]], per_kind=20)
+        batch = self._slow_batch(
+            "4",
+            [["hubspot", "lever"], ["greenhouse", "salesforce"], ["workday"], ["pandadoc", "hubspot"]],
+            per_kind=20,
+        )
         done, expected = self.under_way(batch, 0.25)
         connections.close_all()
         t0 = time.monotonic()
@@ -337,7 +370,10 @@ class Suite:
             targets[i.pk] = (str(dup["id"]), str(forged["id"]))
 
         # Forged first, while nothing else sends webhooks: every one refused, nothing stored, nothing fetched.
-        before = (WebhookDelivery.objects.count(), Record.objects.filter(tenant_id__in=batch.tenant_ids).count())
+        before = (
+            WebhookDelivery.objects.count(),
+            Record.objects.filter(tenant_id__in=batch.tenant_ids).count(),
+        )
         refused = sent = 0
         for i in integrations:
             url = f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/"
@@ -349,20 +385,30 @@ class Suite:
                 else:
                     notes.append(f"forged {i.provider} {label}: {status}")
         time.sleep(2)
-        after = (WebhookDelivery.objects.count(), Record.objects.filter(tenant_id__in=batch.tenant_ids).count())
-        forged_fetched = RecordLink.objects.filter(integration_id__in=batch.integration_ids,
-                                                   remote_id__in=[t[1] for t in targets.values()]).count()
+        after = (
+            WebhookDelivery.objects.count(),
+            Record.objects.filter(tenant_id__in=batch.tenant_ids).count(),
+        )
+        forged_fetched = RecordLink.objects.filter(
+            integration_id__in=batch.integration_ids, remote_id__in=[t[1] for t in targets.values()]
+        ).count()
         if refused != sent or before != after or forged_fetched:
             ok = False
-            notes.append(f"forged changed something: deliveries/records {before} -> {after}, fetched {forged_fetched}")
+            notes.append(
+                f"forged changed something: deliveries/records {before} -> {after}, fetched {forged_fetched}"
+            )
         for i in integrations:
             self.sandbox.delete_record(i.provider, targets[i.pk][1])  # no webhook: it never comes home
         notes.append(f"forged {refused}/{sent} refused 401")
 
         # The sandbox's own webhooks: subscribe the console and make records "in the provider's UI".
         for i in integrations:
-            self.sandbox.subscribe(i.provider, i.tenant.slug, f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/",
-                                   WEBHOOK_SECRET)
+            self.sandbox.subscribe(
+                i.provider,
+                i.tenant.slug,
+                f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/",
+                WEBHOOK_SECRET,
+            )
             for n in range(3):
                 self.sandbox.create_record(i.provider, i.tenant.slug, UI_FIELDS[i.provider](f"u{i.pk}-{n}"))
 
@@ -381,17 +427,24 @@ class Suite:
         expected_received = len(integrations)
         if (received, duplicates) != (expected_received, 4 * expected_received):
             ok = False
-        notes.append(f"duplicates: {5 * expected_received} sent, {received} stored, {duplicates} answered duplicate")
+        notes.append(
+            f"duplicates: {5 * expected_received} sent, {received} stored, {duplicates} answered duplicate"
+        )
 
         def duplicates_once() -> bool:
             for provider, event_id in event_ids.items():
-                rows = list(WebhookDelivery.objects.filter(provider=provider, event_id=event_id)
-                            .values_list("status", flat=True))
+                rows = list(
+                    WebhookDelivery.objects.filter(provider=provider, event_id=event_id).values_list(
+                        "status", flat=True
+                    )
+                )
                 if rows != ["PROCESSED"]:
                     return False
             return True
 
-        result = self.finish(5, "duplicate and forged webhooks", batch, notes, ok_extra=ok, extra_quiet=duplicates_once)
+        result = self.finish(
+            5, "duplicate and forged webhooks", batch, notes, ok_extra=ok, extra_quiet=duplicates_once
+        )
         if not safe(duplicates_once, default=False):
             result.held = False
             result.notes.append("a duplicated event is not stored exactly once and PROCESSED")
@@ -403,8 +456,9 @@ class Suite:
         """6. Access tokens expire mid-sync (twice): refreshed transparently, nothing lost, nobody needs re-auth."""
         from integrations.models import SyncLog
 
-        batch = self._slow_batch("6", [["hubspot", "salesforce"], ["lever"], ["hubspot", "lever"], ["salesforce"]],
-                                 per_kind=20)
+        batch = self._slow_batch(
+            "6", [["hubspot", "salesforce"], ["lever"], ["hubspot", "lever"], ["salesforce"]], per_kind=20
+        )
         done, expected = self.under_way(batch, 0.2)
         oauth = sorted(self.providers_of(batch))
         for p in oauth:
@@ -414,9 +468,13 @@ class Suite:
             self.sandbox.control(p, expire_tokens=True)
         notes = [f"tokens expired at {done}/{expected} and {done2}/{expected} pushed"]
         result = self.finish(6, "access tokens expire mid-sync (x2)", batch, notes)
-        refreshed = SyncLog.objects.filter(integration_id__in=batch.integration_ids, operation="refresh_token")
-        result.notes.append(f"refreshes {refreshed.filter(status='SUCCESS').count()} ok, "
-                            f"{refreshed.exclude(status='SUCCESS').count()} failed")
+        refreshed = SyncLog.objects.filter(
+            integration_id__in=batch.integration_ids, operation="refresh_token"
+        )
+        result.notes.append(
+            f"refreshes {refreshed.filter(status='SUCCESS').count()} ok, "
+            f"{refreshed.exclude(status='SUCCESS').count()} failed"
+        )
         return result
 
     def _slow_batch(self, key: str, plan: list[list[str]], per_kind: int):
@@ -439,7 +497,9 @@ class Suite:
             slug = Tenant.objects.get(pk=tenant_id).slug
             for kind in sorted({PROVIDERS[p].record_kind for p in providers}):
                 for n in range(per_kind):
-                    ids.append(Record.objects.create(tenant_id=tenant_id, kind=kind, payload=_payload(slug, n)).pk)
+                    ids.append(
+                        Record.objects.create(tenant_id=tenant_id, kind=kind, payload=_payload(slug, n)).pk
+                    )
         batch.record_ids = ids
         services.records_changed(record_ids=ids)
         return batch
@@ -454,13 +514,25 @@ def _now_ms() -> int:
 
 def _body(provider: str, remote_id: str, nonce: str) -> bytes:
     if provider == "hubspot":
-        return json.dumps([{"eventId": int(nonce, 16) % 10**9, "subscriptionType": "contact.creation",
-                            "objectId": int(remote_id) if remote_id.isdigit() else remote_id,
-                            "occurredAt": _now_ms(), "portalId": 1, "attemptNumber": 0}]).encode()
+        return json.dumps(
+            [
+                {
+                    "eventId": int(nonce, 16) % 10**9,
+                    "subscriptionType": "contact.creation",
+                    "objectId": int(remote_id) if remote_id.isdigit() else remote_id,
+                    "occurredAt": _now_ms(),
+                    "portalId": 1,
+                    "attemptNumber": 0,
+                }
+            ]
+        ).encode()
     if provider == "greenhouse":
-        return json.dumps({"action": "candidate_created", "payload": {"candidate": {"id": remote_id, "nonce": nonce}}}
-                          ).encode()
-    return json.dumps({"id": nonce, "event": "candidateCreated", "data": {"opportunityId": remote_id}}).encode()
+        return json.dumps(
+            {"action": "candidate_created", "payload": {"candidate": {"id": remote_id, "nonce": nonce}}}
+        ).encode()
+    return json.dumps(
+        {"id": nonce, "event": "candidateCreated", "data": {"opportunityId": remote_id}}
+    ).encode()
 
 
 def signed_delivery(provider: str, url: str, remote_id: str, *, secret: str = WEBHOOK_SECRET, now=None):
@@ -468,8 +540,9 @@ def signed_delivery(provider: str, url: str, remote_id: str, *, secret: str = WE
     from integrations.providers import get_client_class
 
     cls = get_client_class(provider)
-    _, headers, body = cls.sign_webhook(secret=secret, url=url, body=_body(provider, remote_id, secrets.token_hex(8)),
-                                        now=now)
+    _, headers, body = cls.sign_webhook(
+        secret=secret, url=url, body=_body(provider, remote_id, secrets.token_hex(8)), now=now
+    )
     headers = {"Content-Type": "application/json", **headers}
     return headers, body, cls.parse_webhook(headers=headers, body=body)[0].event_id
 
@@ -489,7 +562,9 @@ def forged_deliveries(provider: str, url: str, remote_id: str) -> dict[str, tupl
     else:
         out["altered body"] = (headers, _body(provider, remote_id, secrets.token_hex(8)))
     if provider == "hubspot":
-        headers, body, _ = signed_delivery(provider, url, remote_id, now=datetime.now(UTC) - timedelta(minutes=10))
+        headers, body, _ = signed_delivery(
+            provider, url, remote_id, now=datetime.now(UTC) - timedelta(minutes=10)
+        )
         out["stale timestamp"] = (headers, body)
     return out
 
@@ -515,8 +590,14 @@ def post_json(url: str, headers: dict, body: bytes) -> dict:
 
 # ------------------------------------------------------------------------------------------ main
 
-FAULTS = {1: "fault_flap", 2: "fault_kill_worker", 3: "fault_redis", 4: "fault_postgres", 5: "fault_webhooks",
-          6: "fault_tokens"}
+FAULTS = {
+    1: "fault_flap",
+    2: "fault_kill_worker",
+    3: "fault_redis",
+    4: "fault_postgres",
+    5: "fault_webhooks",
+    6: "fault_tokens",
+}
 
 
 def _interrupt(signum, frame):
@@ -538,12 +619,16 @@ def main(argv: list[str]) -> int:
     print(f"Fault suite: database {DB_NAME}, Redis {REDIS_URL}, logs in faults/out/", flush=True)
     try:
         suite.setup()
-        print(f"  sandbox {suite.server.url}, console {suite.console}, workers "
-              f"{', '.join(w.name for w in suite.workers)}, set up in {time.monotonic() - suite.started:.0f}s",
-              flush=True)
+        print(
+            f"  sandbox {suite.server.url}, console {suite.console}, workers "
+            f"{', '.join(w.name for w in suite.workers)}, set up in {time.monotonic() - suite.started:.0f}s",
+            flush=True,
+        )
         for number in chosen:
             if time.monotonic() - suite.started > SUITE_LIMIT:
-                results.append(Result(number, FAULTS[number], False, notes=["not run: suite time limit reached"]))
+                results.append(
+                    Result(number, FAULTS[number], False, notes=["not run: suite time limit reached"])
+                )
                 print(f"{number}. not run: suite time limit reached", flush=True)
                 continue
             t0 = time.monotonic()
@@ -576,8 +661,10 @@ def main(argv: list[str]) -> int:
     lost = [r for r in results if r.held is False]
     held = [r for r in results if r.held]
     skipped = [r for r in results if r.held is None]
-    print(f"{len(held)} held, {len(lost)} lost, {len(skipped)} skipped in {time.monotonic() - suite.started:.0f}s",
-          flush=True)
+    print(
+        f"{len(held)} held, {len(lost)} lost, {len(skipped)} skipped in {time.monotonic() - suite.started:.0f}s",
+        flush=True,
+    )
     if lost:
         code = code or 1
     return code

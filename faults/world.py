@@ -2,6 +2,7 @@
 
 Import after Django is set up (faults.suite does that first).
 """
+
 from __future__ import annotations
 
 import time
@@ -70,7 +71,9 @@ class Sandbox:
         self._json("DELETE", f"/{provider}/records/{record_id}")
 
     def subscribe(self, provider: str, account: str, url: str, secret: str) -> dict:
-        return self._json("POST", f"/{provider}/webhooks", json={"account": account, "url": url, "secret": secret})
+        return self._json(
+            "POST", f"/{provider}/webhooks", json={"account": account, "url": url, "secret": secret}
+        )
 
     def unsubscribe_all(self, provider: str) -> None:
         self._json("DELETE", f"/{provider}/webhooks")
@@ -97,12 +100,20 @@ class Batch:
 
 
 def _payload(slug: str, n: int) -> dict:
-    return {"email": f"{slug}-{n}@example.com", "first_name": "Ada", "last_name": f"Fault{n}",
-            "company": "Lineup", "title": "Engineer", "name": f"Offer letter {slug} {n}",
-            "recipient_email": f"{slug}-{n}@example.com"}
+    return {
+        "email": f"{slug}-{n}@example.com",
+        "first_name": "Ada",
+        "last_name": f"Fault{n}",
+        "company": "Lineup",
+        "title": "Engineer",
+        "name": f"Offer letter {slug} {n}",
+        "recipient_email": f"{slug}-{n}@example.com",
+    }
 
 
-def create_batch(key: str, sandbox: Sandbox, plan: list[list[str]], per_kind: int, *, enqueue: bool = True) -> Batch:
+def create_batch(
+    key: str, sandbox: Sandbox, plan: list[list[str]], per_kind: int, *, enqueue: bool = True
+) -> Batch:
     """Fresh tenants (one per plan entry, with those providers), `per_kind` records of each kind they sync."""
     token = uuid.uuid4().hex[:6]
     integration_ids, tenant_ids, record_ids = [], [], []
@@ -113,16 +124,25 @@ def create_batch(key: str, sandbox: Sandbox, plan: list[list[str]], per_kind: in
         for p in providers:
             info = PROVIDERS[p]
             creds = sandbox.credentials(p, slug)
-            expires = timezone.now() + timedelta(seconds=creds["expires_in"]) if creds.get("expires_in") else None
+            expires = (
+                timezone.now() + timedelta(seconds=creds["expires_in"]) if creds.get("expires_in") else None
+            )
             integration = Integration.objects.create(
-                tenant=tenant, provider=p, category=info.category, auth_type=info.auth_type,
-                base_url=sandbox.base_url(p), credentials=creds, expires_at=expires,
+                tenant=tenant,
+                provider=p,
+                category=info.category,
+                auth_type=info.auth_type,
+                base_url=sandbox.base_url(p),
+                credentials=creds,
+                expires_at=expires,
                 mode="polling" if p in POLLING_ONLY else "webhook",
             )
             integration_ids.append(integration.pk)
         for kind in sorted({PROVIDERS[p].record_kind for p in providers}):
             for n in range(per_kind):
-                record_ids.append(Record.objects.create(tenant=tenant, kind=kind, payload=_payload(slug, n)).pk)
+                record_ids.append(
+                    Record.objects.create(tenant=tenant, kind=kind, payload=_payload(slug, n)).pk
+                )
     batch = Batch(key, integration_ids, tenant_ids, record_ids)
     if enqueue:
         services.records_changed(record_ids=record_ids)  # what the console does when records change
@@ -158,18 +178,31 @@ class Check:
     @property
     def quiet(self) -> bool:
         """Intact, and no work left in flight."""
-        return (self.intact and self.retrying == 0 and self.pending == 0 and self.webhooks_open == 0
-                and self.needs_reauth == 0)
+        return (
+            self.intact
+            and self.retrying == 0
+            and self.pending == 0
+            and self.webhooks_open == 0
+            and self.needs_reauth == 0
+        )
 
 
 def check(batch: Batch, sandbox: Sandbox) -> Check:
     c = Check()
     for integration in batch.integrations():
         kind = PROVIDERS[integration.provider].record_kind
-        local = {str(x) for x in Record.objects.filter(tenant_id=integration.tenant_id, kind=kind)
-                 .values_list("external_id", flat=True)}
-        by_remote_id = {rid: str(ext) for rid, ext in RecordLink.objects.filter(integration=integration)
-                        .exclude(remote_id="").values_list("remote_id", "record__external_id")}
+        local = {
+            str(x)
+            for x in Record.objects.filter(tenant_id=integration.tenant_id, kind=kind).values_list(
+                "external_id", flat=True
+            )
+        }
+        by_remote_id = {
+            rid: str(ext)
+            for rid, ext in RecordLink.objects.filter(integration=integration)
+            .exclude(remote_id="")
+            .values_list("remote_id", "record__external_id")
+        }
         remote = sandbox.records(integration.provider, integration.tenant.slug)
         seen = Counter(lineup_id(r) or by_remote_id.get(str(r["id"])) for r in remote)
         c.expected += len(local)
@@ -179,16 +212,21 @@ def check(batch: Batch, sandbox: Sandbox) -> Check:
         c.duplicates += dupes
         c.extra += extra
         if dupes or extra or local - set(seen):
-            c.problems.append(f"{integration.provider}/{integration.tenant.slug}: missing {len(local - set(seen))}"
-                              f" duplicates {dupes} unknown-at-sandbox {extra}")
+            c.problems.append(
+                f"{integration.provider}/{integration.tenant.slug}: missing {len(local - set(seen))}"
+                f" duplicates {dupes} unknown-at-sandbox {extra}"
+            )
         c.pending += pending_records(integration).count()
         c.needs_reauth += integration.status == "needs_reauth"
     logs = SyncLog.objects.filter(integration_id__in=batch.integration_ids)
     c.stuck = logs.filter(status=SyncStatus.RUNNING).count()
     c.retrying = logs.filter(status=SyncStatus.RETRYING).count()
     c.failed = logs.filter(status=SyncStatus.FAILED, record__isnull=False).count()
-    c.webhooks_open = WebhookDelivery.objects.filter(integration_id__in=batch.integration_ids).exclude(
-        status=WebhookStatus.PROCESSED).count()
+    c.webhooks_open = (
+        WebhookDelivery.objects.filter(integration_id__in=batch.integration_ids)
+        .exclude(status=WebhookStatus.PROCESSED)
+        .count()
+    )
     return c
 
 
@@ -204,15 +242,17 @@ def safe(fn, *args, default=None, **kw):
 
 
 def pushed(batch: Batch) -> int:
-    return SyncLog.objects.filter(integration_id__in=batch.integration_ids, status=SyncStatus.SUCCESS,
-                                  direction="push").count()
+    return SyncLog.objects.filter(
+        integration_id__in=batch.integration_ids, status=SyncStatus.SUCCESS, direction="push"
+    ).count()
 
 
 def expected_pushes(batch: Batch) -> int:
     total = 0
     for integration in batch.integrations():
-        total += Record.objects.filter(tenant_id=integration.tenant_id,
-                                       kind=PROVIDERS[integration.provider].record_kind).count()
+        total += Record.objects.filter(
+            tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind
+        ).count()
     return total
 
 

@@ -1,6 +1,7 @@
 """The incident tracker's screens: the changelist with the four durations and their medians, the tracker page
 (replacing the change form), opening an incident by hand, and the postmortem form. Views live in
 views/tracker.py."""
+
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import path
@@ -15,9 +16,21 @@ from integrations.admin.confirm import badge
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["tracker_link", "title", "severity_badge", "status_badge", "provider", "runbook", "detected_by",
-                    "opened_at", "commander", "time_to_detect", "time_to_acknowledge", "time_to_contain",
-                    "time_to_recover"]
+    list_display = [
+        "tracker_link",
+        "title",
+        "severity_badge",
+        "status_badge",
+        "provider",
+        "runbook",
+        "detected_by",
+        "opened_at",
+        "commander",
+        "time_to_detect",
+        "time_to_acknowledge",
+        "time_to_contain",
+        "time_to_recover",
+    ]
     list_display_links = None
     list_filter = ["status", "severity", "provider", "runbook"]
     list_select_related = ["commander"]
@@ -80,7 +93,9 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Incident", ordering="id")
     def tracker_link(self, obj):
-        return format_html('<a href="{}">{}</a>', views.tracker_url(obj), f"INC-{obj.pk} {obj.runbook} {obj.provider}")
+        return format_html(
+            '<a href="{}">{}</a>', views.tracker_url(obj), f"INC-{obj.pk} {obj.runbook} {obj.provider}"
+        )
 
     @admin.display(description="Severity", ordering="severity")
     def severity_badge(self, obj):

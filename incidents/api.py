@@ -1,4 +1,5 @@
 """POST /api/v1/alerts: Alertmanager's webhook receiver (admin tokens only)."""
+
 import json
 
 from django.http import JsonResponse
@@ -17,5 +18,11 @@ def alertmanager(request, token):
         result = intake(payload=payload, actor=token)
     except PayloadError as e:
         raise ApiError(400, "invalid_payload", e.message, field=e.field) from None
-    return JsonResponse({"opened": result.opened, "updated": result.updated,
-                         "resolved_noted": result.resolved_noted, "ignored": result.ignored})
+    return JsonResponse(
+        {
+            "opened": result.opened,
+            "updated": result.updated,
+            "resolved_noted": result.resolved_noted,
+            "ignored": result.ignored,
+        }
+    )

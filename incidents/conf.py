@@ -1,5 +1,6 @@
 """The incidents app's settings, read from django.conf.settings with defaults (lineup_ops/settings.py sets them
 from the environment through django-environ)."""
+
 from django.conf import settings
 
 

@@ -1,4 +1,5 @@
 """The incidents app's refusals: constant messages that screens and tests reuse."""
+
 from integrations.errors import Conflict, ServiceError  # noqa: F401
 
 BACKWARDS = "An incident's status only moves forward: {current} cannot become {target}."
@@ -6,9 +7,7 @@ UNKNOWN_STATUS = "Unknown status '{target}'."
 UNKNOWN_RUNBOOK = "Unknown runbook '{runbook}'."
 UNKNOWN_PROVIDER = "Unknown provider '{provider}'."
 UNKNOWN_ACTION = "Unknown action '{action}'."
-VERIFICATION_FAILING = (
-    "Cannot resolve: verification checks do not pass yet ({failing}). Give a written reason to resolve anyway."
-)
+VERIFICATION_FAILING = "Cannot resolve: verification checks do not pass yet ({failing}). Give a written reason to resolve anyway."
 POSTMORTEM_REQUIRED = "Cannot close: this incident needs a complete postmortem ({why}); fill in {missing}."
 INCIDENT_FINISHED = "This incident is {status}: its checklist can no longer be run."
 NOTE_REQUIRED = "A note needs some text."

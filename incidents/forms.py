@@ -1,4 +1,5 @@
 """Forms of the incident tracker: open by hand, status change, action parameters, notes, postmortem."""
+
 from django import forms
 
 from incidents.checklist.actions import Action
@@ -13,11 +14,15 @@ class OpenIncidentForm(forms.Form):
     runbook = forms.ChoiceField(choices=RUNBOOK_CHOICES)
     severity = forms.ChoiceField(
         choices=[("", "From the provider (SEV-3 with a polling fallback, else SEV-2)"), *Severity.choices],
-        required=False)
+        required=False,
+    )
     title = forms.CharField(max_length=300, required=False, widget=forms.TextInput(attrs={"size": 60}))
-    tenants = forms.ModelMultipleChoiceField(queryset=Tenant.objects.order_by("name"), required=False,
-                                             help_text="Affected tenants, if known.",
-                                             widget=forms.SelectMultiple(attrs={"size": 8}))
+    tenants = forms.ModelMultipleChoiceField(
+        queryset=Tenant.objects.order_by("name"),
+        required=False,
+        help_text="Affected tenants, if known.",
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
 
 
 class NoteForm(forms.Form):
@@ -29,21 +34,33 @@ def action_form_class(action: Action) -> type[forms.Form]:
     fields = {}
     for p in action.params:
         if p.kind == "int":
-            fields[p.name] = forms.IntegerField(label=p.label, required=p.required, min_value=1, max_value=1440,
-                                                help_text=p.help)
+            fields[p.name] = forms.IntegerField(
+                label=p.label, required=p.required, min_value=1, max_value=1440, help_text=p.help
+            )
         elif p.kind == "textarea":
-            fields[p.name] = forms.CharField(label=p.label, required=p.required, help_text=p.help, max_length=5000,
-                                             widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
+            fields[p.name] = forms.CharField(
+                label=p.label,
+                required=p.required,
+                help_text=p.help,
+                max_length=5000,
+                widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+            )
         else:
-            fields[p.name] = forms.CharField(label=p.label, required=p.required, help_text=p.help, max_length=400,
-                                             widget=forms.TextInput(attrs={"size": 60}))
+            fields[p.name] = forms.CharField(
+                label=p.label,
+                required=p.required,
+                help_text=p.help,
+                max_length=400,
+                widget=forms.TextInput(attrs={"size": 60}),
+            )
     return type("ActionParamsForm", (forms.Form,), fields)
 
 
 def _text(field: str) -> forms.CharField:
     model_field = Postmortem._meta.get_field(field)
-    return forms.CharField(label=model_field.verbose_name, required=False,
-                           widget=forms.Textarea(attrs={"rows": 4, "cols": 90}))
+    return forms.CharField(
+        label=model_field.verbose_name, required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 90})
+    )
 
 
 class PostmortemForm(forms.Form):

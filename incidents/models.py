@@ -1,4 +1,5 @@
 """Incidents: one outage of one provider, worked through its runbook's checklist to a verified recovery."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -25,8 +26,11 @@ class IncidentStatus(models.TextChoices):
 # An incident's status only moves forward, in this order.
 STATUS_ORDER = [s.value for s in IncidentStatus]
 ACTIVE_STATUSES = [
-    IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.CONTAINED,
-    IncidentStatus.RECOVERING, IncidentStatus.VERIFYING,
+    IncidentStatus.OPEN,
+    IncidentStatus.ACKNOWLEDGED,
+    IncidentStatus.CONTAINED,
+    IncidentStatus.RECOVERING,
+    IncidentStatus.VERIFYING,
 ]
 
 
@@ -42,6 +46,7 @@ class Phase(models.TextChoices):
 class RunbookId(models.TextChoices):
     """The runbooks an incident can follow (Incident.runbook) and their titles; their steps are data in
     incidents.runbooks."""
+
     RB01 = "RB-01", "CRM/ATS provider downtime"
     RB02 = "RB-02", "OAuth token expiry"
     RB03 = "RB-03", "Rate limit exhaustion"
@@ -56,14 +61,18 @@ class Incident(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
     detected_by = models.CharField(max_length=200)
-    commander = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     affected_tenants = models.ManyToManyField(Tenant, blank=True, related_name="incidents")
     fallback_available = models.BooleanField(default=False)
     impact = models.JSONField(default=dict, blank=True, help_text="Impact scope as last measured.")
     error_rate = models.FloatField(null=True, blank=True)
     dominant_category = models.CharField(max_length=32, blank=True)
     opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When the first error of the outage happened.")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first error of the outage happened."
+    )
     last_detected_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     contained_at = models.DateTimeField(null=True, blank=True)
@@ -81,7 +90,9 @@ class Incident(models.Model):
                 name="one_active_incident_per_provider_runbook",
             ),
         ]
-        permissions = [("operate_incident", "Can work incidents (acknowledge, run checklist actions, resolve)")]
+        permissions = [
+            ("operate_incident", "Can work incidents (acknowledge, run checklist actions, resolve)")
+        ]
 
     def __str__(self) -> str:
         return f"INC-{self.pk} {self.runbook} {self.provider}"
@@ -123,7 +134,9 @@ class TenantContact(models.Model):
 
     class Meta:
         ordering = ["tenant", "email"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "email"], name="one_contact_per_tenant_email")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "email"], name="one_contact_per_tenant_email")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
@@ -157,11 +170,18 @@ class Postmortem(models.Model):
     resilience_review = models.TextField(
         "Resilience review (multi-provider strategy, fallback reliability, local caching)", blank=True
     )
-    follow_ups = models.JSONField(default=list, blank=True, help_text="[{'item': ..., 'owner': ..., 'done': false}]")
+    follow_ups = models.JSONField(
+        default=list, blank=True, help_text="[{'item': ..., 'owner': ..., 'done': false}]"
+    )
     author = models.CharField(max_length=200, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    REQUIRED_FIELDS = ("root_cause", "fallback_effective", "reconciliation_completeness", "communication_timeliness")
+    REQUIRED_FIELDS = (
+        "root_cause",
+        "fallback_effective",
+        "reconciliation_completeness",
+        "communication_timeliness",
+    )
 
     def __str__(self) -> str:
         return f"Postmortem for {self.incident}"

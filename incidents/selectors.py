@@ -1,4 +1,5 @@
 """Reads that the tracker, checks, actions and detection share."""
+
 from datetime import timedelta
 from statistics import median
 
@@ -35,8 +36,11 @@ def tenants_with_state(incident: Incident) -> list:
     """Affected tenants, each with its integrations of the incident's provider prefetched (two queries)."""
     return list(
         incident.affected_tenants.order_by("name").prefetch_related(
-            Prefetch("integrations", queryset=Integration.objects.filter(provider=incident.provider),
-                     to_attr="provider_integrations")
+            Prefetch(
+                "integrations",
+                queryset=Integration.objects.filter(provider=incident.provider),
+                to_attr="provider_integrations",
+            )
         )
     )
 
@@ -48,8 +52,9 @@ def timeline(incident: Incident, *, limit: int = TIMELINE_LIMIT) -> tuple[list[d
     """
     start = min(incident_start(incident), incident.opened_at)
     audits = (
-        AuditEvent.objects.filter(provider=incident.provider, created_at__gte=start,
-                                  created_at__lte=incident_end(incident))
+        AuditEvent.objects.filter(
+            provider=incident.provider, created_at__gte=start, created_at__lte=incident_end(incident)
+        )
         .exclude(action__startswith=INCIDENT_AUDIT_PREFIX)
         .select_related("tenant")
         .order_by("-created_at", "-id")
@@ -58,12 +63,24 @@ def timeline(incident: Incident, *, limit: int = TIMELINE_LIMIT) -> tuple[list[d
     audit_rows = list(audits[: limit + 1])
     event_rows = list(events[: limit + 1])
     entries = [
-        {"at": e.at, "source": "incident", "kind": e.kind, "actor": e.actor, "message": e.message,
-         "details": e.details}
+        {
+            "at": e.at,
+            "source": "incident",
+            "kind": e.kind,
+            "actor": e.actor,
+            "message": e.message,
+            "details": e.details,
+        }
         for e in event_rows
     ] + [
-        {"at": a.created_at, "source": "audit", "kind": a.action, "actor": a.actor,
-         "message": _audit_message(a), "details": a.details}
+        {
+            "at": a.created_at,
+            "source": "audit",
+            "kind": a.action,
+            "actor": a.actor,
+            "message": _audit_message(a),
+            "details": a.details,
+        }
         for a in audit_rows
     ]
     entries.sort(key=lambda e: e["at"], reverse=True)
@@ -75,9 +92,27 @@ def timeline(incident: Incident, *, limit: int = TIMELINE_LIMIT) -> tuple[list[d
 
 def _audit_message(event: AuditEvent) -> str:
     who = f" ({event.tenant.name})" if event.tenant_id and event.tenant else ""
-    interesting = {k: v for k, v in (event.details or {}).items()
-                   if k in ("changed", "outcome", "mode", "on", "checked", "mismatches", "errors", "created",
-                            "updated", "reason", "category", "max_retries", "refreshed", "resolution")}
+    interesting = {
+        k: v
+        for k, v in (event.details or {}).items()
+        if k
+        in (
+            "changed",
+            "outcome",
+            "mode",
+            "on",
+            "checked",
+            "mismatches",
+            "errors",
+            "created",
+            "updated",
+            "reason",
+            "category",
+            "max_retries",
+            "refreshed",
+            "resolution",
+        )
+    }
     extra = ", ".join(f"{k}={v}" for k, v in interesting.items())
     return f"{event.action}{who}" + (f": {extra}" if extra else "")
 

@@ -1,4 +1,5 @@
 """Celery tasks of the incidents app: thin callers of detection and the services."""
+
 from celery import shared_task
 
 from incidents.detection import rates
@@ -9,7 +10,10 @@ from incidents.services import checklist
 def detect() -> dict:
     """Beat, every minute: one detection pass (opens or updates incidents)."""
     results = rates.detect()
-    return {"opened": sum(1 for _, created in results if created), "updated": sum(1 for _, c in results if not c)}
+    return {
+        "opened": sum(1 for _, created in results if created),
+        "updated": sum(1 for _, c in results if not c),
+    }
 
 
 @shared_task(name="incidents.evaluate_checks", queue="default")

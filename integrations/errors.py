@@ -27,8 +27,12 @@ API_KEY_REQUIRED = "An API key is required."
 API_KEY_REJECTED = "The provider refused this API key; the stored key was kept."
 API_KEY_UNTESTED = "The API key could not be tested (the provider did not answer); the stored key was kept."
 OAUTH_STATE_INVALID = "This authorization link is invalid; nothing was changed. Start again from the integration's Re-authorize button."
-OAUTH_STATE_EXPIRED = "This authorization took more than 10 minutes and has expired; nothing was changed. Start again."
-OAUTH_STATE_USED = "This authorization was already used or was started in another session; nothing was changed. Start again."
+OAUTH_STATE_EXPIRED = (
+    "This authorization took more than 10 minutes and has expired; nothing was changed. Start again."
+)
+OAUTH_STATE_USED = (
+    "This authorization was already used or was started in another session; nothing was changed. Start again."
+)
 OAUTH_DENIED = "The provider reported that access was not granted; nothing was changed."
 OAUTH_CODE_REFUSED = "The provider refused the authorization code; nothing was changed. Start again."
 

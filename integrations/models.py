@@ -1,4 +1,5 @@
 """The integrations domain: tenants, their provider integrations, sync attempts, data defects and the audit trail."""
+
 import hashlib
 import secrets
 import uuid
@@ -77,16 +78,24 @@ class IntegrationQuerySet(models.QuerySet):
         failing = Q(last_error_at__isnull=False) & (
             Q(last_success_at__isnull=True) | Q(last_error_at__gt=models.F("last_success_at"))
         )
-        return self.update(status=models.Case(
-            models.When(enabled=False, then=models.Value(IntegrationStatus.DISABLED)),
-            models.When(sync_paused=True, then=models.Value(IntegrationStatus.PAUSED)),
-            models.When(
-                failing & Q(last_error_category__in=[ErrorCategory.AUTH_REFRESH_FAILED, ErrorCategory.AUTH_INVALID]),
-                then=models.Value(IntegrationStatus.NEEDS_REAUTH),
-            ),
-            models.When(failing, then=models.Value(IntegrationStatus.ERROR)),
-            default=models.Value(IntegrationStatus.CONNECTED),
-        ))
+        return self.update(
+            status=models.Case(
+                models.When(enabled=False, then=models.Value(IntegrationStatus.DISABLED)),
+                models.When(sync_paused=True, then=models.Value(IntegrationStatus.PAUSED)),
+                models.When(
+                    failing
+                    & Q(
+                        last_error_category__in=[
+                            ErrorCategory.AUTH_REFRESH_FAILED,
+                            ErrorCategory.AUTH_INVALID,
+                        ]
+                    ),
+                    then=models.Value(IntegrationStatus.NEEDS_REAUTH),
+                ),
+                models.When(failing, then=models.Value(IntegrationStatus.ERROR)),
+                default=models.Value(IntegrationStatus.CONNECTED),
+            )
+        )
 
 
 class Integration(models.Model):
@@ -108,7 +117,10 @@ class Integration(models.Model):
     mode = models.CharField(max_length=16, choices=SyncMode.choices, default=SyncMode.WEBHOOK)
     poll_interval = models.DurationField(default=DEFAULT_POLL_INTERVAL)
     enrichment_defer_on_error = models.BooleanField(default=False)
-    is_critical = models.BooleanField(default=False, help_text="Critical integrations keep syncing when non-critical ones are paused (RB-03).")
+    is_critical = models.BooleanField(
+        default=False,
+        help_text="Critical integrations keep syncing when non-critical ones are paused (RB-03).",
+    )
     base_url = models.URLField(blank=True, help_text="Overrides the provider's API base URL (sandboxes).")
     credentials = EncryptedJSONField(blank=True, default=dict, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -129,7 +141,9 @@ class Integration(models.Model):
     class Meta:
         ordering = ["tenant__name", "provider"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "provider"], name="one_integration_per_tenant_provider"),
+            models.UniqueConstraint(
+                fields=["tenant", "provider"], name="one_integration_per_tenant_provider"
+            ),
         ]
         permissions = [
             ("operate_integration", "Can run operations on integrations (pause, resume, retry, ...)"),
@@ -193,22 +207,37 @@ class Record(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="records")
     kind = models.CharField(max_length=16, choices=RecordKind.choices)
-    external_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
-                                   help_text="Sent to providers as lineup_id so that a repeated push adopts, not duplicates.")
+    external_id = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Sent to providers as lineup_id so that a repeated push adopts, not duplicates.",
+    )
     payload = models.JSONField(default=dict)
-    crm_sync_status = models.CharField(max_length=16, choices=CrmSyncStatus.choices, default=CrmSyncStatus.PENDING)
-    enrichment_status = models.CharField(max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NONE)
+    crm_sync_status = models.CharField(
+        max_length=16, choices=CrmSyncStatus.choices, default=CrmSyncStatus.PENDING
+    )
+    enrichment_status = models.CharField(
+        max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NONE
+    )
     enriched_at = models.DateTimeField(null=True, blank=True)
-    sync_priority_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                            help_text="Asked to sync ahead of the queue (RB-03 'prioritize specific records').")
+    sync_priority_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Asked to sync ahead of the queue (RB-03 'prioritize specific records').",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "kind"], name="record_tenant_kind"),
-            models.Index(fields=["tenant", "sync_priority_at"], name="record_priority",
-                         condition=models.Q(sync_priority_at__isnull=False)),
+            models.Index(
+                fields=["tenant", "sync_priority_at"],
+                name="record_priority",
+                condition=models.Q(sync_priority_at__isnull=False),
+            ),
             models.Index(fields=["crm_sync_status", "updated_at"], name="record_sync_status_updated"),
             models.Index(fields=["updated_at", "id"], name="record_updated"),
         ]
@@ -226,15 +255,21 @@ class RecordLink(models.Model):
     remote_id = models.CharField(max_length=100, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     remote_updated_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True,
-                                     help_text="Last failed push; the record is not pushed again until it changes or is retried.")
+    failed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last failed push; the record is not pushed again until it changes or is retried.",
+    )
     last_error_category = models.CharField(max_length=32, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["record", "integration"], name="one_link_per_record_integration"),
-            models.UniqueConstraint(fields=["integration", "remote_id"], condition=~Q(remote_id=""),
-                                    name="one_record_per_remote_id"),
+            models.UniqueConstraint(
+                fields=["integration", "remote_id"],
+                condition=~Q(remote_id=""),
+                name="one_record_per_remote_id",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -249,7 +284,9 @@ class SyncLog(models.Model):
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
     direction = models.CharField(max_length=8, choices=SyncDirection.choices)
     object_type = models.CharField(max_length=64)
-    record = models.ForeignKey(Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_logs")
+    record = models.ForeignKey(
+        Record, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_logs"
+    )
     operation = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING)
     error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True)
@@ -289,7 +326,9 @@ class FieldMapping(models.Model):
     class Meta:
         ordering = ["integration", "local_field"]
         constraints = [
-            models.UniqueConstraint(fields=["integration", "local_field"], name="one_mapping_per_local_field"),
+            models.UniqueConstraint(
+                fields=["integration", "local_field"], name="one_mapping_per_local_field"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -350,8 +389,12 @@ class Defect(models.Model):
     defect_type = models.CharField(max_length=32, choices=DefectType.choices)
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="defects")
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="defects")
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, null=True, blank=True, related_name="defects")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, null=True, blank=True, related_name="defects"
+    )
+    record = models.ForeignKey(
+        Record, on_delete=models.CASCADE, null=True, blank=True, related_name="defects"
+    )
     status = models.CharField(max_length=16, choices=DefectStatus.choices, default=DefectStatus.OPEN)
     description = models.TextField(blank=True)
     resolution = models.TextField(blank=True)
@@ -361,7 +404,9 @@ class Defect(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["provider", "defect_type", "status", "created_at"], name="defect_provider_type_status"),
+            models.Index(
+                fields=["provider", "defect_type", "status", "created_at"], name="defect_provider_type_status"
+            ),
             models.Index(fields=["created_at", "id"], name="defect_created_id"),
         ]
         constraints = [
@@ -385,11 +430,17 @@ class ApiToken(models.Model):
     """A bearer token for the JSON API; only its SHA-256 is stored."""
 
     name = models.CharField(max_length=200)
-    prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise a token.")
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="The first characters, to recognise a token."
+    )
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     scope = models.CharField(max_length=16, choices=ApiTokenScope.choices)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="api_tokens"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -471,12 +522,18 @@ class AuditEvent(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
-    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    actor_token = models.ForeignKey(ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_token = models.ForeignKey(
+        ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     actor = models.CharField(max_length=200, help_text="The actor's name as it was when it acted.")
     action = models.CharField(max_length=64, db_index=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    integration = models.ForeignKey(Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
     provider = models.CharField(max_length=32, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
@@ -505,8 +562,9 @@ class BulkOperation(models.Model):
     """
 
     action = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=BulkOperationStatus.choices, default=BulkOperationStatus.QUEUED,
-                              db_index=True)
+    status = models.CharField(
+        max_length=16, choices=BulkOperationStatus.choices, default=BulkOperationStatus.QUEUED, db_index=True
+    )
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
@@ -549,8 +607,10 @@ class OutcomeRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["kind", "minute", "provider", "endpoint", "category"],
-                                    name="one_rollup_per_minute_key"),
+            models.UniqueConstraint(
+                fields=["kind", "minute", "provider", "endpoint", "category"],
+                name="one_rollup_per_minute_key",
+            ),
         ]
         indexes = [models.Index(fields=["minute", "provider"], name="rollup_minute_provider")]
 
@@ -569,7 +629,9 @@ class OutcomeTotal(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["kind", "provider", "endpoint", "category"], name="one_total_per_key"),
+            models.UniqueConstraint(
+                fields=["kind", "provider", "endpoint", "category"], name="one_total_per_key"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -580,10 +642,14 @@ class ProviderStatusReading(models.Model):
     """What a provider's public status page said when we last read it (beat polls it through the adapter)."""
 
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, unique=True)
-    indicator = models.CharField(max_length=16, blank=True, help_text="none, minor, major, critical (Statuspage terms)")
+    indicator = models.CharField(
+        max_length=16, blank=True, help_text="none, minor, major, critical (Statuspage terms)"
+    )
     description = models.CharField(max_length=300, blank=True)
     read_at = models.DateTimeField()
-    error = models.CharField(max_length=500, blank=True, help_text="Why the page could not be read, if it could not.")
+    error = models.CharField(
+        max_length=500, blank=True, help_text="Why the page could not be read, if it could not."
+    )
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.indicator or 'unknown'} ({self.read_at:%H:%M})"

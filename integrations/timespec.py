@@ -2,6 +2,7 @@
 
 A bad value raises UsageError, which a command turns into exit status 2 with its one-line message.
 """
+
 import re
 from datetime import datetime, timedelta
 
@@ -11,9 +12,20 @@ from django.utils.dateparse import parse_datetime
 
 from integrations.catalog import PROVIDERS
 
-UNITS = {"s": "seconds", "sec": "seconds", "second": "seconds", "m": "minutes", "min": "minutes",
-         "minute": "minutes", "h": "hours", "hour": "hours", "d": "days", "day": "days", "w": "weeks",
-         "week": "weeks"}
+UNITS = {
+    "s": "seconds",
+    "sec": "seconds",
+    "second": "seconds",
+    "m": "minutes",
+    "min": "minutes",
+    "minute": "minutes",
+    "h": "hours",
+    "hour": "hours",
+    "d": "days",
+    "day": "days",
+    "w": "weeks",
+    "week": "weeks",
+}
 
 
 class UsageError(CommandError):
@@ -49,7 +61,11 @@ def since(value: str, *, flag: str = "--since") -> datetime:
     else:
         parsed = parse_datetime((value or "").strip())
         if parsed is not None:
-            return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_current_timezone())
+            return (
+                parsed
+                if timezone.is_aware(parsed)
+                else timezone.make_aware(parsed, timezone.get_current_timezone())
+            )
     raise UsageError(f"{flag}: '{value}' is not a time such as '2 hours ago' or 2026-01-19T10:00:00Z")
 
 

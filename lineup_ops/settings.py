@@ -1,4 +1,5 @@
 """Settings for Lineup Ops: everything comes from the environment through one `environ.Env`."""
+
 import os
 from pathlib import Path
 
@@ -190,7 +191,9 @@ def _quotas(value: str) -> dict[str, tuple[int, float]]:
             limit, window = spec.split("/", 1)
             out[name.strip()] = (int(limit), float(window))
         except ValueError:
-            raise ImproperlyConfigured(f"PROVIDER_QUOTAS: '{part}' is not provider=requests/seconds") from None
+            raise ImproperlyConfigured(
+                f"PROVIDER_QUOTAS: '{part}' is not provider=requests/seconds"
+            ) from None
     return out
 
 

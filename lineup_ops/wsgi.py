@@ -1,4 +1,5 @@
 """WSGI entry point (gunicorn lineup_ops.wsgi)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -10,6 +10,7 @@ integrations, incidents, dashboard) nor Django, and never touches the console's 
 - server.py the HTTP server and dispatch; control.py the /_control API; state.py the in-memory state;
   wire.py request and response values; webhooks.py the sender and its retries; consent.py the OAuth consent page.
 """
+
 from sandbox.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxServer
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "SandboxServer"]

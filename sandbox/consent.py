@@ -1,4 +1,5 @@
 """The OAuth consent page a provider shows to the customer's admin ("Grant access")."""
+
 from html import escape
 
 _STYLE = """
@@ -11,12 +12,22 @@ button{margin-top:16px;padding:8px 16px;font-size:1em}.grant{background:#0b6;col
 """
 
 
-def consent_page(*, provider_name: str, client_id: str, redirect_uri: str, state: str, scope: str,
-                 account: str, extra: dict[str, str]) -> str:
+def consent_page(
+    *,
+    provider_name: str,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    scope: str,
+    account: str,
+    extra: dict[str, str],
+) -> str:
     """HTML form that POSTs back to the same URL; the account field says which customer account grants access."""
     hidden = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "scope": scope, **extra}
     hidden_inputs = "\n".join(
-        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items() if v is not None
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in hidden.items()
+        if v is not None
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(provider_name)} (sandbox): authorize application</title>

@@ -2,6 +2,7 @@
 
 JSON in and out, never needs provider credentials. See docs/provider-contract.md, "Sandbox basics".
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,17 @@ class Sandbox(Protocol):
     webhooks: WebhookSender
 
 
-CONTROL_KEYS = {"mode", "delay", "error_rate", "rate_limit", "window", "expire_tokens", "revoke_refresh_tokens",
-                "token_ttl", "reject"}
+CONTROL_KEYS = {
+    "mode",
+    "delay",
+    "error_rate",
+    "rate_limit",
+    "window",
+    "expire_tokens",
+    "revoke_refresh_tokens",
+    "token_ttl",
+    "reject",
+}
 
 
 class ControlError(Exception):
@@ -47,10 +57,21 @@ def _body(req: Request) -> dict:
     return data
 
 
-def _number(body: dict, key: str, *, integer: bool = False, low: float = 0, high: float | None = None,
-            positive: bool = False):
+def _number(
+    body: dict,
+    key: str,
+    *,
+    integer: bool = False,
+    low: float = 0,
+    high: float | None = None,
+    positive: bool = False,
+):
     value = body[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
         raise ControlError(400, f"{key} must be {'an integer' if integer else 'a number'}")
     if value < low or (positive and value <= 0) or (high is not None and value > high):
         raise ControlError(400, f"{key} is out of range: {value}")
@@ -61,7 +82,9 @@ def apply_changes(pstate: ProviderState, body: dict) -> None:
     """Validate every change first, then apply them all (a bad body changes nothing)."""
     unknown = sorted(set(body) - CONTROL_KEYS)
     if unknown:
-        raise ControlError(400, f"unknown control keys: {', '.join(unknown)} (known: {', '.join(sorted(CONTROL_KEYS))})")
+        raise ControlError(
+            400, f"unknown control keys: {', '.join(unknown)} (known: {', '.join(sorted(CONTROL_KEYS))})"
+        )
     if "mode" in body and body["mode"] not in MODES:
         raise ControlError(400, f"mode must be one of {', '.join(MODES)}")
     if "delay" in body:
@@ -104,7 +127,9 @@ def apply_changes(pstate: ProviderState, body: dict) -> None:
     if "token_ttl" in body:
         pstate.token_ttl = body["token_ttl"]
     if "reject" in body:
-        pstate.reject = None if reject is None else {"field": reject["field"], "contains": reject.get("contains")}
+        pstate.reject = (
+            None if reject is None else {"field": reject["field"], "contains": reject.get("contains")}
+        )
     if body.get("expire_tokens"):
         pstate.expire_tokens()
     if body.get("revoke_refresh_tokens"):
@@ -136,8 +161,10 @@ def handle(server: Sandbox, req: Request) -> Response:
         return _error(exc.status, exc.message)
 
 
-_PATH = re.compile(r"^/_control/(?P<slug>[^/]+)(?:/(?P<what>requests|credentials|records|webhooks)"
-                   r"(?:/(?P<id>[^/]+))?)?/?$")
+_PATH = re.compile(
+    r"^/_control/(?P<slug>[^/]+)(?:/(?P<what>requests|credentials|records|webhooks)"
+    r"(?:/(?P<id>[^/]+))?)?/?$"
+)
 
 
 def _route(server: Sandbox, req: Request) -> Response:
@@ -192,8 +219,9 @@ def _route(server: Sandbox, req: Request) -> Response:
                 if method == "POST":
                     body = _body(req)
                     account, fields = _account(body), _fields(body)
-                    rec = pstate.add_record(account, provider.unique_id(pstate),
-                                            {**provider.create_defaults(), **fields})
+                    rec = pstate.add_record(
+                        account, provider.unique_id(pstate), {**provider.create_defaults(), **fields}
+                    )
                     server.webhooks.record_changed(pstate, rec, created=True, changed=dict(rec.fields))
                     return json_response(201, rec.control_view())
                 raise ControlError(405, "use GET or POST")
@@ -213,10 +241,15 @@ def _route(server: Sandbox, req: Request) -> Response:
 
         # webhooks
         if method == "GET":
-            return json_response(200, {
-                "subscriptions": [{"id": s.id, "account": s.account, "url": s.url} for s in pstate.subscriptions],
-                "deliveries": list(pstate.deliveries),
-            })
+            return json_response(
+                200,
+                {
+                    "subscriptions": [
+                        {"id": s.id, "account": s.account, "url": s.url} for s in pstate.subscriptions
+                    ],
+                    "deliveries": list(pstate.deliveries),
+                },
+            )
         if method == "DELETE":
             pstate.subscriptions.clear()
             return json_response(200, {"subscriptions": []})

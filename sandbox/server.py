@@ -2,6 +2,7 @@
 
 It stands for other companies' servers: state lives in memory (see state.py), never in the console's database.
 """
+
 from __future__ import annotations
 
 import logging
@@ -123,9 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """The sandbox provider. `start()` serves from a daemon thread; `serve_forever()` blocks (management command)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765, client_id: str = DEFAULT_CLIENT_ID,
-                 client_secret: str = DEFAULT_CLIENT_SECRET,
-                 webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS, state_file: str | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        state_file: str | None = None,
+    ):
         self.state = SandboxState(client_id, client_secret)
         self.state_file = state_file
         if state_file:
@@ -145,8 +152,9 @@ class SandboxServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="sandbox-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -192,11 +200,17 @@ class SandboxServer:
         slug = parts[1] if len(parts) > 1 else ""
         if slug not in self.providers:
             if path == "/":
-                return json_response(200, {"sandbox": "Lineup Ops sandbox provider",
-                                           "providers": {s: f"{base_url}/{s}" for s in self.providers},
-                                           "control": f"{base_url}/_control"})
-            return json_response(404, {"error": f"unknown provider {slug!r}",
-                                       "providers": sorted(self.providers)})
+                return json_response(
+                    200,
+                    {
+                        "sandbox": "Lineup Ops sandbox provider",
+                        "providers": {s: f"{base_url}/{s}" for s in self.providers},
+                        "control": f"{base_url}/_control",
+                    },
+                )
+            return json_response(
+                404, {"error": f"unknown provider {slug!r}", "providers": sorted(self.providers)}
+            )
         sub = "/" + parts[2] if len(parts) > 2 else "/"
         req = Request(handler.command, sub, path, query, handler.headers, body, base_url)
         return self._provider_call(slug, req)
@@ -232,8 +246,10 @@ class SandboxServer:
                 _, info = pstate.quota(consume=False)
                 if found:
                     response = provider.error(
-                        "method_not_allowed", f"HTTP method '{req.method}' not allowed. Allowed are "
-                        f"{','.join(sorted(set(found)))}", headers={"Allow": ", ".join(sorted(set(found)))})
+                        "method_not_allowed",
+                        f"HTTP method '{req.method}' not allowed. Allowed are {','.join(sorted(set(found)))}",
+                        headers={"Allow": ", ".join(sorted(set(found)))},
+                    )
                 else:
                     response = provider.error("not_found", f"Unknown path {req.path}")
                 response.headers.update(provider.rate_headers(info))

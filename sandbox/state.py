@@ -3,6 +3,7 @@
 Everything lives in memory behind one re-entrant lock (`SandboxState.lock`); callers hold it while they read or
 change anything here. Nothing in this module knows about HTTP.
 """
+
 from __future__ import annotations
 
 import math
@@ -192,8 +193,13 @@ class ProviderState:
             else:
                 accepted += 1
                 self.max_accepted_in_window = max(self.max_accepted_in_window, accepted)
-        info = RateInfo(limit=limit, window=window, used=accepted, remaining=max(0, limit - accepted),
-                        reset_at=start + window)
+        info = RateInfo(
+            limit=limit,
+            window=window,
+            used=accepted,
+            remaining=max(0, limit - accepted),
+            reset_at=start + window,
+        )
         return allowed, info
 
     def restart_window(self) -> None:
@@ -249,8 +255,9 @@ class ProviderState:
 
     def add_record(self, account: str, record_id: str, fields: dict) -> Record:
         now = now_ms()
-        rec = Record(record_id, account, self.next_seq(), {k: v for k, v in fields.items() if v is not None},
-                     now, now)
+        rec = Record(
+            record_id, account, self.next_seq(), {k: v for k, v in fields.items() if v is not None}, now, now
+        )
         self.records.setdefault(account, {})[record_id] = rec
         return rec
 
@@ -280,19 +287,37 @@ class ProviderState:
         return None
 
     # ---------------------------------------------------------------- stats
-    def log_request(self, method: str, path: str, query: str, account: str | None, status: int | None) -> None:
+    def log_request(
+        self, method: str, path: str, query: str, account: str | None, status: int | None
+    ) -> None:
         self.request_count += 1
         if status is None:
             self.refused += 1
         else:
             key = str(status)
             self.by_status[key] = self.by_status.get(key, 0) + 1
-        self.requests.append({"at": iso_ms(now_ms()), "method": method, "path": path, "query": query,
-                              "account": account, "status": status})
+        self.requests.append(
+            {
+                "at": iso_ms(now_ms()),
+                "method": method,
+                "path": path,
+                "query": query,
+                "account": account,
+                "status": status,
+            }
+        )
 
     def control_view(self) -> dict:
-        windows = [{"start": iso_ms(int(w["start_ts"] * 1000)), "window": w["window"], "requests": w["requests"],
-                    "accepted": w["requests"] - w["rejected"], "rejected": w["rejected"]} for w in self.windows]
+        windows = [
+            {
+                "start": iso_ms(int(w["start_ts"] * 1000)),
+                "window": w["window"],
+                "requests": w["requests"],
+                "accepted": w["requests"] - w["rejected"],
+                "rejected": w["rejected"],
+            }
+            for w in self.windows
+        ]
         return {
             "provider": self.slug,
             "mode": self.mode,

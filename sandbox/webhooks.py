@@ -4,6 +4,7 @@ Each provider builds and signs its own deliveries (`webhook_deliveries` in sandb
 docs/provider-contract.md, "Webhooks", says); this module sends them from a background thread and retries
 after 1, 2, 4 s on a connection error, a 5xx or a 429.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,13 @@ DELIVERY_TIMEOUT = 5.0
 
 
 class WebhookSender:
-    def __init__(self, state: SandboxState, providers: dict, stop_event: threading.Event,
-                 retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS):
+    def __init__(
+        self,
+        state: SandboxState,
+        providers: dict,
+        stop_event: threading.Event,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+    ):
         self.state = state
         self.providers = providers
         self.stop_event = stop_event
@@ -42,8 +48,12 @@ class WebhookSender:
             if sub.account != rec.account:
                 continue
             for event_id, build in provider.webhook_deliveries(sub, rec, created, changed):
-                thread = threading.Thread(target=self._deliver, name=f"sandbox-webhook-{pstate.slug}",
-                                          args=(pstate, self.state.generation, event_id, build), daemon=True)
+                thread = threading.Thread(
+                    target=self._deliver,
+                    name=f"sandbox-webhook-{pstate.slug}",
+                    args=(pstate, self.state.generation, event_id, build),
+                    daemon=True,
+                )
                 thread.start()
 
     def _deliver(self, pstate: ProviderState, generation: int, event_id: str, build: Builder) -> None:
@@ -56,11 +66,19 @@ class WebhookSender:
             with self.state.lock:
                 if self.state.generation != generation:
                     return
-                pstate.deliveries.append({"at": iso_ms(now_ms()), "event_id": event_id,
-                                          "url": url.split("?")[0], "attempt": attempt, "status": status,
-                                          "error": error})
-            logger.info("webhook %s %s attempt %d -> %s", pstate.slug, url.split("?")[0], attempt,
-                        status or error)
+                pstate.deliveries.append(
+                    {
+                        "at": iso_ms(now_ms()),
+                        "event_id": event_id,
+                        "url": url.split("?")[0],
+                        "attempt": attempt,
+                        "status": status,
+                        "error": error,
+                    }
+                )
+            logger.info(
+                "webhook %s %s attempt %d -> %s", pstate.slug, url.split("?")[0], attempt, status or error
+            )
             if status is not None and status < 500 and status != 429:
                 return
             if attempt < attempts and self.stop_event.wait(self.retry_delays[attempt - 1]):
@@ -68,8 +86,9 @@ class WebhookSender:
 
     @staticmethod
     def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int | None, str | None]:
-        request = urllib.request.Request(url, data=body, headers={"User-Agent": "LineupSandbox-Webhooks/1.0",
-                                                                   **headers}, method="POST")
+        request = urllib.request.Request(
+            url, data=body, headers={"User-Agent": "LineupSandbox-Webhooks/1.0", **headers}, method="POST"
+        )
         started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT) as response:  # noqa: S310
@@ -78,5 +97,8 @@ class WebhookSender:
         except urllib.error.HTTPError as exc:
             return exc.code, None
         except (urllib.error.URLError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)} after " \
-                         f"{time.monotonic() - started:.1f}s"
+            return (
+                None,
+                f"{type(exc).__name__}: {getattr(exc, 'reason', exc)} after "
+                f"{time.monotonic() - started:.1f}s",
+            )

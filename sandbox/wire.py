@@ -1,4 +1,5 @@
 """Plain request/response values passed between the HTTP handler, the control API and the providers."""
+
 from __future__ import annotations
 
 import json

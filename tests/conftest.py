@@ -1,4 +1,5 @@
 """Shared fixtures. Real services are used when present; with REQUIRE_SERVICES=1 a missing one fails the test."""
+
 import os
 import shutil
 
@@ -35,8 +36,15 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
     }
 
 

@@ -1,4 +1,5 @@
 """The shipped Prometheus rule file loads in Prometheus (promtool when installed, else a structural check)."""
+
 import shutil
 import subprocess
 
@@ -12,8 +13,12 @@ RULES = settings.BASE_DIR / "deploy" / "prometheus" / "lineup-alerts.yml"
 def test_promtool_accepts_the_rules():
     promtool = shutil.which("promtool")
     if promtool is None:
-        require_or_skip("promtool is not installed (apt-get install prometheus); the structural test still runs")
-    result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+        require_or_skip(
+            "promtool is not installed (apt-get install prometheus); the structural test still runs"
+        )
+    result = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rules found" in result.stdout
 

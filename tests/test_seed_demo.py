@@ -1,4 +1,5 @@
 """seed_demo gives a newcomer a console with something to look at, and a second run reuses it."""
+
 import pytest
 from django.core.management import call_command
 
@@ -20,7 +21,11 @@ def test_seed_demo_then_again(sandbox, settings, tmp_path, monkeypatch):
     assert set(Integration.objects.values_list("provider", flat=True)) == set(PROVIDERS)
     assert SyncLog.objects.count() >= 2000
     assert set(SyncLog.objects.exclude(error_category="").values_list("error_category", flat=True)) >= {
-        "provider_5xx", "timeout", "validation", "rate_limited"}
+        "provider_5xx",
+        "timeout",
+        "validation",
+        "rate_limited",
+    }
     assert Defect.objects.filter(status="OPEN").exists()
     incident = Incident.objects.get()
     assert incident.status == "open" and incident.checklist.exists() and incident.affected_tenants.exists()
@@ -28,9 +33,18 @@ def test_seed_demo_then_again(sandbox, settings, tmp_path, monkeypatch):
     greenhouse = Integration.objects.filter(provider="greenhouse").first()
     assert run.sync_integration(greenhouse.pk, pull=False).pushed > 0
 
-    counts = (Tenant.objects.count(), Integration.objects.count(), SyncLog.objects.count(), Incident.objects.count())
+    counts = (
+        Tenant.objects.count(),
+        Integration.objects.count(),
+        SyncLog.objects.count(),
+        Incident.objects.count(),
+    )
     password = (tmp_path / "login.txt").read_text()
     call_command("seed_demo", sandbox_url=sandbox.url)
-    assert (Tenant.objects.count(), Integration.objects.count(), SyncLog.objects.count(),
-            Incident.objects.count()) == counts
+    assert (
+        Tenant.objects.count(),
+        Integration.objects.count(),
+        SyncLog.objects.count(),
+        Incident.objects.count(),
+    ) == counts
     assert (tmp_path / "login.txt").read_text() == password

@@ -1,4 +1,5 @@
 """Production refuses to start without its secrets, and passes Django's deployment checks."""
+
 import os
 import subprocess
 import sys
@@ -19,8 +20,12 @@ PROD = {
 def manage(*args, env):
     base = {k: v for k, v in os.environ.items() if k not in PROD and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env={**base, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -1,4 +1,5 @@
 """{% health_dashboard %}: the dashboard panel inside any admin page (the admin index shows it first)."""
+
 from django import template
 
 from dashboard.context import dashboard_context

@@ -6,6 +6,7 @@ makes it a `Check`; a runbook Step names it by that object, and a checklist item
 that cannot be judged yet (verify_sync never ran). Checks only read;
 `incidents.services.checklist.incident_evaluate_checks` stores their results and completes the items whose check passes.
 """
+
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class CheckResult:
 @dataclass(frozen=True)
 class Check:
     """A check: the function and the label the tracker shows."""
+
     do_not_call_in_templates = True  # templates read its label; calling needs an incident
     fn: Callable[..., CheckResult]
     label: str
@@ -110,7 +112,9 @@ def _names(rows, limit=5) -> str:
 
 
 def _statuses(incident) -> Counter:
-    return Counter(dict(affected_integrations(incident).values_list("status").annotate(n=Count("pk")).order_by()))
+    return Counter(
+        dict(affected_integrations(incident).values_list("status").annotate(n=Count("pk")).order_by())
+    )
 
 
 def _fmt_counter(counter) -> str:
@@ -137,8 +141,11 @@ def error_breakdown(incident) -> CheckResult:
     n = sum(by_cat.values())
     rate = f"{n / total:.0%}" if total else "n/a"
     top = ", ".join(f"{e or '(none)'} {c}" for e, c in by_endpoint.most_common(3))
-    return CheckResult(None, f"{n} errors of {total} attempts ({rate}) in 15 min; by category: {_fmt_counter(by_cat)}"
-                             + (f"; top endpoints: {top}" if top else ""))
+    return CheckResult(
+        None,
+        f"{n} errors of {total} attempts ({rate}) in 15 min; by category: {_fmt_counter(by_cat)}"
+        + (f"; top endpoints: {top}" if top else ""),
+    )
 
 
 @check("Queue depth")
@@ -148,9 +155,12 @@ def queue_report(incident) -> CheckResult:
     pending = logs.filter(status=SyncStatus.PENDING).count()
     webhooks = WebhookDelivery.objects.filter(
         integration__in=affected_integrations(incident).values("pk"),
-        status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED]).count()
-    return CheckResult(None, f"{retrying} sync retries waiting, {pending} pending, {webhooks} webhook deliveries "
-                             "failed or queued")
+        status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED],
+    ).count()
+    return CheckResult(
+        None,
+        f"{retrying} sync retries waiting, {pending} pending, {webhooks} webhook deliveries failed or queued",
+    )
 
 
 @check("Token expiry")
@@ -158,27 +168,41 @@ def token_report(incident) -> CheckResult:
     now = timezone.now()
     qs = affected_integrations(incident)
     if PROVIDERS[incident.provider].auth_type != AuthType.OAUTH2:
-        return CheckResult(None, f"{PROVIDERS[incident.provider].name} uses API keys; "
-                                 f"statuses: {_fmt_counter(_statuses(incident))}")
+        return CheckResult(
+            None,
+            f"{PROVIDERS[incident.provider].name} uses API keys; "
+            f"statuses: {_fmt_counter(_statuses(incident))}",
+        )
     expired = qs.filter(expires_at__lte=now).count()
     soon = qs.filter(expires_at__gt=now, expires_at__lte=now + timedelta(minutes=10)).count()
     reauth = qs.filter(status=IntegrationStatus.NEEDS_REAUTH).count()
     last = qs.aggregate(m=Max("last_refreshed_at"))["m"]
-    return CheckResult(None, f"{expired} expired, {soon} expiring within 10 min, {reauth} need re-authorization; "
-                             f"last refresh {last:%Y-%m-%d %H:%M:%S}" if last else
-                             f"{expired} expired, {soon} expiring within 10 min, {reauth} need re-authorization; "
-                             "never refreshed")
+    return CheckResult(
+        None,
+        f"{expired} expired, {soon} expiring within 10 min, {reauth} need re-authorization; "
+        f"last refresh {last:%Y-%m-%d %H:%M:%S}"
+        if last
+        else f"{expired} expired, {soon} expiring within 10 min, {reauth} need re-authorization; "
+        "never refreshed",
+    )
 
 
 def _last_headers(incident):
-    return (SyncLog.objects.filter(provider=incident.provider).exclude(rate_limit_headers={})
-            .order_by("-id").values_list("rate_limit_headers", "created_at").first())
+    return (
+        SyncLog.objects.filter(provider=incident.provider)
+        .exclude(rate_limit_headers={})
+        .order_by("-id")
+        .values_list("rate_limit_headers", "created_at")
+        .first()
+    )
 
 
 @check("Rate limits")
 def rate_limit_report(incident) -> CheckResult:
     since = timezone.now() - WINDOW
-    n429 = _recent(SyncLog.objects.filter(provider=incident.provider, error_category="rate_limited"), since).count()
+    n429 = _recent(
+        SyncLog.objects.filter(provider=incident.provider, error_category="rate_limited"), since
+    ).count()
     last = _last_headers(incident)
     seen = f"last headers {last[0]}" if last else "no rate-limit headers seen"
     return CheckResult(None, f"{n429} rate-limited attempts in 15 min; {seen}")
@@ -191,8 +215,11 @@ def traffic_report(incident) -> CheckResult:
     by_tenant = logs.values_list("tenant__slug").annotate(n=Count("pk")).order_by("-n")[:5]
     by_op = logs.values_list("operation").annotate(n=Count("pk")).order_by("-n")[:5]
     retries = logs.filter(attempt__gt=1).count()
-    return CheckResult(None, f"by tenant: {_fmt_counter(dict(by_tenant))}; by operation: {_fmt_counter(dict(by_op))}; "
-                             f"{retries} retried attempts")
+    return CheckResult(
+        None,
+        f"by tenant: {_fmt_counter(dict(by_tenant))}; by operation: {_fmt_counter(dict(by_op))}; "
+        f"{retries} retried attempts",
+    )
 
 
 @check("Failure summary")
@@ -212,20 +239,25 @@ def webhook_report(incident) -> CheckResult:
 
 @check("Stale data")
 def stale_report(incident) -> CheckResult:
-    open_defects = Defect.objects.filter(provider=incident.provider, status=DefectStatus.OPEN,
-                                         defect_type__in=STALE_TYPES).count()
+    open_defects = Defect.objects.filter(
+        provider=incident.provider, status=DefectStatus.OPEN, defect_type__in=STALE_TYPES
+    ).count()
     deferred = Record.objects.filter(
         tenant__integrations__in=affected_integrations(incident).values("pk"),
-        enrichment_status__in=["PENDING", "DEFERRED", "FAILED"]).count()
-    return CheckResult(None, f"{open_defects} open stale defects; {deferred} records with enrichment pending, "
-                             "deferred or failed")
+        enrichment_status__in=["PENDING", "DEFERRED", "FAILED"],
+    ).count()
+    return CheckResult(
+        None,
+        f"{open_defects} open stale defects; {deferred} records with enrichment pending, deferred or failed",
+    )
 
 
 def _failed_records(incident):
     kind = PROVIDERS[incident.provider].record_kind
     integrations = affected_integrations(incident)
     return Record.objects.filter(
-        Exists(integrations.filter(tenant_id=OuterRef("tenant_id"))), kind=kind,
+        Exists(integrations.filter(tenant_id=OuterRef("tenant_id"))),
+        kind=kind,
         crm_sync_status=CrmSyncStatus.FAILED,
     )
 
@@ -235,8 +267,9 @@ def impact_report(incident) -> CheckResult:
     rows = _failed_records(incident).values_list("tenant__slug").annotate(n=Count("pk")).order_by("-n")
     failing = affected_integrations(incident).exclude(status=IntegrationStatus.CONNECTED).count()
     text = ", ".join(f"{slug} {n}" for slug, n in rows) or "none"
-    return CheckResult(None, f"records with crm_sync_status FAILED by tenant: {text}; {failing} integrations not "
-                             "connected")
+    return CheckResult(
+        None, f"records with crm_sync_status FAILED by tenant: {text}; {failing} integrations not connected"
+    )
 
 
 @check("Same failure at other providers (24 h)")
@@ -244,9 +277,15 @@ def similar_failures_elsewhere(incident) -> CheckResult:
     if not incident.dominant_category:
         return CheckResult(None, "no dominant error category recorded")
     since = timezone.now() - timedelta(hours=24)
-    rows = (SyncLog.objects.filter(created_at__gte=since, error_category=incident.dominant_category,
-                                   status=SyncStatus.FAILED)
-            .exclude(provider=incident.provider).values_list("provider").annotate(n=Count("pk")).order_by("-n"))
+    rows = (
+        SyncLog.objects.filter(
+            created_at__gte=since, error_category=incident.dominant_category, status=SyncStatus.FAILED
+        )
+        .exclude(provider=incident.provider)
+        .values_list("provider")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+    )
     return CheckResult(None, f"{incident.dominant_category} failures elsewhere: {_fmt_counter(dict(rows))}")
 
 
@@ -265,9 +304,14 @@ def status_connected(incident) -> CheckResult:
 
 @check("No integration needs re-authorization")
 def no_needs_reauth(incident) -> CheckResult:
-    rows = list(affected_integrations(incident).filter(status=IntegrationStatus.NEEDS_REAUTH)
-                .values_list("tenant__slug", flat=True))
-    return CheckResult(not rows, f"needs re-authorization: {_names(rows)}" if rows else "none needs re-authorization")
+    rows = list(
+        affected_integrations(incident)
+        .filter(status=IntegrationStatus.NEEDS_REAUTH)
+        .values_list("tenant__slug", flat=True)
+    )
+    return CheckResult(
+        not rows, f"needs re-authorization: {_names(rows)}" if rows else "none needs re-authorization"
+    )
 
 
 @check("Successful syncs since the incident began")
@@ -291,8 +335,10 @@ def no_errors_15m(incident) -> CheckResult:
     if n or late:
         last = errors.aggregate(m=Max("created_at"))["m"]
         when = f", last at {last:%H:%M:%S}" if last else ""
-        return CheckResult(False, f"{n} failed or retrying attempts and {late} integrations erring in the last "
-                                  f"15 minutes{when}")
+        return CheckResult(
+            False,
+            f"{n} failed or retrying attempts and {late} integrations erring in the last 15 minutes{when}",
+        )
     return CheckResult(True, "no failed or retrying attempts in the last 15 minutes")
 
 
@@ -306,9 +352,11 @@ def success_rate_restored(incident) -> CheckResult:
     if not total:
         return CheckResult(None, "no sync attempts in the last 15 minutes")
     rate = errors / total
-    return CheckResult(ok > 0 and rate < conf.error_rate_threshold(),
-                       f"{ok} of {total} attempts succeeded in 15 min (error rate {rate:.0%}, threshold "
-                       f"{conf.error_rate_threshold():.0%})")
+    return CheckResult(
+        ok > 0 and rate < conf.error_rate_threshold(),
+        f"{ok} of {total} attempts succeeded in 15 min (error rate {rate:.0%}, threshold "
+        f"{conf.error_rate_threshold():.0%})",
+    )
 
 
 @check("Syncs processing without 429 errors")
@@ -316,7 +364,9 @@ def no_429(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     n = _recent(_logs(incident).filter(error_category="rate_limited"), since).count()
     ok = _recent(_logs(incident).filter(status=SyncStatus.SUCCESS), since).count()
-    return CheckResult(n == 0 and ok > 0, f"{n} rate-limited attempts and {ok} successes in the last 15 minutes")
+    return CheckResult(
+        n == 0 and ok > 0, f"{n} rate-limited attempts and {ok} successes in the last 15 minutes"
+    )
 
 
 @check("Rate limit headers show available quota")
@@ -342,7 +392,9 @@ def queue_draining(incident) -> CheckResult:
     peak = (incident.impact or {}).get("peak_retrying") or 0
     if n == 0:
         return CheckResult(True, f"no sync retries waiting (peak {peak})")
-    return CheckResult(new == 0 and n < peak, f"{n} sync retries waiting, {new} added in the last 15 min (peak {peak})")
+    return CheckResult(
+        new == 0 and n < peak, f"{n} sync retries waiting, {new} added in the last 15 min (peak {peak})"
+    )
 
 
 @check("Retry queue draining")
@@ -350,21 +402,29 @@ def retry_queue_draining(incident) -> CheckResult:
     syncs = queue_draining(incident)
     webhooks = WebhookDelivery.objects.filter(
         integration__in=affected_integrations(incident).values("pk"),
-        status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED]).count()
-    return CheckResult(bool(syncs.passed) and webhooks == 0,
-                       f"{syncs.evidence}; {webhooks} webhook deliveries failed or queued")
+        status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED],
+    ).count()
+    return CheckResult(
+        bool(syncs.passed) and webhooks == 0,
+        f"{syncs.evidence}; {webhooks} webhook deliveries failed or queued",
+    )
 
 
 @check("Webhook success rate back to normal")
 def webhook_success_rate(incident) -> CheckResult:
     since = timezone.now() - WINDOW
     qs = WebhookDelivery.objects.filter(integration__in=affected_integrations(incident).values("pk"))
-    bad = qs.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD, WebhookStatus.QUEUED],
-                    received_at__gte=incident_start(incident)).count()
+    bad = qs.filter(
+        status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD, WebhookStatus.QUEUED],
+        received_at__gte=incident_start(incident),
+    ).count()
     recent = qs.filter(received_at__gte=since)
     processed = recent.filter(status=WebhookStatus.PROCESSED).count()
-    return CheckResult(bad == 0, f"{bad} deliveries since the incident began still failed, dead or queued; "
-                                 f"{processed} of {recent.count()} processed in the last 15 min")
+    return CheckResult(
+        bad == 0,
+        f"{bad} deliveries since the incident began still failed, dead or queued; "
+        f"{processed} of {recent.count()} processed in the last 15 min",
+    )
 
 
 @check("Token successfully refreshed")
@@ -373,31 +433,47 @@ def token_refreshed(incident) -> CheckResult:
         return test_call_ok(incident)
     start = incident_start(incident)
     live = _live(incident)
-    stale = list(live.filter(Q(last_refreshed_at__isnull=True) | Q(last_refreshed_at__lte=start)
-                             | Q(status=IntegrationStatus.NEEDS_REAUTH)).values_list("tenant__slug", flat=True))
+    stale = list(
+        live.filter(
+            Q(last_refreshed_at__isnull=True)
+            | Q(last_refreshed_at__lte=start)
+            | Q(status=IntegrationStatus.NEEDS_REAUTH)
+        ).values_list("tenant__slug", flat=True)
+    )
     total = live.count()
-    return CheckResult(total > 0 and not stale,
-                       f"{total - len(stale)} of {total} refreshed since {start:%H:%M:%S}"
-                       + (f"; not yet: {_names(stale)}" if stale else ""))
+    return CheckResult(
+        total > 0 and not stale,
+        f"{total - len(stale)} of {total} refreshed since {start:%H:%M:%S}"
+        + (f"; not yet: {_names(stale)}" if stale else ""),
+    )
 
 
 @check("Test API call succeeds")
 def test_call_ok(incident) -> CheckResult:
     start = incident_start(incident)
     live = _live(incident)
-    failing = list(live.filter(Q(last_success_at__isnull=True) | Q(last_success_at__lte=start)
-                               | Q(last_error_at__gt=F("last_success_at"))).values_list("tenant__slug", flat=True))
+    failing = list(
+        live.filter(
+            Q(last_success_at__isnull=True)
+            | Q(last_success_at__lte=start)
+            | Q(last_error_at__gt=F("last_success_at"))
+        ).values_list("tenant__slug", flat=True)
+    )
     total = live.count()
-    return CheckResult(total > 0 and not failing,
-                       f"{total - len(failing)} of {total} answered a call since {start:%H:%M:%S}"
-                       + (f"; not yet: {_names(failing)}" if failing else ""))
+    return CheckResult(
+        total > 0 and not failing,
+        f"{total - len(failing)} of {total} answered a call since {start:%H:%M:%S}"
+        + (f"; not yet: {_names(failing)}" if failing else ""),
+    )
 
 
 @check("No data left needing a manual sync")
 def no_failed_records(incident) -> CheckResult:
     rows = dict(_failed_records(incident).values_list("tenant__slug").annotate(n=Count("pk")).order_by())
     n = sum(rows.values())
-    return CheckResult(n == 0, f"{n} records with crm_sync_status FAILED" + (f": {_fmt_counter(rows)}" if n else ""))
+    return CheckResult(
+        n == 0, f"{n} records with crm_sync_status FAILED" + (f": {_fmt_counter(rows)}" if n else "")
+    )
 
 
 @check("Retry succeeds for previously failed records")
@@ -406,8 +482,10 @@ def retry_succeeded(incident) -> CheckResult:
     pushes = _logs(incident).filter(direction=SyncDirection.PUSH, record__isnull=False, created_at__gte=start)
     retried_ok = pushes.filter(status=SyncStatus.SUCCESS, attempt__gt=1).count()
     still = pushes.filter(status__in=ERROR_STATUSES).count()
-    return CheckResult(still == 0 and retried_ok > 0,
-                       f"{retried_ok} previously failed pushes succeeded on retry; {still} still failed or retrying")
+    return CheckResult(
+        still == 0 and retried_ok > 0,
+        f"{retried_ok} previously failed pushes succeeded on retry; {still} still failed or retrying",
+    )
 
 
 @check("No new failures with same error type")
@@ -422,9 +500,16 @@ def no_new_failures_same_type(incident) -> CheckResult:
 
 def _latest_audits(incident, action: str) -> dict[int, tuple]:
     """The latest audit row of `action` per integration since the incident began: {integration_id: (at, details)}."""
-    rows = (AuditEvent.objects.filter(provider=incident.provider, action=action,
-                                      created_at__gte=incident_start(incident), integration__isnull=False)
-            .order_by("created_at", "id").values_list("integration_id", "created_at", "details"))
+    rows = (
+        AuditEvent.objects.filter(
+            provider=incident.provider,
+            action=action,
+            created_at__gte=incident_start(incident),
+            integration__isnull=False,
+        )
+        .order_by("created_at", "id")
+        .values_list("integration_id", "created_at", "details")
+    )
     return {integration_id: (at, details or {}) for integration_id, at, details in rows}
 
 
@@ -435,13 +520,21 @@ def verify_sync_clean(incident) -> CheckResult:
         return CheckResult(None, "verify_sync has not run since the incident began")
     live = dict(_live(incident).values_list("pk", "tenant__slug"))
     missing = [slug for pk, slug in live.items() if pk not in latest]
-    bad = [(live.get(pk, pk), d) for pk, (_, d) in latest.items() if pk in live and (d.get("mismatches") or d.get("errors"))]
+    bad = [
+        (live.get(pk, pk), d)
+        for pk, (_, d) in latest.items()
+        if pk in live and (d.get("mismatches") or d.get("errors"))
+    ]
     checked = sum(int(d.get("checked") or 0) for _, d in latest.values())
     if bad:
-        text = "; ".join(f"{slug}: {d.get('mismatches', 0)} mismatches, {d.get('errors', 0)} errors" for slug, d in bad[:5])
+        text = "; ".join(
+            f"{slug}: {d.get('mismatches', 0)} mismatches, {d.get('errors', 0)} errors" for slug, d in bad[:5]
+        )
         return CheckResult(False, f"verify_sync found differences: {text}")
     if missing:
-        return CheckResult(None, f"{checked} records compared, no mismatch; not verified yet: {_names(missing)}")
+        return CheckResult(
+            None, f"{checked} records compared, no mismatch; not verified yet: {_names(missing)}"
+        )
     return CheckResult(True, f"{checked} records compared across {len(latest)} integrations: no mismatch")
 
 
@@ -454,8 +547,11 @@ def _clean_reconciles(incident) -> tuple[dict, dict]:
 @check("Audit events for reconciled data present")
 def reconciled_audit_present(incident) -> CheckResult:
     latest, live = _clean_reconciles(incident)
-    records = AuditEvent.objects.filter(provider=incident.provider, action=AuditAction.RECORD_RECONCILED,
-                                        created_at__gte=incident_start(incident)).count()
+    records = AuditEvent.objects.filter(
+        provider=incident.provider,
+        action=AuditAction.RECORD_RECONCILED,
+        created_at__gte=incident_start(incident),
+    ).count()
     if not latest:
         return CheckResult(None, "no reconcile has run since the incident began")
     failed = [live[pk] for pk, (_, d) in latest.items() if pk in live and d.get("errors")]
@@ -484,8 +580,12 @@ def no_sync_gaps(incident) -> CheckResult:
             gaps.append(slug)
     if not live:
         return CheckResult(None, "no enabled integrations of the provider")
-    return CheckResult(not gaps, "every integration reconciled from before the outage began, after its last error"
-                       if not gaps else f"not covered from {start:%H:%M:%S}: {_names(gaps)}")
+    return CheckResult(
+        not gaps,
+        "every integration reconciled from before the outage began, after its last error"
+        if not gaps
+        else f"not covered from {start:%H:%M:%S}: {_names(gaps)}",
+    )
 
 
 @check("Polling fallback on")
@@ -511,15 +611,23 @@ def normal_mode(incident) -> CheckResult:
     live = _live(incident)
     total = live.count()
     webhooks = PROVIDERS[incident.provider].supports_webhooks
-    abnormal = live.filter(Q(enrichment_defer_on_error=True) | (Q(mode=SyncMode.POLLING) if webhooks else Q(pk=None)))
+    abnormal = live.filter(
+        Q(enrichment_defer_on_error=True) | (Q(mode=SyncMode.POLLING) if webhooks else Q(pk=None))
+    )
     n = abnormal.count()
-    return CheckResult(n == 0, f"{total - n} of {total} in normal mode" + ("" if webhooks else " (polled: no webhooks)"))
+    return CheckResult(
+        n == 0, f"{total - n} of {total} in normal mode" + ("" if webhooks else " (polled: no webhooks)")
+    )
 
 
 @check("No open stale defects")
 def no_stale_defects(incident) -> CheckResult:
-    n = Defect.objects.filter(provider=incident.provider, status=DefectStatus.OPEN, defect_type__in=STALE_TYPES,
-                              created_at__gte=incident_start(incident) - timedelta(hours=4)).count()
+    n = Defect.objects.filter(
+        provider=incident.provider,
+        status=DefectStatus.OPEN,
+        defect_type__in=STALE_TYPES,
+        created_at__gte=incident_start(incident) - timedelta(hours=4),
+    ).count()
     return CheckResult(n == 0, f"{n} open stale defects")
 
 

@@ -1,5 +1,6 @@
 """Alertmanager's webhook (payload version 4) as a detector: a firing alert opens or updates the same incident
 the console's own detection would open for that provider; a resolved alert is noted on its timeline."""
+
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -63,8 +64,11 @@ def parse(payload) -> list[Alert]:
         if not isinstance(name, str) or not name:
             raise PayloadError(f"{where}.labels.alertname", f"{where}.labels.alertname is required.")
         if provider not in PROVIDERS:
-            raise PayloadError(f"{where}.labels.provider", f"{where}.labels.provider must be a known provider "
-                                                           f"({', '.join(PROVIDERS)}), not {provider!r}.")
+            raise PayloadError(
+                f"{where}.labels.provider",
+                f"{where}.labels.provider must be a known provider "
+                f"({', '.join(PROVIDERS)}), not {provider!r}.",
+            )
         annotations = raw.get("annotations") or {}
         if not isinstance(annotations, dict):
             raise PayloadError(f"{where}.annotations", f"{where}.annotations must be an object.")
@@ -72,9 +76,17 @@ def parse(payload) -> list[Alert]:
         starts_at = parse_datetime(starts) if isinstance(starts, str) else None
         if starts is not None and starts_at is None:
             raise PayloadError(f"{where}.startsAt", f"{where}.startsAt must be an RFC 3339 time.")
-        out.append(Alert(status=status, name=name, provider=provider, endpoint=str(labels.get("endpoint") or ""),
-                         starts_at=starts_at, fingerprint=str(raw.get("fingerprint") or ""),
-                         summary=str(annotations.get("summary") or annotations.get("description") or "")[:300]))
+        out.append(
+            Alert(
+                status=status,
+                name=name,
+                provider=provider,
+                endpoint=str(labels.get("endpoint") or ""),
+                starts_at=starts_at,
+                fingerprint=str(raw.get("fingerprint") or ""),
+                summary=str(annotations.get("summary") or annotations.get("description") or "")[:300],
+            )
+        )
     return out
 
 
@@ -90,12 +102,19 @@ def intake(*, payload, actor: Actor) -> IntakeResult:
                 continue
             detected_by = f"{alert.name} (Alertmanager)"
             if alert.status == "resolved":
-                incident = (Incident.objects.filter(provider=alert.provider, status__in=ACTIVE_STATUSES)
-                            .order_by("-opened_at").first())
+                incident = (
+                    Incident.objects.filter(provider=alert.provider, status__in=ACTIVE_STATUSES)
+                    .order_by("-opened_at")
+                    .first()
+                )
                 if incident is not None:
-                    timeline.event(incident, "alert", actor, f"Alertmanager: {alert.name} resolved for "
-                                                             f"{alert.provider} {alert.endpoint}".strip(),
-                                   {"fingerprint": alert.fingerprint, "status": "resolved"})
+                    timeline.event(
+                        incident,
+                        "alert",
+                        actor,
+                        f"Alertmanager: {alert.name} resolved for {alert.provider} {alert.endpoint}".strip(),
+                        {"fingerprint": alert.fingerprint, "status": "resolved"},
+                    )
                     result.resolved_noted.append(incident.pk)
                 continue
             window = windows.get(alert.provider) or rates.ProviderWindow(alert.provider)
@@ -103,12 +122,21 @@ def intake(*, payload, actor: Actor) -> IntakeResult:
                 window.webhook_failures = max(window.webhook_failures, 1)
             category, runbook = rates.choose_runbook(alert.provider, window)
             incident, created = open_or_update_incident(
-                provider=alert.provider, runbook=runbook, severity=default_severity(alert.provider),
-                detected_by=detected_by, actor=actor, started_at=alert.starts_at, dominant_category=category,
+                provider=alert.provider,
+                runbook=runbook,
+                severity=default_severity(alert.provider),
+                detected_by=detected_by,
+                actor=actor,
+                started_at=alert.starts_at,
+                dominant_category=category,
                 title=alert.summary,
             )
-            timeline.event(incident, "alert", actor, f"Alertmanager: {alert.name} firing for {alert.provider} "
-                                                     f"{alert.endpoint}".strip(),
-                           {"fingerprint": alert.fingerprint, "status": "firing", "endpoint": alert.endpoint})
+            timeline.event(
+                incident,
+                "alert",
+                actor,
+                f"Alertmanager: {alert.name} firing for {alert.provider} {alert.endpoint}".strip(),
+                {"fingerprint": alert.fingerprint, "status": "firing", "endpoint": alert.endpoint},
+            )
             (result.opened if created else result.updated).append(incident.pk)
     return result

@@ -13,6 +13,7 @@ Webhook delivery failures alone (at least INCIDENT_MIN_ERRORS in the window) ope
 Ties between categories go to the first in CATEGORY_PRIORITY.
 Severity: SEV-3 when the provider has a polling fallback (it normally sends webhooks), else SEV-2.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,8 +43,20 @@ from integrations.selectors import rates
 WINDOW = timedelta(minutes=15)
 IMPACT_WINDOW = timedelta(hours=1)
 ALERT_NAME = "IDISIntegrationProviderErrors"
-CATEGORY_PRIORITY = ["auth_refresh_failed", "auth_invalid", "auth_expired", "rate_limited", "provider_5xx",
-                     "connection", "timeout", "validation", "missing_field", "duplicate", "mapping", "unknown"]
+CATEGORY_PRIORITY = [
+    "auth_refresh_failed",
+    "auth_invalid",
+    "auth_expired",
+    "rate_limited",
+    "provider_5xx",
+    "connection",
+    "timeout",
+    "validation",
+    "missing_field",
+    "duplicate",
+    "mapping",
+    "unknown",
+]
 OUTAGE_RUNBOOKS = ("RB-01", "RB-09")
 
 
@@ -53,7 +66,9 @@ class ProviderWindow:
     total: int = 0
     errors: int = 0
     by_category: dict = field(default_factory=lambda: defaultdict(int))
-    by_endpoint: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))  # endpoint -> [errors, total]
+    by_endpoint: dict = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )  # endpoint -> [errors, total]
     webhook_failures: int = 0
 
     @property
@@ -61,11 +76,16 @@ class ProviderWindow:
         return self.errors / self.total if self.total else 0.0
 
     def hot_endpoints(self, threshold: float, min_errors: int) -> list[str]:
-        return [e for e, (err, tot) in self.by_endpoint.items() if err >= min_errors and tot and err / tot >= threshold]
+        return [
+            e
+            for e, (err, tot) in self.by_endpoint.items()
+            if err >= min_errors and tot and err / tot >= threshold
+        ]
 
     def triggered(self, threshold: float, min_errors: int) -> bool:
-        by_rate = self.errors >= min_errors and (self.error_rate >= threshold
-                                                 or bool(self.hot_endpoints(threshold, min_errors)))
+        by_rate = self.errors >= min_errors and (
+            self.error_rate >= threshold or bool(self.hot_endpoints(threshold, min_errors))
+        )
         return by_rate or self.webhook_failures >= min_errors
 
     @property
@@ -98,8 +118,9 @@ def measure(now: datetime | None = None) -> dict[str, ProviderWindow]:
     now = now or timezone.now()
     minutes = int(WINDOW.total_seconds() // 60)
     windows = {
-        provider: ProviderWindow(provider, total=r.calls, errors=r.errors, by_category=r.by_category,
-                                 by_endpoint=r.by_endpoint)
+        provider: ProviderWindow(
+            provider, total=r.calls, errors=r.errors, by_category=r.by_category, by_endpoint=r.by_endpoint
+        )
         for provider, r in rates.error_rates(minutes=minutes, now=now).items()
     }
     for provider, r in rates.error_rates(minutes=minutes, now=now, kind=OutcomeKind.WEBHOOK).items():
@@ -111,25 +132,46 @@ def measure(now: datetime | None = None) -> dict[str, ProviderWindow]:
 def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict, set[int], datetime | None]:
     """(impact, affected tenant ids, first error time) of a provider's window."""
     since = now - WINDOW
-    errors = SyncLog.objects.filter(provider=provider, created_at__gte=since,
-                                    status__in=[SyncStatus.FAILED, SyncStatus.RETRYING]).exclude(error_category="")
+    errors = SyncLog.objects.filter(
+        provider=provider, created_at__gte=since, status__in=[SyncStatus.FAILED, SyncStatus.RETRYING]
+    ).exclude(error_category="")
     tenant_ids = set(errors.values_list("tenant_id", flat=True).distinct())
     # A retried attempt keeps its first time: integrations that failed within the window count as well.
-    tenant_ids |= set(Integration.objects.filter(provider=provider, last_error_at__gte=since)
-                      .values_list("tenant_id", flat=True))
-    tenant_ids |= set(WebhookDelivery.objects.filter(
-        provider=provider, received_at__gte=since, status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD],
-    ).values_list("integration__tenant_id", flat=True).distinct())
+    tenant_ids |= set(
+        Integration.objects.filter(provider=provider, last_error_at__gte=since).values_list(
+            "tenant_id", flat=True
+        )
+    )
+    tenant_ids |= set(
+        WebhookDelivery.objects.filter(
+            provider=provider,
+            received_at__gte=since,
+            status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD],
+        )
+        .values_list("integration__tenant_id", flat=True)
+        .distinct()
+    )
     first_error = errors.aggregate(m=Min("created_at"))["m"]
     # RB-09 triage 5: records whose CRM sync failed in the last hour, by tenant.
-    recent_logs = SyncLog.objects.filter(record=OuterRef("pk"), provider=provider,
-                                         created_at__gte=now - IMPACT_WINDOW)
-    failed = dict(Record.objects.filter(crm_sync_status=CrmSyncStatus.FAILED, kind=PROVIDERS[provider].record_kind)
-                  .filter(Exists(recent_logs)).values_list("tenant__slug").annotate(n=Count("pk")).order_by())
-    failing = list(Integration.objects.filter(provider=provider, enabled=True)
-                   .exclude(status=IntegrationStatus.CONNECTED)
-                   .values_list("tenant__slug", "status", "last_error_category").order_by("tenant__slug")[:200])
-    retrying = SyncLog.objects.filter(provider=provider, status=SyncStatus.RETRYING, record__isnull=False).count()
+    recent_logs = SyncLog.objects.filter(
+        record=OuterRef("pk"), provider=provider, created_at__gte=now - IMPACT_WINDOW
+    )
+    failed = dict(
+        Record.objects.filter(crm_sync_status=CrmSyncStatus.FAILED, kind=PROVIDERS[provider].record_kind)
+        .filter(Exists(recent_logs))
+        .values_list("tenant__slug")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    failing = list(
+        Integration.objects.filter(provider=provider, enabled=True)
+        .exclude(status=IntegrationStatus.CONNECTED)
+        .values_list("tenant__slug", "status", "last_error_category")
+        .order_by("tenant__slug")[:200]
+    )
+    retrying = SyncLog.objects.filter(
+        provider=provider, status=SyncStatus.RETRYING, record__isnull=False
+    ).count()
     threshold, min_errors = conf.error_rate_threshold(), conf.min_errors()
     endpoints = sorted(w.by_endpoint.items(), key=lambda kv: -kv[1][0])[:10]
     impact = {
@@ -139,8 +181,10 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
         "errors": w.errors,
         "error_rate": round(w.error_rate, 4),
         "by_category": dict(w.by_category),
-        "by_endpoint": {e or "(none)": {"errors": err, "attempts": tot, "rate": round(err / tot, 4) if tot else 0}
-                        for e, (err, tot) in endpoints},
+        "by_endpoint": {
+            e or "(none)": {"errors": err, "attempts": tot, "rate": round(err / tot, 4) if tot else 0}
+            for e, (err, tot) in endpoints
+        },
         "hot_endpoints": w.hot_endpoints(threshold, min_errors),
         "webhook_failures": w.webhook_failures,
         "failed_records_by_tenant": failed,
@@ -150,13 +194,21 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
     return impact, tenant_ids, first_error
 
 
-def choose_runbook(provider: str, w: ProviderWindow, *, default_category: str = "connection") -> tuple[str, str]:
+def choose_runbook(
+    provider: str, w: ProviderWindow, *, default_category: str = "connection"
+) -> tuple[str, str]:
     """(dominant category, runbook) for a provider's window, keeping an active outage's runbook (no split)."""
     category = w.dominant_category if w.errors >= conf.min_errors() else default_category
     runbook = runbook_for(provider, category, webhook_failures=w.webhook_failures)
     if runbook in OUTAGE_RUNBOOKS:
-        active = (Incident.objects.filter(provider=provider, runbook__in=OUTAGE_RUNBOOKS, status__in=ACTIVE_STATUSES)
-                  .order_by("opened_at").values_list("runbook", flat=True).first())
+        active = (
+            Incident.objects.filter(
+                provider=provider, runbook__in=OUTAGE_RUNBOOKS, status__in=ACTIVE_STATUSES
+            )
+            .order_by("opened_at")
+            .values_list("runbook", flat=True)
+            .first()
+        )
         runbook = active or runbook
     return category, runbook
 
@@ -172,9 +224,15 @@ def detect(now: datetime | None = None) -> list[tuple[Incident, bool]]:
         category, runbook = choose_runbook(provider, w)
         impact, tenant_ids, first_error = impact_scope(provider, w, now)
         incident, created = open_or_update_incident(
-            provider=provider, runbook=runbook, severity=default_severity(provider), detected_by=ALERT_NAME,
-            started_at=first_error, error_rate=round(w.error_rate, 4), dominant_category=category,
-            impact=impact, tenants=tenant_ids,
+            provider=provider,
+            runbook=runbook,
+            severity=default_severity(provider),
+            detected_by=ALERT_NAME,
+            started_at=first_error,
+            error_rate=round(w.error_rate, 4),
+            dominant_category=category,
+            impact=impact,
+            tenants=tenant_ids,
         )
         out.append((incident, created))
     return out

@@ -1,4 +1,5 @@
 """A runbook as data: its steps, each in a phase, naming its action and check by the objects themselves."""
+
 from dataclasses import dataclass, field
 
 from incidents.checklist.actions import Action
@@ -31,12 +32,19 @@ class Runbook:
         out, counters = [], {}
         for position, step in enumerate(self.steps, start=1):
             counters[step.phase] = counters.get(step.phase, 0) + 1
-            out.append({
-                "key": f"{step.phase}-{counters[step.phase]}", "phase": step.phase, "position": position,
-                "text": step.text, "action": step.action.name if step.action else "",
-                "check_name": step.check.name if step.check else "", "depth": step.depth,
-                "source": step.source, "block": step.block,
-            })
+            out.append(
+                {
+                    "key": f"{step.phase}-{counters[step.phase]}",
+                    "phase": step.phase,
+                    "position": position,
+                    "text": step.text,
+                    "action": step.action.name if step.action else "",
+                    "check_name": step.check.name if step.check else "",
+                    "depth": step.depth,
+                    "source": step.source,
+                    "block": step.block,
+                }
+            )
         return out
 
     @property

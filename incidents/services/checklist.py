@@ -1,5 +1,6 @@
 """Working an incident's checklist: run an item's action, tick an item a person did, and evaluate the checks
 (items whose check passes complete themselves)."""
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +32,9 @@ def item_action(item: ChecklistItem) -> Action:
     runbook has (any more)."""
     found = ACTIONS.get(item.action) if item.action else None
     if found is None:
-        raise errors.ServiceError(errors.UNKNOWN_ACTION.format(action=item.action or "(none)"), code="unknown_action")
+        raise errors.ServiceError(
+            errors.UNKNOWN_ACTION.format(action=item.action or "(none)"), code="unknown_action"
+        )
     return found
 
 
@@ -63,8 +66,9 @@ def clean_params(action: Action, params: dict | None) -> dict:
     return out
 
 
-def checklist_item_run_action(*, incident: Incident, item: ChecklistItem | int, actor: Actor,
-                              params: dict | None = None) -> ActionOutcome:
+def checklist_item_run_action(
+    *, incident: Incident, item: ChecklistItem | int, actor: Actor, params: dict | None = None
+) -> ActionOutcome:
     """Run a checklist item's action; the result goes on the timeline and a successful run completes the item."""
     timeline.require(actor)
     incident = Incident.objects.get(pk=incident.pk)
@@ -77,14 +81,29 @@ def checklist_item_run_action(*, incident: Incident, item: ChecklistItem | int, 
     outcome = action(incident, actor, params)
     now = timezone.now()
     with transaction.atomic():
-        message = outcome.summary if outcome.summary.startswith(action.label) else f"{action.label}: {outcome.summary}"
-        timeline.event(incident, "action", actor, message,
-                       {"action": action.name, "item": item.pk, "ok": outcome.ok, **_jsonable(outcome.details)})
-        timeline.audit(incident, actor, AuditAction.INCIDENT_ACTION, {"action": action.name, "item": item.key, "ok": outcome.ok,
-                                                   "summary": outcome.summary[:500]})
+        message = (
+            outcome.summary
+            if outcome.summary.startswith(action.label)
+            else f"{action.label}: {outcome.summary}"
+        )
+        timeline.event(
+            incident,
+            "action",
+            actor,
+            message,
+            {"action": action.name, "item": item.pk, "ok": outcome.ok, **_jsonable(outcome.details)},
+        )
+        timeline.audit(
+            incident,
+            actor,
+            AuditAction.INCIDENT_ACTION,
+            {"action": action.name, "item": item.key, "ok": outcome.ok, "summary": outcome.summary[:500]},
+        )
         # An item with a check completes from data (its check, evaluated now), never from having run.
         if outcome.ok and not item.done and not item.check_name:
-            ChecklistItem.objects.filter(pk=item.pk).update(done=True, done_by=actor_label(actor), done_at=now)
+            ChecklistItem.objects.filter(pk=item.pk).update(
+                done=True, done_by=actor_label(actor), done_at=now
+            )
     if item.check_name:
         incident_evaluate_checks(incident=incident)
     return outcome
@@ -111,7 +130,9 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
     if item.done:
         return item
     with transaction.atomic():
-        ChecklistItem.objects.filter(pk=item.pk).update(done=True, done_by=actor_label(actor), done_at=timezone.now())
+        ChecklistItem.objects.filter(pk=item.pk).update(
+            done=True, done_by=actor_label(actor), done_at=timezone.now()
+        )
         timeline.event(incident, "done", actor, f"Done: {item.text}", {"item": item.pk})
         timeline.audit(incident, actor, AuditAction.INCIDENT_ITEM_DONE, {"item": item.key})
     item.refresh_from_db()
@@ -126,7 +147,9 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
         return 0
     items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
     now = timezone.now()
-    status = Incident.objects.filter(pk=incident.pk).values_list("status", flat=True).first() or incident.status
+    status = (
+        Incident.objects.filter(pk=incident.pk).values_list("status", flat=True).first() or incident.status
+    )
     contained = STATUS_ORDER.index(status) >= STATUS_ORDER.index(IncidentStatus.CONTAINED)
     results = {}
     completed = []
@@ -135,8 +158,9 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
             continue
         if item.check_name not in results:
             check = CHECKS.get(item.check_name)
-            results[item.check_name] = run(check, incident) if check else CheckResult(
-                None, f"unknown check '{item.check_name}'")
+            results[item.check_name] = (
+                run(check, incident) if check else CheckResult(None, f"unknown check '{item.check_name}'")
+            )
         result = results[item.check_name]
         item.check_result, item.check_evidence, item.checked_at = result.label, result.evidence[:2000], now
         if result.passed and not item.done and (item.phase not in GATED_PHASES or contained):
@@ -147,7 +171,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
         if item.check_name or item.action or item.done:
             continue
         children = []
-        for child in items[i + 1:]:
+        for child in items[i + 1 :]:
             if child.depth <= item.depth:
                 break
             children.append(child)
@@ -156,18 +180,32 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
             completed.append(item)
     with transaction.atomic():
         ChecklistItem.objects.bulk_update(
-            items, ["check_result", "check_evidence", "checked_at", "done", "done_by", "done_at"])
+            items, ["check_result", "check_evidence", "checked_at", "done", "done_by", "done_at"]
+        )
         if completed:
-            IncidentEvent.objects.bulk_create([
-                IncidentEvent(incident=incident, kind="check", actor=item.done_by,
-                              message=f"Done by check: {item.text}" + (f" ({item.check_evidence})"
-                                                                       if item.check_evidence else ""),
-                              details={"item": item.pk, "check": item.check_name,
-                                       "label": check_label(item.check_name)})
-                for item in completed
-            ])
-            timeline.audit(incident, System("incident-checks"), AuditAction.INCIDENT_CHECKS_PASSED,
-                           {"items": [item.key for item in completed]})
+            IncidentEvent.objects.bulk_create(
+                [
+                    IncidentEvent(
+                        incident=incident,
+                        kind="check",
+                        actor=item.done_by,
+                        message=f"Done by check: {item.text}"
+                        + (f" ({item.check_evidence})" if item.check_evidence else ""),
+                        details={
+                            "item": item.pk,
+                            "check": item.check_name,
+                            "label": check_label(item.check_name),
+                        },
+                    )
+                    for item in completed
+                ]
+            )
+            timeline.audit(
+                incident,
+                System("incident-checks"),
+                AuditAction.INCIDENT_CHECKS_PASSED,
+                {"items": [item.key for item in completed]},
+            )
     return len(completed)
 
 
@@ -182,5 +220,8 @@ def incidents_evaluate_active() -> int:
 def failing_verifications(incident: Incident) -> list[str]:
     """Verification items whose check does not pass now (evaluated fresh)."""
     incident_evaluate_checks(incident=incident)
-    return [item.text for item in incident.checklist.filter(phase="verification").exclude(check_name="")
-            if item.check_result != "pass"]
+    return [
+        item.text
+        for item in incident.checklist.filter(phase="verification").exclude(check_name="")
+        if item.check_result != "pass"
+    ]

@@ -5,6 +5,7 @@ On-call addresses are settings (ONCALL_INTEGRATIONS_EMAILS, ONCALL_BACKEND_EMAIL
 mail backend after the transaction commits; every notice is on the incident's timeline, and no team is told
 twice about the same severity.
 """
+
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -40,7 +41,9 @@ def incident_post_note(*, incident: Incident, actor: Actor, message: str) -> Inc
     return event
 
 
-def incident_notify_tenants(*, incident: Incident, actor: Actor, next_update_minutes: int | None = None) -> dict:
+def incident_notify_tenants(
+    *, incident: Incident, actor: Actor, next_update_minutes: int | None = None
+) -> dict:
     """One email per affected tenant (to its contacts) with the provider, its impact and the next update time."""
     timeline.require(actor)
     minutes = next_update_minutes or conf.next_update_minutes()
@@ -56,9 +59,14 @@ def incident_notify_tenants(*, incident: Incident, actor: Actor, next_update_min
         if not to:
             skipped.append(tenant.slug)
             continue
-        context = {"incident": incident, "tenant": tenant, "provider": provider,
-                   "failed_records": failed_by_tenant.get(tenant.slug, 0), "next_update": next_update,
-                   "runbook_title": RunbookId(incident.runbook).label}
+        context = {
+            "incident": incident,
+            "tenant": tenant,
+            "provider": provider,
+            "failed_records": failed_by_tenant.get(tenant.slug, 0),
+            "next_update": next_update,
+            "runbook_title": RunbookId(incident.runbook).label,
+        }
         subject = render_to_string("incidents/email/tenant_notice_subject.txt", context).strip()
         body = render_to_string("incidents/email/tenant_notice.txt", context)
         messages.append(EmailMessage(subject=subject, body=body, to=to))
@@ -67,9 +75,16 @@ def incident_notify_tenants(*, incident: Incident, actor: Actor, next_update_min
     if skipped:
         summary += f"; no contact for {', '.join(skipped)}"
     with transaction.atomic():
-        timeline.event(incident, "notify", actor, summary, {"sent": sent, "skipped": skipped,
-                                                           "next_update": next_update.isoformat()})
-        timeline.audit(incident, actor, AuditAction.INCIDENT_NOTIFY_TENANTS, {"sent": len(sent), "skipped": skipped})
+        timeline.event(
+            incident,
+            "notify",
+            actor,
+            summary,
+            {"sent": sent, "skipped": skipped, "next_update": next_update.isoformat()},
+        )
+        timeline.audit(
+            incident, actor, AuditAction.INCIDENT_NOTIFY_TENANTS, {"sent": len(sent), "skipped": skipped}
+        )
         if messages:
             transaction.on_commit(partial(_send, messages))
     return {"sent": len(sent), "skipped": skipped, "summary": summary}
@@ -100,8 +115,10 @@ def incident_escalate(*, incident: Incident, actor: Actor) -> EscalationResult:
     result = EscalationResult()
     with transaction.atomic():
         incident = timeline.lock(incident)
-        told = {(e.details.get("team"), e.details.get("severity"))
-                for e in incident.events.filter(kind="escalation").only("details")}
+        told = {
+            (e.details.get("team"), e.details.get("severity"))
+            for e in incident.events.filter(kind="escalation").only("details")
+        }
         messages = []
         for team in teams_for(incident.severity):
             if (team, incident.severity) in told:
@@ -109,16 +126,29 @@ def incident_escalate(*, incident: Incident, actor: Actor) -> EscalationResult:
                 continue
             to = list(getattr(settings, TEAMS[team], []))
             if not to:
-                timeline.event(incident, "escalation", actor,
-                               f"No {team} on-call address configured ({TEAMS[team]})",
-                               {"team": team, "severity": incident.severity, "to": []})
+                timeline.event(
+                    incident,
+                    "escalation",
+                    actor,
+                    f"No {team} on-call address configured ({TEAMS[team]})",
+                    {"team": team, "severity": incident.severity, "to": []},
+                )
                 result.skipped.append(team)
                 continue
             messages.append(_page(incident, team, to))
-            timeline.event(incident, "escalation", actor,
-                           f"Notified {team} on-call ({incident.severity}): {', '.join(to)}",
-                           {"team": team, "severity": incident.severity, "to": to})
-            timeline.audit(incident, actor, AuditAction.INCIDENT_ESCALATE_NOTIFY, {"team": team, "severity": incident.severity})
+            timeline.event(
+                incident,
+                "escalation",
+                actor,
+                f"Notified {team} on-call ({incident.severity}): {', '.join(to)}",
+                {"team": team, "severity": incident.severity, "to": to},
+            )
+            timeline.audit(
+                incident,
+                actor,
+                AuditAction.INCIDENT_ESCALATE_NOTIFY,
+                {"team": team, "severity": incident.severity},
+            )
             result.sent.append(team)
         if messages:
             transaction.on_commit(partial(_send, messages))
@@ -126,7 +156,9 @@ def incident_escalate(*, incident: Incident, actor: Actor) -> EscalationResult:
 
 
 def _page(incident: Incident, team: str, to: list[str]) -> EmailMessage:
-    url = f"{settings.CONSOLE_URL.rstrip('/')}{reverse('admin:incidents_incident_tracker', args=[incident.pk])}"
+    url = (
+        f"{settings.CONSOLE_URL.rstrip('/')}{reverse('admin:incidents_incident_tracker', args=[incident.pk])}"
+    )
     provider = PROVIDERS[incident.provider].name
     subject = f"[{incident.severity}] {provider} incident INC-{incident.pk}: {incident.title}"
     body = (

@@ -1,5 +1,6 @@
 """The postmortem: when one is required, what it still lacks, and writing it (RB-09's analysis questions, the
 resilience review and follow-ups with owners)."""
+
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -56,8 +57,13 @@ def postmortem_save(*, incident: Incident, actor: Actor, data: dict) -> Postmort
     values["author"] = actor_label(actor)
     with transaction.atomic():
         pm, created = Postmortem.objects.update_or_create(incident=incident, defaults=values)
-        timeline.event(incident, "postmortem", actor, ("Postmortem written" if created else "Postmortem updated")
-                       + ("" if pm.is_complete else " (incomplete)"), {"complete": pm.is_complete,
-                                                                        "follow_ups": len(values["follow_ups"])})
+        timeline.event(
+            incident,
+            "postmortem",
+            actor,
+            ("Postmortem written" if created else "Postmortem updated")
+            + ("" if pm.is_complete else " (incomplete)"),
+            {"complete": pm.is_complete, "follow_ups": len(values["follow_ups"])},
+        )
         timeline.audit(incident, actor, AuditAction.INCIDENT_POSTMORTEM, {"complete": pm.is_complete})
     return pm

@@ -1,5 +1,6 @@
 """An incident's status: it only moves forward. Acknowledging makes the acting person the commander; resolving
 needs every verification check to pass (or a written reason); closing needs the postmortem when one is required."""
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,16 +14,18 @@ from integrations.access.actors import Actor, System, actor_label
 from integrations.models import AuditAction
 
 TIMESTAMPS = {
-    IncidentStatus.ACKNOWLEDGED: "acknowledged_at", IncidentStatus.CONTAINED: "contained_at",
-    IncidentStatus.RECOVERING: "recovering_at", IncidentStatus.VERIFYING: "verifying_at",
-    IncidentStatus.RESOLVED: "resolved_at", IncidentStatus.CLOSED: "closed_at",
+    IncidentStatus.ACKNOWLEDGED: "acknowledged_at",
+    IncidentStatus.CONTAINED: "contained_at",
+    IncidentStatus.RECOVERING: "recovering_at",
+    IncidentStatus.VERIFYING: "verifying_at",
+    IncidentStatus.RESOLVED: "resolved_at",
+    IncidentStatus.CLOSED: "closed_at",
 }
 
 
 def allowed_transitions(incident: Incident) -> list[str]:
     """The statuses an incident may move to: every later one."""
-    return ORDER[ORDER.index(incident.status) + 1:]
-
+    return ORDER[ORDER.index(incident.status) + 1 :]
 
 
 def incident_advance(*, incident: Incident, actor: Actor, to: str, override_reason: str = "") -> Incident:
@@ -34,25 +37,32 @@ def incident_advance(*, incident: Incident, actor: Actor, to: str, override_reas
     override_reason = (override_reason or "").strip()
     current = Incident.objects.get(pk=incident.pk)
     if ORDER.index(to) <= ORDER.index(current.status):
-        raise errors.ServiceError(errors.BACKWARDS.format(current=current.status, target=to), code="backwards")
+        raise errors.ServiceError(
+            errors.BACKWARDS.format(current=current.status, target=to), code="backwards"
+        )
     resolving = ORDER.index(to) >= ORDER.index(IncidentStatus.RESOLVED) > ORDER.index(current.status)
     failing = failing_verifications(current) if resolving else []
     if failing and not override_reason:
-        raise errors.ServiceError(errors.VERIFICATION_FAILING.format(failing="; ".join(failing)),
-                                  code="verification_failing")
+        raise errors.ServiceError(
+            errors.VERIFICATION_FAILING.format(failing="; ".join(failing)), code="verification_failing"
+        )
     if to == IncidentStatus.CLOSED:
         why = postmortem_requirement(current)
         missing = postmortem_missing(current) if why else []
         if missing:
-            raise errors.ServiceError(errors.POSTMORTEM_REQUIRED.format(why=why, missing=", ".join(missing)),
-                                      code="postmortem_required")
+            raise errors.ServiceError(
+                errors.POSTMORTEM_REQUIRED.format(why=why, missing=", ".join(missing)),
+                code="postmortem_required",
+            )
     now = timezone.now()
     with transaction.atomic():
         locked = timeline.lock(current)
         if ORDER.index(to) <= ORDER.index(locked.status):
-            raise errors.ServiceError(errors.BACKWARDS.format(current=locked.status, target=to), code="backwards")
+            raise errors.ServiceError(
+                errors.BACKWARDS.format(current=locked.status, target=to), code="backwards"
+            )
         previous = locked.status
-        for status in ORDER[ORDER.index(previous) + 1: ORDER.index(to) + 1]:
+        for status in ORDER[ORDER.index(previous) + 1 : ORDER.index(to) + 1]:
             field = TIMESTAMPS[status]
             if getattr(locked, field) is None:
                 setattr(locked, field, now)
@@ -80,7 +90,9 @@ def incident_acknowledge(*, incident: Incident, actor: Actor) -> Incident:
                 locked.commander = actor
                 locked.save(update_fields=["commander"])
                 timeline.event(locked, "commander", actor, f"{actor_label(actor)} is the incident commander")
-                timeline.audit(locked, actor, AuditAction.INCIDENT_COMMANDER, {"commander": actor_label(actor)})
+                timeline.audit(
+                    locked, actor, AuditAction.INCIDENT_COMMANDER, {"commander": actor_label(actor)}
+                )
     incident = Incident.objects.get(pk=incident.pk)
     if incident.status == IncidentStatus.OPEN:
         incident = incident_advance(incident=incident, actor=actor, to=IncidentStatus.ACKNOWLEDGED)

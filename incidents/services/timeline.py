@@ -1,5 +1,6 @@
 """What every incident service shares: the right to operate, the incident's timeline event, the audit row that
 mirrors it (with the incident's provider), and the row lock a change holds."""
+
 from django.core.exceptions import PermissionDenied
 
 from incidents.models import Incident, IncidentEvent
@@ -24,17 +25,24 @@ def can_operate(user) -> bool:
     return True
 
 
-def event(incident: Incident, kind: str, actor: Actor | str, message: str, details: dict | None = None) -> IncidentEvent:
+def event(
+    incident: Incident, kind: str, actor: Actor | str, message: str, details: dict | None = None
+) -> IncidentEvent:
     """One entry on the incident's timeline."""
     label = actor if isinstance(actor, str) else actor_label(actor)
-    return IncidentEvent.objects.create(incident=incident, kind=kind, actor=label, message=message,
-                                        details=details or {})
+    return IncidentEvent.objects.create(
+        incident=incident, kind=kind, actor=label, message=message, details=details or {}
+    )
 
 
 def audit(incident: Incident, actor: Actor, action: AuditAction, details: dict | None = None) -> None:
     """The audit row of an incident change (an `incident.*` AuditAction), with its provider and runbook."""
-    services.audit(actor=actor, action=action, provider=incident.provider,
-                   details={"incident": incident.pk, "runbook": incident.runbook, **(details or {})})
+    services.audit(
+        actor=actor,
+        action=action,
+        provider=incident.provider,
+        details={"incident": incident.pk, "runbook": incident.runbook, **(details or {})},
+    )
 
 
 def lock(incident: Incident) -> Incident:

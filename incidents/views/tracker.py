@@ -3,6 +3,7 @@
 GET pages need the view right; every POST needs `incidents.operate_incident` and answers a refused or forged
 request with a message (or 403 for a viewer), never a 500, and changes nothing.
 """
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
@@ -70,8 +71,14 @@ def _report(request, e: Exception) -> None:
 
 
 def _context(modeladmin, request, incident, **extra):
-    return {**modeladmin.admin_site.each_context(request), "opts": Incident._meta, "incident": incident,
-            "original": incident, "title": f"INC-{incident.pk}: {incident.title}", **extra}
+    return {
+        **modeladmin.admin_site.each_context(request),
+        "opts": Incident._meta,
+        "incident": incident,
+        "original": incident,
+        "title": f"INC-{incident.pk}: {incident.title}",
+        **extra,
+    }
 
 
 # ------------------------------------------------------------------------------------------ the tracker
@@ -86,23 +93,37 @@ def tracker(modeladmin, request, pk):
     for phase in Phase:
         rows = [_item_row(item, operator, incident) for item in items if item.phase == phase.value]
         if rows:
-            phases.append({"value": phase.value, "label": phase.label, "items": rows,
-                           "done": sum(r["item"].done for r in rows), "total": len(rows)})
+            phases.append(
+                {
+                    "value": phase.value,
+                    "label": phase.label,
+                    "items": rows,
+                    "done": sum(r["item"].done for r in rows),
+                    "total": len(rows),
+                }
+            )
     entries, left_off = timeline(incident)
     postmortem = Postmortem.objects.filter(incident=incident).first()
     why = postmortem_requirement(incident)
     d = durations(incident)
     context = _context(
-        modeladmin, request, incident,
+        modeladmin,
+        request,
+        incident,
         runbook=RUNBOOKS.get(incident.runbook),
-        severity_badge=badge(incident.severity), status_badge=badge(incident.status, incident.get_status_display()),
+        severity_badge=badge(incident.severity),
+        status_badge=badge(incident.status, incident.get_status_display()),
         can_operate=operator,
         transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
         tenants=[_tenant_row(t, incident) for t in tenants_with_state(incident)],
-        phases=phases, timeline=entries, timeline_left_off=left_off,
-        postmortem=postmortem, postmortem_required=why,
+        phases=phases,
+        timeline=entries,
+        timeline_left_off=left_off,
+        postmortem=postmortem,
+        postmortem_required=why,
         postmortem_missing=postmortem_missing(incident) if why else [],
-        note_form=NoteForm(), durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
+        note_form=NoteForm(),
+        durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
         impact=incident.impact or {},
     )
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
@@ -113,7 +134,8 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident) -> dict:
     unknown = bool(item.action) and action is None  # a name no runbook has (any more)
     finished = incident.status == IncidentStatus.CLOSED
     return {
-        "item": item, "check_badge": check_badge(item.check_result) if item.check_name else "",
+        "item": item,
+        "check_badge": check_badge(item.check_result) if item.check_name else "",
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
         "can_run": operator and action is not None and not finished,
@@ -124,9 +146,14 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident) -> dict:
 
 def _tenant_row(tenant, incident) -> dict:
     failed = ((incident.impact or {}).get("failed_records_by_tenant") or {}).get(tenant.slug, 0)
-    return {"tenant": tenant, "failed_records": failed,
-            "integrations": [{"integration": i, "badge": badge(i.status, i.get_status_display())}
-                             for i in tenant.provider_integrations]}
+    return {
+        "tenant": tenant,
+        "failed_records": failed,
+        "integrations": [
+            {"integration": i, "badge": badge(i.status, i.get_status_display())}
+            for i in tenant.provider_integrations
+        ],
+    }
 
 
 # ------------------------------------------------------------------------------------------ POST endpoints
@@ -142,8 +169,12 @@ def transition(modeladmin, request, pk):
         if to == IncidentStatus.ACKNOWLEDGED:
             incident_acknowledge(incident=incident, actor=request.user)
         else:
-            incident_advance(incident=incident, actor=request.user, to=to,
-                             override_reason=request.POST.get("override_reason", ""))
+            incident_advance(
+                incident=incident,
+                actor=request.user,
+                to=to,
+                override_reason=request.POST.get("override_reason", ""),
+            )
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     else:
@@ -171,26 +202,43 @@ def run_item(modeladmin, request, pk, item_pk):
     _operator(request)
     item = ChecklistItem.objects.filter(pk=item_pk, incident=incident).first()
     if item is None or item.action not in ACTIONS:
-        messages.error(request, errors.ITEM_NOT_IN_INCIDENT if item is None
-                       else errors.UNKNOWN_ACTION.format(action=item.action or "(none)"))
+        messages.error(
+            request,
+            errors.ITEM_NOT_IN_INCIDENT
+            if item is None
+            else errors.UNKNOWN_ACTION.format(action=item.action or "(none)"),
+        )
         return redirect(tracker_url(incident))
     action = ACTIONS[item.action]
     form_class = action_form_class(action)
     form = form_class(request.POST or None) if request.method == "POST" else form_class()
     if request.method == "POST" and request.POST.get("confirm") == "yes" and form.is_valid():
         try:
-            outcome = checklist_item_run_action(incident=incident, item=item, actor=request.user,
-                                                params=form.cleaned_data)
+            outcome = checklist_item_run_action(
+                incident=incident, item=item, actor=request.user, params=form.cleaned_data
+            )
         except (errors.ServiceError, PermissionDenied) as e:
             _report(request, e)
         else:
-            text = outcome.summary if outcome.summary.startswith(action.label) else f"{action.label}: {outcome.summary}"
+            text = (
+                outcome.summary
+                if outcome.summary.startswith(action.label)
+                else f"{action.label}: {outcome.summary}"
+            )
             (messages.success if outcome.ok else messages.warning)(request, text)
         return redirect(tracker_url(incident) + f"#item-{item.pk}")
     targets = affected_integrations(incident).select_related("tenant").order_by("tenant__name")
-    context = _context(modeladmin, request, incident, item=item, spec=action, form=form,
-                       targets=list(targets[:20]), more=max(0, targets.count() - 20),
-                       tracker_url=tracker_url(incident))
+    context = _context(
+        modeladmin,
+        request,
+        incident,
+        item=item,
+        spec=action,
+        form=form,
+        targets=list(targets[:20]),
+        more=max(0, targets.count() - 20),
+        tracker_url=tracker_url(incident),
+    )
     return TemplateResponse(request, "admin/incidents/incident/confirm_action.html", context)
 
 
@@ -250,21 +298,33 @@ def postmortem(modeladmin, request, pk):
         form = PostmortemForm(request.POST)
         formset = FollowUpFormSet(request.POST, prefix="fu")
         if form.is_valid() and formset.is_valid():
-            data = {**form.cleaned_data,
-                    "follow_ups": [f.cleaned_data for f in formset.forms if f.cleaned_data]}
+            data = {
+                **form.cleaned_data,
+                "follow_ups": [f.cleaned_data for f in formset.forms if f.cleaned_data],
+            }
             try:
                 pm = postmortem_save(incident=incident, actor=request.user, data=data)
             except (errors.ServiceError, PermissionDenied) as e:
                 _report(request, e)
             else:
-                messages.success(request, "Postmortem saved" + ("." if pm.is_complete else " (still incomplete)."))
+                messages.success(
+                    request, "Postmortem saved" + ("." if pm.is_complete else " (still incomplete).")
+                )
                 return redirect(tracker_url(incident) + "#postmortem")
     else:
         form = PostmortemForm(initial=initial)
         formset = FollowUpFormSet(initial=follow_initial, prefix="fu")
-    context = _context(modeladmin, request, incident, form=form, formset=formset, can_operate=operator,
-                       postmortem=existing, postmortem_required=postmortem_requirement(incident),
-                       tracker_url=tracker_url(incident))
+    context = _context(
+        modeladmin,
+        request,
+        incident,
+        form=form,
+        formset=formset,
+        can_operate=operator,
+        postmortem=existing,
+        postmortem_required=postmortem_requirement(incident),
+        tracker_url=tracker_url(incident),
+    )
     return TemplateResponse(request, "admin/incidents/incident/postmortem.html", context)
 
 
@@ -275,13 +335,23 @@ def open_incident(modeladmin, request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            incident = incident_open(provider=data["provider"], runbook=data["runbook"], actor=request.user,
-                                     severity=data["severity"], title=data["title"], tenants=list(data["tenants"]))
+            incident = incident_open(
+                provider=data["provider"],
+                runbook=data["runbook"],
+                actor=request.user,
+                severity=data["severity"],
+                title=data["title"],
+                tenants=list(data["tenants"]),
+            )
         except (errors.ServiceError, PermissionDenied) as e:
             _report(request, e)
         else:
             messages.success(request, f"Opened INC-{incident.pk} with {incident.runbook}'s checklist.")
             return redirect(tracker_url(incident))
-    context = {**modeladmin.admin_site.each_context(request), "opts": Incident._meta, "form": form,
-               "title": "Open an incident"}
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": Incident._meta,
+        "form": form,
+        "title": "Open an incident",
+    }
     return TemplateResponse(request, "admin/incidents/incident/open.html", context)

@@ -1,4 +1,5 @@
 """Who acts: a console user, an API token or the system (beat, a worker). One place for labels and rights."""
+
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -70,7 +71,9 @@ def actor_from_spec(spec: dict) -> Actor:
     if spec["type"] == "system":
         return System(spec["name"])
     if spec["type"] == "token":
-        token = ApiToken.objects.filter(pk=spec["id"], revoked_at__isnull=True).select_related("tenant").first()
+        token = (
+            ApiToken.objects.filter(pk=spec["id"], revoked_at__isnull=True).select_related("tenant").first()
+        )
         if token is None:
             raise PermissionDenied("the API token that started this operation is gone or revoked")
         return token

@@ -1,4 +1,5 @@
 """Encryption at rest for integration credentials: MultiFernet over the keys in FERNET_KEYS."""
+
 import json
 from functools import lru_cache
 

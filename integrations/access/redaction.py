@@ -1,4 +1,5 @@
 """Masking of secrets in text and mappings before anything is logged or stored in a sync-log excerpt."""
+
 from __future__ import annotations
 
 import re
@@ -41,11 +42,15 @@ def is_sensitive_key(key: object) -> bool:
 _KEY = r"[A-Za-z][A-Za-z0-9_\-]*"
 # "key": "value" / 'key': 'value' (JSON and Python reprs); the value may hold escaped quotes.
 _QUOTED_PAIR = re.compile(
-    r"""(?P<q>["'])(?P<key>""" + _KEY + r""")(?P=q)(?P<sep>\s*:\s*)(?P<vq>["'])(?P<val>(?:\\.|(?!(?P=vq)).)*)(?P=vq)""",
+    r"""(?P<q>["'])(?P<key>"""
+    + _KEY
+    + r""")(?P=q)(?P<sep>\s*:\s*)(?P<vq>["'])(?P<val>(?:\\.|(?!(?P=vq)).)*)(?P=vq)""",
     re.DOTALL,
 )
 # "key": 12345 / "key": null (non-string JSON values).
-_BARE_PAIR = re.compile(r"""(?P<q>["'])(?P<key>""" + _KEY + r""")(?P=q)(?P<sep>\s*:\s*)(?P<val>[^\s,"'{}\[\]]+)""")
+_BARE_PAIR = re.compile(
+    r"""(?P<q>["'])(?P<key>""" + _KEY + r""")(?P=q)(?P<sep>\s*:\s*)(?P<val>[^\s,"'{}\[\]]+)"""
+)
 # key=value in form bodies and query strings.
 _FORM_PAIR = re.compile(r"(?P<pre>(?:^|[?&;\s,]))(?P<key>" + _KEY + r")=(?P<val>[^&\s#;,\"']*)")
 # Authorization: <scheme> <credentials> header lines.

@@ -1,4 +1,5 @@
 """The three support roles and their rights, created by a data migration (and re-created by tests after a flush)."""
+
 from django.contrib.auth.management import create_permissions
 
 VIEWER = "Support viewer"

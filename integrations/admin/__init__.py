@@ -1,4 +1,5 @@
 """The console's screens for integrations. Thin: every action calls one service."""
+
 import json
 
 from django.contrib import admin, messages
@@ -75,8 +76,12 @@ class TokenExpiryFilter(admin.SimpleListFilter):
     parameter_name = "token"
 
     def lookups(self, request, model_admin):
-        return [("expired", "Expired"), ("24h", "Expires within 24 hours"), ("7d", "Expires within 7 days"),
-                ("none", "No expiry")]
+        return [
+            ("expired", "Expired"),
+            ("24h", "Expires within 24 hours"),
+            ("7d", "Expires within 7 days"),
+            ("none", "No expiry"),
+        ]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -100,32 +105,94 @@ class FieldMappingInline(admin.TabularInline):
 @admin.register(Integration)
 class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     list_display = [
-        "__str__", "status_badge", "mode", "is_critical", "token_expiry", "last_success_at", "last_error_at",
+        "__str__",
+        "status_badge",
+        "mode",
+        "is_critical",
+        "token_expiry",
+        "last_success_at",
+        "last_error_at",
         "last_error_short",
     ]
     list_display_links = ["__str__"]
-    list_filter = ["provider", "status", "category", "mode", "is_critical", TokenExpiryFilter,
-                   ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [
+        "provider",
+        "status",
+        "category",
+        "mode",
+        "is_critical",
+        TokenExpiryFilter,
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["tenant"]
     search_fields = ["=tenant__slug", "^tenant__name", "=provider"]
     search_help_text = "Tenant slug (exact), tenant name (starts with) or provider."
     autocomplete_fields = ["tenant"]
     inlines = [FieldMappingInline]
-    actions = ["pause_sync", "resume_sync", "disable", "enable", *credentials.INTEGRATION_ACTIONS, *recovery.INTEGRATION_ACTIONS,
-               *diagnostics.INTEGRATION_ACTIONS]
+    actions = [
+        "pause_sync",
+        "resume_sync",
+        "disable",
+        "enable",
+        *credentials.INTEGRATION_ACTIONS,
+        *recovery.INTEGRATION_ACTIONS,
+        *diagnostics.INTEGRATION_ACTIONS,
+    ]
     readonly_fields = [
-        "status_badge", "credentials_state", "sync_paused", "sync_paused_reason", "sync_paused_until", "enabled",
-        "expires_at", "last_refreshed_at", "last_success_at", "last_error_at", "last_error_category",
-        "last_error", "last_polled_at", "created_at", "updated_at",
+        "status_badge",
+        "credentials_state",
+        "sync_paused",
+        "sync_paused_reason",
+        "sync_paused_until",
+        "enabled",
+        "expires_at",
+        "last_refreshed_at",
+        "last_success_at",
+        "last_error_at",
+        "last_error_category",
+        "last_error",
+        "last_polled_at",
+        "created_at",
+        "updated_at",
     ]
     fieldsets = [
         (None, {"fields": ["tenant", "provider", "category", "auth_type", "status_badge", "base_url"]}),
-        ("Sync", {"fields": ["enabled", "sync_paused", "sync_paused_reason", "sync_paused_until", "mode",
-                             "poll_interval", "enrichment_defer_on_error", "is_critical"]}),
-        ("Credentials", {"fields": ["credentials_state", "expires_at", "last_refreshed_at"],
-                         "description": "Secrets are encrypted at rest and never shown."}),
-        ("Health", {"fields": ["last_success_at", "last_error_at", "last_error_category", "last_error",
-                               "last_polled_at", "created_at", "updated_at"]}),
+        (
+            "Sync",
+            {
+                "fields": [
+                    "enabled",
+                    "sync_paused",
+                    "sync_paused_reason",
+                    "sync_paused_until",
+                    "mode",
+                    "poll_interval",
+                    "enrichment_defer_on_error",
+                    "is_critical",
+                ]
+            },
+        ),
+        (
+            "Credentials",
+            {
+                "fields": ["credentials_state", "expires_at", "last_refreshed_at"],
+                "description": "Secrets are encrypted at rest and never shown.",
+            },
+        ),
+        (
+            "Health",
+            {
+                "fields": [
+                    "last_success_at",
+                    "last_error_at",
+                    "last_error_category",
+                    "last_error",
+                    "last_polled_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
     ]
 
     # Switches that runbook actions own (and audit) are read-only here; so is what the integration is.
@@ -139,8 +206,12 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.audit(actor=request.user, action=AuditAction.INTEGRATION_UPDATE if change else AuditAction.INTEGRATION_CREATE,
-                       integration=obj, details={"changed": sorted(form.changed_data)})
+        services.audit(
+            actor=request.user,
+            action=AuditAction.INTEGRATION_UPDATE if change else AuditAction.INTEGRATION_CREATE,
+            integration=obj,
+            details={"changed": sorted(form.changed_data)},
+        )
 
     def get_urls(self):
         from integrations.admin.credentials import admin_urls
@@ -172,30 +243,52 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     @admin.action(description="Pause sync", permissions=["operate"])
     def pause_sync(self, request, queryset):
         return run_confirmed_action(
-            self, request, queryset, title="Pause sync", verb="Pause sync", form_class=ReasonForm,
+            self,
+            request,
+            queryset,
+            title="Pause sync",
+            verb="Pause sync",
+            form_class=ReasonForm,
             explanation="Paused integrations make no calls to their provider until resumed.",
-            service=lambda qs, data: services.integration_pause(integrations=qs, actor=request.user, reason=data["reason"]),
+            service=lambda qs, data: services.integration_pause(
+                integrations=qs, actor=request.user, reason=data["reason"]
+            ),
         )
 
     @admin.action(description="Resume sync", permissions=["operate"])
     def resume_sync(self, request, queryset):
         return run_confirmed_action(
-            self, request, queryset, title="Resume sync", verb="Resume sync",
+            self,
+            request,
+            queryset,
+            title="Resume sync",
+            verb="Resume sync",
             service=lambda qs, data: services.integration_resume(integrations=qs, actor=request.user),
         )
 
     @admin.action(description="Disable", permissions=["operate"])
     def disable(self, request, queryset):
         return run_confirmed_action(
-            self, request, queryset, title="Disable integrations", verb="Disable", form_class=OptionalReasonForm,
+            self,
+            request,
+            queryset,
+            title="Disable integrations",
+            verb="Disable",
+            form_class=OptionalReasonForm,
             explanation="Disabled integrations stop syncing and receive no webhooks until enabled (RB-01 step 4).",
-            service=lambda qs, data: services.integration_disable(integrations=qs, actor=request.user, reason=data["reason"]),
+            service=lambda qs, data: services.integration_disable(
+                integrations=qs, actor=request.user, reason=data["reason"]
+            ),
         )
 
     @admin.action(description="Enable", permissions=["operate"])
     def enable(self, request, queryset):
         return run_confirmed_action(
-            self, request, queryset, title="Enable integrations", verb="Enable",
+            self,
+            request,
+            queryset,
+            title="Enable integrations",
+            verb="Enable",
             service=lambda qs, data: services.integration_enable(integrations=qs, actor=request.user),
         )
 
@@ -208,8 +301,17 @@ def _pretty_json(value) -> str:
 class SyncLogAdmin(BigTableAdmin):
     actions = recovery.SYNCLOG_ACTIONS
     list_display = [
-        "created_at", "provider", "tenant", "direction", "operation", "status_badge", "error_category",
-        "http_status", "endpoint", "attempt", "error_short",
+        "created_at",
+        "provider",
+        "tenant",
+        "direction",
+        "operation",
+        "status_badge",
+        "error_category",
+        "http_status",
+        "endpoint",
+        "attempt",
+        "error_short",
     ]
     list_filter = ["status", "error_category", "provider", TimeWindowFilter, "direction"]
     list_select_related = ["tenant"]
@@ -218,9 +320,27 @@ class SyncLogAdmin(BigTableAdmin):
     search_help_text = "Exact record id or integration id."
     raw_id_fields = ["integration", "tenant", "record"]
     readonly_fields = [
-        "integration", "tenant", "provider", "direction", "object_type", "record", "operation", "status_badge",
-        "error_category", "error_field", "http_status", "error_message", "endpoint", "attempt", "next_attempt_at",
-        "rate_limit", "request", "response", "duration_ms", "created_at", "finished_at",
+        "integration",
+        "tenant",
+        "provider",
+        "direction",
+        "object_type",
+        "record",
+        "operation",
+        "status_badge",
+        "error_category",
+        "error_field",
+        "http_status",
+        "error_message",
+        "endpoint",
+        "attempt",
+        "next_attempt_at",
+        "rate_limit",
+        "request",
+        "response",
+        "duration_ms",
+        "created_at",
+        "finished_at",
     ]
     exclude = ["status", "rate_limit_headers", "request_excerpt", "response_excerpt"]
 
@@ -243,7 +363,11 @@ class SyncLogAdmin(BigTableAdmin):
 
     @admin.display(description="Rate-limit headers")
     def rate_limit(self, obj):
-        return format_html('<pre class="lo-excerpt">{}</pre>', _pretty_json(obj.rate_limit_headers)) if obj.rate_limit_headers else "—"
+        return (
+            format_html('<pre class="lo-excerpt">{}</pre>', _pretty_json(obj.rate_limit_headers))
+            if obj.rate_limit_headers
+            else "—"
+        )
 
     @admin.display(description="Request (redacted)")
     def request(self, obj):
@@ -268,7 +392,15 @@ class RecordLinkInline(admin.TabularInline):
 @admin.register(Record)
 class RecordAdmin(BigTableAdmin):
     actions = diagnostics.RECORD_ACTIONS
-    list_display = ["id", "kind", "tenant", "label", "crm_sync_status_badge", "enrichment_status", "updated_at"]
+    list_display = [
+        "id",
+        "kind",
+        "tenant",
+        "label",
+        "crm_sync_status_badge",
+        "enrichment_status",
+        "updated_at",
+    ]
     list_filter = ["kind", "crm_sync_status", "enrichment_status"]
     list_select_related = ["tenant"]
     ordering = ["-updated_at", "-id"]
@@ -281,7 +413,11 @@ class RecordAdmin(BigTableAdmin):
     @admin.display(description="Record")
     def label(self, obj):
         p = obj.payload or {}
-        return p.get("email") or p.get("name") or " ".join(filter(None, [p.get("first_name"), p.get("last_name")]))
+        return (
+            p.get("email")
+            or p.get("name")
+            or " ".join(filter(None, [p.get("first_name"), p.get("last_name")]))
+        )
 
     @admin.display(description="CRM sync", ordering="crm_sync_status")
     def crm_sync_status_badge(self, obj):
@@ -291,9 +427,22 @@ class RecordAdmin(BigTableAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(BigTableAdmin):
     actions = recovery.WEBHOOK_ACTIONS
-    list_display = ["received_at", "provider", "integration", "event_id", "status_badge", "attempts", "max_retries",
-                    "next_attempt_at", "error_short"]
-    list_filter = ["status", "provider", type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"})]
+    list_display = [
+        "received_at",
+        "provider",
+        "integration",
+        "event_id",
+        "status_badge",
+        "attempts",
+        "max_retries",
+        "next_attempt_at",
+        "error_short",
+    ]
+    list_filter = [
+        "status",
+        "provider",
+        type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"}),
+    ]
     list_select_related = ["integration__tenant"]
     ordering = ["-received_at", "-id"]
     search_fields = ["=event_id"]
@@ -313,8 +462,17 @@ class WebhookDeliveryAdmin(BigTableAdmin):
 @admin.register(Defect)
 class DefectAdmin(BigTableAdmin):
     actions = recovery.DEFECT_ACTIONS
-    list_display = ["created_at", "defect_type", "provider", "tenant", "record", "status_badge", "resolution_short",
-                    "resolved_at", "resolved_by"]
+    list_display = [
+        "created_at",
+        "defect_type",
+        "provider",
+        "tenant",
+        "record",
+        "status_badge",
+        "resolution_short",
+        "resolved_at",
+        "resolved_by",
+    ]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]
     list_select_related = ["tenant", "record"]
     ordering = ["-created_at", "-id"]
@@ -334,7 +492,16 @@ class DefectAdmin(BigTableAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(BigTableAdmin):
-    list_display = ["created_at", "actor", "actor_type", "action", "provider", "tenant", "integration", "summary"]
+    list_display = [
+        "created_at",
+        "actor",
+        "actor_type",
+        "action",
+        "provider",
+        "tenant",
+        "integration",
+        "summary",
+    ]
     list_filter = ["action", "provider", "actor_type", TimeWindowFilter]
     list_select_related = ["tenant", "integration__tenant"]
     ordering = ["-created_at", "-id"]
@@ -357,7 +524,16 @@ class AuditEventAdmin(BigTableAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "scope", "tenant", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "scope",
+        "tenant",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["tenant", "created_by"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
@@ -380,12 +556,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
             actor=request.user, name=obj.name, scope=obj.scope, tenant=obj.tenant
         )
         obj.pk = token.pk
-        self.message_user(request, f"Token created. Copy it now, it will not be shown again: {raw}", messages.WARNING)
+        self.message_user(
+            request, f"Token created. Copy it now, it will not be shown again: {raw}", messages.WARNING
+        )
 
     @admin.action(description="Revoke", permissions=["change"])
     def revoke(self, request, queryset):
         return run_confirmed_action(
-            self, request, queryset, title="Revoke API tokens", verb="Revoke",
+            self,
+            request,
+            queryset,
+            title="Revoke API tokens",
+            verb="Revoke",
             explanation="Revoked tokens are refused by the API from now on.",
             service=lambda qs, data: services.api_token_revoke(tokens=qs, actor=request.user),
         )

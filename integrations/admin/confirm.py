@@ -1,4 +1,5 @@
 """Admin building blocks: big-table paginator, status badges, time filters and the bulk-action confirmation page."""
+
 import re
 from datetime import timedelta
 
@@ -19,18 +20,40 @@ from integrations.errors import ServiceError
 # One colour per state, everywhere in the console.
 BADGE_COLOURS = {
     # integrations
-    "connected": "ok", "error": "bad", "needs_reauth": "warn", "paused": "muted", "disabled": "off",
+    "connected": "ok",
+    "error": "bad",
+    "needs_reauth": "warn",
+    "paused": "muted",
+    "disabled": "off",
     # sync logs
-    "SUCCESS": "ok", "FAILED": "bad", "RETRYING": "warn", "RUNNING": "info", "PENDING": "muted",
+    "SUCCESS": "ok",
+    "FAILED": "bad",
+    "RETRYING": "warn",
+    "RUNNING": "info",
+    "PENDING": "muted",
     # webhook deliveries
-    "PROCESSED": "ok", "RECEIVED": "info", "QUEUED": "warn", "DEAD": "off",
+    "PROCESSED": "ok",
+    "RECEIVED": "info",
+    "QUEUED": "warn",
+    "DEAD": "off",
     # defects
-    "OPEN": "bad", "RESOLVED": "ok",
+    "OPEN": "bad",
+    "RESOLVED": "ok",
     # records
-    "SYNCED": "ok", "ENRICHED": "ok", "DEFERRED": "warn", "NONE": "muted",
+    "SYNCED": "ok",
+    "ENRICHED": "ok",
+    "DEFERRED": "warn",
+    "NONE": "muted",
     # incidents
-    "open": "bad", "acknowledged": "warn", "contained": "warn", "recovering": "info", "verifying": "info",
-    "resolved": "ok", "closed": "off", "SEV-2": "bad", "SEV-3": "warn",
+    "open": "bad",
+    "acknowledged": "warn",
+    "contained": "warn",
+    "recovering": "info",
+    "verifying": "info",
+    "resolved": "ok",
+    "closed": "off",
+    "SEV-2": "bad",
+    "SEV-3": "warn",
 }
 
 
@@ -59,7 +82,8 @@ class EstimatedCountPaginator(Paginator):
         if not qs.query.where:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [qs.model._meta.db_table],
                 )
                 row = cursor.fetchone()
             estimate = int(row[0]) if row else -1
@@ -74,7 +98,9 @@ class EstimatedCountPaginator(Paginator):
             with transaction.atomic(using=qs.db), connection.cursor() as cursor:
                 cursor.execute("SELECT current_setting('statement_timeout')")
                 previous = cursor.fetchone()[0]
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{self.count_timeout_ms}ms"])
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true)", [f"{self.count_timeout_ms}ms"]
+                )
                 count = qs.count()
                 # SET LOCAL lasts to the end of the enclosing transaction, not the savepoint: put it back.
                 # (A timeout rolls back to the savepoint, which restores it by itself.)

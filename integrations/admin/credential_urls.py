@@ -1,4 +1,5 @@
 """Re-authorization URLs; mounted under /integrations/ by lineup_ops/urls.py."""
+
 from django.urls import path
 
 from integrations.admin import credentials as credential_views

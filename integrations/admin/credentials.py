@@ -3,6 +3,7 @@
 Thin: each view checks the right, calls one service and reports. The admin views are mounted by
 IntegrationAdmin.get_urls through `admin_urls()`.
 """
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -26,8 +27,13 @@ def _change_url(pk: int) -> str:
 
 
 def _error_page(request, message: str, *, integration: Integration | None = None, status: int = 400):
-    context = {**admin.site.each_context(request), "title": "Re-authorization failed", "message": message,
-               "integration": integration, "change_url": _change_url(integration.pk) if integration else None}
+    context = {
+        **admin.site.each_context(request),
+        "title": "Re-authorization failed",
+        "message": message,
+        "integration": integration,
+        "change_url": _change_url(integration.pk) if integration else None,
+    }
     return TemplateResponse(request, "integrations/oauth_error.html", context, status=status)
 
 
@@ -44,7 +50,8 @@ def authorize(request, pk: int):
     redirect_uri = request.build_absolute_uri(reverse("integration_oauth_callback"))
     try:
         url = services.integration_authorize_start(
-            integration=integration, actor=request.user, redirect_uri=redirect_uri, session=request.session)
+            integration=integration, actor=request.user, redirect_uri=redirect_uri, session=request.session
+        )
     except errors.ServiceError as e:
         return _error_page(request, e.message, integration=integration)
     return HttpResponseRedirect(url)
@@ -58,13 +65,20 @@ def oauth_callback(request):
         raise PermissionDenied("Re-authorizing needs the right to manage credentials.")
     try:
         result = services.integration_authorize_complete(
-            state=request.GET.get("state", ""), code=request.GET.get("code", ""), actor=request.user,
-            session=request.session, error=request.GET.get("error", ""))
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code", ""),
+            actor=request.user,
+            session=request.session,
+            error=request.GET.get("error", ""),
+        )
     except errors.ServiceError as e:
         return _error_page(request, e.message)
     pk = result.details["integration_id"]
-    messages.success(request, f"Re-authorized {Integration.objects.select_related('tenant').get(pk=pk)}: "
-                              "new tokens stored, the integration is connected.")
+    messages.success(
+        request,
+        f"Re-authorized {Integration.objects.select_related('tenant').get(pk=pk)}: "
+        "new tokens stored, the integration is connected.",
+    )
     return HttpResponseRedirect(_change_url(pk))
 
 
@@ -73,8 +87,11 @@ def oauth_callback(request):
 
 class ApiKeyForm(forms.Form):
     # render_value=False: a posted key is never sent back to the browser, not even after an error.
-    api_key = forms.CharField(label="New API key", max_length=500,
-                              widget=forms.PasswordInput(render_value=False, attrs={"size": 60, "autocomplete": "off"}))
+    api_key = forms.CharField(
+        label="New API key",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"size": 60, "autocomplete": "off"}),
+    )
 
 
 def reconnect_view(request, object_id: str, model_admin):
@@ -90,13 +107,22 @@ def reconnect_view(request, object_id: str, model_admin):
     outcome, text = result.details["outcome"], result.details["message"]
     can_manage = request.user.has_perm(MANAGE_CREDENTIALS)
     if outcome == cred.NEEDS_REAUTH and can_manage and authorize_url_for(integration.pk):
-        text = format_html('{} <a href="{}" id="lo-reauthorize-link">Re-authorize</a>', text,
-                           authorize_url_for(integration.pk))
+        text = format_html(
+            '{} <a href="{}" id="lo-reauthorize-link">Re-authorize</a>',
+            text,
+            authorize_url_for(integration.pk),
+        )
     elif outcome == cred.UPDATE_API_KEY and can_manage:
-        text = format_html('{} <a href="{}">Update API key</a>', text,
-                           reverse("admin:integrations_integration_api_key", args=[integration.pk]))
-    level = {cred.CONNECTED: messages.SUCCESS, cred.REFRESHED: messages.SUCCESS,
-             cred.FAILED: messages.ERROR}.get(outcome, messages.WARNING)
+        text = format_html(
+            '{} <a href="{}">Update API key</a>',
+            text,
+            reverse("admin:integrations_integration_api_key", args=[integration.pk]),
+        )
+    level = {
+        cred.CONNECTED: messages.SUCCESS,
+        cred.REFRESHED: messages.SUCCESS,
+        cred.FAILED: messages.ERROR,
+    }.get(outcome, messages.WARNING)
     model_admin.message_user(request, text, level)
     return HttpResponseRedirect(_change_url(integration.pk))
 
@@ -112,17 +138,27 @@ def api_key_view(request, object_id: str, model_admin):
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.integration_update_api_key(integration=integration, actor=request.user,
-                                                api_key=form.cleaned_data["api_key"])
+            services.integration_update_api_key(
+                integration=integration, actor=request.user, api_key=form.cleaned_data["api_key"]
+            )
         except errors.ServiceError as e:
             form.add_error("api_key", e.message)
         else:
-            model_admin.message_user(request, f"API key of {integration} updated: the provider accepted it, "
-                                              "the integration is connected.", messages.SUCCESS)
+            model_admin.message_user(
+                request,
+                f"API key of {integration} updated: the provider accepted it, the integration is connected.",
+                messages.SUCCESS,
+            )
             return HttpResponseRedirect(_change_url(integration.pk))
     opts = model_admin.model._meta
-    context = {**model_admin.admin_site.each_context(request), "title": f"Update API key: {integration}",
-               "opts": opts, "original": integration, "form": form, "change_url": _change_url(integration.pk)}
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Update API key: {integration}",
+        "opts": opts,
+        "original": integration,
+        "form": form,
+        "change_url": _change_url(integration.pk),
+    }
     return TemplateResponse(request, "admin/integrations/integration/api_key.html", context)
 
 
@@ -130,11 +166,16 @@ def admin_urls(model_admin) -> list:
     """URL patterns for IntegrationAdmin.get_urls (put them before the default ones)."""
     wrap = model_admin.admin_site.admin_view
     return [
-        path("<path:object_id>/api-key/", wrap(lambda request, object_id: api_key_view(request, object_id, model_admin)),
-             name="integrations_integration_api_key"),
-        path("<path:object_id>/reconnect/",
-             wrap(require_POST(lambda request, object_id: reconnect_view(request, object_id, model_admin))),
-             name="integrations_integration_reconnect"),
+        path(
+            "<path:object_id>/api-key/",
+            wrap(lambda request, object_id: api_key_view(request, object_id, model_admin)),
+            name="integrations_integration_api_key",
+        ),
+        path(
+            "<path:object_id>/reconnect/",
+            wrap(require_POST(lambda request, object_id: reconnect_view(request, object_id, model_admin))),
+            name="integrations_integration_reconnect",
+        ),
     ]
 
 

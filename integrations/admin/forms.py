@@ -1,4 +1,5 @@
 """Admin forms for the recovery actions. Times and durations read exactly as the runbook commands read them."""
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -38,8 +39,11 @@ class SinceField(forms.CharField):
 
 
 class PollIntervalForm(forms.Form):
-    poll_interval = forms.CharField(initial="5m", widget=forms.TextInput(attrs=TEXT),
-                                    help_text="How often to poll: e.g. 5m, 90 seconds, 1h (30 seconds to 24 hours).")
+    poll_interval = forms.CharField(
+        initial="5m",
+        widget=forms.TextInput(attrs=TEXT),
+        help_text="How often to poll: e.g. 5m, 90 seconds, 1h (30 seconds to 24 hours).",
+    )
 
     def clean_poll_interval(self):
         try:
@@ -52,8 +56,12 @@ class PollIntervalForm(forms.Form):
 
 
 class MaxRetriesForm(forms.Form):
-    max_retries = forms.IntegerField(initial=10, min_value=1, max_value=MAX_WEBHOOK_RETRIES,
-                                     help_text="Attempts a delivery may have in all (attempts so far count).")
+    max_retries = forms.IntegerField(
+        initial=10,
+        min_value=1,
+        max_value=MAX_WEBHOOK_RETRIES,
+        help_text="Attempts a delivery may have in all (attempts so far count).",
+    )
 
 
 class SinceForm(forms.Form):
@@ -65,12 +73,18 @@ class ReconcileForm(forms.Form):
 
 
 class SampleSizeForm(forms.Form):
-    sample_size = forms.IntegerField(initial=20, min_value=1, max_value=MAX_SAMPLE_SIZE,
-                                     help_text="Linked records compared per integration.")
+    sample_size = forms.IntegerField(
+        initial=20,
+        min_value=1,
+        max_value=MAX_SAMPLE_SIZE,
+        help_text="Linked records compared per integration.",
+    )
 
 
 class ResolutionForm(forms.Form):
-    resolution = forms.CharField(initial=DEFAULT_RESOLUTION, max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+    resolution = forms.CharField(
+        initial=DEFAULT_RESOLUTION, max_length=500, widget=forms.TextInput(attrs={"size": 60})
+    )
 
 
 class RetryFailedForm(forms.Form):

@@ -1,4 +1,5 @@
 """API plumbing: bearer-token authentication, JSON bodies, and one error shape for every failure."""
+
 import functools
 import json
 import logging

@@ -1,4 +1,5 @@
 """GET /metrics: Prometheus text, computed from the database at scrape time (no per-process counters to lose)."""
+
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse
@@ -14,18 +15,23 @@ class ConsoleCollector:
     """integration_errors_total{provider,endpoint}, webhook_delivery_failures_total{provider}, queue depths, statuses."""
 
     def collect(self):
-        errors = CounterMetricFamily("integration_errors", "Failed provider calls, by provider and endpoint.",
-                                     labels=["provider", "endpoint"])
+        errors = CounterMetricFamily(
+            "integration_errors",
+            "Failed provider calls, by provider and endpoint.",
+            labels=["provider", "endpoint"],
+        )
         for row in rollups.totals(OutcomeKind.SYNC):
             errors.add_metric([row["provider"], row["endpoint"]], row["n"])
         yield errors
-        calls = CounterMetricFamily("integration_calls", "Provider calls, by provider and endpoint.",
-                                    labels=["provider", "endpoint"])
+        calls = CounterMetricFamily(
+            "integration_calls", "Provider calls, by provider and endpoint.", labels=["provider", "endpoint"]
+        )
         for row in rollups.totals(OutcomeKind.SYNC, errors_only=False):
             calls.add_metric([row["provider"], row["endpoint"]], row["n"])
         yield calls
-        webhooks = CounterMetricFamily("webhook_delivery_failures", "Webhook deliveries whose processing failed.",
-                                       labels=["provider"])
+        webhooks = CounterMetricFamily(
+            "webhook_delivery_failures", "Webhook deliveries whose processing failed.", labels=["provider"]
+        )
         by_provider: dict[str, int] = {}
         for row in rollups.totals(OutcomeKind.WEBHOOK):
             by_provider[row["provider"]] = by_provider.get(row["provider"], 0) + row["n"]
@@ -42,8 +48,9 @@ class ConsoleCollector:
             if isinstance(n, int):
                 queue.add_metric([f"celery_{name}"], n)
         yield queue
-        statuses = GaugeMetricFamily("lineup_integrations", "Integrations by provider and status.",
-                                     labels=["provider", "status"])
+        statuses = GaugeMetricFamily(
+            "lineup_integrations", "Integrations by provider and status.", labels=["provider", "status"]
+        )
         for row in Integration.objects.values("provider", "status").annotate(n=Count("id")).order_by():
             statuses.add_metric([row["provider"], row["status"]], row["n"])
         yield statuses
@@ -52,8 +59,9 @@ class ConsoleCollector:
 def metrics_view(request):
     token = getattr(settings, "METRICS_TOKEN", "")
     if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return HttpResponse("metrics need 'Authorization: Bearer <METRICS_TOKEN>'\n", status=401,
-                            content_type="text/plain")
+        return HttpResponse(
+            "metrics need 'Authorization: Bearer <METRICS_TOKEN>'\n", status=401, content_type="text/plain"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ConsoleCollector())
     return HttpResponse(generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8")

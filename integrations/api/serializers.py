@@ -54,9 +54,11 @@ def sync_log_json(row, *, detail: bool = False) -> dict:
         "duration_ms": row.duration_ms,
     }
     if detail:
-        data.update({
-            "rate_limit_headers": row.rate_limit_headers,
-            "request": row.request_excerpt,
-            "response": row.response_excerpt,
-        })
+        data.update(
+            {
+                "rate_limit_headers": row.rate_limit_headers,
+                "request": row.request_excerpt,
+                "response": row.response_excerpt,
+            }
+        )
     return data

@@ -12,6 +12,10 @@ urlpatterns = [
     path("integrations/<str:provider>/failures", views.failures, name="failures"),
     path("integrations/<str:provider>/retry-failed", views.retry_failed, name="retry-failed"),
     path("system-metrics/queues", views.queues, name="queues"),
-    path("admin/tenants/<str:tenant_id>/integrations/<str:provider>", views.admin_integration, name="admin-integration"),
+    path(
+        "admin/tenants/<str:tenant_id>/integrations/<str:provider>",
+        views.admin_integration,
+        name="admin-integration",
+    ),
     re_path(r"^(?P<rest>.*)$", views.not_found),
 ]

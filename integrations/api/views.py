@@ -1,4 +1,5 @@
 """JSON API views at the paths of ../shared/docs/DESIGN.md ("HTTP API"). Thin: read through querysets scoped to the token, act through services."""
+
 from datetime import timedelta
 
 from django.db import transaction
@@ -46,7 +47,9 @@ def _since(value: str | None, field: str = "since"):
 @api_view("GET")
 def integrations_status(request, token):
     """GET /api/v1/integrations/status (RB-01 check): every integration the token sees, and counts."""
-    integrations = list(_integrations(token, tenant=request.GET.get("tenant")).order_by("provider", "tenant__slug"))
+    integrations = list(
+        _integrations(token, tenant=request.GET.get("tenant")).order_by("provider", "tenant__slug")
+    )
     counts: dict[str, dict[str, int]] = {}
     for i in integrations:
         counts.setdefault(i.provider, {}).setdefault(i.status, 0)
@@ -61,12 +64,14 @@ def provider_status(request, token, provider):
     integrations = list(_integrations(token, provider, request.GET.get("tenant")).order_by("tenant__slug"))
     if token.scope == ApiTokenScope.TENANT and not integrations:
         raise ApiError(404, "not_found", f"This tenant has no {provider} integration.")
-    return _ok({
-        "provider": provider,
-        "name": PROVIDERS[provider].name,
-        "status_page": PROVIDERS[provider].status_page,
-        "integrations": [integration_json(i) for i in integrations],
-    })
+    return _ok(
+        {
+            "provider": provider,
+            "name": PROVIDERS[provider].name,
+            "status_page": PROVIDERS[provider].status_page,
+            "integrations": [integration_json(i) for i in integrations],
+        }
+    )
 
 
 @api_view("POST")
@@ -78,7 +83,9 @@ def provider_refresh(request, token, provider):
     """
     provider = _provider(provider)
     if PROVIDERS[provider].auth_type != "oauth2":
-        raise ApiError(400, "not_oauth", f"{PROVIDERS[provider].name} uses an API key: update the key instead.")
+        raise ApiError(
+            400, "not_oauth", f"{PROVIDERS[provider].name} uses an API key: update the key instead."
+        )
     body = json_body(request)
     tenant = expect(body, "tenant", str) or request.GET.get("tenant")
     integrations = list(_integrations(token, provider, tenant))
@@ -93,27 +100,43 @@ def provider_refresh(request, token, provider):
                 details["outcome"] = "refreshed"
             results.append({"integration": integration.pk, "tenant": integration.tenant.slug, **details})
         except ServiceError as e:
-            results.append({"integration": integration.pk, "tenant": integration.tenant.slug, "outcome": "refused",
-                            "error": e.message})
+            results.append(
+                {
+                    "integration": integration.pk,
+                    "tenant": integration.tenant.slug,
+                    "outcome": "refused",
+                    "error": e.message,
+                }
+            )
     refreshed = sum(1 for r in results if r.get("outcome") == "refreshed")
-    return _ok({"provider": provider, "refreshed": refreshed, "failed": len(results) - refreshed, "results": results})
+    return _ok(
+        {"provider": provider, "refreshed": refreshed, "failed": len(results) - refreshed, "results": results}
+    )
 
 
 @api_view("GET")
 def sync_logs(request, token, provider):
     """GET /api/v1/integrations/{provider}/sync-logs?status=FAILED&category=&since=&tenant=&limit=&before="""
     provider = _provider(provider)
-    qs = SyncLog.objects.filter(provider=provider, integration__in=_integrations(token, provider).values("pk"))
+    qs = SyncLog.objects.filter(
+        provider=provider, integration__in=_integrations(token, provider).values("pk")
+    )
     status = request.GET.get("status")
     if status:
         if status not in SyncStatus.values:
-            raise ApiError(400, "invalid_value", f"status must be one of {', '.join(SyncStatus.values)}.", field="status")
+            raise ApiError(
+                400, "invalid_value", f"status must be one of {', '.join(SyncStatus.values)}.", field="status"
+            )
         qs = qs.filter(status=status)
     category = request.GET.get("category")
     if category:
         if category not in ErrorCategory.values:
-            raise ApiError(400, "invalid_value", f"category must be one of {', '.join(ErrorCategory.values)}.",
-                           field="category")
+            raise ApiError(
+                400,
+                "invalid_value",
+                f"category must be one of {', '.join(ErrorCategory.values)}.",
+                field="category",
+            )
         qs = qs.filter(error_category=category)
     since = _since(request.GET.get("since"))
     if since:
@@ -140,9 +163,11 @@ def sync_logs(request, token, provider):
 def sync_log_detail(request, token, provider, log_id):
     """GET /api/v1/integrations/{provider}/sync-logs/{logId} (RB-04 step 2): one attempt, redacted."""
     provider = _provider(provider)
-    row = SyncLog.objects.select_related("tenant").filter(
-        pk=log_id, provider=provider, integration__in=_integrations(token, provider).values("pk")
-    ).first()
+    row = (
+        SyncLog.objects.select_related("tenant")
+        .filter(pk=log_id, provider=provider, integration__in=_integrations(token, provider).values("pk"))
+        .first()
+    )
     if row is None:
         raise ApiError(404, "not_found", f"No {provider} sync log {log_id}.")
     return _ok(sync_log_json(row, detail=True))
@@ -171,12 +196,19 @@ def retry_failed(request, token, provider):
     body = json_body(request)
     category = expect(body, "category", str)
     if category and category not in ErrorCategory.values:
-        raise ApiError(400, "invalid_value", f"category must be one of {', '.join(ErrorCategory.values)}.",
-                       field="category")
+        raise ApiError(
+            400,
+            "invalid_value",
+            f"category must be one of {', '.join(ErrorCategory.values)}.",
+            field="category",
+        )
     since = _since(expect(body, "since", str))
     tenant = expect(body, "tenant", str)
-    logs = SyncLog.objects.filter(provider=provider, status=SyncStatus.FAILED,
-                                  integration__in=_integrations(token, provider, tenant).values("pk"))
+    logs = SyncLog.objects.filter(
+        provider=provider,
+        status=SyncStatus.FAILED,
+        integration__in=_integrations(token, provider, tenant).values("pk"),
+    )
     if category:
         logs = logs.filter(error_category=category)
     if since:
@@ -199,7 +231,8 @@ def admin_integration(request, token, tenant_id, provider):
     """PATCH /api/v1/admin/tenants/{tenantId}/integrations/{provider} (RB-01 step 4): switches, admin tokens only."""
     provider = _provider(provider)
     tenant = Tenant.objects.filter(slug=tenant_id).first() or (
-        Tenant.objects.filter(pk=int(tenant_id)).first() if tenant_id.isdigit() else None)
+        Tenant.objects.filter(pk=int(tenant_id)).first() if tenant_id.isdigit() else None
+    )
     if tenant is None:
         raise ApiError(404, "not_found", f"No tenant '{tenant_id}'.")
     integration = Integration.objects.filter(tenant=tenant, provider=provider)
@@ -208,7 +241,9 @@ def admin_integration(request, token, tenant_id, provider):
     body = json_body(request)
     unknown = set(body) - ADMIN_FIELDS
     if unknown:
-        raise ApiError(400, "unknown_field", f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+        raise ApiError(
+            400, "unknown_field", f"Unknown field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0]
+        )
     if not body:
         raise ApiError(400, "empty", f"Send at least one of: {', '.join(sorted(ADMIN_FIELDS))}.")
     enabled = expect(body, "enabled", bool)
@@ -225,20 +260,27 @@ def admin_integration(request, token, tenant_id, provider):
     changed = {}
     with transaction.atomic():
         if enabled is False:
-            changed["enabled"] = services.integration_disable(integrations=integration, actor=token, reason=reason).changed
+            changed["enabled"] = services.integration_disable(
+                integrations=integration, actor=token, reason=reason
+            ).changed
         elif enabled is True:
             changed["enabled"] = services.integration_enable(integrations=integration, actor=token).changed
         if paused is True:
-            changed["sync_paused"] = services.integration_pause(integrations=integration, actor=token, reason=reason,
-                                                                until=until).changed
+            changed["sync_paused"] = services.integration_pause(
+                integrations=integration, actor=token, reason=reason, until=until
+            ).changed
         elif paused is False:
-            changed["sync_paused"] = services.integration_resume(integrations=integration, actor=token).changed
+            changed["sync_paused"] = services.integration_resume(
+                integrations=integration, actor=token
+            ).changed
         if mode is not None or poll_interval is not None:
             current = integration.get()
             changed["mode"] = services.integrations_set_mode(
                 integrations=integration, actor=token, mode=mode or current.mode, poll_interval=poll_interval
             ).changed
-    return _ok({"integration": integration_json(integration.select_related("tenant").get()), "changed": changed})
+    return _ok(
+        {"integration": integration_json(integration.select_related("tenant").get()), "changed": changed}
+    )
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -269,8 +311,12 @@ def _int_param(request, name, default, minimum, maximum):
 def _interval(value) -> timedelta:
     if isinstance(value, int):
         if value <= 0:
-            raise ApiError(400, "invalid_value", "poll_interval must be positive (seconds, or like '5m').",
-                           field="poll_interval")
+            raise ApiError(
+                400,
+                "invalid_value",
+                "poll_interval must be positive (seconds, or like '5m').",
+                field="poll_interval",
+            )
         return timedelta(seconds=value)
     try:
         return timespec.duration(value, flag="poll_interval")
@@ -283,10 +329,14 @@ def _since_or_future(value):
         return None
     parsed = parse_datetime(value)
     if parsed is None:
-        raise ApiError(400, "invalid_value", "sync_paused_until must be an ISO time.", field="sync_paused_until")
+        raise ApiError(
+            400, "invalid_value", "sync_paused_until must be an ISO time.", field="sync_paused_until"
+        )
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
 
 def not_found(request, rest=""):
     """Any other path under /api/: a JSON 404, never an HTML page."""
-    return JsonResponse({"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}}, status=404)
+    return JsonResponse(
+        {"error": {"code": "not_found", "message": f"No API endpoint at {request.path}."}}, status=404
+    )

@@ -1,4 +1,5 @@
 """Inbound provider webhooks: verify the signature, store each event once, process it in the background."""
+
 import logging
 
 from django.conf import settings
@@ -33,8 +34,9 @@ def receive(request, provider: str, tenant_slug: str):
     body = request.body
     headers = {k: v for k, v in request.headers.items()}
     url = request.build_absolute_uri()
-    if not client_class.verify_webhook(secret=settings.PROVIDER_WEBHOOK_SECRET, method="POST", url=url,
-                                       headers=headers, body=body):
+    if not client_class.verify_webhook(
+        secret=settings.PROVIDER_WEBHOOK_SECRET, method="POST", url=url, headers=headers, body=body
+    ):
         log.warning("webhook refused: bad signature provider=%s tenant=%s", provider, tenant_slug)
         return _error(401, "bad_signature", "The webhook signature is missing, wrong or stale.")
     try:

@@ -4,6 +4,7 @@ Every call goes through `CallContext.call`, which refuses when the integration m
 needs re-auth), waits for the provider's shared quota, renews the sync run's lease, refreshes an expired OAuth
 token once, and teaches the quota what the provider's rate-limit headers said.
 """
+
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,8 +34,11 @@ class NotCallable(Exception):
 
 class QuotaUnavailable(ProviderError):
     def __init__(self, provider: str):
-        super().__init__("rate_limited", f"{provider} quota exhausted; waiting for the window to reset",
-                         retry_after=provider_quota().blocked_for(provider) or 1.0)
+        super().__init__(
+            "rate_limited",
+            f"{provider} quota exhausted; waiting for the window to reset",
+            retry_after=provider_quota().blocked_for(provider) or 1.0,
+        )
 
 
 def base_url_for(integration: Integration) -> str:
@@ -43,13 +47,18 @@ def base_url_for(integration: Integration) -> str:
 
 def client_for(integration: Integration) -> BaseClient:
     return get_client(
-        integration.provider, base_url=base_url_for(integration), credentials=integration.credentials,
-        client_id=settings.PROVIDER_CLIENT_ID, client_secret=settings.PROVIDER_CLIENT_SECRET,
+        integration.provider,
+        base_url=base_url_for(integration),
+        credentials=integration.credentials,
+        client_id=settings.PROVIDER_CLIENT_ID,
+        client_secret=settings.PROVIDER_CLIENT_SECRET,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
     )
 
 
-def backoff_seconds(attempt: int, retry_after: float | None = None, *, rng=random, base: float | None = None) -> float:
+def backoff_seconds(
+    attempt: int, retry_after: float | None = None, *, rng=random, base: float | None = None
+) -> float:
     """Exponential backoff with equal jitter (half the ceiling, plus up to half at random), never sooner than
     the provider's Retry-After."""
     base = settings.SYNC_BACKOFF_BASE_SECONDS if base is None else base
@@ -66,16 +75,21 @@ def may_call(integration_id: int) -> bool:
 def quota_feedback(provider: str, call: CallInfo | None, error: ProviderError | None) -> None:
     """Teach the shared limiter what the provider said: a 429's wait, or no quota left this window."""
     quota = provider_quota()
-    if error is not None and error.category == ErrorCategory.RATE_LIMITED and not isinstance(error, QuotaUnavailable):
+    if (
+        error is not None
+        and error.category == ErrorCategory.RATE_LIMITED
+        and not isinstance(error, QuotaUnavailable)
+    ):
         quota.observe(provider, retry_after=error.retry_after or configured_quota(provider).window_seconds)
         return
     seen = parse_rate_limit(call.rate_limit if call is not None else None)
     if seen.remaining is None:
         return
-    quota.observe(provider, remaining=seen.remaining,
-                  reset_seconds=seen.window_seconds or configured_quota(provider).window_seconds)
-
-
+    quota.observe(
+        provider,
+        remaining=seen.remaining,
+        reset_seconds=seen.window_seconds or configured_quota(provider).window_seconds,
+    )
 
 
 def store_tokens(integration: Integration, tokens, *, when: datetime) -> None:
@@ -96,9 +110,15 @@ def refresh_token(integration: Integration) -> SyncLog:
     """Refresh an OAuth access token; a refused refresh marks the integration needs_reauth. Logged as a SyncLog."""
     client = client_for(integration)
     started = timezone.now()
-    row = SyncLog(integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-                  direction=SyncDirection.PULL, object_type="token", operation="refresh_token",
-                  status=SyncStatus.RUNNING)
+    row = SyncLog(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=SyncDirection.PULL,
+        object_type="token",
+        operation="refresh_token",
+        status=SyncStatus.RUNNING,
+    )
     try:
         tokens = client.refresh_token()
     except ProviderError as e:
@@ -114,8 +134,6 @@ def refresh_token(integration: Integration) -> SyncLog:
     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
     finish_attempt(row)
     return row
-
-
 
 
 @dataclass
@@ -147,8 +165,12 @@ class CallContext:
             result = fn(self.client)
         except ProviderError as e:
             quota_feedback(self.integration.provider, e.call, e)
-            if (e.category == ErrorCategory.AUTH_EXPIRED and not _after_refresh
-                    and self.refreshes < MAX_REFRESHES_PER_RUN and self.integration.auth_type == "oauth2"):
+            if (
+                e.category == ErrorCategory.AUTH_EXPIRED
+                and not _after_refresh
+                and self.refreshes < MAX_REFRESHES_PER_RUN
+                and self.integration.auth_type == "oauth2"
+            ):
                 self.refreshes += 1
                 refresh_token(self.integration)  # raises auth_refresh_failed when the refresh token is gone
                 self.client = client_for(self.integration)
@@ -156,4 +178,3 @@ class CallContext:
             raise
         quota_feedback(self.integration.provider, self.client.last_call, None)
         return result
-

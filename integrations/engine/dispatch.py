@@ -1,4 +1,5 @@
 """What is due: integrations with retries or polls due, webhooks to retry, and attempts a dead worker left."""
+
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,11 +14,18 @@ def due_integration_ids(now: datetime | None = None) -> set[int]:
     """Integrations with work due: retries whose time has come, and polling integrations whose interval passed."""
     now = now or timezone.now()
     callable_ = Integration.objects.callable()
-    retries = SyncLog.objects.filter(
-        status=SyncStatus.RETRYING, next_attempt_at__lte=now, integration__in=callable_
-    ).values_list("integration_id", flat=True).distinct()
+    retries = (
+        SyncLog.objects.filter(
+            status=SyncStatus.RETRYING, next_attempt_at__lte=now, integration__in=callable_
+        )
+        .values_list("integration_id", flat=True)
+        .distinct()
+    )
     polling = [
-        pk for pk, last, every in callable_.filter(mode=SyncMode.POLLING).values_list("pk", "last_polled_at", "poll_interval")
+        pk
+        for pk, last, every in callable_.filter(mode=SyncMode.POLLING).values_list(
+            "pk", "last_polled_at", "poll_interval"
+        )
         if last is None or last + every <= now
     ]
     return set(retries) | set(polling)
@@ -39,8 +47,11 @@ def due_webhook_ids(now: datetime | None = None, limit: int = 1000) -> list[int]
             Q(status=WebhookStatus.FAILED, next_attempt_at__lte=now)
             | Q(status=WebhookStatus.QUEUED, next_attempt_at__isnull=True)
             | Q(status=WebhookStatus.QUEUED, next_attempt_at__lte=now),
-            integration__enabled=True, integration__sync_paused=False,
-        ).order_by("received_at").values_list("pk", flat=True)[:limit]
+            integration__enabled=True,
+            integration__sync_paused=False,
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
     )
 
 
@@ -56,5 +67,7 @@ def recover_stuck(now: datetime | None = None) -> int:
     n = stuck.filter(record__isnull=False).update(
         status=SyncStatus.RETRYING, next_attempt_at=now, error_message=f"{message}; retrying"
     )
-    n += stuck.filter(record__isnull=True).update(status=SyncStatus.FAILED, finished_at=now, error_message=message)
+    n += stuck.filter(record__isnull=True).update(
+        status=SyncStatus.FAILED, finished_at=now, error_message=message
+    )
     return n

@@ -1,4 +1,5 @@
 """One running sync per integration: a lease taken with a conditional UPDATE, renewed per call, released at the end."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,10 +24,12 @@ def acquire_lease(integration_id: int, owner: str) -> bool:
 
 
 def renew_lease(integration_id: int, owner: str) -> None:
-    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(sync_lease_until=timezone.now() + lease_length())
+    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(
+        sync_lease_until=timezone.now() + lease_length()
+    )
 
 
 def release_lease(integration_id: int, owner: str) -> None:
-    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(sync_lease_until=None, sync_lease_owner="")
-
-
+    Integration.objects.filter(pk=integration_id, sync_lease_owner=owner).update(
+        sync_lease_until=None, sync_lease_owner=""
+    )

@@ -1,22 +1,36 @@
 """Local record fields <-> a provider's flat fields, from the integration's FieldMappings or the defaults."""
+
 from dataclasses import dataclass
 
 from integrations.catalog import PROVIDERS
 
 # local field -> provider flat field; "full_name" is first_name + last_name.
 DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
-    "hubspot": {"email": "email", "first_name": "firstname", "last_name": "lastname", "company": "company",
-                "title": "jobtitle"},
+    "hubspot": {
+        "email": "email",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "company": "company",
+        "title": "jobtitle",
+    },
     "salesforce": {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "title": "Title"},
-    "greenhouse": {"email": "email", "first_name": "first_name", "last_name": "last_name", "company": "company",
-                   "title": "title"},
+    "greenhouse": {
+        "email": "email",
+        "first_name": "first_name",
+        "last_name": "last_name",
+        "company": "company",
+        "title": "title",
+    },
     "lever": {"email": "email", "full_name": "name", "title": "headline"},
     "workday": {"email": "email", "first_name": "firstName", "last_name": "lastName"},
     "pandadoc": {"name": "name", "recipient_email": "recipient_email"},
     "clearbit": {"email": "email", "full_name": "name", "company": "company", "title": "title"},
 }
 DEFAULT_REQUIRED: dict[str, set[str]] = {
-    "salesforce": {"last_name"}, "greenhouse": {"last_name"}, "lever": {"full_name"}, "workday": {"last_name"},
+    "salesforce": {"last_name"},
+    "greenhouse": {"last_name"},
+    "lever": {"full_name"},
+    "workday": {"last_name"},
     "pandadoc": {"name"},
 }
 EXTERNAL_ID = "lineup_id"

@@ -1,4 +1,5 @@
 """Recording what a provider call did: the attempt's SyncLog row, the rollups, and the integration's status."""
+
 from datetime import datetime
 
 from integrations.engine import rollups
@@ -21,8 +22,11 @@ def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
     """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted)."""
     row.save()
     if counted:
-        rollups.count(provider=row.provider, endpoint=row.endpoint or "(quota wait)",
-                      category=row.error_category if row.status != SyncStatus.SUCCESS else "")
+        rollups.count(
+            provider=row.provider,
+            endpoint=row.endpoint or "(quota wait)",
+            category=row.error_category if row.status != SyncStatus.SUCCESS else "",
+        )
 
 
 def note_success(integration: Integration, when: datetime) -> None:
@@ -35,4 +39,3 @@ def note_error(integration: Integration, error: ProviderError, when: datetime) -
         last_error_at=when, last_error_category=error.category, last_error=str(error)[:2000]
     )
     Integration.objects.filter(pk=integration.pk).settle_status()
-

@@ -1,4 +1,5 @@
 """Pulling provider changes into the local data."""
+
 import uuid
 from datetime import datetime, timedelta
 
@@ -22,24 +23,30 @@ from integrations.providers import ProviderError, RemoteRecord
 POLL_OVERLAP = timedelta(minutes=2)
 
 
-
-
 def apply_remote(integration: Integration, remote: RemoteRecord, *, when: datetime) -> tuple[Record, str]:
     """Bring one provider record into the local data: update its linked record, adopt ours, or create one."""
-    link = RecordLink.objects.select_related("record").filter(integration=integration, remote_id=remote.remote_id).first()
+    link = (
+        RecordLink.objects.select_related("record")
+        .filter(integration=integration, remote_id=remote.remote_id)
+        .first()
+    )
     record = link.record if link else None
     outcome = "updated"
     if record is None:
         lineup_id = remote.fields.get(EXTERNAL_ID)
         if lineup_id:
             try:
-                record = Record.objects.filter(tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id))).first()
+                record = Record.objects.filter(
+                    tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id))
+                ).first()
             except ValueError:
                 record = None
         if record is None:
             record = Record.objects.create(
-                tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind,
-                payload=mapping_for(integration).to_local(remote.fields), crm_sync_status=CrmSyncStatus.SYNCED,
+                tenant_id=integration.tenant_id,
+                kind=PROVIDERS[integration.provider].record_kind,
+                payload=mapping_for(integration).to_local(remote.fields),
+                crm_sync_status=CrmSyncStatus.SYNCED,
             )
             outcome = "created"
     payload = {**record.payload, **mapping_for(integration).to_local(remote.fields)}
@@ -48,9 +55,15 @@ def apply_remote(integration: Integration, remote: RemoteRecord, *, when: dateti
     elif outcome != "created":
         outcome = "unchanged"
     RecordLink.objects.update_or_create(
-        record=record, integration=integration,
-        defaults={"remote_id": remote.remote_id, "synced_at": when, "remote_updated_at": remote.updated_at,
-                  "failed_at": None, "last_error_category": ""},
+        record=record,
+        integration=integration,
+        defaults={
+            "remote_id": remote.remote_id,
+            "synced_at": when,
+            "remote_updated_at": remote.updated_at,
+            "failed_at": None,
+            "last_error_category": "",
+        },
     )
     return record, outcome
 
@@ -65,16 +78,24 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
     cursor = None
     while True:
         row = SyncLog.objects.create(
-            integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-            direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type,
-            operation="list", status=SyncStatus.RUNNING,
+            integration=integration,
+            tenant_id=integration.tenant_id,
+            provider=integration.provider,
+            direction=SyncDirection.PULL,
+            object_type=PROVIDERS[integration.provider].object_type,
+            operation="list",
+            status=SyncStatus.RUNNING,
         )
         try:
             page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
         except (ProviderError, NotCallable) as e:
             err = e if isinstance(e, ProviderError) else ProviderError("unknown", str(e))
             record_call(row, err.call)
-            row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
+            row.status, row.error_category, row.error_message = (
+                SyncStatus.FAILED,
+                err.category,
+                err.message[:2000],
+            )
             row.finished_at = timezone.now()
             finish_attempt(row, counted=err.call is not None)
             if not isinstance(e, NotCallable) and not isinstance(e, QuotaUnavailable):
@@ -95,4 +116,3 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
     Integration.objects.filter(pk=integration.pk).update(last_polled_at=started)
     note_success(integration, timezone.now())
     return counts
-

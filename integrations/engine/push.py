@@ -1,4 +1,5 @@
 """Pushing local records to the provider (and enriching them at an enrichment provider)."""
+
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -26,17 +27,19 @@ from integrations.providers import ProviderError, RemoteRecord
 MAX_ATTEMPTS = 8
 
 
-
-
 def pending_records(integration: Integration):
     """Records of the integration's kind that changed since their last push and are not waiting on a failure."""
-    records = Record.objects.filter(tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind)
+    records = Record.objects.filter(
+        tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind
+    )
     if is_enrichment(integration):
         # Enrichment has no remote copy to keep equal: what waits is what has not been enriched yet.
-        failed = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration,
-                                           failed_at__gte=OuterRef("updated_at"))
-        return records.filter(enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED]).exclude(
-            Exists(failed))
+        failed = RecordLink.objects.filter(
+            record=OuterRef("pk"), integration=integration, failed_at__gte=OuterRef("updated_at")
+        )
+        return records.filter(
+            enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED]
+        ).exclude(Exists(failed))
     settled = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration).filter(
         Q(synced_at__gte=OuterRef("updated_at")) | Q(failed_at__gte=OuterRef("updated_at"))
     )
@@ -61,8 +64,12 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     link = link_for(integration, record)
     operation = "update" if link.remote_id else "create"
     row = retry_of or SyncLog(
-        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-        direction=SyncDirection.PUSH, object_type=PROVIDERS[integration.provider].object_type, record=record,
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=SyncDirection.PUSH,
+        object_type=PROVIDERS[integration.provider].object_type,
+        record=record,
     )
     row.operation, row.status = operation, SyncStatus.RUNNING
     if retry_of is not None:
@@ -73,8 +80,14 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
 
     fields, missing = mapping_for(integration).to_remote(record.payload, str(record.external_id))
     if missing:
-        return _fail_push(row, link, record, ProviderError(
-            "missing_field", f"required field '{missing}' is empty in the local record", field=missing))
+        return _fail_push(
+            row,
+            link,
+            record,
+            ProviderError(
+                "missing_field", f"required field '{missing}' is empty in the local record", field=missing
+            ),
+        )
     try:
         if link.remote_id:
             remote = ctx.call(lambda c: c.update_record(link.remote_id, fields))
@@ -92,7 +105,10 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     row.status, row.finished_at = SyncStatus.SUCCESS, now
     finish_attempt(row)
     RecordLink.objects.filter(pk=link.pk).update(
-        remote_id=remote.remote_id, synced_at=now, remote_updated_at=remote.updated_at, failed_at=None,
+        remote_id=remote.remote_id,
+        synced_at=now,
+        remote_updated_at=remote.updated_at,
+        failed_at=None,
         last_error_category="",
     )
     # .update() leaves Record.updated_at alone, so the record does not look changed again.
@@ -106,8 +122,12 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     integration = ctx.integration
     link = link_for(integration, record)
     row = retry_of or SyncLog(
-        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-        direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type, record=record,
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=SyncDirection.PULL,
+        object_type=PROVIDERS[integration.provider].object_type,
+        record=record,
     )
     row.operation, row.status = "enrich", SyncStatus.RUNNING
     if retry_of is not None:
@@ -117,8 +137,12 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     row.save()
     email = (record.payload or {}).get("email")
     if not email:
-        return _fail_push(row, link, record, ProviderError("missing_field", "the record has no email to enrich",
-                                                           field="email"))
+        return _fail_push(
+            row,
+            link,
+            record,
+            ProviderError("missing_field", "the record has no email to enrich", field="email"),
+        )
     try:
         person = ctx.call(lambda c: c.find_person(email))
     except NotCallable as e:
@@ -144,8 +168,10 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     finish_attempt(row)
     enrichment = {k: v for k, v in (person.fields if person else {}).items() if k != "email"}
     Record.objects.filter(pk=record.pk).update(
-        payload={**record.payload, "enrichment": enrichment}, enrichment_status=EnrichmentStatus.ENRICHED,
-        enriched_at=now, updated_at=now,
+        payload={**record.payload, "enrichment": enrichment},
+        enrichment_status=EnrichmentStatus.ENRICHED,
+        enriched_at=now,
+        updated_at=now,
     )
     # Many records may share one person: the person's id stays in the enrichment, not in the link.
     if person:
@@ -198,4 +224,3 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     if not isinstance(error, QuotaUnavailable):
         note_error(row.integration, error, now)
     return row
-

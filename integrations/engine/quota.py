@@ -7,6 +7,7 @@ rolling windows too; a small slack absorbs the time between our count and the pr
 package is not used: its windows are whole multiples of a second, so the slack-widened window, 10 s becoming
 10.1 s, cannot be said; and it has no way to stop every worker until a 429's Retry-After has passed.)
 """
+
 import threading
 import time
 import uuid
@@ -73,8 +74,10 @@ class RedisWindow:
     def try_hit(self, provider: str) -> float:
         """0 when admitted, else the seconds to wait."""
         window_ms, limit = _window_ms(provider)
-        wait_ms = self._hit(keys=[f"lineup:quota:{provider}", f"lineup:quota-block:{provider}"],
-                            args=[window_ms, limit, uuid.uuid4().hex])
+        wait_ms = self._hit(
+            keys=[f"lineup:quota:{provider}", f"lineup:quota-block:{provider}"],
+            args=[window_ms, limit, uuid.uuid4().hex],
+        )
         return int(wait_ms) / 1000
 
     def block(self, provider: str, seconds: float) -> None:
@@ -149,8 +152,14 @@ class ProviderQuota:
                 return False
             time.sleep(min(wait, left))
 
-    def observe(self, provider: str, *, retry_after: float | None = None, remaining: int | None = None,
-                reset_seconds: float | None = None) -> None:
+    def observe(
+        self,
+        provider: str,
+        *,
+        retry_after: float | None = None,
+        remaining: int | None = None,
+        reset_seconds: float | None = None,
+    ) -> None:
         """Stop every worker until the provider's quota resets: after a 429, or when it says none remains."""
         if retry_after:
             self._window.block(provider, retry_after)

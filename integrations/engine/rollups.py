@@ -3,6 +3,7 @@
 One upsert per counter (INSERT ... ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike), so counting costs
 two statements per call and nobody ever scans the sync-log table for a rate.
 """
+
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -23,8 +24,15 @@ _TOTAL = (
 )
 
 
-def count(*, provider: str, endpoint: str, category: str = "", kind: str = OutcomeKind.SYNC,
-          at: datetime | None = None, n: int = 1) -> None:
+def count(
+    *,
+    provider: str,
+    endpoint: str,
+    category: str = "",
+    kind: str = OutcomeKind.SYNC,
+    at: datetime | None = None,
+    n: int = 1,
+) -> None:
     """Count n outcomes ("" category = success) at the minute of `at`."""
     minute = (at or timezone.now()).replace(second=0, microsecond=0)
     endpoint = (endpoint or "")[:300]

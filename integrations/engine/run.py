@@ -1,4 +1,5 @@
 """One sync run of one integration: due retries, then changed records (or chosen ones), then a pull when polling."""
+
 import uuid
 from dataclasses import dataclass, field
 
@@ -28,7 +29,9 @@ class SyncSummary:
     more: bool = False
 
 
-def sync_integration(integration_id: int, *, pull: bool | None = None, record_ids: list[int] | None = None) -> SyncSummary:
+def sync_integration(
+    integration_id: int, *, pull: bool | None = None, record_ids: list[int] | None = None
+) -> SyncSummary:
     """One sync run: due retries, then changed records (or just `record_ids`), then a pull when polling."""
     summary = SyncSummary(integration_id=integration_id)
     integration = Integration.objects.select_related("tenant").filter(pk=integration_id).first()
@@ -36,7 +39,9 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
         summary.reason = "gone"
         return summary
     if not may_call(integration.pk) or not integration.has_credentials:
-        summary.reason = f"not syncing: {integration.status}" if integration.has_credentials else "no credentials"
+        summary.reason = (
+            f"not syncing: {integration.status}" if integration.has_credentials else "no credentials"
+        )
         return summary
     owner = uuid.uuid4().hex
     if not acquire_lease(integration.pk, owner):
@@ -82,7 +87,10 @@ def sync_integration(integration_id: int, *, pull: bool | None = None, record_id
 
 def due_retries(integration: Integration):
     return SyncLog.objects.filter(
-        integration=integration, status=SyncStatus.RETRYING, next_attempt_at__lte=timezone.now(), record__isnull=False
+        integration=integration,
+        status=SyncStatus.RETRYING,
+        next_attempt_at__lte=timezone.now(),
+        record__isnull=False,
     )
 
 
@@ -90,10 +98,14 @@ def _work(integration: Integration, record_ids: list[int] | None):
     """What one run pushes: due retries first (oldest first), then records that changed, BATCH_SIZE at most."""
     budget = BATCH_SIZE
     if record_ids is not None:
-        for record in Record.objects.filter(pk__in=record_ids, tenant_id=integration.tenant_id).order_by("pk"):
+        for record in Record.objects.filter(pk__in=record_ids, tenant_id=integration.tenant_id).order_by(
+            "pk"
+        ):
             yield record, None
         return
-    retries = list(due_retries(integration).select_related("record").order_by("next_attempt_at", "pk")[:budget])
+    retries = list(
+        due_retries(integration).select_related("record").order_by("next_attempt_at", "pk")[:budget]
+    )
     retried = set()
     for row in retries:
         retried.add(row.record_id)
@@ -107,7 +119,8 @@ def _work(integration: Integration, record_ids: list[int] | None):
 
 def _priority_records(integration: Integration):
     return Record.objects.filter(
-        tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind,
+        tenant_id=integration.tenant_id,
+        kind=PROVIDERS[integration.provider].record_kind,
         sync_priority_at__isnull=False,
     ).order_by("sync_priority_at", "pk")
 
@@ -124,4 +137,3 @@ def _with_priority(integration: Integration, work):
             yield record, retry_of
     for urgent in _priority_records(integration).exclude(pk__in=done)[:50]:
         yield urgent, None
-

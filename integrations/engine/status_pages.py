@@ -1,4 +1,5 @@
 """RB-01 "check provider status page": beat reads each provider's public status page through its adapter."""
+
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
@@ -15,8 +16,12 @@ def read_status_page(provider: str) -> ProviderStatusReading | None:
     now = timezone.now()
     try:
         status = client_for(integration).status()
-        values = {"indicator": status.indicator, "description": status.description[:300], "read_at": now,
-                  "error": ""}
+        values = {
+            "indicator": status.indicator,
+            "description": status.description[:300],
+            "read_at": now,
+            "error": "",
+        }
     except ProviderError as e:
         values = {"indicator": "", "description": "", "read_at": now, "error": str(e)[:500]}
     reading, _ = ProviderStatusReading.objects.update_or_create(provider=provider, defaults=values)

@@ -1,4 +1,5 @@
 """Processing a stored webhook delivery: fetch the records it names and apply them."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +21,9 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
     integration = delivery.integration
     if not may_call(integration.pk):
         # Paused or disabled: keep the event, untouched, until the integration may sync again.
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookStatus.QUEUED, next_attempt_at=None)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookStatus.QUEUED, next_attempt_at=None
+        )
         delivery.status = WebhookStatus.QUEUED
         return delivery
     delivery.attempts += 1
@@ -37,19 +40,25 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
         else:
             delivery.status = WebhookStatus.FAILED
             # Webhooks wait longer between tries than pushes: a provider outage outlasts a burst of retries.
-            wait = backoff_seconds(delivery.attempts, getattr(e, "retry_after", None),
-                                   base=settings.WEBHOOK_RETRY_BASE_SECONDS)
+            wait = backoff_seconds(
+                delivery.attempts, getattr(e, "retry_after", None), base=settings.WEBHOOK_RETRY_BASE_SECONDS
+            )
             delivery.next_attempt_at = now + timedelta(seconds=wait)
         delivery.save(update_fields=["attempts", "status", "next_attempt_at", "last_error"])
         category = e.category if isinstance(e, ProviderError) else "unknown"
-        rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook", category=category)
+        rollups.count(
+            kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook", category=category
+        )
         if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable):
             note_error(integration, e, now)
         return delivery
     delivery.status, delivery.processed_at, delivery.last_error, delivery.next_attempt_at = (
-        WebhookStatus.PROCESSED, timezone.now(), "", None)
+        WebhookStatus.PROCESSED,
+        timezone.now(),
+        "",
+        None,
+    )
     delivery.save(update_fields=["attempts", "status", "processed_at", "last_error", "next_attempt_at"])
     rollups.count(kind=OutcomeKind.WEBHOOK, provider=delivery.provider, endpoint="webhook")
     note_success(integration, timezone.now())
     return delivery
-

@@ -1,4 +1,5 @@
 """Provider clients: one adapter per provider on one base HTTP client. No Django, no ORM in here."""
+
 from __future__ import annotations
 
 from typing import Any

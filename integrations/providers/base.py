@@ -3,6 +3,7 @@
 Adapters only describe their differences (paths, auth header, field flattening, error shapes). Clients take
 plain values and return plain values or raise ProviderError; they never touch Django or the ORM.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,9 @@ DEFAULT_RETRY_AFTER_CAP = 900.0
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None, cap: float = DEFAULT_RETRY_AFTER_CAP) -> float | None:
+def parse_retry_after(
+    value: str | None, *, now: datetime | None = None, cap: float = DEFAULT_RETRY_AFTER_CAP
+) -> float | None:
     """Seconds to wait from a Retry-After value: delta seconds, an HTTP date or (Greenhouse) a Unix timestamp.
 
     Past moments and negative values give 0; long waits are capped; anything unparseable gives None.
@@ -208,9 +211,17 @@ _MISSING_RE = re.compile(
 )
 _DUPLICATE_RE = re.compile(r"already exists|already been taken|already in use|\bduplicate", re.IGNORECASE)
 _EXISTING_ID_RE = re.compile(
-    r"existing(?:\s+(?:record|contact|candidate|object))?[\s_-]*id\s*[:=#]?\s*['\"]?([A-Za-z0-9][A-Za-z0-9_\-]*)", re.IGNORECASE
+    r"existing(?:\s+(?:record|contact|candidate|object))?[\s_-]*id\s*[:=#]?\s*['\"]?([A-Za-z0-9][A-Za-z0-9_\-]*)",
+    re.IGNORECASE,
 )
-_EXISTING_ID_KEYS = ("existing_id", "existingId", "existingRecordId", "existing_record_id", "duplicateId", "duplicate_id")
+_EXISTING_ID_KEYS = (
+    "existing_id",
+    "existingId",
+    "existingRecordId",
+    "existing_record_id",
+    "duplicateId",
+    "duplicate_id",
+)
 
 
 class BaseClient:
@@ -321,10 +332,14 @@ class BaseClient:
             )
         except requests.exceptions.Timeout as e:
             self._record_call(call, started)
-            raise ProviderError("timeout", f"{self.provider}: no answer within {self.timeout:g} s", call=call) from e
+            raise ProviderError(
+                "timeout", f"{self.provider}: no answer within {self.timeout:g} s", call=call
+            ) from e
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
             self._record_call(call, started)
-            raise ProviderError("connection", f"{self.provider}: connection failed: {_short(e)}", call=call) from e
+            raise ProviderError(
+                "connection", f"{self.provider}: connection failed: {_short(e)}", call=call
+            ) from e
         except requests.exceptions.RequestException as e:
             self._record_call(call, started)
             raise ProviderError("unknown", f"{self.provider}: request failed: {_short(e)}", call=call) from e
@@ -353,7 +368,9 @@ class BaseClient:
             extra={"provider": self.provider, "endpoint": call.endpoint, "http_status": call.http_status},
         )
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s request: %s | response: %s", self.provider, call.request_excerpt, call.response_excerpt)
+            logger.debug(
+                "%s request: %s | response: %s", self.provider, call.request_excerpt, call.response_excerpt
+            )
 
     def _rate_limit_headers(self, response: requests.Response) -> dict[str, str]:
         prefixes = self.rate_limit_header_prefixes
@@ -428,7 +445,11 @@ class BaseClient:
         if status == 403:
             return ProviderError("auth_invalid", prefix + "forbidden: " + message, **kw)
         field_name = self._error_field(body, items, message)
-        if status == 409 or codes & _DUPLICATE_CODES or (status in (400, 422) and _DUPLICATE_RE.search(message)):
+        if (
+            status == 409
+            or codes & _DUPLICATE_CODES
+            or (status in (400, 422) and _DUPLICATE_RE.search(message))
+        ):
             return ProviderError(
                 "duplicate", prefix + message, field=field_name, existing_id=_existing_id(body, message), **kw
             )
@@ -436,7 +457,9 @@ class BaseClient:
             return ProviderError("unknown", prefix + "not found: " + message, **kw)
         if 400 <= status < 500:
             missing = bool(codes & _MISSING_CODES) or bool(_MISSING_RE.search(message))
-            return ProviderError("missing_field" if missing else "validation", prefix + message, field=field_name, **kw)
+            return ProviderError(
+                "missing_field" if missing else "validation", prefix + message, field=field_name, **kw
+            )
         return ProviderError("unknown", prefix + f"unexpected HTTP {status}: " + message, **kw)
 
     def _retry_after(self, response: requests.Response) -> float | None:
@@ -467,8 +490,12 @@ class BaseClient:
 
     def _token_request(self, form: dict[str, Any], *, grant: str) -> TokenSet:
         if self.auth_type != "oauth2":
-            raise UnsupportedOperation(f"{self.provider} uses API keys: there is no token to refresh", category="auth_invalid")
-        response = self._request("POST", self.token_endpoint, form=form, authenticated=False, token_grant=grant)
+            raise UnsupportedOperation(
+                f"{self.provider} uses API keys: there is no token to refresh", category="auth_invalid"
+            )
+        response = self._request(
+            "POST", self.token_endpoint, form=form, authenticated=False, token_grant=grant
+        )
         data = self._json_object(response, what="token response")
         access = data.get("access_token")
         if not isinstance(access, str) or not access:
@@ -478,7 +505,9 @@ class BaseClient:
             expires = int(expires_in) if expires_in is not None else None
         except (TypeError, ValueError):
             expires = None
-        refresh = data.get("refresh_token") or (form.get("refresh_token") if grant == "refresh_token" else None)
+        refresh = data.get("refresh_token") or (
+            form.get("refresh_token") if grant == "refresh_token" else None
+        )
         known = {"access_token", "refresh_token", "expires_in"}
         extra = {k: v for k, v in data.items() if k not in known and k not in ("token_type",)}
         tokens = TokenSet(access_token=access, refresh_token=refresh, expires_in=expires, extra=extra)
@@ -491,7 +520,9 @@ class BaseClient:
     def refresh_token(self) -> TokenSet:
         """Trade the refresh token for a new access token (oauth2 providers)."""
         if self.auth_type != "oauth2":
-            raise UnsupportedOperation(f"{self.provider} uses API keys: there is no token to refresh", category="auth_invalid")
+            raise UnsupportedOperation(
+                f"{self.provider} uses API keys: there is no token to refresh", category="auth_invalid"
+            )
         refresh = self.credentials.get("refresh_token")
         if not refresh:
             raise ProviderError("auth_refresh_failed", f"{self.provider}: no refresh token stored")
@@ -521,7 +552,9 @@ class BaseClient:
     def authorize_url(self, *, redirect_uri: str, state: str, account: str | None = None) -> str:
         """The consent page URL to send an operator to (oauth2 providers)."""
         if self.auth_type != "oauth2":
-            raise UnsupportedOperation(f"{self.provider} uses API keys: there is no consent page", category="auth_invalid")
+            raise UnsupportedOperation(
+                f"{self.provider} uses API keys: there is no consent page", category="auth_invalid"
+            )
         query = {
             "client_id": self.client_id,
             "redirect_uri": redirect_uri,
@@ -539,7 +572,9 @@ class BaseClient:
     def _unsupported(self, operation: str) -> UnsupportedOperation:
         return UnsupportedOperation(f"{self.provider} does not support {operation}")
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         raise self._unsupported("list_records")
 
     def get_record(self, remote_id: str) -> RemoteRecord:

@@ -1,4 +1,5 @@
 """Clearbit person enrichment (Bearer API key; read only: find a person by email)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -39,7 +40,9 @@ class ClearbitClient(BaseClient):
 
     def check_credentials(self) -> None:
         # Any answer but 401/403 proves the key: an unknown address is a 404, which is fine here.
-        self._request("GET", PERSON_FIND, params={"email": "credentials-check@example.com"}, ok_statuses=(404,))
+        self._request(
+            "GET", PERSON_FIND, params={"email": "credentials-check@example.com"}, ok_statuses=(404,)
+        )
 
 
 def flatten(data: dict) -> dict[str, Any]:
@@ -49,7 +52,9 @@ def flatten(data: dict) -> dict[str, Any]:
         fields["email"] = data.get("email")
     name = data.get("name")
     if isinstance(name, dict):
-        full = name.get("fullName") or " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
+        full = name.get("fullName") or " ".join(
+            p for p in (name.get("givenName"), name.get("familyName")) if p
+        )
         fields["name"] = full or None
     elif isinstance(name, str):
         fields["name"] = name

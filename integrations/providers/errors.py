@@ -2,6 +2,7 @@
 
 `integrations.models.ErrorCategory` (the choices stored on sync logs) is built from `CATEGORY_LABELS`.
 """
+
 from __future__ import annotations
 
 from integrations.providers.types import CallInfo

@@ -1,4 +1,5 @@
 """Greenhouse Harvest v1 candidates (HTTP Basic with the API key; webhooks signed with HMAC-SHA256)."""
+
 from __future__ import annotations
 
 import base64
@@ -28,8 +29,13 @@ CANDIDATES = "/v1/candidates"
 CANDIDATE = "/v1/candidates/{id}"
 FLAT_FIELDS = ("first_name", "last_name", "company", "title", "email", "lineup_id")
 
-_ACTIONS = {"candidate_created": "created", "candidate_updated": "updated", "candidate_deleted": "deleted",
-            "delete_candidate": "deleted", "new_candidate_application": "created"}
+_ACTIONS = {
+    "candidate_created": "created",
+    "candidate_updated": "updated",
+    "candidate_deleted": "deleted",
+    "delete_candidate": "deleted",
+    "new_candidate_application": "created",
+}
 
 
 class GreenhouseClient(BaseClient):
@@ -46,17 +52,26 @@ class GreenhouseClient(BaseClient):
 
     def _write_headers(self) -> dict[str, str]:
         # Harvest attributes writes to a Greenhouse user; the integration's credentials may name one.
-        return {"On-Behalf-Of": str(self.credentials.get("on_behalf_of") or self.credentials.get("user_id") or "lineup-ops")}
+        return {
+            "On-Behalf-Of": str(
+                self.credentials.get("on_behalf_of") or self.credentials.get("user_id") or "lineup-ops"
+            )
+        }
 
     # ---------------------------------------------------------------------------------- records
 
     def _record(self, data: Any, response: requests.Response) -> RemoteRecord:
         remote_id = self._require_id(data, response, "id")
         return RemoteRecord(
-            remote_id=remote_id, fields=flatten(data), updated_at=parse_timestamp(data.get("updated_at")), raw=data
+            remote_id=remote_id,
+            fields=flatten(data),
+            updated_at=parse_timestamp(data.get("updated_at")),
+            raw=data,
         )
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         page = _page_number(cursor)
         params: dict[str, Any] = {"per_page": max(1, min(int(limit), 500)), "page": page}
         if updated_since is not None:
@@ -83,7 +98,11 @@ class GreenhouseClient(BaseClient):
 
     def update_record(self, remote_id: str, fields: dict) -> RemoteRecord:
         response = self._request(
-            "PATCH", CANDIDATE, path_params={"id": remote_id}, json_body=nest(fields), headers=self._write_headers()
+            "PATCH",
+            CANDIDATE,
+            path_params={"id": remote_id},
+            json_body=nest(fields),
+            headers=self._write_headers(),
         )
         return self._record(self._json_object(response, what="updated candidate"), response)
 
@@ -116,7 +135,11 @@ class GreenhouseClient(BaseClient):
         cls, *, secret: str, method: str = "POST", url: str, body: bytes, now: datetime | None = None
     ) -> tuple[str, dict[str, str], bytes]:
         event_id = hashlib.sha256(bytes(body)).hexdigest()[:32]
-        return url, {"Signature": f"sha256 {hmac_hex(secret, bytes(body))}", "Greenhouse-Event-ID": event_id}, bytes(body)
+        return (
+            url,
+            {"Signature": f"sha256 {hmac_hex(secret, bytes(body))}", "Greenhouse-Event-ID": event_id},
+            bytes(body),
+        )
 
     @classmethod
     def parse_webhook(cls, *, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
@@ -142,7 +165,9 @@ class GreenhouseClient(BaseClient):
 
 def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     """Greenhouse candidate -> flat fields (email = email_addresses[0].value, lineup_id = custom_fields.lineup_id)."""
-    fields: dict[str, Any] = {k: data.get(k) for k in ("first_name", "last_name", "company", "title") if k in data}
+    fields: dict[str, Any] = {
+        k: data.get(k) for k in ("first_name", "last_name", "company", "title") if k in data
+    }
     emails = data.get("email_addresses")
     if isinstance(emails, list) and emails:
         first = emails[0]

@@ -1,4 +1,5 @@
 """HubSpot CRM contacts (OAuth2, Bearer; webhooks v3)."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,13 @@ PROPERTIES = ("email", "firstname", "lastname", "company", "jobtitle", "lineup_i
 _META = {"hs_object_id", "createdate", "lastmodifieddate"}
 MAX_WEBHOOK_AGE_S = 300
 
-_ACTIONS = {"creation": "created", "propertyChange": "updated", "deletion": "deleted", "restore": "updated", "merge": "updated"}
+_ACTIONS = {
+    "creation": "created",
+    "propertyChange": "updated",
+    "deletion": "deleted",
+    "restore": "updated",
+    "merge": "updated",
+}
 
 
 class HubSpotClient(BaseClient):
@@ -66,7 +73,9 @@ class HubSpotClient(BaseClient):
         updated = parse_timestamp(data.get("updatedAt")) or parse_timestamp(props.get("lastmodifieddate"))
         return RemoteRecord(remote_id=remote_id, fields=fields, updated_at=updated, raw=data)
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         limit = max(1, min(int(limit), 100))
         if updated_since is None:
             response = self._request(
@@ -75,7 +84,15 @@ class HubSpotClient(BaseClient):
         else:
             body: dict[str, Any] = {
                 "filterGroups": [
-                    {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(epoch_ms(updated_since))}]}
+                    {
+                        "filters": [
+                            {
+                                "propertyName": "lastmodifieddate",
+                                "operator": "GTE",
+                                "value": str(epoch_ms(updated_since)),
+                            }
+                        ]
+                    }
                 ],
                 "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
                 "properties": list(PROPERTIES),
@@ -93,7 +110,9 @@ class HubSpotClient(BaseClient):
         return Page(records=records, next_cursor=str(next_after) if next_after else None)
 
     def get_record(self, remote_id: str) -> RemoteRecord:
-        response = self._request("GET", CONTACT, path_params={"id": remote_id}, params={"properties": ",".join(PROPERTIES)})
+        response = self._request(
+            "GET", CONTACT, path_params={"id": remote_id}, params={"properties": ",".join(PROPERTIES)}
+        )
         return self._record(self._json_object(response, what="contact"), response)
 
     def create_record(self, fields: dict) -> RemoteRecord:
@@ -101,7 +120,9 @@ class HubSpotClient(BaseClient):
         return self._record(self._json_object(response, what="created contact"), response)
 
     def update_record(self, remote_id: str, fields: dict) -> RemoteRecord:
-        response = self._request("PATCH", CONTACT, path_params={"id": remote_id}, json_body={"properties": _props(fields)})
+        response = self._request(
+            "PATCH", CONTACT, path_params={"id": remote_id}, json_body={"properties": _props(fields)}
+        )
         return self._record(self._json_object(response, what="updated contact"), response)
 
     def check_credentials(self) -> None:
@@ -131,7 +152,9 @@ class HubSpotClient(BaseClient):
         now_ms = epoch_ms(now or datetime.now(UTC))
         if abs(now_ms - sent_ms) > MAX_WEBHOOK_AGE_S * 1000:
             return False
-        expected = hmac_b64(secret, method.upper().encode() + url.encode() + bytes(body) + str(timestamp).strip().encode())
+        expected = hmac_b64(
+            secret, method.upper().encode() + url.encode() + bytes(body) + str(timestamp).strip().encode()
+        )
         return hmac_equal(expected, signature.strip())
 
     @classmethod
@@ -139,8 +162,14 @@ class HubSpotClient(BaseClient):
         cls, *, secret: str, method: str = "POST", url: str, body: bytes, now: datetime | None = None
     ) -> tuple[str, dict[str, str], bytes]:
         timestamp = str(epoch_ms(now or datetime.now(UTC)))
-        signature = hmac_b64(secret, method.upper().encode() + url.encode() + bytes(body) + timestamp.encode())
-        return url, {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": timestamp}, bytes(body)
+        signature = hmac_b64(
+            secret, method.upper().encode() + url.encode() + bytes(body) + timestamp.encode()
+        )
+        return (
+            url,
+            {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": timestamp},
+            bytes(body),
+        )
 
     @classmethod
     def parse_webhook(cls, *, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
@@ -151,8 +180,14 @@ class HubSpotClient(BaseClient):
             raise ProviderError("validation", "hubspot webhook body is not a list of events")
         events = []
         for item in data:
-            if not isinstance(item, dict) or item.get("objectId") in (None, "") or item.get("eventId") in (None, ""):
-                raise ProviderError("validation", f"hubspot webhook event lacks eventId/objectId: {json.dumps(item)[:200]}")
+            if (
+                not isinstance(item, dict)
+                or item.get("objectId") in (None, "")
+                or item.get("eventId") in (None, "")
+            ):
+                raise ProviderError(
+                    "validation", f"hubspot webhook event lacks eventId/objectId: {json.dumps(item)[:200]}"
+                )
             kind = str(item.get("subscriptionType") or "")
             action = _ACTIONS.get(kind.rsplit(".", 1)[-1], kind or "updated")
             events.append(
@@ -169,6 +204,7 @@ class HubSpotClient(BaseClient):
 
 def _props(fields: Mapping[str, Any]) -> dict[str, Any]:
     """HubSpot properties are strings; None clears a property."""
+
     def text(v: Any) -> str:
         if v is None:
             return ""

@@ -1,4 +1,5 @@
 """Lever opportunities (OAuth2, Bearer; webhooks carry their signature in the body)."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ OPPORTUNITY = "/v1/opportunities/{id}"
 FLAT_FIELDS = ("name", "headline", "email", "lineup_id")
 TAG_PREFIX = "lineup:"
 
-_ACTIONS = {"candidateCreated": "created", "candidateUpdated": "updated", "candidateDeleted": "deleted",
-            "candidateArchiveChange": "updated", "candidateStageChange": "updated", "candidateHired": "updated"}
+_ACTIONS = {
+    "candidateCreated": "created",
+    "candidateUpdated": "updated",
+    "candidateDeleted": "deleted",
+    "candidateArchiveChange": "updated",
+    "candidateStageChange": "updated",
+    "candidateHired": "updated",
+}
 
 
 class LeverClient(BaseClient):
@@ -50,10 +57,15 @@ class LeverClient(BaseClient):
             data = data["data"]
         remote_id = self._require_id(data, response, "id")
         return RemoteRecord(
-            remote_id=remote_id, fields=flatten(data), updated_at=parse_timestamp(data.get("updatedAt")), raw=data
+            remote_id=remote_id,
+            fields=flatten(data),
+            updated_at=parse_timestamp(data.get("updatedAt")),
+            raw=data,
         )
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         params: dict[str, Any] = {"limit": max(1, min(int(limit), 100)), "offset": cursor or None}
         if updated_since is not None:
             params["updated_at_start"] = epoch_ms(updated_since)
@@ -71,12 +83,18 @@ class LeverClient(BaseClient):
         return self._record(self._json_object(response, what="opportunity"), response)
 
     def create_record(self, fields: dict) -> RemoteRecord:
-        response = self._request("POST", OPPORTUNITIES, params={"perform_as": self._perform_as()}, json_body=nest(fields))
+        response = self._request(
+            "POST", OPPORTUNITIES, params={"perform_as": self._perform_as()}, json_body=nest(fields)
+        )
         return self._record(self._json_object(response, what="created opportunity"), response)
 
     def update_record(self, remote_id: str, fields: dict) -> RemoteRecord:
         response = self._request(
-            "PUT", OPPORTUNITY, path_params={"id": remote_id}, params={"perform_as": self._perform_as()}, json_body=nest(fields)
+            "PUT",
+            OPPORTUNITY,
+            path_params={"id": remote_id},
+            params={"perform_as": self._perform_as()},
+            json_body=nest(fields),
         )
         return self._record(self._json_object(response, what="updated opportunity"), response)
 

@@ -1,4 +1,5 @@
 """PandaDoc documents ("Authorization: API-Key <key>"; webhooks signed in the query string)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,14 @@ DOCUMENTS = "/public/v1/documents"
 DOCUMENT = "/public/v1/documents/{id}"
 FLAT_FIELDS = ("name", "status", "recipient_email", "lineup_id")
 
-_ACTIONS = {"document_created": "created", "document_deleted": "deleted", "document_state_changed": "updated",
-            "document_updated": "updated", "recipient_completed": "updated", "document_completed_pdf_ready": "updated"}
+_ACTIONS = {
+    "document_created": "created",
+    "document_deleted": "deleted",
+    "document_state_changed": "updated",
+    "document_updated": "updated",
+    "recipient_completed": "updated",
+    "document_completed_pdf_ready": "updated",
+}
 
 
 class PandaDocClient(BaseClient):
@@ -50,7 +57,9 @@ class PandaDocClient(BaseClient):
             raw=data,
         )
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         try:
             page = max(1, int(cursor)) if cursor else 1
         except ValueError as e:
@@ -125,7 +134,11 @@ class PandaDocClient(BaseClient):
         events = []
         for item in data:
             doc = item.get("data") if isinstance(item, dict) else None
-            if not isinstance(doc, dict) or doc.get("id") in (None, "") or not isinstance(item.get("event"), str):
+            if (
+                not isinstance(doc, dict)
+                or doc.get("id") in (None, "")
+                or not isinstance(item.get("event"), str)
+            ):
                 raise ProviderError("validation", "pandadoc webhook event lacks event/data.id")
             # PandaDoc events carry no id: the event's own content identifies it (a redelivery hashes the same).
             event_id = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()

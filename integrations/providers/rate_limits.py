@@ -1,4 +1,5 @@
 """The one reader of providers' rate-limit headers, for the shared quota, the dashboard and the incident checks."""
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,12 @@ def parse_rate_limit(headers: Mapping[str, str] | None) -> RateLimit:
     for remaining_key, limit_key, window_key in _CONVENTIONS:
         if remaining_key in h or limit_key in h:
             window_ms = _int(h.get(window_key)) if window_key else None
-            return RateLimit(_int(h.get(remaining_key)), _int(h.get(limit_key)),
-                             window_ms / 1000 if window_ms and window_ms > 0 else None, retry_after)
+            return RateLimit(
+                _int(h.get(remaining_key)),
+                _int(h.get(limit_key)),
+                window_ms / 1000 if window_ms and window_ms > 0 else None,
+                retry_after,
+            )
     match = _SFORCE.search(str(h.get("sforce-limit-info", "")))
     if match:
         used, limit = int(match.group(1)), int(match.group(2))

@@ -1,4 +1,5 @@
 """Salesforce Contacts (OAuth2, Bearer; no webhooks: polling with the updated/ endpoint)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -63,7 +64,9 @@ class SalesforceClient(BaseClient):
         tokens = super()._token_request(form, grant=grant)
         # Salesforce sends no expires_in: the session timeout of the org decides (2 h by default).
         tokens.expires_in = None
-        tokens.extra = {k: v for k, v in tokens.extra.items() if k in ("instance_url", "id", "issued_at", "scope")}
+        tokens.extra = {
+            k: v for k, v in tokens.extra.items() if k in ("instance_url", "id", "issued_at", "scope")
+        }
         if tokens.extra.get("instance_url"):
             self.credentials["instance_url"] = tokens.extra["instance_url"]
         return tokens
@@ -82,19 +85,28 @@ class SalesforceClient(BaseClient):
             raw=data,
         )
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         limit = max(1, min(int(limit), 2000))
         if (cursor and cursor.startswith("updated|")) or (updated_since is not None and not cursor):
             return self._list_updated(updated_since, cursor, limit)
         if cursor:
             # nextRecordsUrl is a path below the instance, e.g. /services/data/v59.0/query/01g...-2000
-            locator = (urlsplit(cursor).path if cursor.startswith("http") else cursor).rstrip("/").rsplit("/", 1)[-1]
+            locator = (
+                (urlsplit(cursor).path if cursor.startswith("http") else cursor)
+                .rstrip("/")
+                .rsplit("/", 1)[-1]
+            )
             response = self._request("GET", QUERY + "{locator}", path_params={"locator": locator})
         else:
             soql = f"SELECT Id, {', '.join(FIELDS)}, LastModifiedDate FROM Contact ORDER BY LastModifiedDate"
             # Batch size is a header (200..2000); a SOQL LIMIT would cap the whole result, not the page.
             response = self._request(
-                "GET", QUERY, params={"q": soql}, headers={"Sforce-Query-Options": f"batchSize={max(200, limit)}"}
+                "GET",
+                QUERY,
+                params={"q": soql},
+                headers={"Sforce-Query-Options": f"batchSize={max(200, limit)}"},
             )
         data = self._json_object(response, what="query result")
         rows = data.get("records")
@@ -114,7 +126,9 @@ class SalesforceClient(BaseClient):
                 _, start_s, end_s, offset_s = cursor.split("|", 3)
                 offset = int(offset_s)
             except ValueError as e:
-                raise ProviderError("validation", f"salesforce: not a cursor of this client: {cursor!r}") from e
+                raise ProviderError(
+                    "validation", f"salesforce: not a cursor of this client: {cursor!r}"
+                ) from e
         else:
             now = datetime.now(UTC)
             start = max(updated_since or now - MAX_LOOKBACK, now - MAX_LOOKBACK)
@@ -134,7 +148,9 @@ class SalesforceClient(BaseClient):
         chunk = ids[offset : offset + limit]
         records = [self.get_record(str(remote_id)) for remote_id in chunk]
         more = offset + limit < len(ids)
-        return Page(records=records, next_cursor=f"updated|{start_s}|{end_s}|{offset + limit}" if more else None)
+        return Page(
+            records=records, next_cursor=f"updated|{start_s}|{end_s}|{offset + limit}" if more else None
+        )
 
     def get_record(self, remote_id: str) -> RemoteRecord:
         response = self._request("GET", CONTACT, path_params={"id": remote_id})
@@ -158,13 +174,17 @@ class SalesforceClient(BaseClient):
     def status(self) -> ProviderStatus:
         """Salesforce Trust for this org's instance (not a Statuspage)."""
         instance = str(self.credentials.get("instance") or self.default_instance)
-        response = self._request("GET", "/v1/instances/{instance}/status", path_params={"instance": instance}, authenticated=False)
+        response = self._request(
+            "GET", "/v1/instances/{instance}/status", path_params={"instance": instance}, authenticated=False
+        )
         data = self._json_object(response, what="trust status")
         status = data.get("status")
         if not isinstance(status, str):
             raise self._malformed("trust status has no status", response)
         indicator = trust_indicator(status)
-        return ProviderStatus(indicator=indicator, description=f"{data.get('key', instance)}: {status}", raw=data)
+        return ProviderStatus(
+            indicator=indicator, description=f"{data.get('key', instance)}: {status}", raw=data
+        )
 
 
 def _to_salesforce(fields: dict) -> dict:

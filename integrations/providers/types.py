@@ -1,4 +1,5 @@
 """What provider clients return: plain values, no Django."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

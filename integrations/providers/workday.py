@@ -1,4 +1,5 @@
 """Workday Recruiting prospects (Bearer API key; the tenant is part of every path; no webhooks)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -43,11 +44,15 @@ class WorkdayClient(BaseClient):
         return RemoteRecord(
             remote_id=remote_id,
             fields=flatten(data),
-            updated_at=parse_timestamp(data.get("updatedOn") or data.get("updatedAt") or data.get("lastUpdated")),
+            updated_at=parse_timestamp(
+                data.get("updatedOn") or data.get("updatedAt") or data.get("lastUpdated")
+            ),
             raw=data,
         )
 
-    def list_records(self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    def list_records(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 100
+    ) -> Page:
         try:
             offset = int(cursor) if cursor else 0
         except ValueError as e:
@@ -72,7 +77,9 @@ class WorkdayClient(BaseClient):
         return self._record(self._json_object(response, what="prospect"), response)
 
     def create_record(self, fields: dict) -> RemoteRecord:
-        response = self._request("POST", PROSPECTS, path_params={"tenant": self.tenant}, json_body=nest(fields))
+        response = self._request(
+            "POST", PROSPECTS, path_params={"tenant": self.tenant}, json_body=nest(fields)
+        )
         return self._record(self._json_object(response, what="created prospect"), response)
 
     def update_record(self, remote_id: str, fields: dict) -> RemoteRecord:

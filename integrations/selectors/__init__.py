@@ -1,4 +1,5 @@
 """Every read that several screens share (admin, API, commands, dashboard, incidents), as querysets or plain data."""
+
 from integrations.selectors.health import (
     celery_queue_lengths,
     failure_summary,

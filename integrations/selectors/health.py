@@ -1,4 +1,5 @@
 """Reads that several screens share (JSON API, dashboard, commands): plain dicts and lists, no model instances."""
+
 import logging
 from datetime import datetime, timedelta
 
@@ -31,7 +32,10 @@ def integrations_of(provider: str, *, tenant_slug: str | None = None) -> QuerySe
 
 
 def failure_summary(
-    *, provider: str, since: datetime | None = None, window: timedelta = timedelta(hours=24),
+    *,
+    provider: str,
+    since: datetime | None = None,
+    window: timedelta = timedelta(hours=24),
     tenant_id: int | None = None,
 ) -> dict:
     """RB-04 "failure summary": FAILED sync logs of a provider by error category and by field over a window."""
@@ -41,11 +45,15 @@ def failure_summary(
         failed = failed.filter(tenant_id=tenant_id)
     by_category = [
         {"error_category": category or "unknown", "count": n}
-        for category, n in failed.values_list("error_category").annotate(n=Count("pk")).order_by("-n", "error_category")
+        for category, n in failed.values_list("error_category")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "error_category")
     ]
     by_field = [
         {"error_field": field, "count": n}
-        for field, n in failed.exclude(error_field="").values_list("error_field").annotate(n=Count("pk"))
+        for field, n in failed.exclude(error_field="")
+        .values_list("error_field")
+        .annotate(n=Count("pk"))
         .order_by("-n", "error_field")
     ]
     return {
@@ -57,10 +65,13 @@ def failure_summary(
     }
 
 
-def impact_scope(*, provider: str | None = None, window: timedelta = timedelta(hours=1),
-                 tenant_id: int | None = None) -> list[dict]:
+def impact_scope(
+    *, provider: str | None = None, window: timedelta = timedelta(hours=1), tenant_id: int | None = None
+) -> list[dict]:
     """RB-09 triage 5: records whose crm_sync_status is FAILED, updated within the window, by tenant."""
-    records = Record.objects.filter(crm_sync_status=CrmSyncStatus.FAILED, updated_at__gt=timezone.now() - window)
+    records = Record.objects.filter(
+        crm_sync_status=CrmSyncStatus.FAILED, updated_at__gt=timezone.now() - window
+    )
     if provider:
         records = records.filter(
             Exists(RecordLink.objects.filter(record=OuterRef("pk"), integration__provider=provider))
@@ -73,8 +84,12 @@ def impact_scope(*, provider: str | None = None, window: timedelta = timedelta(h
         .order_by("-affected", "tenant__slug")
     )
     return [
-        {"tenant_id": r["tenant_id"], "tenant": r["tenant__slug"], "tenant_name": r["tenant__name"],
-         "affected_records": r["affected"]}
+        {
+            "tenant_id": r["tenant_id"],
+            "tenant": r["tenant__slug"],
+            "tenant_name": r["tenant__name"],
+            "affected_records": r["affected"],
+        }
         for r in rows
     ]
 
@@ -97,7 +112,9 @@ def celery_queue_lengths(broker_url: str | None = None) -> dict | None:
         return {"error": str(e)}
 
 
-def queue_depths(*, provider: str | None = None, now: datetime | None = None, broker_url: str | None = None) -> dict:
+def queue_depths(
+    *, provider: str | None = None, now: datetime | None = None, broker_url: str | None = None
+) -> dict:
     """RB-03 "check queue depth": sync work by state, webhook deliveries waiting, and the Celery queues."""
     now = now or timezone.now()
     logs = SyncLog.objects.filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING])

@@ -2,6 +2,7 @@
 
 Detection, the dashboard and the tracker's checks all read rates here, so that they count the same attempts.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,8 +32,14 @@ def window_start(now: datetime, minutes: int) -> datetime:
     return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
 
 
-def error_rates(*, minutes: int, now: datetime | None = None, kind: str = OutcomeKind.SYNC,
-                providers=None, end: datetime | None = None) -> dict[str, ProviderRates]:
+def error_rates(
+    *,
+    minutes: int,
+    now: datetime | None = None,
+    kind: str = OutcomeKind.SYNC,
+    providers=None,
+    end: datetime | None = None,
+) -> dict[str, ProviderRates]:
     """Per provider, what the rollups counted in the last `minutes` minutes (or the window ending at `end`)."""
     now = now or timezone.now()
     qs = OutcomeRollup.objects.filter(kind=kind, minute__gte=window_start(now, minutes))

@@ -3,6 +3,7 @@
 `from integrations.selectors.tokens import check_token; print(check_token("hubspot"))`: the runbook's
 `from idis.integrations import check_token` (the app package cannot re-export it: models load after it).
 """
+
 from datetime import timedelta
 
 from django.db.models import TextField
@@ -34,12 +35,19 @@ def check_token(provider: str, *, tenant: str | None = None) -> dict:
     for i in qs.iterator(chunk_size=500):
         seconds = int((i.expires_at - now).total_seconds()) if i.expires_at else None
         has_refresh = bool(i.credentials.get("refresh_token"))
-        rows.append({
-            "integration_id": i.pk, "tenant": i.tenant.slug, "status": i.status, "auth_type": i.auth_type,
-            "expires_at": _iso(i.expires_at), "seconds_to_expiry": seconds,
-            "last_refreshed_at": _iso(i.last_refreshed_at), "has_refresh_token": has_refresh,
-            "has_credentials": i.has_credentials,
-        })
+        rows.append(
+            {
+                "integration_id": i.pk,
+                "tenant": i.tenant.slug,
+                "status": i.status,
+                "auth_type": i.auth_type,
+                "expires_at": _iso(i.expires_at),
+                "seconds_to_expiry": seconds,
+                "last_refreshed_at": _iso(i.last_refreshed_at),
+                "has_refresh_token": has_refresh,
+                "has_credentials": i.has_credentials,
+            }
+        )
         summary["total"] += 1
         summary["expired"] += seconds is not None and seconds <= 0
         summary["expiring_24h"] += seconds is not None and 0 < seconds <= EXPIRING_WITHIN.total_seconds()

@@ -2,6 +2,7 @@
 
 The functions live in modules by area (`services/<area>.py`); callers import them from `integrations.services`.
 """
+
 from integrations.services.api_tokens import (
     api_token_create,
     api_token_revoke,

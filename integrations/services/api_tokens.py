@@ -1,4 +1,5 @@
 """API tokens: created with their raw value shown once, stored hashed, revoked."""
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,10 +14,19 @@ def api_token_create(*, actor: Actor, name: str, scope: str, tenant=None) -> tup
     raw = ApiToken.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
-            name=name, scope=scope, tenant=tenant, prefix=raw[:10], token_hash=ApiToken.hash(raw),
+            name=name,
+            scope=scope,
+            tenant=tenant,
+            prefix=raw[:10],
+            token_hash=ApiToken.hash(raw),
             created_by=actor if not isinstance(actor, ApiToken | System) else None,
         )
-        audit(actor=actor, action=AuditAction.API_TOKEN_CREATE, tenant=tenant, details={"token": name, "scope": scope})
+        audit(
+            actor=actor,
+            action=AuditAction.API_TOKEN_CREATE,
+            tenant=tenant,
+            details={"token": name, "scope": scope},
+        )
     return token, raw
 
 

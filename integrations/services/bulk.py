@@ -7,6 +7,7 @@ also records the progress the console shows. Rows added after the confirmation a
 re-apply the action's own conditions (a re-run chunk changes nothing twice), and the operation row is locked
 per chunk so a redelivered task never counts a chunk twice.
 """
+
 import base64
 import logging
 import pickle
@@ -53,7 +54,10 @@ ACTIONS: dict[str, BulkAction] = {
         Defect,
         lambda qs, params: recovery.clearable_defects(defects=qs, defect_type=params.get("defect_type")),
         lambda qs, actor, params: recovery.defects_clear_stale(
-            defects=qs, within=None, actor=actor, resolution=params["resolution"],
+            defects=qs,
+            within=None,
+            actor=actor,
+            resolution=params["resolution"],
             defect_type=params.get("defect_type"),
         ),
     ),
@@ -82,7 +86,9 @@ def thaw(model: type, frozen: str) -> QuerySet:
 
 def next_ids(selection: QuerySet, *, after: int, up_to: int, limit: int) -> list[int]:
     """Up to `limit` pks of the selection in (after, up_to], ascending: one index range read per chunk."""
-    return list(selection.filter(pk__gt=after, pk__lte=up_to).order_by("pk").values_list("pk", flat=True)[:limit])
+    return list(
+        selection.filter(pk__gt=after, pk__lte=up_to).order_by("pk").values_list("pk", flat=True)[:limit]
+    )
 
 
 # ------------------------------------------------------------------------------------------ start and run
@@ -99,38 +105,57 @@ def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None 
     total, top = size["total"], size["top"] or 0
     with transaction.atomic():
         operation = BulkOperation.objects.create(
-            action=action, total=total, created_by=actor_label(actor),
+            action=action,
+            total=total,
+            created_by=actor_label(actor),
             params={**params, "actor": actor_spec(actor), "query": freeze(selection), "max_pk": top},
         )
-        audit(actor=actor, action=AuditAction.BULK_OPERATION_START,
-                       details={"operation": operation.pk, "bulk_action": action, "total": total})
+        audit(
+            actor=actor,
+            action=AuditAction.BULK_OPERATION_START,
+            details={"operation": operation.pk, "bulk_action": action, "total": total},
+        )
         enqueue_after_commit("integrations.run_bulk_operation", operation.pk)
     return operation
 
 
 def _finish(operation_id: int, status: str, error: str = "") -> None:
-    BulkOperation.objects.filter(pk=operation_id).update(status=status, finished_at=timezone.now(), error=error[:2000])
+    BulkOperation.objects.filter(pk=operation_id).update(
+        status=status, finished_at=timezone.now(), error=error[:2000]
+    )
 
 
 def run_chunk(operation_id: int) -> bool:
     """Do the next chunk; True when more remains. The operation row is locked for the chunk's transaction."""
     with transaction.atomic():
         operation = BulkOperation.objects.select_for_update().filter(pk=operation_id).first()
-        if operation is None or operation.status not in (BulkOperationStatus.QUEUED, BulkOperationStatus.RUNNING):
+        if operation is None or operation.status not in (
+            BulkOperationStatus.QUEUED,
+            BulkOperationStatus.RUNNING,
+        ):
             return False
         spec = ACTIONS[operation.action]
         selection = thaw(spec.model, operation.params["query"])
-        ids = next_ids(selection, after=operation.cursor, up_to=operation.params.get("max_pk", 0), limit=CHUNK)
+        ids = next_ids(
+            selection, after=operation.cursor, up_to=operation.params.get("max_pk", 0), limit=CHUNK
+        )
         if not ids:
             # Rows that left the selection meanwhile (someone else retried them) were skipped: the walk is complete.
-            operation.status, operation.finished_at, operation.done = BulkOperationStatus.DONE, timezone.now(), operation.total
+            operation.status, operation.finished_at, operation.done = (
+                BulkOperationStatus.DONE,
+                timezone.now(),
+                operation.total,
+            )
             operation.save(update_fields=["status", "finished_at", "done"])
             return False
         actor = actor_from_spec(operation.params["actor"])
         result = spec.run(spec.model.objects.filter(pk__in=ids), actor, operation.params)
         BulkOperation.objects.filter(pk=operation.pk).update(
-            status=BulkOperationStatus.RUNNING, cursor=ids[-1], done=F("done") + len(ids),
-            changed=F("changed") + result.changed, started_at=Coalesce(F("started_at"), timezone.now()),
+            status=BulkOperationStatus.RUNNING,
+            cursor=ids[-1],
+            done=F("done") + len(ids),
+            changed=F("changed") + result.changed,
+            started_at=Coalesce(F("started_at"), timezone.now()),
         )
         return True
 

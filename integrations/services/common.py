@@ -3,6 +3,7 @@
 Services never import `integrations.tasks`: they enqueue by the task's registered name after the transaction
 commits, so the layers stay one-way (tasks call services, never the other way round).
 """
+
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -49,14 +50,25 @@ def as_queryset(integrations) -> QuerySet:
     return integrations
 
 
-def audit(*, actor: Actor, action: str, integration: Integration | None = None, tenant=None, provider: str = "",
-          details: dict | None = None) -> AuditEvent:
+def audit(
+    *,
+    actor: Actor,
+    action: str,
+    integration: Integration | None = None,
+    tenant=None,
+    provider: str = "",
+    details: dict | None = None,
+) -> AuditEvent:
     """Write one audit row; services call this for actions that are not about a set of integrations."""
     if integration is not None:
         tenant = tenant or integration.tenant
         provider = provider or integration.provider
     return AuditEvent.objects.create(
-        action=action, integration=integration, tenant=tenant, provider=provider, details=details or {},
+        action=action,
+        integration=integration,
+        tenant=tenant,
+        provider=provider,
+        details=details or {},
         **audit_fields(actor),
     )
 

@@ -3,6 +3,7 @@
 Provider calls happen outside database transactions (a slow provider must not hold row locks); what they
 return is persisted in one transaction with its audit row. Secrets are never logged, audited or returned.
 """
+
 import copy
 import secrets
 import time
@@ -83,7 +84,9 @@ def _test_call(integration: Integration, credentials: dict | None = None) -> Non
 
 def _note_connected(integration_id: int, when) -> None:
     """The credentials just proved good: the last error is over, so the status settles (connected unless paused)."""
-    Integration.objects.filter(pk=integration_id).update(last_success_at=when, last_error="", last_error_category="")
+    Integration.objects.filter(pk=integration_id).update(
+        last_success_at=when, last_error="", last_error_category=""
+    )
     Integration.objects.filter(pk=integration_id).settle_status()
 
 
@@ -112,16 +115,32 @@ def integration_reconnect(*, integration: Integration | int, actor: Actor, sourc
         outcome, category, error = _verify(integration, missing=UPDATE_API_KEY, refused=UPDATE_API_KEY)
     else:
         outcome, category, error = _refresh_and_verify(integration, actor)
-    message = {CONNECTED: MSG_CONNECTED, REFRESHED: MSG_REFRESHED, NEEDS_REAUTH: MSG_NEEDS_REAUTH,
-               UPDATE_API_KEY: MSG_UPDATE_API_KEY, FAILED: MSG_FAILED}[outcome]
+    message = {
+        CONNECTED: MSG_CONNECTED,
+        REFRESHED: MSG_REFRESHED,
+        NEEDS_REAUTH: MSG_NEEDS_REAUTH,
+        UPDATE_API_KEY: MSG_UPDATE_API_KEY,
+        FAILED: MSG_FAILED,
+    }[outcome]
     with transaction.atomic():
-        audit(actor=actor, action=AuditAction.INTEGRATION_RECONNECT, integration=integration,
-              details=_details(source, outcome=outcome, category=category, error=error[:500]))
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_RECONNECT,
+            integration=integration,
+            details=_details(source, outcome=outcome, category=category, error=error[:500]),
+        )
     ok = outcome in (CONNECTED, REFRESHED)
     return ActionResult(
-        action=AuditAction.INTEGRATION_RECONNECT, changed=int(ok), unchanged=int(not ok),
-        details={"outcome": outcome, "message": message, "category": category, "error": error,
-                 "needs_reauth": outcome == NEEDS_REAUTH},
+        action=AuditAction.INTEGRATION_RECONNECT,
+        changed=int(ok),
+        unchanged=int(not ok),
+        details={
+            "outcome": outcome,
+            "message": message,
+            "category": category,
+            "error": error,
+            "needs_reauth": outcome == NEEDS_REAUTH,
+        },
     )
 
 
@@ -133,7 +152,11 @@ def _refresh_and_verify(integration: Integration, actor: Actor) -> tuple[str, st
     refreshed = integration_refresh_token(integration=integration, actor=actor)
     if not refreshed.changed:
         category = refreshed.details.get("category", "")
-        outcome = NEEDS_REAUTH if category in (ErrorCategory.AUTH_REFRESH_FAILED, ErrorCategory.AUTH_INVALID) else FAILED
+        outcome = (
+            NEEDS_REAUTH
+            if category in (ErrorCategory.AUTH_REFRESH_FAILED, ErrorCategory.AUTH_INVALID)
+            else FAILED
+        )
         return outcome, category, refreshed.details.get("error", "")
     integration.refresh_from_db()
     return _verify(integration, missing=NEEDS_REAUTH, refused=NEEDS_REAUTH)
@@ -159,8 +182,10 @@ def integrations_reconnect(*, integrations, actor: Actor, source: str = "") -> A
     """Reconnect each integration of a set (admin bulk action, `refresh_tokens`); counts per outcome."""
     require(actor, OPERATE)
     qs = scope_integrations(actor, as_queryset(integrations)).order_by()
-    result = ActionResult(action=AuditAction.INTEGRATION_RECONNECT,
-                          details={"n_needs_reauth": 0, "n_update_api_key": 0, "n_failed": 0})
+    result = ActionResult(
+        action=AuditAction.INTEGRATION_RECONNECT,
+        details={"n_needs_reauth": 0, "n_update_api_key": 0, "n_failed": 0},
+    )
     last_pk = 0
     while True:
         ids = list(qs.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:200])
@@ -179,21 +204,31 @@ def integrations_reconnect(*, integrations, actor: Actor, source: str = "") -> A
 # ------------------------------------------------------------------------------------------ re-authorization
 
 
-def integration_authorize_start(*, integration: Integration, actor: Actor, redirect_uri: str,
-                                session: MutableMapping) -> str:
+def integration_authorize_start(
+    *, integration: Integration, actor: Actor, redirect_uri: str, session: MutableMapping
+) -> str:
     """RB-02 step 2: the provider's consent page URL, with a signed single-use `state` kept in the session."""
     integration = _one(actor, integration, MANAGE_CREDENTIALS)
     if integration.auth_type != AuthType.OAUTH2:
         raise errors.ServiceError(errors.NOT_OAUTH, field="provider")
     nonce = secrets.token_urlsafe(16)
     now = time.time()
-    pending = {n: v for n, v in (session.get(SESSION_KEY) or {}).items() if v.get("at", 0) > now - STATE_MAX_AGE}
+    pending = {
+        n: v for n, v in (session.get(SESSION_KEY) or {}).items() if v.get("at", 0) > now - STATE_MAX_AGE
+    }
     pending[nonce] = {"integration": integration.pk, "redirect_uri": redirect_uri, "at": now}
     session[SESSION_KEY] = pending
     state = signing.dumps({"i": integration.pk, "a": actor_label(actor), "n": nonce}, salt=STATE_SALT)
     # The sandbox (and some providers) let the consent page preselect the customer's account.
-    url = _client(integration).authorize_url(redirect_uri=redirect_uri, state=state, account=integration.tenant.slug)
-    audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_START, integration=integration, details={"outcome": "started"})
+    url = _client(integration).authorize_url(
+        redirect_uri=redirect_uri, state=state, account=integration.tenant.slug
+    )
+    audit(
+        actor=actor,
+        action=AuditAction.INTEGRATION_AUTHORIZE_START,
+        integration=integration,
+        details={"outcome": "started"},
+    )
     return url
 
 
@@ -213,21 +248,30 @@ def _pending_authorization(state: str, actor: Actor, session: MutableMapping) ->
     return data, entry
 
 
-def integration_authorize_complete(*, state: str, code: str, actor: Actor, session: MutableMapping,
-                                   error: str = "") -> ActionResult:
+def integration_authorize_complete(
+    *, state: str, code: str, actor: Actor, session: MutableMapping, error: str = ""
+) -> ActionResult:
     """The consent redirect came back: exchange the code, store the tokens encrypted, the status settles."""
     require(actor, MANAGE_CREDENTIALS)
     data, entry = _pending_authorization(state, actor, session)
     integration = _one(actor, data["i"], MANAGE_CREDENTIALS)
     if error or not code:
-        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=integration,
-              details={"outcome": "denied", "error": (error or "no code")[:100]})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE,
+            integration=integration,
+            details={"outcome": "denied", "error": (error or "no code")[:100]},
+        )
         raise errors.ServiceError(errors.OAUTH_DENIED, code="oauth_denied")
     try:
         tokens = _client(integration).exchange_code(code=code, redirect_uri=entry["redirect_uri"])
     except ProviderError as e:
-        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=integration,
-              details={"outcome": "failed", "category": e.category, "error": e.message[:500]})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE,
+            integration=integration,
+            details={"outcome": "failed", "category": e.category, "error": e.message[:500]},
+        )
         raise errors.ServiceError(errors.OAUTH_CODE_REFUSED, code="oauth_code") from None
     from integrations.engine import calls
 
@@ -236,16 +280,28 @@ def integration_authorize_complete(*, state: str, code: str, actor: Actor, sessi
         locked = Integration.objects.select_for_update().select_related("tenant").get(pk=integration.pk)
         calls.store_tokens(locked, tokens, when=now)
         _note_connected(locked.pk, now)
-        audit(actor=actor, action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, integration=locked,
-              details={"outcome": "authorized", "expires_at": locked.expires_at.isoformat() if locked.expires_at else None})
-    return ActionResult(action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE, changed=1,
-                        details={"outcome": "authorized", "integration_id": locked.pk, "expires_at": locked.expires_at})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE,
+            integration=locked,
+            details={
+                "outcome": "authorized",
+                "expires_at": locked.expires_at.isoformat() if locked.expires_at else None,
+            },
+        )
+    return ActionResult(
+        action=AuditAction.INTEGRATION_AUTHORIZE_COMPLETE,
+        changed=1,
+        details={"outcome": "authorized", "integration_id": locked.pk, "expires_at": locked.expires_at},
+    )
 
 
 # ------------------------------------------------------------------------------------------ API keys
 
 
-def integration_update_api_key(*, integration: Integration, actor: Actor, api_key: str, source: str = "") -> ActionResult:
+def integration_update_api_key(
+    *, integration: Integration, actor: Actor, api_key: str, source: str = ""
+) -> ActionResult:
     """RB-02 step 3: test a new API key against the provider, and only if it works store it (encrypted)."""
     integration = _one(actor, integration, MANAGE_CREDENTIALS)
     if integration.auth_type != AuthType.API_KEY:
@@ -256,26 +312,40 @@ def integration_update_api_key(*, integration: Integration, actor: Actor, api_ke
     try:
         _test_call(integration, {**integration.credentials, "api_key": api_key})
     except ProviderError as e:
-        audit(actor=actor, action=AuditAction.INTEGRATION_UPDATE_API_KEY, integration=integration,
-              details=_details(source, outcome="rejected" if not e.transient else "untested", category=e.category))
-        raise errors.ServiceError(errors.API_KEY_UNTESTED if e.transient else errors.API_KEY_REJECTED,
-                                  field="api_key") from None
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_UPDATE_API_KEY,
+            integration=integration,
+            details=_details(
+                source, outcome="rejected" if not e.transient else "untested", category=e.category
+            ),
+        )
+        raise errors.ServiceError(
+            errors.API_KEY_UNTESTED if e.transient else errors.API_KEY_REJECTED, field="api_key"
+        ) from None
     now = timezone.now()
     with transaction.atomic():
         locked = Integration.objects.select_for_update().get(pk=integration.pk)
         locked.credentials = {**locked.credentials, "api_key": api_key}
         locked.save(update_fields=["credentials", "updated_at"])
         _note_connected(locked.pk, now)
-        audit(actor=actor, action=AuditAction.INTEGRATION_UPDATE_API_KEY, integration=integration,
-              details=_details(source, outcome="updated"))
-    return ActionResult(action=AuditAction.INTEGRATION_UPDATE_API_KEY, changed=1, details={"outcome": "updated"})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_UPDATE_API_KEY,
+            integration=integration,
+            details=_details(source, outcome="updated"),
+        )
+    return ActionResult(
+        action=AuditAction.INTEGRATION_UPDATE_API_KEY, changed=1, details={"outcome": "updated"}
+    )
 
 
 # ------------------------------------------------------------------------------------------ rotation
 
 
-def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, integrations=None,
-                       source: str = "") -> ActionResult:
+def credentials_rotate(
+    *, provider: str, actor: Actor, store_in_vault: bool, integrations=None, source: str = ""
+) -> ActionResult:
     """RB-09 recovery 2: refresh every OAuth token of a provider; with store_in_vault re-encrypt every
     credential with the newest FERNET_KEYS key so that older keys can be dropped.
 
@@ -287,9 +357,16 @@ def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, int
     base = Integration.objects.all() if integrations is None else as_queryset(integrations)
     qs = scope_integrations(actor, base).filter(provider=provider).order_by()
     oauth = PROVIDERS[provider].auth_type == AuthType.OAUTH2
-    result = ActionResult(action=AuditAction.CREDENTIALS_ROTATE,
-                          details={"provider": provider, "store_in_vault": store_in_vault,
-                                   "n_refreshed": 0, "n_reencrypted": 0, "n_failed": 0})
+    result = ActionResult(
+        action=AuditAction.CREDENTIALS_ROTATE,
+        details={
+            "provider": provider,
+            "store_in_vault": store_in_vault,
+            "n_refreshed": 0,
+            "n_reencrypted": 0,
+            "n_failed": 0,
+        },
+    )
     last_pk = 0
     while True:
         ids = list(qs.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:REENCRYPT_CHUNK])
@@ -305,13 +382,24 @@ def credentials_rotate(*, provider: str, actor: Actor, store_in_vault: bool, int
         reencrypted = stale | _reencrypt(ids) if store_in_vault else set()
         with transaction.atomic():
             who = audit_fields(actor)
-            AuditEvent.objects.bulk_create([
-                AuditEvent(action=AuditAction.INTEGRATION_ROTATE_CREDENTIALS, integration_id=pk, tenant_id=tenant_id,
-                           provider=provider, **who,
-                           details=_details(source, refreshed=refreshed.get(pk), reencrypted=pk in reencrypted,
-                                            store_in_vault=store_in_vault))
-                for pk, tenant_id in Integration.objects.filter(pk__in=ids).values_list("pk", "tenant_id")
-            ])
+            AuditEvent.objects.bulk_create(
+                [
+                    AuditEvent(
+                        action=AuditAction.INTEGRATION_ROTATE_CREDENTIALS,
+                        integration_id=pk,
+                        tenant_id=tenant_id,
+                        provider=provider,
+                        **who,
+                        details=_details(
+                            source,
+                            refreshed=refreshed.get(pk),
+                            reencrypted=pk in reencrypted,
+                            store_in_vault=store_in_vault,
+                        ),
+                    )
+                    for pk, tenant_id in Integration.objects.filter(pk__in=ids).values_list("pk", "tenant_id")
+                ]
+            )
         n_refreshed = sum(refreshed.values())
         result.details["n_refreshed"] += n_refreshed
         result.details["n_failed"] += len(refreshed) - n_refreshed
@@ -330,7 +418,11 @@ def _rotate_refresh(integration: Integration, actor: Actor) -> bool:
 
 def _raw(ids: list[int]):
     """(pk, stored token) pairs: the column as stored, not decrypted."""
-    return Integration.objects.filter(pk__in=ids).annotate(raw=Cast("credentials", TextField())).values_list("pk", "raw")
+    return (
+        Integration.objects.filter(pk__in=ids)
+        .annotate(raw=Cast("credentials", TextField()))
+        .values_list("pk", "raw")
+    )
 
 
 def _stale(ids: list[int]) -> set[int]:
@@ -344,8 +436,13 @@ def _reencrypt(ids: list[int]) -> set[int]:
         fresh = {pk: crypto.rotate(raw) for pk, raw in rows if raw and not crypto.is_current(raw)}
         if fresh:
             # Value(..., TextField) writes the new token as is; the field would encrypt it a second time.
-            Integration.objects.filter(pk__in=fresh).update(credentials=Case(
-                *[When(pk=pk, then=Value(token, output_field=TextField())) for pk, token in fresh.items()],
-                output_field=TextField(),
-            ))
+            Integration.objects.filter(pk__in=fresh).update(
+                credentials=Case(
+                    *[
+                        When(pk=pk, then=Value(token, output_field=TextField()))
+                        for pk, token in fresh.items()
+                    ],
+                    output_field=TextField(),
+                )
+            )
     return set(fresh)

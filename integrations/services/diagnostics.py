@@ -1,4 +1,5 @@
 """RB-01 step 3, "Test connectivity from server": DNS, TCP, TLS and one HTTP request, each step timed."""
+
 import socket
 import ssl
 import time
@@ -37,8 +38,12 @@ def probe(url: str, *, timeout: float = STEP_TIMEOUT) -> list[ConnectivityStep]:
     host = parts.hostname or ""
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
-    steps = [ConnectivityStep("dns", None), ConnectivityStep("tcp", None),
-             ConnectivityStep("tls", None, detail="" if secure else "not used (http)"), ConnectivityStep("http", None)]
+    steps = [
+        ConnectivityStep("dns", None),
+        ConnectivityStep("tcp", None),
+        ConnectivityStep("tls", None, detail="" if secure else "not used (http)"),
+        ConnectivityStep("http", None),
+    ]
     if not host:
         steps[0].ok, steps[0].detail = False, f"no host in {url!r}"
         return steps
@@ -79,14 +84,24 @@ def probe(url: str, *, timeout: float = STEP_TIMEOUT) -> list[ConnectivityStep]:
 def integration_test_connectivity(*, integrations, actor: Actor) -> list[dict]:
     """Test each integration's provider from this server; every result is audited."""
     require(actor, OPERATE)
-    qs = integrations if not isinstance(integrations, Integration) else Integration.objects.filter(pk=integrations.pk)
+    qs = (
+        integrations
+        if not isinstance(integrations, Integration)
+        else Integration.objects.filter(pk=integrations.pk)
+    )
     results = []
-    for integration in scope_integrations(actor, qs).select_related("tenant")[: settings.CONNECTIVITY_MAX_TARGETS]:
+    for integration in scope_integrations(actor, qs).select_related("tenant")[
+        : settings.CONNECTIVITY_MAX_TARGETS
+    ]:
         url = base_url_for(integration)
         steps = probe(url)
         ok = all(s.ok is not False for s in steps) and steps[-1].ok is True
-        audit(actor=actor, action=AuditAction.INTEGRATION_TEST_CONNECTIVITY, integration=integration,
-              details={"url": url, "ok": ok, "steps": [asdict(s) for s in steps]})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_TEST_CONNECTIVITY,
+            integration=integration,
+            details={"url": url, "ok": ok, "steps": [asdict(s) for s in steps]},
+        )
         results.append({"integration": integration, "url": url, "ok": ok, "steps": steps})
     return results
 
@@ -95,7 +110,10 @@ def provider_check_status_page(*, provider: str, actor: Actor) -> ProviderStatus
     """RB-01 "check provider status page": read it now from the server; the reading and an audit row say what."""
     require(actor, OPERATE)
     reading = status_pages.read_status_page(provider)
-    details = ({"outcome": "no integration"} if reading is None else
-               {"indicator": reading.indicator, "description": reading.description, "error": reading.error})
+    details = (
+        {"outcome": "no integration"}
+        if reading is None
+        else {"indicator": reading.indicator, "description": reading.description, "error": reading.error}
+    )
     audit(actor=actor, action=AuditAction.PROVIDER_CHECK_STATUS_PAGE, provider=provider, details=details)
     return reading

@@ -4,6 +4,7 @@ Every action here takes keyword arguments and an `actor`, checks the actor's rig
 scope, changes sets with set-based statements in short transactions, and writes audit rows with the counts.
 `audit_extra` is merged into the audit details (commands pass `{"command": name}`).
 """
+
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -82,9 +83,17 @@ def _audit_rows(actor: Actor, action: str, rows) -> None:
     """One audit row per (integration_id, tenant_id, provider, details)."""
     who = audit_fields(actor)
     AuditEvent.objects.bulk_create(
-        [AuditEvent(action=action, integration_id=integration_id, tenant_id=tenant_id, provider=provider,
-                    details=details, **who)
-         for integration_id, tenant_id, provider, details in rows]
+        [
+            AuditEvent(
+                action=action,
+                integration_id=integration_id,
+                tenant_id=tenant_id,
+                provider=provider,
+                details=details,
+                **who,
+            )
+            for integration_id, tenant_id, provider, details in rows
+        ]
     )
 
 
@@ -96,8 +105,9 @@ def retryable_logs(logs: QuerySet) -> QuerySet:
     return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False)
 
 
-def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | None = None,
-                           enqueue: bool = True) -> ActionResult:
+def sync_logs_retry_failed(
+    *, logs: QuerySet, actor: Actor, audit_extra: dict | None = None, enqueue: bool = True
+) -> ActionResult:
     """Re-queue FAILED push logs (RB-04 step 4): each becomes RETRYING, due now, exactly once.
 
     Chunks oldest first; each chunk locks its rows with SKIP LOCKED (PostgreSQL) and flips them with one
@@ -113,7 +123,8 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
     while True:
         with transaction.atomic():
             rows = list(
-                target.filter(pk__gt=last_pk).order_by("pk")
+                target.filter(pk__gt=last_pk)
+                .order_by("pk")
                 .select_for_update(skip_locked=True, of=("self",))
                 .values_list("pk", "integration_id", "record_id", "tenant_id", "provider")[:CHUNK]
             )
@@ -128,14 +139,22 @@ def sync_logs_retry_failed(*, logs: QuerySet, actor: Actor, audit_extra: dict | 
             for _, integration_id, record_id, tenant_id, provider in rows:
                 by_integration[(integration_id, tenant_id, provider)].append(record_id)
             # The records become pushable again (a failure otherwise holds them until they change).
-            chunk_logs = SyncLog.objects.filter(pk__in=[r[0] for r in rows], integration_id=OuterRef("integration_id"),
-                                                record_id=OuterRef("record_id"))
+            chunk_logs = SyncLog.objects.filter(
+                pk__in=[r[0] for r in rows],
+                integration_id=OuterRef("integration_id"),
+                record_id=OuterRef("record_id"),
+            )
             RecordLink.objects.filter(record_id__in={r[2] for r in rows}).filter(Exists(chunk_logs)).update(
-                failed_at=None)
-            _audit_rows(actor, AuditAction.SYNC_LOGS_RETRY_FAILED, [
-                (integration_id, tenant_id, provider, {"changed": len(record_ids), **extra})
-                for (integration_id, tenant_id, provider), record_ids in by_integration.items()
-            ])
+                failed_at=None
+            )
+            _audit_rows(
+                actor,
+                AuditAction.SYNC_LOGS_RETRY_FAILED,
+                [
+                    (integration_id, tenant_id, provider, {"changed": len(record_ids), **extra})
+                    for (integration_id, tenant_id, provider), record_ids in by_integration.items()
+                ],
+            )
             audited = True
             integrations.update(key[0] for key in by_integration)
             result.changed += changed
@@ -157,30 +176,58 @@ def retryable_webhooks(*, provider: str, deliveries: QuerySet | None = None) -> 
 
 
 def webhooks_queue_retries(
-    *, provider: str, actor: Actor, max_retries: int, deliveries: QuerySet | None = None,
-    audit_extra: dict | None = None, dry_run: bool = False,
+    *,
+    provider: str,
+    actor: Actor,
+    max_retries: int,
+    deliveries: QuerySet | None = None,
+    audit_extra: dict | None = None,
+    dry_run: bool = False,
 ) -> ActionResult:
     """RB-09 containment 4: FAILED and DEAD deliveries become QUEUED, due now, with `max_retries` (attempts kept).
 
     The dispatcher (beat, every few seconds; `dispatch.due_webhook_ids`) processes them. `dry_run` only counts.
     """
     _check_provider(provider)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not 1 <= max_retries <= MAX_WEBHOOK_RETRIES:
+    if (
+        isinstance(max_retries, bool)
+        or not isinstance(max_retries, int)
+        or not 1 <= max_retries <= MAX_WEBHOOK_RETRIES
+    ):
         raise errors.ServiceError(errors.MAX_RETRIES_RANGE, field="max_retries")
     require(actor, OPERATE)
-    target = _scoped(actor, retryable_webhooks(provider=provider, deliveries=deliveries),
-                     lookup="integration_id", column="pk").order_by()
+    target = _scoped(
+        actor,
+        retryable_webhooks(provider=provider, deliveries=deliveries),
+        lookup="integration_id",
+        column="pk",
+    ).order_by()
     if dry_run:
-        return ActionResult(action=AuditAction.WEBHOOKS_QUEUE_RETRIES, changed=target.count(), details={"dry_run": True})
+        return ActionResult(
+            action=AuditAction.WEBHOOKS_QUEUE_RETRIES, changed=target.count(), details={"dry_run": True}
+        )
     with transaction.atomic():
         before = dict(target.values_list("status").annotate(n=Count("pk")).order_by())
-        changed = target.update(status=WebhookStatus.QUEUED, max_retries=max_retries, next_attempt_at=timezone.now())
-        audit(actor=actor, action=AuditAction.WEBHOOKS_QUEUE_RETRIES, provider=provider, details={
-            "changed": changed, "max_retries": max_retries, "from_failed": before.get(WebhookStatus.FAILED, 0),
-            "from_dead": before.get(WebhookStatus.DEAD, 0), **(audit_extra or {}),
-        })
-    return ActionResult(action=AuditAction.WEBHOOKS_QUEUE_RETRIES, changed=changed,
-                        details={"n_were_dead": before.get(WebhookStatus.DEAD, 0)})
+        changed = target.update(
+            status=WebhookStatus.QUEUED, max_retries=max_retries, next_attempt_at=timezone.now()
+        )
+        audit(
+            actor=actor,
+            action=AuditAction.WEBHOOKS_QUEUE_RETRIES,
+            provider=provider,
+            details={
+                "changed": changed,
+                "max_retries": max_retries,
+                "from_failed": before.get(WebhookStatus.FAILED, 0),
+                "from_dead": before.get(WebhookStatus.DEAD, 0),
+                **(audit_extra or {}),
+            },
+        )
+    return ActionResult(
+        action=AuditAction.WEBHOOKS_QUEUE_RETRIES,
+        changed=changed,
+        details={"n_were_dead": before.get(WebhookStatus.DEAD, 0)},
+    )
 
 
 # ------------------------------------------------------------------------------------------ stale defects
@@ -188,18 +235,26 @@ def webhooks_queue_retries(
 
 def _check_defect_type(defect_type: str) -> None:
     if defect_type not in DefectType.values:
-        raise errors.ServiceError(errors.UNKNOWN_DEFECT_TYPE.format(defect_type=defect_type), field="defect_type")
+        raise errors.ServiceError(
+            errors.UNKNOWN_DEFECT_TYPE.format(defect_type=defect_type), field="defect_type"
+        )
 
 
 def stale_defect_type(provider: str, defect_type: str | None = None) -> str:
     """The defect a provider's outage leaves: stale enrichment for enrichment providers, stale CRM sync otherwise."""
     if defect_type is None:
-        return DefectType.STALE_ENRICHMENT if PROVIDERS[provider].category == "enrichment" else DefectType.STALE_CRM_SYNC
+        return (
+            DefectType.STALE_ENRICHMENT
+            if PROVIDERS[provider].category == "enrichment"
+            else DefectType.STALE_CRM_SYNC
+        )
     _check_defect_type(defect_type)
     return defect_type
 
 
-def stale_records(*, provider: str, since: datetime, defect_type: str, integrations: QuerySet | None = None) -> QuerySet:
+def stale_records(
+    *, provider: str, since: datetime, defect_type: str, integrations: QuerySet | None = None
+) -> QuerySet:
     """Records touched by a provider since `since` whose data is stale.
 
     Stale enrichment: enrichment pending, deferred or failed. Stale CRM sync: a FAILED or RETRYING sync log of the
@@ -212,9 +267,13 @@ def stale_records(*, provider: str, since: datetime, defect_type: str, integrati
         record=OuterRef("pk"), integration_id__in=targets.values("pk"), created_at__gte=since
     )
     if defect_type == DefectType.STALE_ENRICHMENT:
-        stale = Q(enrichment_status__in=[EnrichmentStatus.PENDING, EnrichmentStatus.DEFERRED, EnrichmentStatus.FAILED]) & (
-            Q(updated_at__gte=since) | Exists(logs_since)
-        )
+        stale = Q(
+            enrichment_status__in=[
+                EnrichmentStatus.PENDING,
+                EnrichmentStatus.DEFERRED,
+                EnrichmentStatus.FAILED,
+            ]
+        ) & (Q(updated_at__gte=since) | Exists(logs_since))
     else:
         stale = Exists(logs_since.filter(status__in=[SyncStatus.FAILED, SyncStatus.RETRYING])) | Q(
             crm_sync_status=CrmSyncStatus.FAILED, updated_at__gte=since, kind=PROVIDERS[provider].record_kind
@@ -224,29 +283,53 @@ def stale_records(*, provider: str, since: datetime, defect_type: str, integrati
 
 def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, description: str) -> int:
     """INSERT ... SELECT one OPEN defect per record; the partial unique constraint drops duplicates (race-safe)."""
-    source = records.order_by().annotate(
-        defect_integration=Subquery(
-            Integration.objects.filter(provider=provider, tenant_id=OuterRef("tenant_id")).values("pk")[:1]
+    source = (
+        records.order_by()
+        .annotate(
+            defect_integration=Subquery(
+                Integration.objects.filter(provider=provider, tenant_id=OuterRef("tenant_id")).values("pk")[
+                    :1
+                ]
+            )
         )
-    ).values_list("tenant_id", "defect_integration", "pk")
+        .values_list("tenant_id", "defect_integration", "pk")
+    )
     select_sql, params = source.query.sql_with_params()
     table = connection.ops.quote_name(Defect._meta.db_table)
     columns = ", ".join(
         connection.ops.quote_name(Defect._meta.get_field(name).column)
-        for name in ["defect_type", "provider", "status", "description", "resolution", "created_at",
-                     "resolved_by", "tenant", "integration", "record"]
+        for name in [
+            "defect_type",
+            "provider",
+            "status",
+            "description",
+            "resolution",
+            "created_at",
+            "resolved_by",
+            "tenant",
+            "integration",
+            "record",
+        ]
     )
     # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
-    sql = (f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '', %s, '', src.* "
-           f"FROM ({select_sql}) AS src WHERE true ON CONFLICT DO NOTHING")
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '', %s, '', src.* "
+        f"FROM ({select_sql}) AS src WHERE true ON CONFLICT DO NOTHING"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [defect_type, provider, DefectStatus.OPEN, description, timezone.now(), *params])
         return max(cursor.rowcount, 0)
 
 
 def defects_create_stale(
-    *, provider: str, since: datetime, actor: Actor, defect_type: str | None = None,
-    integrations: QuerySet | None = None, audit_extra: dict | None = None, dry_run: bool = False,
+    *,
+    provider: str,
+    since: datetime,
+    actor: Actor,
+    defect_type: str | None = None,
+    integrations: QuerySet | None = None,
+    audit_extra: dict | None = None,
+    dry_run: bool = False,
 ) -> ActionResult:
     """RB-09 containment 3: an OPEN defect for every record the provider left stale since `since`.
 
@@ -258,31 +341,56 @@ def defects_create_stale(
     require(actor, OPERATE)
     if integrations is not None:
         integrations = scope_integrations(actor, integrations)
-    candidates = _scoped(actor, stale_records(provider=provider, since=since, defect_type=defect_type,
-                                              integrations=integrations))
-    open_defect = Defect.objects.filter(record=OuterRef("pk"), provider=provider, defect_type=defect_type,
-                                        status=DefectStatus.OPEN)
-    description = f"{PROVIDERS[provider].name}: {DefectType(defect_type).label.lower()} since {since:%Y-%m-%d %H:%M %Z}"
+    candidates = _scoped(
+        actor,
+        stale_records(provider=provider, since=since, defect_type=defect_type, integrations=integrations),
+    )
+    open_defect = Defect.objects.filter(
+        record=OuterRef("pk"), provider=provider, defect_type=defect_type, status=DefectStatus.OPEN
+    )
+    description = (
+        f"{PROVIDERS[provider].name}: {DefectType(defect_type).label.lower()} since {since:%Y-%m-%d %H:%M %Z}"
+    )
     if dry_run:
-        return ActionResult(action=AuditAction.DEFECTS_CREATE_STALE, changed=candidates.exclude(Exists(open_defect)).count(),
-                            unchanged=candidates.filter(Exists(open_defect)).count(),
-                            details={"defect_type": defect_type, "dry_run": True})
+        return ActionResult(
+            action=AuditAction.DEFECTS_CREATE_STALE,
+            changed=candidates.exclude(Exists(open_defect)).count(),
+            unchanged=candidates.filter(Exists(open_defect)).count(),
+            details={"defect_type": defect_type, "dry_run": True},
+        )
     with transaction.atomic():
         # ON CONFLICT DO NOTHING skips records that already have an open defect: no anti-join needed (at scale the
         # planner paired every open defect with every candidate).
         total = candidates.count()
-        created = _insert_defects(candidates, provider=provider, defect_type=defect_type, description=description)
+        created = _insert_defects(
+            candidates, provider=provider, defect_type=defect_type, description=description
+        )
         already = total - created
-        audit(actor=actor, action=AuditAction.DEFECTS_CREATE_STALE, provider=provider, details={
-            "changed": created, "already_open": already, "defect_type": defect_type, "since": since.isoformat(),
-            **(audit_extra or {}),
-        })
-    return ActionResult(action=AuditAction.DEFECTS_CREATE_STALE, changed=created, unchanged=already,
-                        details={"defect_type": defect_type})
+        audit(
+            actor=actor,
+            action=AuditAction.DEFECTS_CREATE_STALE,
+            provider=provider,
+            details={
+                "changed": created,
+                "already_open": already,
+                "defect_type": defect_type,
+                "since": since.isoformat(),
+                **(audit_extra or {}),
+            },
+        )
+    return ActionResult(
+        action=AuditAction.DEFECTS_CREATE_STALE,
+        changed=created,
+        unchanged=already,
+        details={"defect_type": defect_type},
+    )
 
 
 def clearable_defects(
-    *, provider: str | None = None, within: timedelta | None = None, defect_type: str | None = None,
+    *,
+    provider: str | None = None,
+    within: timedelta | None = None,
+    defect_type: str | None = None,
     defects: QuerySet | None = None,
 ) -> QuerySet:
     """OPEN stale defects (of one type, or both stale types), of a provider, created within the window."""
@@ -297,9 +405,15 @@ def clearable_defects(
 
 
 def defects_clear_stale(
-    *, provider: str | None = None, within: timedelta | None = timedelta(hours=4), actor: Actor,
-    resolution: str = DEFAULT_RESOLUTION, defect_type: str | None = None, defects: QuerySet | None = None,
-    audit_extra: dict | None = None, dry_run: bool = False,
+    *,
+    provider: str | None = None,
+    within: timedelta | None = timedelta(hours=4),
+    actor: Actor,
+    resolution: str = DEFAULT_RESOLUTION,
+    defect_type: str | None = None,
+    defects: QuerySet | None = None,
+    audit_extra: dict | None = None,
+    dry_run: bool = False,
 ) -> ActionResult:
     """RB-09 recovery 4: resolve the provider's OPEN stale defects created within `within`, in one UPDATE.
 
@@ -318,22 +432,35 @@ def defects_clear_stale(
     if defect_type is not None:
         _check_defect_type(defect_type)
     require(actor, OPERATE)
-    target = _scoped(actor, clearable_defects(provider=provider, within=within, defect_type=defect_type,
-                                              defects=defects)).order_by()
+    target = _scoped(
+        actor, clearable_defects(provider=provider, within=within, defect_type=defect_type, defects=defects)
+    ).order_by()
     if dry_run:
-        return ActionResult(action=AuditAction.DEFECTS_CLEAR_STALE, changed=target.count(), details={"dry_run": True})
+        return ActionResult(
+            action=AuditAction.DEFECTS_CLEAR_STALE, changed=target.count(), details={"dry_run": True}
+        )
     now, label = timezone.now(), actor_label(actor)
-    details = {"within_seconds": int(within.total_seconds()) if within else None,
-               "defect_types": [defect_type] if defect_type else list(STALE_TYPES), "resolution": resolution,
-               **(audit_extra or {})}
+    details = {
+        "within_seconds": int(within.total_seconds()) if within else None,
+        "defect_types": [defect_type] if defect_type else list(STALE_TYPES),
+        "resolution": resolution,
+        **(audit_extra or {}),
+    }
     changed = 0
     with transaction.atomic():
-        providers = [provider] if provider else sorted(set(target.values_list("provider", flat=True).distinct()))
+        providers = (
+            [provider] if provider else sorted(set(target.values_list("provider", flat=True).distinct()))
+        )
         for slug in providers:
             n = target.filter(provider=slug).update(
                 status=DefectStatus.RESOLVED, resolution=resolution, resolved_at=now, resolved_by=label
             )
-            audit(actor=actor, action=AuditAction.DEFECTS_CLEAR_STALE, provider=slug, details={"changed": n, **details})
+            audit(
+                actor=actor,
+                action=AuditAction.DEFECTS_CLEAR_STALE,
+                provider=slug,
+                details={"changed": n, **details},
+            )
             changed += n
         if not providers:
             audit(actor=actor, action=AuditAction.DEFECTS_CLEAR_STALE, details={"changed": 0, **details})
@@ -344,7 +471,11 @@ def defects_clear_stale(
 
 
 def integrations_set_mode(
-    *, integrations, actor: Actor, mode: str, poll_interval: timedelta | None = None,
+    *,
+    integrations,
+    actor: Actor,
+    mode: str,
+    poll_interval: timedelta | None = None,
     audit_extra: dict | None = None,
 ) -> ActionResult:
     """RB-09 containment 1 / recovery 5: polling (every `poll_interval`, default 5 min) or back to webhooks.
@@ -370,7 +501,10 @@ def integrations_set_mode(
         polling_only = scope_integrations(actor, qs).filter(provider__in=no_webhooks).count()
         qs = qs.exclude(provider__in=no_webhooks)
     result = apply_switch(
-        action=AuditAction.INTEGRATION_SET_MODE, integrations=qs, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_SET_MODE,
+        integrations=qs,
+        actor=actor,
+        perm=OPERATE,
         already=Q(mode=mode, poll_interval=interval),
         changes={"mode": mode, "poll_interval": interval},
         details={"mode": mode, "poll_interval_seconds": int(interval.total_seconds()), **(audit_extra or {})},
@@ -384,8 +518,12 @@ def integrations_set_enrichment_defer(
 ) -> ActionResult:
     """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring."""
     result = apply_switch(
-        action=AuditAction.INTEGRATION_ENRICHMENT_DEFER, integrations=integrations, actor=actor, perm=OPERATE,
-        already=Q(enrichment_defer_on_error=bool(on)), changes={"enrichment_defer_on_error": bool(on)},
+        action=AuditAction.INTEGRATION_ENRICHMENT_DEFER,
+        integrations=integrations,
+        actor=actor,
+        perm=OPERATE,
+        already=Q(enrichment_defer_on_error=bool(on)),
+        changes={"enrichment_defer_on_error": bool(on)},
         details={"on": bool(on), **(audit_extra or {})},
     )
     result.details = {}
@@ -409,25 +547,42 @@ def _would_apply(integration: Integration, remote, mapping) -> str:
     """What apply_remote would do with a provider record, without doing it (reconcile --dry-run)."""
     import uuid
 
-    link = RecordLink.objects.select_related("record").filter(integration=integration, remote_id=remote.remote_id).first()
+    link = (
+        RecordLink.objects.select_related("record")
+        .filter(integration=integration, remote_id=remote.remote_id)
+        .first()
+    )
     record = link.record if link else None
     if record is None and remote.fields.get(EXTERNAL_ID):
         try:
-            record = Record.objects.filter(tenant_id=integration.tenant_id,
-                                           external_id=uuid.UUID(str(remote.fields[EXTERNAL_ID]))).first()
+            record = Record.objects.filter(
+                tenant_id=integration.tenant_id, external_id=uuid.UUID(str(remote.fields[EXTERNAL_ID]))
+            ).first()
         except ValueError:
             record = None
     if record is None:
         return "created"
-    return "unchanged" if {**record.payload, **mapping.to_local(remote.fields)} == record.payload else "updated"
+    return (
+        "unchanged" if {**record.payload, **mapping.to_local(remote.fields)} == record.payload else "updated"
+    )
 
 
-def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, dry_run: bool, extra: dict) -> dict:
+def _reconcile_one(
+    integration: Integration, *, since: datetime, actor: Actor, dry_run: bool, extra: dict
+) -> dict:
     from integrations.engine import calls, outcomes, pull
     from integrations.providers import ProviderError
 
-    counts = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "checked": 0, "created": 0,
-              "updated": 0, "unchanged": 0, "errors": 0, "error": ""}
+    counts = {
+        "integration_id": integration.pk,
+        "tenant": integration.tenant.slug,
+        "checked": 0,
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "errors": 0,
+        "error": "",
+    }
     problem = _callable_problem(integration)
     if problem:
         counts["errors"], counts["error"] = 1, problem
@@ -436,9 +591,15 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
         mapping = mapping_for(integration)
         cursor = None
         while True:
-            row = SyncLog(integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-                          direction=SyncDirection.PULL, object_type=PROVIDERS[integration.provider].object_type,
-                          operation="reconcile", status=SyncStatus.RUNNING)
+            row = SyncLog(
+                integration=integration,
+                tenant_id=integration.tenant_id,
+                provider=integration.provider,
+                direction=SyncDirection.PULL,
+                object_type=PROVIDERS[integration.provider].object_type,
+                operation="reconcile",
+                status=SyncStatus.RUNNING,
+            )
             try:
                 page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
             except (ProviderError, calls.NotCallable) as e:
@@ -447,7 +608,11 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                 counts["error"] = str(err)[:500]
                 if not dry_run:
                     outcomes.record_call(row, err.call)
-                    row.status, row.error_category, row.error_message = SyncStatus.FAILED, err.category, err.message[:2000]
+                    row.status, row.error_category, row.error_message = (
+                        SyncStatus.FAILED,
+                        err.category,
+                        err.message[:2000],
+                    )
                     row.finished_at = timezone.now()
                     outcomes.finish_attempt(row, counted=err.call is not None)
                     if isinstance(e, ProviderError) and not isinstance(e, calls.QuotaUnavailable):
@@ -465,9 +630,20 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
                         record, outcome = pull.apply_remote(integration, remote, when=now)
                         counts[outcome] += 1
                         if outcome != "unchanged":
-                            reconciled.append((integration.pk, integration.tenant_id, integration.provider, {
-                                "remote_id": remote.remote_id, "record_id": record.pk, "outcome": outcome,
-                                "since": since.isoformat(), **extra}))
+                            reconciled.append(
+                                (
+                                    integration.pk,
+                                    integration.tenant_id,
+                                    integration.provider,
+                                    {
+                                        "remote_id": remote.remote_id,
+                                        "record_id": record.pk,
+                                        "outcome": outcome,
+                                        "since": since.isoformat(),
+                                        **extra,
+                                    },
+                                )
+                            )
                     _audit_rows(actor, AuditAction.RECORD_RECONCILED, reconciled)
                     outcomes.record_call(row, ctx.client.last_call)
                     row.status, row.finished_at = SyncStatus.SUCCESS, timezone.now()
@@ -478,9 +654,16 @@ def _reconcile_one(integration: Integration, *, since: datetime, actor: Actor, d
         if not dry_run and not counts["errors"]:
             outcomes.note_success(integration, timezone.now())
     if not dry_run:
-        audit(actor=actor, action=AuditAction.INTEGRATION_RECONCILE, integration=integration,
-              details={**{k: v for k, v in counts.items() if k not in ("integration_id", "tenant")},
-                       "since": since.isoformat(), **extra})
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_RECONCILE,
+            integration=integration,
+            details={
+                **{k: v for k, v in counts.items() if k not in ("integration_id", "tenant")},
+                "since": since.isoformat(),
+                **extra,
+            },
+        )
     return counts
 
 
@@ -498,21 +681,26 @@ def integrations_reconcile(
     per = [_reconcile_one(i, since=since, actor=actor, dry_run=dry_run, extra=audit_extra or {}) for i in qs]
     total = {k: sum(p[k] for p in per) for k in ("checked", "created", "updated", "unchanged", "errors")}
     return ActionResult(
-        action=AuditAction.INTEGRATION_RECONCILE, changed=total["created"] + total["updated"], unchanged=total["unchanged"],
+        action=AuditAction.INTEGRATION_RECONCILE,
+        changed=total["created"] + total["updated"],
+        unchanged=total["unchanged"],
         details={**{f"n_{k}": v for k, v in total.items()}, "integrations": per, "dry_run": dry_run},
     )
-
 
 
 def integrations_reconcile_in_background(*, integrations, since: datetime, actor: Actor) -> ActionResult:
     """Queue one reconcile task per integration (a large admin selection); each writes its own audit event."""
     _check_past(since)
     require(actor, OPERATE)
-    ids = list(scope_integrations(actor, as_queryset(integrations)).order_by("pk").values_list("pk", flat=True))
+    ids = list(
+        scope_integrations(actor, as_queryset(integrations)).order_by("pk").values_list("pk", flat=True)
+    )
     spec = actor_spec(actor)
     for pk in ids:
         enqueue_after_commit("integrations.reconcile_integration", pk, since.isoformat(), spec)
-    return ActionResult(action=AuditAction.INTEGRATION_RECONCILE, details={"n_queued_in_background": len(ids)})
+    return ActionResult(
+        action=AuditAction.INTEGRATION_RECONCILE, details={"n_queued_in_background": len(ids)}
+    )
 
 
 # ------------------------------------------------------------------------------------------ verify
@@ -531,12 +719,18 @@ def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, lis
     from integrations.engine import calls
     from integrations.providers import ProviderError
 
-    base = {"integration_id": integration.pk, "tenant": integration.tenant.slug, "provider": integration.provider}
+    base = {
+        "integration_id": integration.pk,
+        "tenant": integration.tenant.slug,
+        "provider": integration.provider,
+    }
     problem = _callable_problem(integration)
     if problem:
         return 0, [], [{**base, "record_id": None, "remote_id": None, "error": problem}]
     links = list(
-        RecordLink.objects.filter(integration=integration).exclude(remote_id="").select_related("record")
+        RecordLink.objects.filter(integration=integration)
+        .exclude(remote_id="")
+        .select_related("record")
         .order_by("?")[:sample_size]
     )
     mapping = mapping_for(integration)
@@ -554,8 +748,15 @@ def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, lis
         for local_field, remote_field, _ in mapping.pairs:
             local, theirs = expected.get(remote_field), remote.fields.get(remote_field)
             if not _same(local, theirs):
-                mismatches.append({**where, "field": local_field, "remote_field": remote_field,
-                                   "local": local, "remote": theirs})
+                mismatches.append(
+                    {
+                        **where,
+                        "field": local_field,
+                        "remote_field": remote_field,
+                        "local": local,
+                        "remote": theirs,
+                    }
+                )
     return checked, mismatches, problems
 
 
@@ -568,22 +769,41 @@ def integrations_verify_sync(
     The result lists every mismatch (record, field, local and remote values) and every record that could
     not be fetched; each integration gets an `integration.verify_sync` audit row with its counts.
     """
-    if isinstance(sample_size, bool) or not isinstance(sample_size, int) or not 1 <= sample_size <= MAX_SAMPLE_SIZE:
+    if (
+        isinstance(sample_size, bool)
+        or not isinstance(sample_size, int)
+        or not 1 <= sample_size <= MAX_SAMPLE_SIZE
+    ):
         raise errors.ServiceError(errors.SAMPLE_SIZE_RANGE, field="sample_size")
     require(actor, OPERATE)
     qs = scope_integrations(actor, as_queryset(integrations)).select_related("tenant").order_by("pk")
     checked, mismatches, problems = 0, [], []
     for integration in qs:
         n, found, failed = _verify_one(integration, sample_size=sample_size)
-        audit(actor=actor, action=AuditAction.INTEGRATION_VERIFY_SYNC, integration=integration, details={
-            "sample_size": sample_size, "checked": n, "mismatches": len(found), "errors": len(failed),
-            "sample": found[:AUDITED_MISMATCHES], **(audit_extra or {}),
-        })
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_VERIFY_SYNC,
+            integration=integration,
+            details={
+                "sample_size": sample_size,
+                "checked": n,
+                "mismatches": len(found),
+                "errors": len(failed),
+                "sample": found[:AUDITED_MISMATCHES],
+                **(audit_extra or {}),
+            },
+        )
         checked += n
         mismatches += found
         problems += failed
     return ActionResult(
-        action=AuditAction.INTEGRATION_VERIFY_SYNC, unchanged=0,
-        details={"n_checked": checked, "n_mismatches": len(mismatches), "n_errors": len(problems),
-                 "mismatches": mismatches, "errors": problems},
+        action=AuditAction.INTEGRATION_VERIFY_SYNC,
+        unchanged=0,
+        details={
+            "n_checked": checked,
+            "n_mismatches": len(mismatches),
+            "n_errors": len(problems),
+            "mismatches": mismatches,
+            "errors": problems,
+        },
     )

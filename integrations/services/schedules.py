@@ -1,4 +1,5 @@
 """The beat schedules, kept in django-celery-beat's tables and created idempotently."""
+
 from importlib import import_module
 
 from django.apps import apps
@@ -40,11 +41,15 @@ def ensure_schedules() -> list[str]:
     wanted = {**all_schedules(), **(DEMO_SCHEDULES if settings.DEMO_ACTIVITY else {})}
     with transaction.atomic():
         for name in DEMO_SCHEDULES:
-            if name not in wanted and PeriodicTask.objects.filter(name=name, enabled=True).update(enabled=False):
+            if name not in wanted and PeriodicTask.objects.filter(name=name, enabled=True).update(
+                enabled=False
+            ):
                 changed.append(name)
         for name, (task, seconds) in wanted.items():
             every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-            obj, created = PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every})
+            obj, created = PeriodicTask.objects.get_or_create(
+                name=name, defaults={"task": task, "interval": every}
+            )
             if created or obj.task != task or obj.interval_id != every.pk or not obj.enabled:
                 obj.task, obj.interval, obj.enabled = task, every, True
                 obj.save()

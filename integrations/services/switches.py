@@ -1,4 +1,5 @@
 """The integration switches: pause, resume, disable, enable; set-based, audited per integration."""
+
 from datetime import datetime
 
 from django.db import transaction
@@ -43,8 +44,12 @@ def apply_switch(
             AuditEvent.objects.bulk_create(
                 [
                     AuditEvent(
-                        action=action, integration_id=pk, tenant_id=tenant_id, provider=provider,
-                        details={**details, "changed": pk in to_change}, **who,
+                        action=action,
+                        integration_id=pk,
+                        tenant_id=tenant_id,
+                        provider=provider,
+                        details={**details, "changed": pk in to_change},
+                        **who,
                     )
                     for pk, tenant_id, provider in rows
                 ]
@@ -54,8 +59,15 @@ def apply_switch(
     return result
 
 
-def integration_pause(*, integrations, actor: Actor, reason: str, until: datetime | None = None,
-                      source: str = PauseSource.OPERATOR, incident: int | None = None) -> ActionResult:
+def integration_pause(
+    *,
+    integrations,
+    actor: Actor,
+    reason: str,
+    until: datetime | None = None,
+    source: str = PauseSource.OPERATOR,
+    incident: int | None = None,
+) -> ActionResult:
     """Pause syncing (RB-03 "Pause Sync"); pausing a paused integration changes nothing.
 
     `source` and `incident` say who paused it, so that their undo resumes exactly these pauses.
@@ -66,31 +78,57 @@ def integration_pause(*, integrations, actor: Actor, reason: str, until: datetim
     if until is not None and until <= timezone.now():
         raise errors.ServiceError(errors.UNTIL_IN_PAST, field="until")
     return apply_switch(
-        action=AuditAction.INTEGRATION_PAUSE, integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_PAUSE,
+        integrations=integrations,
+        actor=actor,
+        perm=OPERATE,
         already=Q(sync_paused=True),
-        changes={"sync_paused": True, "sync_paused_reason": reason[:500], "sync_paused_until": until,
-                 "sync_paused_source": source, "paused_for_incident": incident},
-        details={"reason": reason, "until": until.isoformat() if until else None, "source": source,
-                 **({"incident": incident} if incident else {})},
+        changes={
+            "sync_paused": True,
+            "sync_paused_reason": reason[:500],
+            "sync_paused_until": until,
+            "sync_paused_source": source,
+            "paused_for_incident": incident,
+        },
+        details={
+            "reason": reason,
+            "until": until.isoformat() if until else None,
+            "source": source,
+            **({"incident": incident} if incident else {}),
+        },
     )
 
 
 def integration_resume(*, integrations, actor: Actor) -> ActionResult:
     """Resume syncing; the status returns to what the last outcome says (connected, error, needs_reauth)."""
     return apply_switch(
-        action=AuditAction.INTEGRATION_RESUME, integrations=integrations, actor=actor, perm=OPERATE,
+        action=AuditAction.INTEGRATION_RESUME,
+        integrations=integrations,
+        actor=actor,
+        perm=OPERATE,
         already=Q(sync_paused=False),
-        changes={"sync_paused": False, "sync_paused_reason": "", "sync_paused_until": None,
-                 "sync_paused_source": "", "paused_for_incident": None},
+        changes={
+            "sync_paused": False,
+            "sync_paused_reason": "",
+            "sync_paused_until": None,
+            "sync_paused_source": "",
+            "paused_for_incident": None,
+        },
         details={},
     )
 
 
-def integration_disable(*, integrations, actor: Actor, reason: str = "", incident: int | None = None) -> ActionResult:
+def integration_disable(
+    *, integrations, actor: Actor, reason: str = "", incident: int | None = None
+) -> ActionResult:
     """Disable an integration (RB-01 step 4, when it causes cascading failures)."""
     return apply_switch(
-        action=AuditAction.INTEGRATION_DISABLE, integrations=integrations, actor=actor, perm=OPERATE,
-        already=Q(enabled=False), changes={"enabled": False, "disabled_for_incident": incident},
+        action=AuditAction.INTEGRATION_DISABLE,
+        integrations=integrations,
+        actor=actor,
+        perm=OPERATE,
+        already=Q(enabled=False),
+        changes={"enabled": False, "disabled_for_incident": incident},
         details={"reason": (reason or "").strip(), **({"incident": incident} if incident else {})},
     )
 
@@ -98,8 +136,13 @@ def integration_disable(*, integrations, actor: Actor, reason: str = "", inciden
 def integration_enable(*, integrations, actor: Actor) -> ActionResult:
     """Enable a disabled integration again."""
     return apply_switch(
-        action=AuditAction.INTEGRATION_ENABLE, integrations=integrations, actor=actor, perm=OPERATE,
-        already=Q(enabled=True), changes={"enabled": True, "disabled_for_incident": None}, details={},
+        action=AuditAction.INTEGRATION_ENABLE,
+        integrations=integrations,
+        actor=actor,
+        perm=OPERATE,
+        already=Q(enabled=True),
+        changes={"enabled": True, "disabled_for_incident": None},
+        details={},
     )
 
 

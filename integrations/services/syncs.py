@@ -1,4 +1,5 @@
 """Starting syncs: after a change, for the integrations that take the changed records."""
+
 from integrations.catalog import PROVIDERS
 from integrations.models import Integration, Record
 from integrations.services.common import enqueue_after_commit
@@ -17,7 +18,9 @@ def records_changed(*, record_ids: list[int]) -> int:
     for tenant_id, kind in pairs:
         kinds.setdefault(kind, set()).add(tenant_id)
     targets = []
-    for integration in Integration.objects.filter(tenant_id__in={t for t, _ in pairs}, enabled=True, sync_paused=False):
+    for integration in Integration.objects.filter(
+        tenant_id__in={t for t, _ in pairs}, enabled=True, sync_paused=False
+    ):
         if integration.tenant_id in kinds.get(PROVIDERS[integration.provider].record_kind, ()):
             targets.append(integration.pk)
     enqueue_syncs(targets)

@@ -1,4 +1,5 @@
 """RB-03, rate limit exhaustion: pause non-critical syncs together, resume them together."""
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,7 +13,9 @@ from integrations.services.switches import integration_pause, integration_resume
 
 def _provider(provider: str) -> str:
     if provider not in PROVIDERS:
-        raise errors.ServiceError(errors.UNKNOWN_PROVIDER.format(provider=provider), field="provider", code="not_found")
+        raise errors.ServiceError(
+            errors.UNKNOWN_PROVIDER.format(provider=provider), field="provider", code="not_found"
+        )
     return provider
 
 
@@ -22,16 +25,20 @@ def integrations_pause_non_critical(*, provider: str, actor: Actor, reason: str)
     if not reason:
         raise errors.ServiceError(errors.REASON_REQUIRED, field="reason")
     targets = Integration.objects.filter(provider=_provider(provider), is_critical=False)
-    result = integration_pause(integrations=targets, actor=actor, reason=reason, source=PauseSource.NON_CRITICAL)
+    result = integration_pause(
+        integrations=targets, actor=actor, reason=reason, source=PauseSource.NON_CRITICAL
+    )
     result.details["n_critical_still_syncing"] = Integration.objects.filter(
-        provider=provider, is_critical=True, enabled=True, sync_paused=False).count()
+        provider=provider, is_critical=True, enabled=True, sync_paused=False
+    ).count()
     return result
 
 
 def integrations_resume_non_critical(*, provider: str, actor: Actor) -> ActionResult:
     """Resume the integrations that integrations_pause_non_critical paused, and only those."""
     targets = Integration.objects.filter(
-        provider=_provider(provider), sync_paused=True, sync_paused_source=PauseSource.NON_CRITICAL)
+        provider=_provider(provider), sync_paused=True, sync_paused_source=PauseSource.NON_CRITICAL
+    )
     return integration_resume(integrations=targets, actor=actor)
 
 
@@ -59,7 +66,17 @@ def records_sync_now(*, records, actor: Actor) -> ActionResult:
             ids = by_integration.get(integration.pk)
             if not ids:
                 continue
-            audit(actor=actor, action=AuditAction.RECORDS_SYNC_NOW, integration=integration, details={"records": len(ids)})
-            enqueue_after_commit("integrations.sync_integration", integration.pk, None, ids, queue=PRIORITY_QUEUE)
-    return ActionResult(action=AuditAction.RECORDS_SYNC_NOW, changed=len(chosen),
-                        details={"n_integrations": len(by_integration)})
+            audit(
+                actor=actor,
+                action=AuditAction.RECORDS_SYNC_NOW,
+                integration=integration,
+                details={"records": len(ids)},
+            )
+            enqueue_after_commit(
+                "integrations.sync_integration", integration.pk, None, ids, queue=PRIORITY_QUEUE
+            )
+    return ActionResult(
+        action=AuditAction.RECORDS_SYNC_NOW,
+        changed=len(chosen),
+        details={"n_integrations": len(by_integration)},
+    )

@@ -1,4 +1,5 @@
 """Inbound webhook events: stored once each, then processed in the background by the engine."""
+
 import json
 
 from django.db import IntegrityError, transaction
@@ -15,11 +16,16 @@ def webhook_events_store(*, integration: Integration, events: list[WebhookEvent]
         try:
             with transaction.atomic():
                 delivery = WebhookDelivery.objects.create(
-                    integration=integration, provider=integration.provider, event_id=event.event_id[:200],
+                    integration=integration,
+                    provider=integration.provider,
+                    event_id=event.event_id[:200],
                     status=WebhookStatus.RECEIVED,
-                    payload={"remote_ids": [event.remote_id], "action": event.action,
-                             "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
-                             "event": json.loads(json.dumps(event.raw, default=str))},
+                    payload={
+                        "remote_ids": [event.remote_id],
+                        "action": event.action,
+                        "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
+                        "event": json.loads(json.dumps(event.raw, default=str)),
+                    },
                 )
                 enqueue_after_commit("integrations.process_webhook", delivery.pk)
             stored += 1

@@ -1,4 +1,5 @@
 """Celery tasks for the recovery work: thin callers of integrations.services.bulk and the recovery services."""
+
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
@@ -24,5 +25,7 @@ def reconcile_integration(integration_id: int, since: str, actor: dict) -> dict 
     moment = parse_datetime(since)
     if integration is None or moment is None:
         return None
-    result = services.integrations_reconcile(integrations=integration, since=moment, actor=actor_from_spec(actor))
+    result = services.integrations_reconcile(
+        integrations=integration, since=moment, actor=actor_from_spec(actor)
+    )
     return {k: v for k, v in result.details.items() if k.startswith("n_")}

@@ -1,4 +1,5 @@
 """Sync and maintenance tasks: thin callers of the sync engine and services. They take ids and return early."""
+
 from dataclasses import asdict
 
 from celery import shared_task
@@ -11,7 +12,9 @@ SYNC_QUEUE = "sync"
 
 
 @shared_task(name="integrations.sync_integration", queue=SYNC_QUEUE)
-def sync_integration(integration_id: int, pull: bool | None = None, record_ids: list[int] | None = None) -> dict:
+def sync_integration(
+    integration_id: int, pull: bool | None = None, record_ids: list[int] | None = None
+) -> dict:
     summary = run.sync_integration(integration_id, pull=pull, record_ids=record_ids)
     if summary.more:
         # Work is chunked: the next batch goes to the back of the queue, so other integrations get their turn.

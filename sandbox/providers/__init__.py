@@ -1,4 +1,5 @@
 """The providers' servers, one module per provider on a shared base (base.py)."""
+
 from __future__ import annotations
 
 from sandbox.providers.base import OAuthProvider, Provider
@@ -19,5 +20,16 @@ def build_providers(client_id: str, client_secret: str) -> dict[str, Provider]:
     return {slug: cls(client_id, client_secret) for slug, cls in PROVIDER_CLASSES.items()}
 
 
-__all__ = ["PROVIDER_CLASSES", "Clearbit", "Greenhouse", "HubSpot", "Lever", "OAuthProvider", "PandaDoc",
-           "Provider", "Salesforce", "Workday", "build_providers"]
+__all__ = [
+    "PROVIDER_CLASSES",
+    "Clearbit",
+    "Greenhouse",
+    "HubSpot",
+    "Lever",
+    "OAuthProvider",
+    "PandaDoc",
+    "Provider",
+    "Salesforce",
+    "Workday",
+    "build_providers",
+]

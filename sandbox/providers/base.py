@@ -6,6 +6,7 @@ One `Provider` base class holds the common flow (authenticate, validate, dedupe,
 converts between its wire shape and the "flat" field dicts of docs/provider-contract.md, and signs its own
 webhooks. Its facts (quota, auth type, token lifetime) come from sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -131,9 +132,17 @@ class Provider(ABC):
     def status_for(self, kind: str) -> int:
         return self.status_overrides.get(kind, DEFAULT_STATUS[kind])
 
-    def error(self, kind: str, message: str | None = None, *, field: str | None = None,
-              existing_id: str | None = None, code: str | None = None, status: int | None = None,
-              headers: dict | None = None) -> Response:
+    def error(
+        self,
+        kind: str,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        existing_id: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict | None = None,
+    ) -> Response:
         message = message or self.default_message(kind, field, existing_id)
         body = self.error_body(kind, message, field=field, existing_id=existing_id, code=code)
         return json_response(status or self.status_for(kind), body, headers)
@@ -261,7 +270,9 @@ class Provider(ABC):
             return
         for name in fields:
             if name not in self.allowed_fields:
-                self.fail("validation", self.unknown_field_message(name), field=name, code=self.unknown_field_code)
+                self.fail(
+                    "validation", self.unknown_field_message(name), field=name, code=self.unknown_field_code
+                )
 
     unknown_field_code = "INVALID_FIELD"
 
@@ -289,8 +300,9 @@ class Provider(ABC):
                 if str(contains) in str(value):
                     self.fail("validation", self.rejected_message(name, value), field=name)
         if self.dedupe and (rec is None or self.email_field in fields):
-            other = pstate.find_by_field(account, self.email_field, merged.get(self.email_field),
-                                         exclude_id=rec.id if rec else None)
+            other = pstate.find_by_field(
+                account, self.email_field, merged.get(self.email_field), exclude_id=rec.id if rec else None
+            )
             if other is not None:
                 self.fail("duplicate", field=self.email_field, existing_id=other.id)
         if rec is None:
@@ -348,8 +360,9 @@ class Provider(ABC):
         return value
 
     # ------------------------------------------------------------------ webhooks
-    def webhook_deliveries(self, sub: Subscription, rec: Record, created: bool,
-                           changed: dict) -> list[tuple[str, Builder]]:
+    def webhook_deliveries(
+        self, sub: Subscription, rec: Record, created: bool, changed: dict
+    ) -> list[tuple[str, Builder]]:
         """(event id, builder) for each delivery one change makes to one subscription, signed the provider's way.
 
         A provider whose facts say it sends webhooks overrides this; the others send none.
@@ -373,24 +386,57 @@ class Provider(ABC):
             "outage": ("major", "Major Service Outage", "major_outage"),
         }[health]
         since = iso_ms(pstate.mode_since_ms)
-        page = {"id": f"sandbox{self.slug}", "name": self.facts.name, "url": self.facts.status_page,
-                "time_zone": "Etc/UTC", "updated_at": since}
+        page = {
+            "id": f"sandbox{self.slug}",
+            "name": self.facts.name,
+            "url": self.facts.status_page,
+            "time_zone": "Etc/UTC",
+            "updated_at": since,
+        }
         data = {"page": page, "status": {"indicator": indicator, "description": description}}
         if summary:
             data["components"] = [
-                {"id": f"{self.slug}-{name.lower().replace(' ', '-')}", "name": name, "status": component,
-                 "created_at": "2020-01-01T00:00:00.000Z", "updated_at": since, "position": i + 1,
-                 "description": None, "showcase": True, "group_id": None, "page_id": page["id"],
-                 "group": False, "only_show_if_degraded": False}
+                {
+                    "id": f"{self.slug}-{name.lower().replace(' ', '-')}",
+                    "name": name,
+                    "status": component,
+                    "created_at": "2020-01-01T00:00:00.000Z",
+                    "updated_at": since,
+                    "position": i + 1,
+                    "description": None,
+                    "showcase": True,
+                    "group_id": None,
+                    "page_id": page["id"],
+                    "group": False,
+                    "only_show_if_degraded": False,
+                }
                 for i, name in enumerate(["API", "Webhooks", "OAuth"])
             ]
-            data["incidents"] = [] if health == "ok" else [{
-                "id": f"sandbox-{pstate.mode_since_ms}", "name": f"{self.facts.name} API {description.lower()}",
-                "status": "investigating", "impact": indicator, "created_at": since, "updated_at": since,
-                "monitoring_at": None, "resolved_at": None, "shortlink": self.facts.status_page, "page_id": page["id"],
-                "incident_updates": [{"status": "investigating", "body": "We are investigating the issue.",
-                                      "created_at": since}],
-            }]
+            data["incidents"] = (
+                []
+                if health == "ok"
+                else [
+                    {
+                        "id": f"sandbox-{pstate.mode_since_ms}",
+                        "name": f"{self.facts.name} API {description.lower()}",
+                        "status": "investigating",
+                        "impact": indicator,
+                        "created_at": since,
+                        "updated_at": since,
+                        "monitoring_at": None,
+                        "resolved_at": None,
+                        "shortlink": self.facts.status_page,
+                        "page_id": page["id"],
+                        "incident_updates": [
+                            {
+                                "status": "investigating",
+                                "body": "We are investigating the issue.",
+                                "created_at": since,
+                            }
+                        ],
+                    }
+                ]
+            )
             data["scheduled_maintenances"] = []
         return data
 
@@ -449,7 +495,9 @@ class OAuthProvider(Provider):
             if code is None or code.used or code.expires_ms < now_ms() or code.client_id != client_id:
                 return self.token_error("bad_code", "invalid, expired or already used authorization code")
             if (form.get("redirect_uri") or "") != code.redirect_uri:
-                return self.token_error("redirect_mismatch", "redirect_uri does not match the authorization request")
+                return self.token_error(
+                    "redirect_mismatch", "redirect_uri does not match the authorization request"
+                )
             code.used = True
             account = code.account
             refresh = pstate.issue_refresh_token(account, self.token_prefix)
@@ -461,8 +509,11 @@ class OAuthProvider(Provider):
             account = entry.account
         req.account = account
         access, ttl = pstate.issue_access_token(account, self.token_prefix)
-        return json_response(200, self.token_body(req, access, ttl, refresh, grant),
-                             {"Cache-Control": "no-store", "Pragma": "no-cache"})
+        return json_response(
+            200,
+            self.token_body(req, access, ttl, refresh, grant),
+            {"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     def credentials(self, pstate: ProviderState, account: str, base_url: str) -> dict:
         access, ttl = pstate.issue_access_token(account, self.token_prefix)
@@ -488,10 +539,18 @@ class OAuthProvider(Provider):
         if problem:
             return html_response(400, consent_error(self.facts.name, problem))
         extra = {k: params[k] for k in ("response_type",) if k in params}
-        return html_response(200, consent_page(
-            provider_name=self.facts.name, client_id=params["client_id"], redirect_uri=params["redirect_uri"],
-            state=params.get("state", ""), scope=params.get("scope", ""),
-            account=params.get("account") or "demo", extra=extra))
+        return html_response(
+            200,
+            consent_page(
+                provider_name=self.facts.name,
+                client_id=params["client_id"],
+                redirect_uri=params["redirect_uri"],
+                state=params.get("state", ""),
+                scope=params.get("scope", ""),
+                account=params.get("account") or "demo",
+                extra=extra,
+            ),
+        )
 
     def h_authorize_grant(self, pstate, req):
         try:

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 from sandbox.providers.base import Provider
@@ -17,12 +18,22 @@ class Clearbit(Provider):
     routes_spec = [("GET", r"/v2/people/find", "h_find", "api")]
 
     def error_body(self, kind, message, *, field=None, existing_id=None, code=None):
-        error_type = code or {
-            "auth_invalid": "auth_required", "auth_expired": "auth_required", "forbidden": "forbidden",
-            "rate_limited": "rate_limit", "validation": "invalid_request", "missing_field": "invalid_request",
-            "duplicate": "invalid_request", "unavailable": "service_unavailable", "not_found": "unknown_record",
-            "bad_request": "invalid_request", "method_not_allowed": "invalid_request",
-        }[kind]
+        error_type = (
+            code
+            or {
+                "auth_invalid": "auth_required",
+                "auth_expired": "auth_required",
+                "forbidden": "forbidden",
+                "rate_limited": "rate_limit",
+                "validation": "invalid_request",
+                "missing_field": "invalid_request",
+                "duplicate": "invalid_request",
+                "unavailable": "service_unavailable",
+                "not_found": "unknown_record",
+                "bad_request": "invalid_request",
+                "method_not_allowed": "invalid_request",
+            }[kind]
+        )
         return {"error": {"type": error_type, "message": message}}
 
     def render(self, rec, req=None):
@@ -30,14 +41,29 @@ class Clearbit(Provider):
         name = f.get("name") or ""
         given, _, family = name.partition(" ")
         return {
-            "id": rec.id, "name": {"fullName": name or None, "givenName": given or None,
-                                   "familyName": family or None},
-            "email": f.get("email"), "location": None, "timeZone": None, "utcOffset": None, "bio": None,
-            "site": None, "avatar": None,
-            "employment": {"domain": None, "name": f.get("company"), "title": f.get("title"), "role": None,
-                           "subRole": None, "seniority": None},
-            "facebook": {"handle": None}, "github": {"handle": None}, "twitter": {"handle": None},
-            "linkedin": {"handle": None}, "fuzzy": False, "emailProvider": False,
+            "id": rec.id,
+            "name": {"fullName": name or None, "givenName": given or None, "familyName": family or None},
+            "email": f.get("email"),
+            "location": None,
+            "timeZone": None,
+            "utcOffset": None,
+            "bio": None,
+            "site": None,
+            "avatar": None,
+            "employment": {
+                "domain": None,
+                "name": f.get("company"),
+                "title": f.get("title"),
+                "role": None,
+                "subRole": None,
+                "seniority": None,
+            },
+            "facebook": {"handle": None},
+            "github": {"handle": None},
+            "twitter": {"handle": None},
+            "linkedin": {"handle": None},
+            "fuzzy": False,
+            "emailProvider": False,
             "indexedAt": iso_ms(rec.updated_ms),
         }
 

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ class Greenhouse(Provider):
 
     def error_body(self, kind, message, *, field=None, existing_id=None, code=None):
         if kind in ("auth_invalid", "auth_expired"):
-            return {"message": "Invalid Basic Auth credentials" if message == "Invalid credentials" else message}
+            return {
+                "message": "Invalid Basic Auth credentials" if message == "Invalid credentials" else message
+            }
         if kind in ("validation", "missing_field", "duplicate"):
             if kind == "duplicate":
                 message = f"A candidate with this email address already exists. Existing ID: {existing_id}"
@@ -54,7 +57,9 @@ class Greenhouse(Provider):
         custom = body.get("custom_fields")
         if isinstance(custom, list):
             for item in custom:
-                if isinstance(item, dict) and (item.get("name_key") == "lineup_id" or item.get("id") == "lineup_id"):
+                if isinstance(item, dict) and (
+                    item.get("name_key") == "lineup_id" or item.get("id") == "lineup_id"
+                ):
                     fields["lineup_id"] = item.get("value")
         elif isinstance(custom, dict) and "lineup_id" in custom:
             fields["lineup_id"] = custom["lineup_id"]
@@ -76,16 +81,34 @@ class Greenhouse(Provider):
         f = rec.fields
         lineup = f.get("lineup_id")
         return {
-            "id": int(rec.id), "first_name": f.get("first_name"), "last_name": f.get("last_name"),
-            "company": f.get("company"), "title": f.get("title"), "created_at": iso_ms(rec.created_ms),
-            "updated_at": iso_ms(rec.updated_ms), "last_activity": iso_ms(rec.updated_ms), "is_private": False,
-            "photo_url": None, "attachments": [], "application_ids": [], "phone_numbers": [], "addresses": [],
+            "id": int(rec.id),
+            "first_name": f.get("first_name"),
+            "last_name": f.get("last_name"),
+            "company": f.get("company"),
+            "title": f.get("title"),
+            "created_at": iso_ms(rec.created_ms),
+            "updated_at": iso_ms(rec.updated_ms),
+            "last_activity": iso_ms(rec.updated_ms),
+            "is_private": False,
+            "photo_url": None,
+            "attachments": [],
+            "application_ids": [],
+            "phone_numbers": [],
+            "addresses": [],
             "email_addresses": [{"value": f["email"], "type": "personal"}] if f.get("email") else [],
-            "website_addresses": [], "social_media_addresses": [], "recruiter": None, "coordinator": None,
-            "can_email": True, "tags": [], "applications": [], "educations": [], "employments": [],
+            "website_addresses": [],
+            "social_media_addresses": [],
+            "recruiter": None,
+            "coordinator": None,
+            "can_email": True,
+            "tags": [],
+            "applications": [],
+            "educations": [],
+            "employments": [],
             "custom_fields": {"lineup_id": lineup},
             "keyed_custom_fields": {"lineup_id": {"name": "Lineup ID", "type": "short_text", "value": lineup}}
-            if lineup is not None else {},
+            if lineup is not None
+            else {},
         }
 
     def h_list(self, pstate, req):
@@ -96,14 +119,15 @@ class Greenhouse(Provider):
         created_after = self.time_param(req, "created_after")
         email = req.q("email")
         records = [
-            r for r in pstate.account_records(req.account)
+            r
+            for r in pstate.account_records(req.account)
             if (updated_after is None or r.updated_ms >= updated_after)
             and (updated_before is None or r.updated_ms < updated_before)
             and (created_after is None or r.created_ms >= created_after)
             and (email is None or str(r.fields.get("email", "")).lower() == email.lower())
         ]
         last = max(1, math.ceil(len(records) / per_page))
-        chunk = records[(page - 1) * per_page: page * per_page]
+        chunk = records[(page - 1) * per_page : page * per_page]
         params = {k: v[0] for k, v in req.query.items() if k not in ("page", "per_page")}
 
         def link(n):
@@ -119,12 +143,20 @@ class Greenhouse(Provider):
         return json_response(200, [self.render(r, req) for r in chunk], {"Link": ", ".join(links)})
 
     # ------------------------------------------------------------------ webhooks
-    def webhook_deliveries(self, sub: Subscription, rec: Record, created: bool,
-                           changed: dict) -> list[tuple[str, Builder]]:
+    def webhook_deliveries(
+        self, sub: Subscription, rec: Record, created: bool, changed: dict
+    ) -> list[tuple[str, Builder]]:
         """Header "Signature: sha256 <hex HMAC-SHA256(secret, raw body)>" and a Greenhouse-Event-ID."""
         event_id = str(uuid.uuid4())
-        body = json.dumps({"action": "candidate_created" if created else "candidate_updated",
-                           "payload": {"candidate": self.render(rec)}}).encode()
-        headers = {"Content-Type": "application/json", "Signature": "sha256 " + hmac_hex(sub.secret, body),
-                   "Greenhouse-Event-ID": event_id}
+        body = json.dumps(
+            {
+                "action": "candidate_created" if created else "candidate_updated",
+                "payload": {"candidate": self.render(rec)},
+            }
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Signature": "sha256 " + hmac_hex(sub.secret, body),
+            "Greenhouse-Event-ID": event_id,
+        }
         return [(event_id, lambda attempt: (sub.url, headers, body))]

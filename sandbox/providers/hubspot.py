@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,8 +38,21 @@ class HubSpot(OAuthProvider):
     authorize_path = "/oauth/authorize"
     token_prefix = "CO"
     retry_after = "none"
-    allowed_fields = frozenset({"email", "firstname", "lastname", "company", "jobtitle", "phone", "website",
-                                "lifecyclestage", "city", "country", "lineup_id"})
+    allowed_fields = frozenset(
+        {
+            "email",
+            "firstname",
+            "lastname",
+            "company",
+            "jobtitle",
+            "phone",
+            "website",
+            "lifecyclestage",
+            "city",
+            "country",
+            "lineup_id",
+        }
+    )
     unknown_field_code = "PROPERTY_DOESNT_EXIST"
     READ_ONLY = frozenset({"createdate", "lastmodifieddate", "hs_object_id"})
     routes_spec = [
@@ -51,24 +65,32 @@ class HubSpot(OAuthProvider):
 
     def token_error(self, kind, message):
         status = {
-            "invalid_request": "BAD_REQUEST", "unsupported_grant_type": "BAD_GRANT_TYPE",
-            "invalid_client": "BAD_CLIENT_ID", "bad_code": "BAD_AUTH_CODE",
-            "redirect_mismatch": "BAD_REDIRECT_URI", "bad_refresh": "BAD_REFRESH_TOKEN",
+            "invalid_request": "BAD_REQUEST",
+            "unsupported_grant_type": "BAD_GRANT_TYPE",
+            "invalid_client": "BAD_CLIENT_ID",
+            "bad_code": "BAD_AUTH_CODE",
+            "redirect_mismatch": "BAD_REDIRECT_URI",
+            "bad_refresh": "BAD_REFRESH_TOKEN",
         }[kind]
         if kind == "bad_refresh":
             message = "missing or invalid refresh token"
         return json_response(400, {"status": status, "message": message, "correlationId": str(uuid.uuid4())})
 
     def rate_headers(self, info):
-        return {"X-HubSpot-RateLimit-Max": str(info.limit), "X-HubSpot-RateLimit-Remaining": str(info.remaining),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(info.window * 1000)}
+        return {
+            "X-HubSpot-RateLimit-Max": str(info.limit),
+            "X-HubSpot-RateLimit-Remaining": str(info.remaining),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(info.window * 1000),
+        }
 
     def expired_message(self, ago):
         return f"The OAuth token used to make this call expired {ago} second(s) ago."
 
     def missing_credentials_message(self):
-        return ("Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-                "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+        return (
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+        )
 
     def unknown_field_message(self, name):
         return f'Property "{name}" does not exist'
@@ -76,13 +98,24 @@ class HubSpot(OAuthProvider):
     def error_body(self, kind, message, *, field=None, existing_id=None, code=None):
         cid = str(uuid.uuid4())
         if kind == "rate_limited":
-            return {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
-                    "correlationId": cid, "policyName": "TEN_SECONDLY_ROLLING"}
+            return {
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": cid,
+                "policyName": "TEN_SECONDLY_ROLLING",
+            }
         category = {
-            "auth_invalid": "INVALID_AUTHENTICATION", "auth_expired": "EXPIRED_AUTHENTICATION",
-            "forbidden": "MISSING_SCOPES", "validation": "VALIDATION_ERROR", "missing_field": "VALIDATION_ERROR",
-            "duplicate": "CONFLICT", "unavailable": "SERVICE_UNAVAILABLE", "not_found": "OBJECT_NOT_FOUND",
-            "bad_request": "VALIDATION_ERROR", "method_not_allowed": "METHOD_NOT_ALLOWED",
+            "auth_invalid": "INVALID_AUTHENTICATION",
+            "auth_expired": "EXPIRED_AUTHENTICATION",
+            "forbidden": "MISSING_SCOPES",
+            "validation": "VALIDATION_ERROR",
+            "missing_field": "VALIDATION_ERROR",
+            "duplicate": "CONFLICT",
+            "unavailable": "SERVICE_UNAVAILABLE",
+            "not_found": "OBJECT_NOT_FOUND",
+            "bad_request": "VALIDATION_ERROR",
+            "method_not_allowed": "METHOD_NOT_ALLOWED",
         }[kind]
         if kind == "duplicate":
             message = f"Contact already exists. Existing ID: {existing_id}"
@@ -91,7 +124,8 @@ class HubSpot(OAuthProvider):
             err_code = code or ("REQUIRED_FIELD" if kind == "missing_field" else "INVALID_VALUE")
             detail = f'Property "{field}" is required' if kind == "missing_field" else message
             body["message"] = "Property values were not valid: " + json.dumps(
-                [{"isValid": False, "message": detail, "error": err_code, "name": field}])
+                [{"isValid": False, "message": detail, "error": err_code, "name": field}]
+            )
             body["errors"] = [{"message": detail, "code": err_code, "context": {"propertyName": [field]}}]
         return body
 
@@ -117,10 +151,20 @@ class HubSpot(OAuthProvider):
             wanted = {p.strip() for v in req.query["properties"] for p in v.split(",") if p.strip()}
             wanted |= {"email", "firstname", "lastname"}
         props = {k: v for k, v in rec.fields.items() if wanted is None or k in wanted}
-        props.update({"createdate": iso_ms(rec.created_ms), "lastmodifieddate": iso_ms(rec.updated_ms),
-                      "hs_object_id": rec.id})
-        return {"id": rec.id, "properties": props, "createdAt": iso_ms(rec.created_ms),
-                "updatedAt": iso_ms(rec.updated_ms), "archived": False}
+        props.update(
+            {
+                "createdate": iso_ms(rec.created_ms),
+                "lastmodifieddate": iso_ms(rec.updated_ms),
+                "hs_object_id": rec.id,
+            }
+        )
+        return {
+            "id": rec.id,
+            "properties": props,
+            "createdAt": iso_ms(rec.created_ms),
+            "updatedAt": iso_ms(rec.updated_ms),
+            "archived": False,
+        }
 
     def lookup(self, pstate, req, record_id):
         prop = req.q("idProperty")
@@ -142,7 +186,9 @@ class HubSpot(OAuthProvider):
         body = {"results": [self.render(r, req) for r in page]}
         if rest:
             nxt = str(rest[0].seq)
-            link = f"{req.base_url}/{self.slug}/crm/v3/objects/contacts?" + urlencode({"limit": limit, "after": nxt})
+            link = f"{req.base_url}/{self.slug}/crm/v3/objects/contacts?" + urlencode(
+                {"limit": limit, "after": nxt}
+            )
             body["paging"] = {"next": {"after": nxt, "link": link}}
         return json_response(200, body)
 
@@ -165,14 +211,17 @@ class HubSpot(OAuthProvider):
         if op == "NOT_HAS_PROPERTY":
             return blank(actual)
         if name in ("lastmodifieddate", "createdate"):
+
             def conv(v):
                 t = parse_time(v)
                 if t is None:
                     self.fail("bad_request", f"Invalid date value {v!r} for {name}", field=name)
                 return t
         else:
+
             def conv(v):
                 return "" if v is None else str(v).lower()
+
         if op in ("IN", "NOT_IN"):
             values = [conv(v) for v in flt.get("values") or []]
             return (conv(actual) in values) == (op == "IN")
@@ -180,9 +229,15 @@ class HubSpot(OAuthProvider):
         if actual is None and name not in ("lastmodifieddate", "createdate"):
             return op == "NEQ"
         actual = conv(actual)
-        ops = {"EQ": actual == value, "NEQ": actual != value, "GT": actual > value, "GTE": actual >= value,
-               "LT": actual < value, "LTE": actual <= value,
-               "CONTAINS_TOKEN": str(value).strip("*") in str(actual)}
+        ops = {
+            "EQ": actual == value,
+            "NEQ": actual != value,
+            "GT": actual > value,
+            "GTE": actual >= value,
+            "LT": actual < value,
+            "LTE": actual <= value,
+            "CONTAINS_TOKEN": str(value).strip("*") in str(actual),
+        }
         if op not in ops:
             self.fail("bad_request", f"Unsupported filter operator {op}")
         return ops[op]
@@ -200,52 +255,91 @@ class HubSpot(OAuthProvider):
         limit = max(1, min(limit, 200))
         records = pstate.account_records(req.account)
         if groups:
-            records = [r for r in records
-                       if any(all(self._filter_ok(r, f) for f in (g or {}).get("filters", [])) for g in groups)]
+            records = [
+                r
+                for r in records
+                if any(all(self._filter_ok(r, f) for f in (g or {}).get("filters", [])) for g in groups)
+            ]
         sorts = body.get("sorts") or []
         for sort in reversed(sorts):
             name = sort if isinstance(sort, str) else (sort or {}).get("propertyName")
-            direction = "ASCENDING" if isinstance(sort, str) else str((sort or {}).get("direction", "ASCENDING"))
+            direction = (
+                "ASCENDING" if isinstance(sort, str) else str((sort or {}).get("direction", "ASCENDING"))
+            )
             if name:
-                records.sort(key=lambda r, n=name: (self._prop(r, n) is None, str(self._prop(r, n) or "")
-                                                    if n not in ("lastmodifieddate", "createdate")
-                                                    else self._prop(r, n)),
-                             reverse=direction.upper().startswith("DESC"))
-        page = records[after:after + limit]
+                records.sort(
+                    key=lambda r, n=name: (
+                        self._prop(r, n) is None,
+                        str(self._prop(r, n) or "")
+                        if n not in ("lastmodifieddate", "createdate")
+                        else self._prop(r, n),
+                    ),
+                    reverse=direction.upper().startswith("DESC"),
+                )
+        page = records[after : after + limit]
         props = body.get("properties")
         fake = req
         if isinstance(props, list) and props:
-            fake = Request(req.method, req.path, req.full_path, {"properties": [",".join(props)]}, req.headers,
-                           b"", req.base_url, req.account)
+            fake = Request(
+                req.method,
+                req.path,
+                req.full_path,
+                {"properties": [",".join(props)]},
+                req.headers,
+                b"",
+                req.base_url,
+                req.account,
+            )
         out = {"total": len(records), "results": [self.render(r, fake) for r in page]}
         if after + limit < len(records):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return json_response(200, out)
 
     # ------------------------------------------------------------------ webhooks
-    def webhook_deliveries(self, sub: Subscription, rec: Record, created: bool,
-                           changed: dict) -> list[tuple[str, Builder]]:
+    def webhook_deliveries(
+        self, sub: Subscription, rec: Record, created: bool, changed: dict
+    ) -> list[tuple[str, Builder]]:
         """One batch per change: contact.creation, or one contact.propertyChange per changed property."""
-        base = {"subscriptionId": sub.id, "portalId": portal_id(rec.account), "appId": HUBSPOT_APP_ID,
-                "occurredAt": now_ms(), "objectId": int(rec.id), "changeSource": "CRM_UI", "changeFlag":
-                "NEW" if created else "UPDATED", "sourceId": "userId:1"}
+        base = {
+            "subscriptionId": sub.id,
+            "portalId": portal_id(rec.account),
+            "appId": HUBSPOT_APP_ID,
+            "occurredAt": now_ms(),
+            "objectId": int(rec.id),
+            "changeSource": "CRM_UI",
+            "changeFlag": "NEW" if created else "UPDATED",
+            "sourceId": "userId:1",
+        }
         if created:
             events = [{**base, "eventId": secrets.randbelow(10**9), "subscriptionType": "contact.creation"}]
         else:
-            events = [{**base, "eventId": secrets.randbelow(10**9), "subscriptionType": "contact.propertyChange",
-                       "propertyName": name, "propertyValue": "" if value is None else str(value)}
-                      for name, value in changed.items()]
+            events = [
+                {
+                    **base,
+                    "eventId": secrets.randbelow(10**9),
+                    "subscriptionType": "contact.propertyChange",
+                    "propertyName": name,
+                    "propertyValue": "" if value is None else str(value),
+                }
+                for name, value in changed.items()
+            ]
         if not events:
             return []
 
         def build(attempt: int) -> tuple[str, dict[str, str], bytes]:
             body = json.dumps([{**e, "attemptNumber": attempt - 1} for e in events]).encode()
             timestamp = str(now_ms())
-            return sub.url, {
-                "Content-Type": "application/json",
-                "X-HubSpot-Request-Timestamp": timestamp,
-                "X-HubSpot-Signature-v3": hubspot_signature_v3(sub.secret, "POST", sub.url, body, timestamp),
-                "X-HubSpot-Signature-Version": "v3",
-            }, body
+            return (
+                sub.url,
+                {
+                    "Content-Type": "application/json",
+                    "X-HubSpot-Request-Timestamp": timestamp,
+                    "X-HubSpot-Signature-v3": hubspot_signature_v3(
+                        sub.secret, "POST", sub.url, body, timestamp
+                    ),
+                    "X-HubSpot-Signature-Version": "v3",
+                },
+                body,
+            )
 
         return [(str(events[0]["eventId"]), build)]

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,18 +30,30 @@ class Lever(OAuthProvider):
     ]
 
     def token_body(self, req, access, ttl, refresh, grant):
-        return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                "scope": "opportunities:write:admin offline_access", "expires_in": ttl}
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "scope": "opportunities:write:admin offline_access",
+            "expires_in": ttl,
+        }
 
     def expired_message(self, ago):
         return "Expired access token"
 
     def error_body(self, kind, message, *, field=None, existing_id=None, code=None):
         lever_code = {
-            "auth_invalid": "Unauthorized", "auth_expired": "Unauthorized", "forbidden": "Forbidden",
-            "rate_limited": "TooManyRequests", "validation": "BadRequestError", "missing_field": "BadRequestError",
-            "duplicate": "ConflictError", "unavailable": "ServiceUnavailable", "not_found": "ResourceNotFound",
-            "bad_request": "BadRequestError", "method_not_allowed": "MethodNotAllowed",
+            "auth_invalid": "Unauthorized",
+            "auth_expired": "Unauthorized",
+            "forbidden": "Forbidden",
+            "rate_limited": "TooManyRequests",
+            "validation": "BadRequestError",
+            "missing_field": "BadRequestError",
+            "duplicate": "ConflictError",
+            "unavailable": "ServiceUnavailable",
+            "not_found": "ResourceNotFound",
+            "bad_request": "BadRequestError",
+            "method_not_allowed": "MethodNotAllowed",
         }[kind]
         if kind == "auth_invalid":
             message = "Invalid access token" if message == "Invalid credentials" else message
@@ -57,7 +70,7 @@ class Lever(OAuthProvider):
             fields["email"] = emails[0] if emails else None
         if "tags" in body:
             tags = body["tags"] if isinstance(body["tags"], list) else []
-            lineup = [t[len("lineup:"):] for t in tags if isinstance(t, str) and t.startswith("lineup:")]
+            lineup = [t[len("lineup:") :] for t in tags if isinstance(t, str) and t.startswith("lineup:")]
             fields["lineup_id"] = lineup[0] if lineup else None
         return fields
 
@@ -70,16 +83,34 @@ class Lever(OAuthProvider):
         f = rec.fields
         base = req.base_url if req else ""
         return {
-            "id": rec.id, "name": f.get("name"), "headline": f.get("headline"),
+            "id": rec.id,
+            "name": f.get("name"),
+            "headline": f.get("headline"),
             "contact": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lever-contact:{rec.id}")),
-            "emails": [f["email"]] if f.get("email") else [], "phones": [], "links": [], "location": None,
+            "emails": [f["email"]] if f.get("email") else [],
+            "phones": [],
+            "links": [],
+            "location": None,
             "tags": [f"lineup:{f['lineup_id']}"] if f.get("lineup_id") else [],
-            "stage": "lead-new", "confidentiality": "non-confidential", "origin": "sourced", "sources": [],
-            "owner": None, "followers": [], "applications": [], "archived": None,
-            "createdAt": rec.created_ms, "updatedAt": rec.updated_ms, "lastInteractionAt": rec.updated_ms,
-            "lastAdvancedAt": rec.created_ms, "snoozedUntil": None, "isAnonymized": False, "dataProtection": None,
-            "urls": {"list": f"{base}/{self.slug}/v1/opportunities",
-                     "show": f"{base}/{self.slug}/v1/opportunities/{rec.id}"},
+            "stage": "lead-new",
+            "confidentiality": "non-confidential",
+            "origin": "sourced",
+            "sources": [],
+            "owner": None,
+            "followers": [],
+            "applications": [],
+            "archived": None,
+            "createdAt": rec.created_ms,
+            "updatedAt": rec.updated_ms,
+            "lastInteractionAt": rec.updated_ms,
+            "lastAdvancedAt": rec.created_ms,
+            "snoozedUntil": None,
+            "isAnonymized": False,
+            "dataProtection": None,
+            "urls": {
+                "list": f"{base}/{self.slug}/v1/opportunities",
+                "show": f"{base}/{self.slug}/v1/opportunities/{rec.id}",
+            },
         }
 
     def created(self, rec, req):
@@ -104,8 +135,11 @@ class Lever(OAuthProvider):
         created_start = self.time_param(req, "created_at_start")
         email = req.q("email")
         records = [
-            r for r in pstate.account_records(req.account)
-            if r.seq >= after and (start is None or r.updated_ms >= start) and (end is None or r.updated_ms <= end)
+            r
+            for r in pstate.account_records(req.account)
+            if r.seq >= after
+            and (start is None or r.updated_ms >= start)
+            and (end is None or r.updated_ms <= end)
             and (created_start is None or r.created_ms >= created_start)
             and (email is None or str(r.fields.get("email", "")).lower() == email.lower())
         ]
@@ -116,16 +150,24 @@ class Lever(OAuthProvider):
         return json_response(200, body)
 
     # ------------------------------------------------------------------ webhooks
-    def webhook_deliveries(self, sub: Subscription, rec: Record, created: bool,
-                           changed: dict) -> list[tuple[str, Builder]]:
+    def webhook_deliveries(
+        self, sub: Subscription, rec: Record, created: bool, changed: dict
+    ) -> list[tuple[str, Builder]]:
         """The signature travels in the body: hex HMAC-SHA256(signature token, token + triggeredAt)."""
         event_id = str(uuid.uuid4())
         triggered = now_ms()
         token = secrets.token_hex(16)
-        payload = {"id": event_id, "triggeredAt": triggered,
-                   "event": "candidateCreated" if created else "candidateUpdated", "token": token,
-                   "signature": hmac_hex(sub.secret, (token + str(triggered)).encode()),
-                   "data": {"opportunityId": rec.id, "candidateId": rec.id,
-                            "contactId": self.render(rec)["contact"]}}
+        payload = {
+            "id": event_id,
+            "triggeredAt": triggered,
+            "event": "candidateCreated" if created else "candidateUpdated",
+            "token": token,
+            "signature": hmac_hex(sub.secret, (token + str(triggered)).encode()),
+            "data": {
+                "opportunityId": rec.id,
+                "candidateId": rec.id,
+                "contactId": self.render(rec)["contact"],
+            },
+        }
         body = json.dumps(payload).encode()
         return [(event_id, lambda attempt: (sub.url, {"Content-Type": "application/json"}, body))]

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,13 @@ class PandaDoc(Provider):
         if kind in ("validation", "missing_field", "duplicate") and field:
             detail = "This field is required." if kind == "missing_field" else message
             return {"type": "request_error", "detail": {field: [detail]}}
-        kind_type = {"auth_invalid": "authorization_error", "auth_expired": "authorization_error",
-                     "forbidden": "permission_error", "unavailable": "server_error",
-                     "method_not_allowed": "request_error"}.get(kind, "request_error")
+        kind_type = {
+            "auth_invalid": "authorization_error",
+            "auth_expired": "authorization_error",
+            "forbidden": "permission_error",
+            "unavailable": "server_error",
+            "method_not_allowed": "request_error",
+        }.get(kind, "request_error")
         return {"type": kind_type, "detail": message}
 
     def rate_limit_message(self, info):
@@ -65,11 +70,26 @@ class PandaDoc(Provider):
     def render(self, rec, req=None):
         f = rec.fields
         return {
-            "id": rec.id, "name": f.get("name"), "status": f.get("status"),
-            "date_created": iso_ms(rec.created_ms), "date_modified": iso_ms(rec.updated_ms),
-            "date_completed": None, "expiration_date": None, "version": "2",
-            "recipients": [{"email": f["recipient_email"], "first_name": None, "last_name": None, "role": "",
-                            "recipient_type": "signer", "has_completed": False}] if f.get("recipient_email") else [],
+            "id": rec.id,
+            "name": f.get("name"),
+            "status": f.get("status"),
+            "date_created": iso_ms(rec.created_ms),
+            "date_modified": iso_ms(rec.updated_ms),
+            "date_completed": None,
+            "expiration_date": None,
+            "version": "2",
+            "recipients": [
+                {
+                    "email": f["recipient_email"],
+                    "first_name": None,
+                    "last_name": None,
+                    "role": "",
+                    "recipient_type": "signer",
+                    "has_completed": False,
+                }
+            ]
+            if f.get("recipient_email")
+            else [],
             "metadata": {"lineup_id": f["lineup_id"]} if f.get("lineup_id") is not None else {},
         }
 
@@ -79,17 +99,19 @@ class PandaDoc(Provider):
         since = self.time_param(req, "modified_from")
         lineup, status = req.q("metadata_lineup_id"), req.q("status")
         records = [
-            r for r in pstate.account_records(req.account)
+            r
+            for r in pstate.account_records(req.account)
             if (since is None or r.updated_ms >= since)
             and (lineup is None or str(r.fields.get("lineup_id")) == lineup)
             and (status is None or r.fields.get("status") == status)
         ]
-        chunk = records[(page - 1) * count: page * count]
+        chunk = records[(page - 1) * count : page * count]
         return json_response(200, {"results": [self.render(r, req) for r in chunk]})
 
     # ------------------------------------------------------------------ webhooks
-    def webhook_deliveries(self, sub: Subscription, rec: Record, created: bool,
-                           changed: dict) -> list[tuple[str, Builder]]:
+    def webhook_deliveries(
+        self, sub: Subscription, rec: Record, created: bool, changed: dict
+    ) -> list[tuple[str, Builder]]:
         """document_state_changed for every change, signed by a ?signature=<hex HMAC-SHA256(secret, body)>."""
         event_id = str(uuid.uuid4())
         body = json.dumps([{"event": "document_state_changed", "data": self.render(rec)}]).encode()

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,9 +33,26 @@ class Salesforce(OAuthProvider):
     required = ("LastName",)
     email_field = "Email"
     lineup_field = "Lineup_Id__c"
-    allowed_fields = frozenset({"Email", "FirstName", "LastName", "Title", "Lineup_Id__c", "Phone", "Department",
-                                "AccountId", "MailingCity", "MailingCountry", "Description"})
-    DATE_FIELDS = {"CreatedDate": "created_ms", "LastModifiedDate": "updated_ms", "SystemModstamp": "updated_ms"}
+    allowed_fields = frozenset(
+        {
+            "Email",
+            "FirstName",
+            "LastName",
+            "Title",
+            "Lineup_Id__c",
+            "Phone",
+            "Department",
+            "AccountId",
+            "MailingCity",
+            "MailingCountry",
+            "Description",
+        }
+    )
+    DATE_FIELDS = {
+        "CreatedDate": "created_ms",
+        "LastModifiedDate": "updated_ms",
+        "SystemModstamp": "updated_ms",
+    }
     routes_spec = [
         ("POST", SF_VERSION + r"/sobjects/Contact/?", "h_create", "api"),
         ("GET", SF_VERSION + r"/sobjects/Contact/updated/?", "h_updated", "api"),
@@ -63,10 +81,15 @@ class Salesforce(OAuthProvider):
         return f"{base_url}/{self.slug}"
 
     def token_body(self, req, access, ttl, refresh, grant):
-        body = {"access_token": access, "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
-                "scope": "refresh_token api", "instance_url": self.instance_url(req.base_url),
-                "id": f"https://login.salesforce.com/id/00DSANDBOX000001/005SANDBOX{req.account}",
-                "token_type": "Bearer", "issued_at": str(now_ms())}
+        body = {
+            "access_token": access,
+            "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "scope": "refresh_token api",
+            "instance_url": self.instance_url(req.base_url),
+            "id": f"https://login.salesforce.com/id/00DSANDBOX000001/005SANDBOX{req.account}",
+            "token_type": "Bearer",
+            "issued_at": str(now_ms()),
+        }
         if grant == "authorization_code":
             body["refresh_token"] = refresh  # no rotation: the refresh grant returns no refresh token
         return body
@@ -85,34 +108,68 @@ class Salesforce(OAuthProvider):
         if kind == "rate_limited":
             return [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
         if kind == "missing_field":
-            return [{"message": f"Required fields are missing: [{field}]", "errorCode": "REQUIRED_FIELD_MISSING",
-                     "fields": [field]}]
+            return [
+                {
+                    "message": f"Required fields are missing: [{field}]",
+                    "errorCode": "REQUIRED_FIELD_MISSING",
+                    "fields": [field],
+                }
+            ]
         if kind == "validation":
-            return [{"message": message, "errorCode": code or "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                     "fields": [field] if field else []}]
+            return [
+                {
+                    "message": message,
+                    "errorCode": code or "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                    "fields": [field] if field else [],
+                }
+            ]
         if kind == "duplicate":
             url = f"/services/data/v59.0/sobjects/Contact/{existing_id}"
-            return [{
-                "duplicateResult": {
-                    "allowSave": False, "duplicateRule": "Standard_Contact_Duplicate_Rule",
-                    "duplicateRuleEntityType": "Contact",
-                    "errorMessage": "You're creating a duplicate record. We recommend you use an existing record "
-                                    "instead.",
-                    "matchResults": [{
-                        "entityType": "Contact", "errors": [], "matchEngine": "ExactMatchEngine",
-                        "matchRecords": [{"additionalInformation": [], "fieldDiffs": [], "matchConfidence": 100.0,
-                                          "record": {"attributes": {"type": "Contact", "url": url},
-                                                     "Id": existing_id}}],
-                        "rule": "Standard_Contact_Match_Rule_v1_1", "size": 1, "success": True}],
-                },
-                "errorCode": "DUPLICATES_DETECTED",
-                "message": f"Use one of these records? Existing ID: {existing_id}",
-                "fields": [],
-            }]
-        error_code = code or {
-            "forbidden": "INSUFFICIENT_ACCESS", "unavailable": "SERVER_UNAVAILABLE", "not_found": "NOT_FOUND",
-            "bad_request": "JSON_PARSER_ERROR", "method_not_allowed": "METHOD_NOT_ALLOWED",
-        }[kind]
+            return [
+                {
+                    "duplicateResult": {
+                        "allowSave": False,
+                        "duplicateRule": "Standard_Contact_Duplicate_Rule",
+                        "duplicateRuleEntityType": "Contact",
+                        "errorMessage": "You're creating a duplicate record. We recommend you use an existing record "
+                        "instead.",
+                        "matchResults": [
+                            {
+                                "entityType": "Contact",
+                                "errors": [],
+                                "matchEngine": "ExactMatchEngine",
+                                "matchRecords": [
+                                    {
+                                        "additionalInformation": [],
+                                        "fieldDiffs": [],
+                                        "matchConfidence": 100.0,
+                                        "record": {
+                                            "attributes": {"type": "Contact", "url": url},
+                                            "Id": existing_id,
+                                        },
+                                    }
+                                ],
+                                "rule": "Standard_Contact_Match_Rule_v1_1",
+                                "size": 1,
+                                "success": True,
+                            }
+                        ],
+                    },
+                    "errorCode": "DUPLICATES_DETECTED",
+                    "message": f"Use one of these records? Existing ID: {existing_id}",
+                    "fields": [],
+                }
+            ]
+        error_code = (
+            code
+            or {
+                "forbidden": "INSUFFICIENT_ACCESS",
+                "unavailable": "SERVER_UNAVAILABLE",
+                "not_found": "NOT_FOUND",
+                "bad_request": "JSON_PARSER_ERROR",
+                "method_not_allowed": "METHOD_NOT_ALLOWED",
+            }[kind]
+        )
         if kind == "not_found" and message == "Resource not found":
             message = "The requested resource does not exist"
         return [{"message": message, "errorCode": error_code}]
@@ -129,9 +186,14 @@ class Salesforce(OAuthProvider):
     def write(self, pstate, account, fields, rec):
         for name in fields:
             if name in self.DATE_FIELDS or name in ("Id", "IsDeleted"):
-                self.fail("validation", f"Unable to create/update fields: {name}. Please check the security "
-                          "settings of this field and verify that it is read/write for your profile or "
-                          "permission set.", field=name, code="INVALID_FIELD_FOR_INSERT_UPDATE")
+                self.fail(
+                    "validation",
+                    f"Unable to create/update fields: {name}. Please check the security "
+                    "settings of this field and verify that it is read/write for your profile or "
+                    "permission set.",
+                    field=name,
+                    code="INVALID_FIELD_FOR_INSERT_UPDATE",
+                )
         return super().write(pstate, account, fields, rec)
 
     def _attributes(self, rec, req):
@@ -142,8 +204,13 @@ class Salesforce(OAuthProvider):
         out = {"attributes": self._attributes(rec, req), "Id": rec.id, "IsDeleted": False}
         for name in sorted(self.allowed_fields):
             out[name] = rec.fields.get(name)
-        out.update({"CreatedDate": sf_date(rec.created_ms), "LastModifiedDate": sf_date(rec.updated_ms),
-                    "SystemModstamp": sf_date(rec.updated_ms)})
+        out.update(
+            {
+                "CreatedDate": sf_date(rec.created_ms),
+                "LastModifiedDate": sf_date(rec.updated_ms),
+                "SystemModstamp": sf_date(rec.updated_ms),
+            }
+        )
         return out
 
     def created(self, rec, req):
@@ -158,8 +225,11 @@ class Salesforce(OAuthProvider):
             self.fail("bad_request", "Both start and end are required", code="MISSING_ARGUMENT")
         start_ms, end_ms = parse_time(start), parse_time(end)
         if start_ms is None or end_ms is None:
-            self.fail("bad_request", "start and end must be valid ISO 8601 date-times",
-                      code="INVALID_REPLICATION_DATE")
+            self.fail(
+                "bad_request",
+                "start and end must be valid ISO 8601 date-times",
+                code="INVALID_REPLICATION_DATE",
+            )
         if end_ms < start_ms:
             self.fail("bad_request", "end must be after start", code="INVALID_REPLICATION_DATE")
         covered = min(end_ms, now_ms())
@@ -167,9 +237,12 @@ class Salesforce(OAuthProvider):
         return json_response(200, {"ids": ids, "latestDateCovered": sf_date(covered)})
 
     # --- a very small SOQL: SELECT f, ... FROM Contact [WHERE a op v [AND ...]] [ORDER BY ...] [LIMIT n]
-    SOQL = re.compile(r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
-                      r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>.+?))?"
-                      r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$", re.IGNORECASE | re.DOTALL)
+    SOQL = re.compile(
+        r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
+        r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>.+?))?"
+        r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
+        re.IGNORECASE | re.DOTALL,
+    )
     COND = re.compile(r"^\s*(?P<field>\w+)\s*(?P<op>=|!=|<=|>=|<|>)\s*(?P<value>'(?:[^'\\]|\\.)*'|\S+)\s*$")
 
     def _known(self, name):
@@ -187,7 +260,9 @@ class Salesforce(OAuthProvider):
         if not found:
             self.fail("bad_request", f"unexpected token in query: {q!r}", code="MALFORMED_QUERY")
         if found["object"].lower() != "contact":
-            self.fail("bad_request", f"sObject type '{found['object']}' is not supported.", code="INVALID_TYPE")
+            self.fail(
+                "bad_request", f"sObject type '{found['object']}' is not supported.", code="INVALID_TYPE"
+            )
         names = [f.strip() for f in found["fields"].split(",") if f.strip()]
         conds = []
         if found["where"]:
@@ -198,7 +273,9 @@ class Salesforce(OAuthProvider):
                 conds.append((cond["field"], cond["op"], cond["value"]))
         for name in names + [c[0] for c in conds]:
             if not self._known(name):
-                self.fail("bad_request", f"No such column '{name}' on entity 'Contact'.", code="INVALID_FIELD")
+                self.fail(
+                    "bad_request", f"No such column '{name}' on entity 'Contact'.", code="INVALID_FIELD"
+                )
         return names, conds, int(found["limit"]) if found["limit"] else None
 
     def _cond_ok(self, rec, field, op, raw):
@@ -217,13 +294,19 @@ class Salesforce(OAuthProvider):
             value, actual = str(value).lower(), None if actual is None else str(actual).lower()
         if value is None or actual is None:
             return (actual == value) if op == "=" else (actual != value) if op == "!=" else False
-        return {"=": actual == value, "!=": actual != value, "<": actual < value, "<=": actual <= value,
-                ">": actual > value, ">=": actual >= value}[op]
+        return {
+            "=": actual == value,
+            "!=": actual != value,
+            "<": actual < value,
+            "<=": actual <= value,
+            ">": actual > value,
+            ">=": actual >= value,
+        }[op]
 
     def _query_page(self, pstate, req, locator_key, ids, names, pos, batch):
         records = [pstate.get_record(req.account, i) for i in ids]
         records = [r for r in records if r is not None]
-        page = records[pos:pos + batch]
+        page = records[pos : pos + batch]
         out = {"totalSize": len(records), "done": pos + batch >= len(records), "records": []}
         for rec in page:
             row = {"attributes": self._attributes(rec, req)}
@@ -244,8 +327,11 @@ class Salesforce(OAuthProvider):
 
     def h_query(self, pstate, req):
         names, conds, limit = self._parse_soql(req.q("q") or "")
-        records = [r for r in pstate.account_records(req.account)
-                   if all(self._cond_ok(r, f, op, v) for f, op, v in conds)]
+        records = [
+            r
+            for r in pstate.account_records(req.account)
+            if all(self._cond_ok(r, f, op, v) for f, op, v in conds)
+        ]
         if limit is not None:
             records = records[:limit]
         key = "01g" + random_chars(15)
@@ -263,16 +349,41 @@ class Salesforce(OAuthProvider):
         health = self.health(pstate)
         status = {"ok": "OK", "degraded": "MINOR_INCIDENT_CORE", "outage": "MAJOR_INCIDENT_CORE"}[health]
         since = iso_ms(pstate.mode_since_ms)
-        incidents = [] if health == "ok" else [{
-            "id": pstate.mode_since_ms, "message": {"maintenanceId": None}, "isCore": True,
-            "affectsAll": False, "createdAt": since, "updatedAt": since,
-            "IncidentImpacts": [{"type": "serviceDisruption" if health == "outage" else "performanceDegradation",
-                                 "severity": "major" if health == "outage" else "minor",
-                                 "startTime": since, "endTime": None}],
-        }]
-        return json_response(200, {
-            "key": req.params["instance"].upper(), "location": "NA", "environment": "production",
-            "releaseVersion": "Summer '25 Patch 10", "releaseNumber": "256.10", "status": status,
-            "isActive": True, "Products": [{"key": "Salesforce_Services", "order": 1}],
-            "Incidents": incidents, "Maintenances": [], "GeneralMessages": [],
-        })
+        incidents = (
+            []
+            if health == "ok"
+            else [
+                {
+                    "id": pstate.mode_since_ms,
+                    "message": {"maintenanceId": None},
+                    "isCore": True,
+                    "affectsAll": False,
+                    "createdAt": since,
+                    "updatedAt": since,
+                    "IncidentImpacts": [
+                        {
+                            "type": "serviceDisruption" if health == "outage" else "performanceDegradation",
+                            "severity": "major" if health == "outage" else "minor",
+                            "startTime": since,
+                            "endTime": None,
+                        }
+                    ],
+                }
+            ]
+        )
+        return json_response(
+            200,
+            {
+                "key": req.params["instance"].upper(),
+                "location": "NA",
+                "environment": "production",
+                "releaseVersion": "Summer '25 Patch 10",
+                "releaseNumber": "256.10",
+                "status": status,
+                "isActive": True,
+                "Products": [{"key": "Salesforce_Services", "order": 1}],
+                "Incidents": incidents,
+                "Maintenances": [],
+                "GeneralMessages": [],
+            },
+        )

@@ -2,6 +2,7 @@
 
 See docs/provider-contract.md for the shapes; facts (quota, token lifetime) in sandbox/facts.py.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -28,8 +29,11 @@ class Workday(Provider):
         if kind in ("validation", "missing_field", "duplicate"):
             if kind == "duplicate":
                 message = f"A prospect with this email already exists. Existing ID: {existing_id}"
-            summary = {"missing_field": "Validation failed: required field missing", "validation":
-                       "Validation failed", "duplicate": "Duplicate prospect"}[kind]
+            summary = {
+                "missing_field": "Validation failed: required field missing",
+                "validation": "Validation failed",
+                "duplicate": "Duplicate prospect",
+            }[kind]
             return {"error": summary, "errors": [{"error": message, "field": field}]}
         if kind in ("auth_invalid", "auth_expired"):
             return {"error": "invalid_token", "errors": [{"error": message, "field": "Authorization"}]}
@@ -40,7 +44,9 @@ class Workday(Provider):
 
     def check_scope(self, pstate, req):
         if req.params.get("tenant") != req.account:
-            self.fail("auth_invalid", f"The credentials are not valid for tenant {req.params.get('tenant')!r}")
+            self.fail(
+                "auth_invalid", f"The credentials are not valid for tenant {req.params.get('tenant')!r}"
+            )
 
     def credentials(self, pstate, account, base_url):
         return {"api_key": pstate.issue_api_key(account, self.key_prefix), "tenant": account}
@@ -58,10 +64,14 @@ class Workday(Provider):
         f = rec.fields
         base = req.base_url if req else ""
         return {
-            "id": rec.id, "descriptor": " ".join(x for x in (f.get("firstName"), f.get("lastName")) if x),
+            "id": rec.id,
+            "descriptor": " ".join(x for x in (f.get("firstName"), f.get("lastName")) if x),
             "href": f"{base}/{self.slug}/ccx/api/recruiting/v4/{rec.account}/prospects/{rec.id}",
-            "firstName": f.get("firstName"), "lastName": f.get("lastName"), "email": f.get("email"),
-            "externalId": f.get("lineup_id"), "createdOn": iso_ms(rec.created_ms),
+            "firstName": f.get("firstName"),
+            "lastName": f.get("lastName"),
+            "email": f.get("email"),
+            "externalId": f.get("lineup_id"),
+            "createdOn": iso_ms(rec.created_ms),
             "updatedOn": iso_ms(rec.updated_ms),
         }
 
@@ -70,5 +80,7 @@ class Workday(Provider):
         offset = self.int_param(req, "offset", 0, 0, 10**9)
         since = self.time_param(req, "updatedFrom")
         records = [r for r in pstate.account_records(req.account) if since is None or r.updated_ms >= since]
-        return json_response(200, {"total": len(records),
-                                   "data": [self.render(r, req) for r in records[offset:offset + limit]]})
+        return json_response(
+            200,
+            {"total": len(records), "data": [self.render(r, req) for r in records[offset : offset + limit]]},
+        )

@@ -2,6 +2,7 @@
 
 The layer contracts themselves live in pyproject.toml and run as `lint-imports` (make lint).
 """
+
 import ast
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def _graph():
 def _cycles(graph, package: str) -> list[list[str]]:
     """Strongly connected components (Tarjan) of the module graph inside one package, larger than one module."""
     modules = sorted(m for m in graph.modules if m == package or m.startswith(package + "."))
-    edges = {m: sorted(n for n in graph.find_modules_directly_imported_by(m) if n in modules) for m in modules}
+    edges = {
+        m: sorted(n for n in graph.find_modules_directly_imported_by(m) if n in modules) for m in modules
+    }
     index, low, stack, on_stack, out = {}, {}, [], set(), []
 
     def visit(v):
@@ -82,17 +85,26 @@ def _private_imports():
                     for alias in node.names:
                         name = alias.name
                         if name.startswith("_") and not name.startswith("__") and node.module != here:
-                            found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}.{name}")
+                            found.append(
+                                f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}.{name}"
+                            )
                         imported_modules[alias.asname or name] = f"{node.module}.{name}"
                 elif isinstance(node, ast.Import):
                     for alias in node.names:
                         if alias.name.split(".")[0] in PACKAGES:
                             imported_modules[alias.asname or alias.name] = alias.name
             for node in ast.walk(tree):
-                if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                        and node.value.id in imported_modules and node.attr.startswith("_")
-                        and not node.attr.startswith("__") and node.attr != "_meta"):
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {imported_modules[node.value.id]}.{node.attr}")
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in imported_modules
+                    and node.attr.startswith("_")
+                    and not node.attr.startswith("__")
+                    and node.attr != "_meta"
+                ):
+                    found.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno} uses {imported_modules[node.value.id]}.{node.attr}"
+                    )
     return found
 
 
@@ -114,4 +126,6 @@ def test_no_test_module_imports_another_test_module():
             for name in names:
                 if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_"):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
-    assert not found, "test modules importing test modules (move shared helpers to tests/support/):\n" + "\n".join(found)
+    assert not found, (
+        "test modules importing test modules (move shared helpers to tests/support/):\n" + "\n".join(found)
+    )

@@ -1,5 +1,6 @@
 """The health dashboard in a real Chromium at laptop size: the provider in outage is red and its numbers lead to
 the sync logs behind them; the empty dashboard says so; dark mode and the keyboard work."""
+
 import re
 
 import pytest
@@ -58,7 +59,9 @@ def test_the_provider_in_outage_shows_in_red_and_its_link_opens_the_filtered_syn
     page.wait_for_url(re.compile(r"/admin/integrations/synclog/\?"))
     assert "provider__exact=hubspot" in page.url and "window=15m" in page.url
     rows = page.locator("#result_list tbody tr")
-    expected = SyncLog.objects.filter(provider="hubspot").exclude(error_category="").count() - 1  # minus the old
+    expected = (
+        SyncLog.objects.filter(provider="hubspot").exclude(error_category="").count() - 1
+    )  # minus the old
     assert rows.count() == expected == 6
     for text in rows.all_inner_texts():
         assert "hubspot" in text.lower()
@@ -66,7 +69,9 @@ def test_the_provider_in_outage_shows_in_red_and_its_link_opens_the_filtered_syn
 
     # The incident's link opens its page.
     page.go_back()
-    page.locator("table.dash-incidents").get_by_role("link", name=re.compile(f"INC-{scene['incident'].pk}")).click()
+    page.locator("table.dash-incidents").get_by_role(
+        "link", name=re.compile(f"INC-{scene['incident'].pk}")
+    ).click()
     page.wait_for_url(re.compile(rf"/admin/incidents/incident/{scene['incident'].pk}/"))
 
 
@@ -74,7 +79,12 @@ def test_the_empty_dashboard_shows_its_empty_states(live_server, page, artifacts
     factories.user("viewer", group=factories.VIEWER)
     login(page, live_server)
     panel = page.locator("#health").inner_text()
-    for text in ["No integrations yet", "No calls in the last 15 minutes", "No open incidents", "Nothing waiting"]:
+    for text in [
+        "No integrations yet",
+        "No calls in the last 15 minutes",
+        "No open incidents",
+        "Nothing waiting",
+    ]:
         assert text in panel, text
     assert page.locator("tr.dash-outage").count() == 0
     page.screenshot(path=str(artifacts_dir / "dashboard-empty.png"), full_page=True)
@@ -99,8 +109,10 @@ def test_filter_survives_the_refresh_and_the_keyboard_reaches_the_numbers(live_s
     assert toggle.get_attribute("aria-pressed") == "true"
     toggle.click()
     page.keyboard.press("Tab")  # from the toggle to the first link of the first table
-    focused = page.evaluate("[document.activeElement.tagName, document.activeElement.textContent,"
-                            " getComputedStyle(document.activeElement).outlineStyle]")
+    focused = page.evaluate(
+        "[document.activeElement.tagName, document.activeElement.textContent,"
+        " getComputedStyle(document.activeElement).outlineStyle]"
+    )
     assert focused[:2] == ["A", "HubSpot"] and focused[2] != "none", focused
     page.keyboard.press("Enter")  # a real link: the keyboard follows it
     page.wait_for_url(re.compile(r"provider=hubspot"))

@@ -1,5 +1,6 @@
 """In a real Chromium: an operator runs "Switch to polling" from an incident's checklist and sees it done and on
 the timeline; a Support viewer sees the same tracker without a single button."""
+
 import pytest
 
 from incidents.models import ChecklistItem
@@ -19,8 +20,9 @@ def _login(page, live_server, username):
     page.click("input[type=submit]")
 
 
-def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_buttons(live_server, page,
-                                                                                   artifacts_dir):
+def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_buttons(
+    live_server, page, artifacts_dir
+):
     operator = factories.user("operator", group=factories.OPERATOR)
     factories.user("viewer", group=factories.VIEWER)
     tenants = []
@@ -28,8 +30,13 @@ def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_butt
         t = factories.tenant(name=name, slug=slug)
         failing_logs(factories.integration(tenant=t, provider="hubspot"), 3)
         tenants.append(t)
-    incident = incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
-                             title="HubSpot API returning 503")
+    incident = incident_open(
+        provider="hubspot",
+        runbook="RB-09",
+        actor=operator,
+        tenants=tenants,
+        title="HubSpot API returning 503",
+    )
     item = ChecklistItem.objects.get(incident=incident, action="switch_to_polling")
 
     _login(page, live_server, "operator")
@@ -51,7 +58,9 @@ def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_butt
     assert "Switch to polling: 2 rows changed" in actions.first.inner_text()
     assert page.locator("#timeline ~ table tr[data-kind='integration.set_mode']").count() == 2
     page.screenshot(path=str(artifacts_dir / "incident-tracker-operator.png"), full_page=True)
-    page.locator("table[data-phase='containment']").screenshot(path=str(artifacts_dir / "incident-tracker-item.png"))
+    page.locator("table[data-phase='containment']").screenshot(
+        path=str(artifacts_dir / "incident-tracker-item.png")
+    )
     page.locator("#timeline ~ table").screenshot(path=str(artifacts_dir / "incident-tracker-timeline.png"))
     assert set(Integration.objects.values_list("mode", flat=True)) == {"polling"}
     assert AuditEvent.objects.filter(action="integration.set_mode", actor="operator").count() == 2

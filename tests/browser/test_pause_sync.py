@@ -1,4 +1,5 @@
 """A support operator pauses two integrations in a real Chromium and sees them shown as paused."""
+
 import pytest
 
 from integrations.models import AuditEvent, Integration

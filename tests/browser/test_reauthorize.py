@@ -1,5 +1,6 @@
 """An integrations admin re-authorizes a HubSpot integration whose refresh token was revoked, in a real Chromium:
 Reconnect -> Re-authorize -> the provider's consent page -> Grant access -> back in the console, Connected."""
+
 import pytest
 
 from integrations import services
@@ -8,8 +9,11 @@ from integrations.models import AuditEvent, Integration
 from tests.support import factories
 from tests.support.sync import connect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
-              pytest.mark.urls("tests.integrations.credential_test_urls")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.urls("tests.integrations.credential_test_urls"),
+]
 
 
 def test_admin_reauthorizes_a_revoked_integration_in_the_browser(live_server, page, sandbox, artifacts_dir):
@@ -43,6 +47,7 @@ def test_admin_reauthorizes_a_revoked_integration_in_the_browser(live_server, pa
 
     hub.refresh_from_db()
     assert hub.status == "connected" and hub.credentials["refresh_token"] != ""
-    assert AuditEvent.objects.filter(action="integration.authorize_complete", actor="alice",
-                                     details__outcome="authorized").exists()
+    assert AuditEvent.objects.filter(
+        action="integration.authorize_complete", actor="alice", details__outcome="authorized"
+    ).exists()
     assert hub.credentials["access_token"] not in page.content()

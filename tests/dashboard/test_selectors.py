@@ -1,4 +1,5 @@
 """The dashboard's numbers: from rollups, integrations, queues, defects, incidents and status readings."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -46,9 +47,16 @@ def test_the_24_hour_series_has_96_quarter_hours_and_ignores_older_rollups():
 def test_buckets_are_quarter_hours_in_utc():
     now = datetime(2026, 3, 1, 12, 7, 30, tzinfo=UTC)
     factories.integration(provider="lever")
-    rollups.count(provider="lever", endpoint="GET /v1/opportunities", at=datetime(2026, 3, 1, 11, 59, tzinfo=UTC), n=4)
-    rollups.count(provider="lever", endpoint="GET /v1/opportunities", category="timeout",
-                  at=datetime(2026, 3, 1, 12, 1, tzinfo=UTC), n=1)
+    rollups.count(
+        provider="lever", endpoint="GET /v1/opportunities", at=datetime(2026, 3, 1, 11, 59, tzinfo=UTC), n=4
+    )
+    rollups.count(
+        provider="lever",
+        endpoint="GET /v1/opportunities",
+        category="timeout",
+        at=datetime(2026, 3, 1, 12, 1, tzinfo=UTC),
+        n=1,
+    )
     lever = by_slug(selectors.dashboard(now=now))["lever"]
 
     assert lever.series[-1].start == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -83,8 +91,14 @@ def test_queue_depths_defects_incidents_and_status_pages():
     dash = selectors.dashboard(now=scene["now"])
     hub = by_slug(dash)["hubspot"]
 
-    assert hub.queue == {"retrying": 2, "retrying_due": 1, "pending": 0, "running": 0, "webhook_failed": 2,
-                         "webhook_queued": 0}
+    assert hub.queue == {
+        "retrying": 2,
+        "retrying_due": 1,
+        "pending": 0,
+        "running": 0,
+        "webhook_failed": 2,
+        "webhook_queued": 0,
+    }
     assert hub.defects == {"STALE_CRM_SYNC": 3, "STALE_ENRICHMENT": 1}
     assert [i["id"] for i in dash.incidents] == [scene["incident"].pk]  # the closed one is not open
     assert dash.incidents[0]["n_tenants"] == 1
@@ -96,8 +110,11 @@ def test_a_provider_is_in_outage_for_its_error_rate_its_status_page_or_an_open_s
     dash = by_slug(selectors.dashboard(now=scene["now"]))
 
     assert dash["hubspot"].outage
-    assert dash["hubspot"].outage_reasons == ["error rate 40% over 20%", "status page: major",
-                                              "open SEV-2 incident"]
+    assert dash["hubspot"].outage_reasons == [
+        "error rate 40% over 20%",
+        "status page: major",
+        "open SEV-2 incident",
+    ]
     assert not dash["greenhouse"].outage  # 2% errors, status page "none"
 
 
@@ -160,7 +177,9 @@ def test_unused_providers_stay_off_the_dashboard():
 
 def test_charts_are_inline_svg_with_an_accessible_name():
     now = timezone.now()
-    buckets = [selectors.Bucket(start=now, calls=10, errors=e) for e in (0, 1, 5)] + [selectors.Bucket(start=now)]
+    buckets = [selectors.Bucket(start=now, calls=10, errors=e) for e in (0, 1, 5)] + [
+        selectors.Bucket(start=now)
+    ]
     svg = str(sparkline(buckets, threshold=0.2, label="HubSpot <24h>"))
     assert svg.startswith("<svg") and 'role="img"' in svg and "HubSpot &lt;24h&gt;" in svg
     assert svg.count("<rect") == 4

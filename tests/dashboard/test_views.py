@@ -1,4 +1,5 @@
 """The dashboard page and the admin index: who sees it, where its links lead, empty states, query count."""
+
 import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -88,31 +89,50 @@ def test_numbers_link_to_the_changelist_filtered_to_the_rows_behind_them(client,
 
     find("/admin/integrations/integration/", provider__exact="hubspot", status__exact="error")
     find("/admin/integrations/synclog/", provider__exact="hubspot", window="15m", error_category__gt="")
-    find("/admin/integrations/synclog/", provider__exact="hubspot", window="15m", endpoint__exact=HUB_ENDPOINT)
-    find("/admin/integrations/synclog/", provider__exact="hubspot", window="15m",
-         error_category__exact="provider_5xx")
+    find(
+        "/admin/integrations/synclog/", provider__exact="hubspot", window="15m", endpoint__exact=HUB_ENDPOINT
+    )
+    find(
+        "/admin/integrations/synclog/",
+        provider__exact="hubspot",
+        window="15m",
+        error_category__exact="provider_5xx",
+    )
     find(f"/admin/integrations/synclog/{scene['headers_log'].pk}/change/")
     find("/admin/integrations/synclog/", provider__exact="hubspot", status__exact="RETRYING")
     find("/admin/integrations/webhookdelivery/", provider__exact="hubspot", status__exact="FAILED")
-    find("/admin/integrations/defect/", provider__exact="hubspot", defect_type__exact="STALE_CRM_SYNC",
-         status__exact="OPEN")
+    find(
+        "/admin/integrations/defect/",
+        provider__exact="hubspot",
+        defect_type__exact="STALE_CRM_SYNC",
+        status__exact="OPEN",
+    )
     find(f"/admin/incidents/incident/{scene['incident'].pk}/change/")
     gh_links = hrefs(row(html, "greenhouse", 1))
     assert any(params(u) == {"provider__exact": "greenhouse", "token": "24h"} for u in gh_links), gh_links
 
 
-@pytest.mark.parametrize("link, expected", [
-    # The failed calls of the last 15 minutes: 3 x 5xx, 1 connection, 2 retrying with a category (not the
-    # 2-hour-old failure, nor the successes); 5 of them on HUB_ENDPOINT.
-    ("/admin/integrations/synclog/?provider__exact=hubspot&window=15m&error_category__gt=", 6),
-    (f"/admin/integrations/synclog/?provider__exact=hubspot&window=15m&endpoint__exact={HUB_ENDPOINT}"
-     "&error_category__gt=", 5),
-    ("/admin/integrations/synclog/?provider__exact=hubspot&status__exact=RETRYING", 2),
-    ("/admin/integrations/webhookdelivery/?provider__exact=hubspot&status__exact=FAILED", 2),
-    ("/admin/integrations/defect/?provider__exact=hubspot&defect_type__exact=STALE_CRM_SYNC&status__exact=OPEN", 3),
-    ("/admin/integrations/integration/?provider__exact=greenhouse&token=24h", 1),
-    ("/admin/integrations/integration/?provider__exact=hubspot&status__exact=error", 1),
-])
+@pytest.mark.parametrize(
+    "link, expected",
+    [
+        # The failed calls of the last 15 minutes: 3 x 5xx, 1 connection, 2 retrying with a category (not the
+        # 2-hour-old failure, nor the successes); 5 of them on HUB_ENDPOINT.
+        ("/admin/integrations/synclog/?provider__exact=hubspot&window=15m&error_category__gt=", 6),
+        (
+            f"/admin/integrations/synclog/?provider__exact=hubspot&window=15m&endpoint__exact={HUB_ENDPOINT}"
+            "&error_category__gt=",
+            5,
+        ),
+        ("/admin/integrations/synclog/?provider__exact=hubspot&status__exact=RETRYING", 2),
+        ("/admin/integrations/webhookdelivery/?provider__exact=hubspot&status__exact=FAILED", 2),
+        (
+            "/admin/integrations/defect/?provider__exact=hubspot&defect_type__exact=STALE_CRM_SYNC&status__exact=OPEN",
+            3,
+        ),
+        ("/admin/integrations/integration/?provider__exact=greenhouse&token=24h", 1),
+        ("/admin/integrations/integration/?provider__exact=hubspot&status__exact=error", 1),
+    ],
+)
 def test_the_changelists_behind_the_links_show_exactly_those_rows(client, viewer, link, expected):
     outage_scene()
     client.force_login(viewer)
@@ -153,8 +173,12 @@ def test_an_unknown_tenant_says_so(client, viewer):
 def test_empty_states_on_an_empty_database(client, viewer, url):
     client.force_login(viewer)
     html = client.get(url).content.decode()
-    for text in ["No integrations yet", "No calls in the last 15 minutes", "No open incidents",
-                 "Nothing waiting"]:
+    for text in [
+        "No integrations yet",
+        "No calls in the last 15 minutes",
+        "No open incidents",
+        "Nothing waiting",
+    ]:
         assert text in html, text
 
 
@@ -163,8 +187,12 @@ def test_empty_states_inside_a_quiet_provider_row(client, viewer):
     client.force_login(viewer)
     html = client.get("/dashboard/").content.decode()
     lever, backlog = row(html, "lever", 0), row(html, "lever", 1)
-    for text in ["No calls in the last 15 minutes", "No failed syncs in the last 15 minutes",
-                 "No rate-limit headers in the last 6 hours", "not read yet"]:
+    for text in [
+        "No calls in the last 15 minutes",
+        "No failed syncs in the last 15 minutes",
+        "No rate-limit headers in the last 6 hours",
+        "not read yet",
+    ]:
         assert text in lever, text
     for text in ["No open defects", "No open incidents", "None waiting"]:
         assert text in backlog, text
@@ -213,18 +241,33 @@ def _seed_provider(provider: str, tenant, *, rows: int):
     integration = factories.integration(tenant=tenant, provider=provider, status="error")
     rollups.count(provider=provider, endpoint="GET /x", n=rows)
     rollups.count(provider=provider, endpoint="GET /x", category="provider_5xx", n=rows)
-    rollups.count(provider=provider, endpoint="POST /y", category="timeout", n=rows,
-                  at=timezone.now() - timezone.timedelta(hours=3))
+    rollups.count(
+        provider=provider,
+        endpoint="POST /y",
+        category="timeout",
+        n=rows,
+        at=timezone.now() - timezone.timedelta(hours=3),
+    )
     for i in range(rows):
-        factories.sync_log(count=False, integration=integration, status="RETRYING", error_category="timeout",
-                           rate_limit_headers={"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(i)})
+        factories.sync_log(
+            count=False,
+            integration=integration,
+            status="RETRYING",
+            error_category="timeout",
+            rate_limit_headers={"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": str(i)},
+        )
     from incidents.models import Incident
     from integrations.models import Defect, ProviderStatusReading, WebhookDelivery
 
-    Defect.objects.create(defect_type="SYNC_FAILED", provider=provider, tenant=tenant, integration=integration)
-    WebhookDelivery.objects.create(integration=integration, provider=provider, event_id=f"{provider}-1",
-                                   status="FAILED")
-    Incident.objects.create(runbook="RB-09", provider=provider, title="down", severity="SEV-2", detected_by="t")
+    Defect.objects.create(
+        defect_type="SYNC_FAILED", provider=provider, tenant=tenant, integration=integration
+    )
+    WebhookDelivery.objects.create(
+        integration=integration, provider=provider, event_id=f"{provider}-1", status="FAILED"
+    )
+    Incident.objects.create(
+        runbook="RB-09", provider=provider, title="down", severity="SEV-2", detected_by="t"
+    )
     ProviderStatusReading.objects.create(provider=provider, indicator="major", read_at=timezone.now())
 
 

@@ -5,6 +5,7 @@ see the verification checks pass by themselves; close only after the postmortem.
 Time is moved rather than waited for: failing attempts are backdated past the 15-minute window, retries made due,
 and the local quota limiter reset as if its window had passed. Every check is evaluated for real.
 """
+
 from datetime import timedelta
 
 import pytest
@@ -68,7 +69,9 @@ def detect_one(runbook, severity, integrations) -> Incident:
     assert [(i.runbook, created) for i, created in results] == [(runbook, True)]
     incident = results[0][0]
     assert incident.severity == severity
-    assert sorted(incident.affected_tenants.values_list("pk", flat=True)) == sorted(i.tenant_id for i in integrations)
+    assert sorted(incident.affected_tenants.values_list("pk", flat=True)) == sorted(
+        i.tenant_id for i in integrations
+    )
     # A second pass during the same outage updates it.
     again = rates.detect()
     assert [(i.pk, created) for i, created in again] == [(incident.pk, False)]
@@ -95,15 +98,21 @@ def finish_retries(integrations) -> None:
 
 def verification(incident) -> dict[str, tuple[bool, str]]:
     incident_evaluate_checks(incident=incident)
-    return {i.check_name: (i.done, i.check_result, i.check_evidence)
-            for i in incident.checklist.filter(phase="verification").exclude(check_name="")}
+    return {
+        i.check_name: (i.done, i.check_result, i.check_evidence)
+        for i in incident.checklist.filter(phase="verification").exclude(check_name="")
+    }
 
 
 def assert_verified(incident):
     state = verification(incident)
     assert all(done and result == "pass" for done, result, _ in state.values()), state
-    assert all(by.startswith("check:") for by in incident.checklist.filter(
-        phase="verification").exclude(check_name="").values_list("done_by", flat=True))
+    assert all(
+        by.startswith("check:")
+        for by in incident.checklist.filter(phase="verification")
+        .exclude(check_name="")
+        .values_list("done_by", flat=True)
+    )
 
 
 def resolve_and_close(incident, actor):
@@ -164,7 +173,8 @@ def test_rb02_oauth_token_expiry(sandbox, operator):
     # RB-02 step 2: the customer re-authorizes at the provider's consent page, which stores a fresh token set.
     for integration in integrations:
         Integration.objects.filter(pk=integration.pk).update(
-            credentials=sandbox.credentials("hubspot", integration.tenant.slug))
+            credentials=sandbox.credentials("hubspot", integration.tenant.slug)
+        )
     outcome = run(incident, "reconnect", operator)
     assert outcome.ok, outcome.summary
     traffic(integrations, n=1)
@@ -209,7 +219,9 @@ def test_rb04_partial_sync_failures(sandbox, operator, django_capture_on_commit_
     assert incident.dominant_category == "validation"
     incident_acknowledge(incident=incident, actor=operator)
     incident_evaluate_checks(incident=incident)
-    assert "validation/email 6" in incident.checklist.filter(check_name="failure_summary").first().check_evidence
+    assert (
+        "validation/email 6" in incident.checklist.filter(check_name="failure_summary").first().check_evidence
+    )
 
     incident_advance(incident=incident, actor=operator, to="recovering")
     sandbox.control("greenhouse", reject=None)  # the data format is fixed at the provider side
@@ -231,9 +243,14 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     for integration in integrations:
         remote = sandbox.records("hubspot", integration.tenant.slug)[0]
         sandbox.update_record("hubspot", remote["id"], {"firstname": "Changed-during-outage"})
-        deliveries.append(WebhookDelivery.objects.create(
-            integration=integration, provider="hubspot", event_id=f"evt-{integration.pk}",
-            payload={"remote_ids": [remote["id"]]}))
+        deliveries.append(
+            WebhookDelivery.objects.create(
+                integration=integration,
+                provider="hubspot",
+                event_id=f"evt-{integration.pk}",
+                payload={"remote_ids": [remote["id"]]},
+            )
+        )
     for delivery in deliveries:
         assert webhooks.process_webhook(delivery.pk).status == "FAILED"
 
@@ -285,4 +302,12 @@ def test_rb09_provider_outage_with_webhook_failures(sandbox, commander, django_c
     assert AuditEvent.objects.filter(action="record.reconciled", provider="hubspot").count() >= 2
     resolve_and_close(incident, commander)
     timeline_kinds = {e["kind"] for e in timeline(incident)[0]}
-    assert {"opened", "action", "notify", "note", "status", "integration.set_mode", "record.reconciled"} <= timeline_kinds
+    assert {
+        "opened",
+        "action",
+        "notify",
+        "note",
+        "status",
+        "integration.set_mode",
+        "record.reconciled",
+    } <= timeline_kinds

@@ -1,4 +1,5 @@
 """Every bullet, numbered and checklist line and every code line of both runbook documents is in the runbook data."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Incident services: forward-only status, verified resolve, postmortem before close, notices, checklist actions."""
+
 from datetime import timedelta
 
 import pytest
@@ -32,8 +33,13 @@ def outage(operator):
         integration = factories.integration(tenant=t, provider="hubspot")
         failing_logs(integration, 3)
         TenantContact.objects.create(tenant=t, email=f"ops@{t.slug}.example.com")
-    incident = incident_open(provider="hubspot", runbook="RB-09", actor=operator, tenants=tenants,
-                             started_at=timezone.now() - timedelta(minutes=5))
+    incident = incident_open(
+        provider="hubspot",
+        runbook="RB-09",
+        actor=operator,
+        tenants=tenants,
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
     return incident
 
 
@@ -42,10 +48,18 @@ def test_opening_by_hand_creates_the_runbook_checklist_and_refuses_a_second(outa
     assert outage.checklist.count() == 46
     phases = list(outage.checklist.order_by("position").values_list("phase", flat=True))
     assert list(dict.fromkeys(phases)) == [
-        "detection", "triage", "containment", "recovery", "verification", "post_incident"]
+        "detection",
+        "triage",
+        "containment",
+        "recovery",
+        "verification",
+        "post_incident",
+    ]
     with pytest.raises(errors.Conflict, match="already exists"):
         incident_open(provider="hubspot", runbook="RB-09", actor=operator)
-    assert AuditEvent.objects.filter(action="incident.open", provider="hubspot", actor="operator").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="incident.open", provider="hubspot", actor="operator").count() == 1
+    )
 
 
 def test_status_moves_forward_only(outage, operator):
@@ -60,7 +74,9 @@ def test_status_moves_forward_only(outage, operator):
     assert outage.status == "contained" and outage.commander == operator
     assert outage.acknowledged_at and outage.contained_at
     assert list(outage.events.filter(kind="status").values_list("details__to", flat=True)) == [
-        "acknowledged", "contained"]
+        "acknowledged",
+        "contained",
+    ]
 
 
 def test_resolve_refused_while_a_verification_check_fails_and_allowed_with_a_reason(outage, operator):
@@ -69,8 +85,12 @@ def test_resolve_refused_while_a_verification_check_fails_and_allowed_with_a_rea
     assert "No new errors for 15+ minutes" in e.value.message
     assert Incident.objects.get(pk=outage.pk).status == "open"
 
-    incident_advance(incident=outage, actor=operator, to="resolved",
-                     override_reason="HubSpot confirmed recovery; verify_sync runs tomorrow")
+    incident_advance(
+        incident=outage,
+        actor=operator,
+        to="resolved",
+        override_reason="HubSpot confirmed recovery; verify_sync runs tomorrow",
+    )
     outage.refresh_from_db()
     assert outage.status == "resolved"
     row = AuditEvent.objects.get(action="incident.status", details__to="resolved")
@@ -88,15 +108,22 @@ def test_close_needs_the_postmortem_when_required(outage, operator):
     postmortem_save(incident=outage, actor=operator, data={"root_cause": "HubSpot 503s"})
     with pytest.raises(errors.ServiceError, match="Was the fallback mechanism effective"):
         incident_advance(incident=outage, actor=operator, to="closed")
-    postmortem_save(incident=outage, actor=operator, data={
-        "root_cause": "HubSpot 503s", "fallback_effective": "Polling kept data flowing",
-        "reconciliation_completeness": "All 40 records reconciled", "communication_timeliness": "Within 10 min",
-        "follow_ups": [{"item": "Alert on webhook lag", "owner": "dana"}, {"item": "", "owner": ""}],
-    })
+    postmortem_save(
+        incident=outage,
+        actor=operator,
+        data={
+            "root_cause": "HubSpot 503s",
+            "fallback_effective": "Polling kept data flowing",
+            "reconciliation_completeness": "All 40 records reconciled",
+            "communication_timeliness": "Within 10 min",
+            "follow_ups": [{"item": "Alert on webhook lag", "owner": "dana"}, {"item": "", "owner": ""}],
+        },
+    )
     incident_advance(incident=outage, actor=operator, to="closed")
     assert Incident.objects.get(pk=outage.pk).status == "closed"
     assert Postmortem.objects.get(incident=outage).follow_ups == [
-        {"item": "Alert on webhook lag", "owner": "dana", "done": False}]
+        {"item": "Alert on webhook lag", "owner": "dana", "done": False}
+    ]
 
 
 def test_sev3_needs_a_postmortem_only_after_two_hours(outage, operator):
@@ -112,7 +139,9 @@ def test_follow_up_without_owner_is_refused(outage, operator):
     assert not Postmortem.objects.exists()
 
 
-def test_notify_sends_one_email_per_affected_tenant_and_notes_it(outage, operator, django_capture_on_commit_callbacks):
+def test_notify_sends_one_email_per_affected_tenant_and_notes_it(
+    outage, operator, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         result = incident_notify_tenants(incident=outage, actor=operator, next_update_minutes=30)
     assert result["sent"] == 2
@@ -131,7 +160,8 @@ def test_viewer_is_refused_and_nothing_changes(outage, viewer):
         lambda: incident_post_note(incident=outage, actor=viewer, message="hi"),
         lambda: incident_notify_tenants(incident=outage, actor=viewer),
         lambda: checklist_item_run_action(
-   incident=outage, item=outage.checklist.get(action="switch_to_polling"), actor=viewer),
+            incident=outage, item=outage.checklist.get(action="switch_to_polling"), actor=viewer
+        ),
     ):
         with pytest.raises(PermissionDenied):
             call()
@@ -180,7 +210,11 @@ def test_checks_complete_items_from_data_with_evidence(outage, operator):
     Integration.objects.update(mode="polling")
     assert incident_evaluate_checks(incident=outage) >= 1
     polling.refresh_from_db()
-    assert polling.done and polling.done_by == "check:mode_polling" and polling.check_evidence == "2 of 2 polling"
+    assert (
+        polling.done
+        and polling.done_by == "check:mode_polling"
+        and polling.check_evidence == "2 of 2 polling"
+    )
     assert outage.events.filter(kind="check", details__check="mode_polling").exists()
 
 
@@ -201,12 +235,15 @@ def test_ticking_an_item_with_a_check_by_hand_is_refused(outage, operator):
 
 
 def test_open_or_update_escalates_severity_but_never_lowers_it(operator):
-    incident, created = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
-                                                detected_by="alertmanager")
-    again, created_again = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-2",
-                                                   detected_by="alertmanager")
+    incident, created = open_or_update_incident(
+        provider="hubspot", runbook="RB-01", severity="SEV-3", detected_by="alertmanager"
+    )
+    again, created_again = open_or_update_incident(
+        provider="hubspot", runbook="RB-01", severity="SEV-2", detected_by="alertmanager"
+    )
     assert created and not created_again and again.pk == incident.pk and again.severity == "SEV-2"
-    third, _ = open_or_update_incident(provider="hubspot", runbook="RB-01", severity="SEV-3",
-                                       detected_by="alertmanager")
+    third, _ = open_or_update_incident(
+        provider="hubspot", runbook="RB-01", severity="SEV-3", detected_by="alertmanager"
+    )
     assert third.severity == "SEV-2"
     assert incident.events.filter(kind="severity").count() == 1

@@ -1,4 +1,5 @@
 """The tracker page and its endpoints as a support person uses them, and their query counts."""
+
 from datetime import timedelta
 
 import pytest
@@ -100,7 +101,11 @@ def test_forged_and_bad_posts_get_a_message_and_change_nothing(client, operator)
     assert client.get(_url("transition", incident.pk)).status_code == 405
     assert client.get(_url("tracker", 999999)).status_code == 404
     # Only the one legal transition was audited (checks completing items on page loads are the system's).
-    acted = AuditEvent.objects.order_by("id").exclude(action="incident.checks_passed").values_list("action", flat=True)
+    acted = (
+        AuditEvent.objects.order_by("id")
+        .exclude(action="incident.checks_passed")
+        .values_list("action", flat=True)
+    )
     assert list(acted[before:]) == ["incident.status"]
 
 
@@ -127,10 +132,19 @@ def test_open_by_hand_from_the_add_form(client, operator):
 def test_postmortem_form_saves_answers_and_follow_ups(client, operator, viewer):
     incident = _incident(operator)
     client.force_login(operator)
-    data = {"root_cause": "HubSpot outage", "fallback_effective": "yes", "reconciliation_completeness": "all",
-            "communication_timeliness": "10 min", "resilience_review": "cache",
-            "fu-TOTAL_FORMS": "3", "fu-INITIAL_FORMS": "0", "fu-0-item": "Alert on lag", "fu-0-owner": "dana",
-            "fu-1-item": "Owner missing", "fu-1-owner": ""}
+    data = {
+        "root_cause": "HubSpot outage",
+        "fallback_effective": "yes",
+        "reconciliation_completeness": "all",
+        "communication_timeliness": "10 min",
+        "resilience_review": "cache",
+        "fu-TOTAL_FORMS": "3",
+        "fu-INITIAL_FORMS": "0",
+        "fu-0-item": "Alert on lag",
+        "fu-0-owner": "dana",
+        "fu-1-item": "Owner missing",
+        "fu-1-owner": "",
+    }
     r = client.post(_url("postmortem", incident.pk), data)
     assert r.status_code == 200 and "needs both a description and an owner" in r.content.decode()
     data["fu-1-item"] = ""
@@ -146,11 +160,20 @@ def test_durations_and_medians():
 
     now = timezone.now()
     for minutes in (10, 20, 60):
-        i = Incident.objects.create(provider="hubspot", runbook=f"RB-0{minutes % 4 + 1}", title="t", severity="SEV-3",
-                                    detected_by="x", status="resolved")
-        Incident.objects.filter(pk=i.pk).update(started_at=now - timedelta(minutes=minutes + 2), opened_at=now
-                                                - timedelta(minutes=minutes), acknowledged_at=now - timedelta(
-                                                    minutes=minutes - 1), resolved_at=now)
+        i = Incident.objects.create(
+            provider="hubspot",
+            runbook=f"RB-0{minutes % 4 + 1}",
+            title="t",
+            severity="SEV-3",
+            detected_by="x",
+            status="resolved",
+        )
+        Incident.objects.filter(pk=i.pk).update(
+            started_at=now - timedelta(minutes=minutes + 2),
+            opened_at=now - timedelta(minutes=minutes),
+            acknowledged_at=now - timedelta(minutes=minutes - 1),
+            resolved_at=now,
+        )
     medians = median_durations(Incident.objects.all())
     assert medians["detect"] == timedelta(minutes=2)
     assert medians["acknowledge"] == timedelta(minutes=1)
@@ -175,8 +198,12 @@ def test_tracker_and_changelist_queries_stay_flat(client, operator):
     for i in range(20):
         incident_post_note(incident=big, actor=operator, message=f"note {i}")
     for i in range(6):
-        _incident(operator, n_tenants=1, provider=["greenhouse", "workday", "salesforce", "pandadoc", "clearbit",
-                                                   "hubspot"][i], runbook="RB-02" if i == 5 else "RB-09")
+        _incident(
+            operator,
+            n_tenants=1,
+            provider=["greenhouse", "workday", "salesforce", "pandadoc", "clearbit", "hubspot"][i],
+            runbook="RB-02" if i == 5 else "RB-09",
+        )
     assert _count(client, _url("tracker", big.pk)) == n_small
     assert _count(client, _url("changelist")) == list_small
 

@@ -1,4 +1,5 @@
 """The project's URLs plus the credential screens, mounted as lineup_ops/urls.py and IntegrationAdmin.get_urls will."""
+
 from django.contrib import admin
 from django.urls import include, path
 
@@ -7,7 +8,9 @@ from integrations.models import Integration
 from lineup_ops import urls as project_urls
 
 _admin_patterns = [
-    path("integrations/integration/", include(credential_views.admin_urls(admin.site._registry[Integration]))),
+    path(
+        "integrations/integration/", include(credential_views.admin_urls(admin.site._registry[Integration]))
+    ),
     *admin.site.get_urls(),
 ]
 

@@ -1,4 +1,5 @@
 """The console's screens: every changelist renders, actions confirm and report counts, viewers cannot act."""
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
@@ -11,9 +12,16 @@ from tests.support import factories
 pytestmark = pytest.mark.django_db
 
 CHANGELISTS = [
-    "integrations_tenant", "integrations_integration", "integrations_synclog", "integrations_record",
-    "integrations_webhookdelivery", "integrations_defect", "integrations_auditevent", "integrations_apitoken",
-    "incidents_incident", "incidents_postmortem",
+    "integrations_tenant",
+    "integrations_integration",
+    "integrations_synclog",
+    "integrations_record",
+    "integrations_webhookdelivery",
+    "integrations_defect",
+    "integrations_auditevent",
+    "integrations_apitoken",
+    "incidents_incident",
+    "incidents_postmortem",
 ]
 
 
@@ -23,8 +31,14 @@ def seeded(db):
     hub = factories.integration(tenant=t, provider="hubspot", credentials={"access_token": "tok-SECRET-123"})
     gh = factories.integration(tenant=t, provider="greenhouse", credentials={"api_key": "gh-SECRET-456"})
     r = factories.record(tenant=t)
-    factories.sync_log(integration=hub, record=r, status="FAILED", error_category="validation",
-                       error_field="email", error_message="Property values were not valid: email")
+    factories.sync_log(
+        integration=hub,
+        record=r,
+        status="FAILED",
+        error_category="validation",
+        error_field="email",
+        error_message="Property values were not valid: email",
+    )
     return hub, gh
 
 
@@ -49,8 +63,15 @@ def test_viewer_is_not_offered_actions_and_a_forged_post_changes_nothing(client,
     url = reverse("admin:integrations_integration_changelist")
     html = client.get(url).content.decode()
     assert "Pause sync" not in html
-    response = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: [i.pk for i in seeded],
-                                 "confirm": "yes", "reason": "sneaky"})
+    response = client.post(
+        url,
+        {
+            "action": "pause_sync",
+            ACTION_CHECKBOX_NAME: [i.pk for i in seeded],
+            "confirm": "yes",
+            "reason": "sneaky",
+        },
+    )
     assert response.status_code in (200, 302)
     assert not Integration.objects.filter(sync_paused=True).exists()
     assert not AuditEvent.objects.exists()
@@ -67,8 +88,11 @@ def test_operator_pauses_two_integrations_after_confirming(client, operator, see
     missing_reason = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids, "confirm": "yes"})
     assert "This field is required" in missing_reason.content.decode()
     assert not Integration.objects.filter(sync_paused=True).exists()
-    done = client.post(url, {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids, "confirm": "yes",
-                             "reason": "RB-03 quota"}, follow=True)
+    done = client.post(
+        url,
+        {"action": "pause_sync", ACTION_CHECKBOX_NAME: ids, "confirm": "yes", "reason": "RB-03 quota"},
+        follow=True,
+    )
     assert "Pause sync: 2 rows changed." in done.content.decode()
     assert Integration.objects.filter(status="paused").count() == 2
     assert AuditEvent.objects.filter(action="integration.pause", actor="operator").count() == 2
@@ -78,8 +102,16 @@ def test_select_across_acts_on_the_filtered_set_not_the_page(client, operator, s
     hub, gh = seeded
     client.force_login(operator)
     url = reverse("admin:integrations_integration_changelist") + "?provider__exact=hubspot"
-    client.post(url, {"action": "disable", ACTION_CHECKBOX_NAME: [hub.pk], "select_across": "1",
-                      "confirm": "yes", "reason": ""})
+    client.post(
+        url,
+        {
+            "action": "disable",
+            ACTION_CHECKBOX_NAME: [hub.pk],
+            "select_across": "1",
+            "confirm": "yes",
+            "reason": "",
+        },
+    )
     assert list(Integration.objects.filter(enabled=False).values_list("pk", flat=True)) == [hub.pk]
 
 
@@ -121,8 +153,15 @@ def test_editing_an_integration_is_audited_and_runbook_switches_are_read_only(cl
     url = reverse("admin:integrations_integration_change", args=[hub.pk])
     page = client.get(url).content.decode()
     assert 'name="mode"' not in page and 'name="provider"' not in page and 'name="base_url"' in page
-    response = client.post(url, {"base_url": "http://127.0.0.1:9999/hubspot", "is_critical": "on",
-                                 "field_mappings-TOTAL_FORMS": "0", "field_mappings-INITIAL_FORMS": "0"})
+    response = client.post(
+        url,
+        {
+            "base_url": "http://127.0.0.1:9999/hubspot",
+            "is_critical": "on",
+            "field_mappings-TOTAL_FORMS": "0",
+            "field_mappings-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="integration.update")
     assert event.actor == "root" and event.details["changed"] == ["base_url", "is_critical"]
@@ -132,13 +171,17 @@ def test_an_api_token_made_in_the_console_is_shown_once_and_stored_hashed(client
     from integrations.models import ApiToken
 
     client.force_login(superuser)
-    page = client.post(reverse("admin:integrations_apitoken_add"), {"name": "ops-bot", "scope": "admin"}, follow=True)
+    page = client.post(
+        reverse("admin:integrations_apitoken_add"), {"name": "ops-bot", "scope": "admin"}, follow=True
+    )
     text = page.content.decode()
     raw = text.split("it will not be shown again: ")[1].split("<")[0].strip()
     token = ApiToken.objects.get(name="ops-bot")
     assert raw.startswith("lo_") and token.token_hash == ApiToken.hash(raw) and raw not in token.token_hash
     assert client.get("/api/v1/integrations/status", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
-    assert raw not in client.get(reverse("admin:integrations_apitoken_change", args=[token.pk])).content.decode()
+    assert (
+        raw not in client.get(reverse("admin:integrations_apitoken_change", args=[token.pk])).content.decode()
+    )
     assert AuditEvent.objects.filter(action="api_token.create", actor="root").exists()
     bad = client.post(reverse("admin:integrations_apitoken_add"), {"name": "t", "scope": "tenant"})
     assert bad.status_code == 200 and ApiToken.objects.count() == 1  # a tenant token needs its tenant

@@ -1,4 +1,5 @@
 """The sync-log changelist at 200,000 rows on PostgreSQL: constant queries, no full-table COUNT."""
+
 import re
 
 import pytest

@@ -1,4 +1,5 @@
 """The JSON API as the runbooks' curl commands use it, and every kind of bad input it must refuse cleanly."""
+
 import json
 
 import pytest
@@ -14,17 +15,35 @@ pytestmark = pytest.mark.django_db
 def world(db):
     acme = factories.tenant(name="Acme", slug="acme")
     globex = factories.tenant(name="Globex", slug="globex")
-    hub_acme = factories.integration(tenant=acme, provider="hubspot", credentials={"access_token": "SECRET-A"})
-    hub_globex = factories.integration(tenant=globex, provider="hubspot", credentials={"access_token": "SECRET-G"})
+    hub_acme = factories.integration(
+        tenant=acme, provider="hubspot", credentials={"access_token": "SECRET-A"}
+    )
+    hub_globex = factories.integration(
+        tenant=globex, provider="hubspot", credentials={"access_token": "SECRET-G"}
+    )
     gh_acme = factories.integration(tenant=acme, provider="greenhouse", credentials={"api_key": "SECRET-K"})
-    failed = factories.sync_log(integration=hub_acme, status="FAILED", error_category="validation",
-                                error_field="email", error_message="Property values were not valid: email",
-                                request_excerpt='{"email": "x"}', response_excerpt='{"status":"error"}')
+    failed = factories.sync_log(
+        integration=hub_acme,
+        status="FAILED",
+        error_category="validation",
+        error_field="email",
+        error_message="Property values were not valid: email",
+        request_excerpt='{"email": "x"}',
+        response_excerpt='{"status":"error"}',
+    )
     other = factories.sync_log(integration=hub_globex, status="FAILED", error_category="provider_5xx")
     _, admin = factories.api_token(scope="admin")
     _, acme_token = factories.api_token(scope="tenant", tenant=acme)
-    return {"acme": acme, "hub_acme": hub_acme, "hub_globex": hub_globex, "gh_acme": gh_acme, "failed": failed,
-            "other": other, "admin": admin, "acme_token": acme_token}
+    return {
+        "acme": acme,
+        "hub_acme": hub_acme,
+        "hub_globex": hub_globex,
+        "gh_acme": gh_acme,
+        "failed": failed,
+        "other": other,
+        "admin": admin,
+        "acme_token": acme_token,
+    }
 
 
 def get(client, url, token=None, **params):
@@ -34,14 +53,19 @@ def get(client, url, token=None, **params):
 
 def send(client, method, url, token, body=None, raw: bytes | None = None):
     data = raw if raw is not None else json.dumps(body or {})
-    return getattr(client, method)(url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    return getattr(client, method)(
+        url, data, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
 
 
 def test_integration_status_lists_what_the_token_sees_without_secrets(client, world):
     everything = get(client, "/api/v1/integrations/status", world["admin"])
     assert everything.status_code == 200
     assert {i["id"] for i in everything.json()["integrations"]} == {
-        world["hub_acme"].pk, world["hub_globex"].pk, world["gh_acme"].pk}
+        world["hub_acme"].pk,
+        world["hub_globex"].pk,
+        world["gh_acme"].pk,
+    }
     assert everything.json()["counts"]["hubspot"] == {"connected": 2}
     mine = get(client, "/api/v1/integrations/status", world["acme_token"]).json()
     assert {i["tenant"]["slug"] for i in mine["integrations"]} == {"acme"}
@@ -52,21 +76,30 @@ def test_provider_status_and_a_tenant_cannot_see_another(client, world):
     response = get(client, "/api/v1/integrations/hubspot/status", world["acme_token"])
     assert response.status_code == 200
     assert [i["tenant"]["slug"] for i in response.json()["integrations"]] == ["acme"]
-    assert get(client, "/api/v1/integrations/hubspot/status", world["acme_token"], tenant="globex").status_code == 404
+    assert (
+        get(client, "/api/v1/integrations/hubspot/status", world["acme_token"], tenant="globex").status_code
+        == 404
+    )
     assert get(client, "/api/v1/integrations/lever/status", world["acme_token"]).status_code == 404
 
 
 def test_failed_sync_logs_filter_paginate_and_detail(client, world):
     for _ in range(3):
         factories.sync_log(integration=world["hub_acme"], status="FAILED", error_category="timeout")
-    page = get(client, "/api/v1/integrations/hubspot/sync-logs", world["acme_token"], status="FAILED", limit=2).json()
+    page = get(
+        client, "/api/v1/integrations/hubspot/sync-logs", world["acme_token"], status="FAILED", limit=2
+    ).json()
     assert len(page["results"]) == 2 and page["next"]
     rest = client.get(page["next"], HTTP_AUTHORIZATION=f"Bearer {world['acme_token']}").json()
     ids = [r["id"] for r in page["results"] + rest["results"]]
     assert len(ids) == 4 and world["other"].pk not in ids and rest["next"] is None
-    by_category = get(client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], category="validation").json()
+    by_category = get(
+        client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], category="validation"
+    ).json()
     assert [r["id"] for r in by_category["results"]] == [world["failed"].pk]
-    detail = get(client, f"/api/v1/integrations/hubspot/sync-logs/{world['failed'].pk}", world["acme_token"]).json()
+    detail = get(
+        client, f"/api/v1/integrations/hubspot/sync-logs/{world['failed'].pk}", world["acme_token"]
+    ).json()
     assert detail["error_field"] == "email" and detail["request"] == '{"email": "x"}'
 
 
@@ -77,11 +110,23 @@ def test_bad_input_gets_a_clear_json_error_and_changes_nothing(client, world):
     assert client.get(url, HTTP_AUTHORIZATION="Basic abc").status_code == 401
     assert get(client, "/api/v1/integrations/nosuch/status", world["admin"]).status_code == 404
     assert get(client, "/api/v1/integrations/hubspot/sync-logs/999999", world["admin"]).status_code == 404
-    assert get(client, f"/api/v1/integrations/hubspot/sync-logs/{world['other'].pk}", world["acme_token"]).status_code == 404
+    assert (
+        get(
+            client, f"/api/v1/integrations/hubspot/sync-logs/{world['other'].pk}", world["acme_token"]
+        ).status_code
+        == 404
+    )
     bad_status = get(client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], status="BROKEN")
     assert bad_status.status_code == 400 and bad_status.json()["error"]["field"] == "status"
-    assert get(client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], limit="lots").status_code == 400
-    assert get(client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], since="yesterday-ish").status_code == 400
+    assert (
+        get(client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], limit="lots").status_code == 400
+    )
+    assert (
+        get(
+            client, "/api/v1/integrations/hubspot/sync-logs", world["admin"], since="yesterday-ish"
+        ).status_code
+        == 400
+    )
     assert send(client, "post", "/api/v1/integrations/status", world["admin"]).status_code == 405
     assert get(client, "/api/v1/nowhere", world["admin"]).json()["error"]["code"] == "not_found"
 
@@ -93,10 +138,26 @@ def test_bad_input_gets_a_clear_json_error_and_changes_nothing(client, world):
     assert wrong_type.status_code == 400 and wrong_type.json()["error"]["field"] == "enabled"
     unknown = send(client, "patch", patch, world["admin"], {"enabeld": False})
     assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "enabeld"
-    assert send(client, "patch", "/api/v1/admin/tenants/nobody/integrations/hubspot", world["admin"],
-                {"enabled": False}).status_code == 404
-    assert send(client, "patch", "/api/v1/admin/tenants/acme/integrations/lever", world["admin"],
-                {"enabled": False}).status_code == 404
+    assert (
+        send(
+            client,
+            "patch",
+            "/api/v1/admin/tenants/nobody/integrations/hubspot",
+            world["admin"],
+            {"enabled": False},
+        ).status_code
+        == 404
+    )
+    assert (
+        send(
+            client,
+            "patch",
+            "/api/v1/admin/tenants/acme/integrations/lever",
+            world["admin"],
+            {"enabled": False},
+        ).status_code
+        == 404
+    )
     assert Integration.objects.filter(enabled=False).count() == 0
     assert not AuditEvent.objects.exists()
     assert SyncLog.objects.count() == 2
@@ -110,7 +171,13 @@ def test_admin_patch_disables_an_integration_as_in_rb01(client, world):
     assert not world["hub_acme"].enabled and world["hub_globex"].enabled
     event = AuditEvent.objects.get(action="integration.disable")
     assert event.actor.startswith("token:") and event.integration == world["hub_acme"]
-    send(client, "patch", url, world["admin"], {"enabled": True, "sync_paused": True, "sync_paused_reason": "RB-03"})
+    send(
+        client,
+        "patch",
+        url,
+        world["admin"],
+        {"enabled": True, "sync_paused": True, "sync_paused_reason": "RB-03"},
+    )
     world["hub_acme"].refresh_from_db()
     assert world["hub_acme"].enabled and world["hub_acme"].status == "paused"
 
@@ -124,7 +191,10 @@ def test_refresh_forces_a_token_refresh_at_the_provider(client, sandbox):
     assert response.status_code == 200 and response.json()["refreshed"] == 1
     integration.refresh_from_db()
     assert integration.credentials["access_token"] != old
-    assert old not in response.content.decode() and integration.credentials["access_token"] not in response.content.decode()
+    assert (
+        old not in response.content.decode()
+        and integration.credentials["access_token"] not in response.content.decode()
+    )
     assert send(client, "post", "/api/v1/integrations/greenhouse/refresh", token).status_code == 400
 
 
@@ -134,7 +204,8 @@ def test_refresh_after_needs_reauth_settles_to_connected(client, sandbox):
 
     integration = connect(sandbox, "lever")
     Integration.objects.filter(pk=integration.pk).update(
-        last_error_at=timezone.now(), last_error_category="auth_refresh_failed", status="needs_reauth")
+        last_error_at=timezone.now(), last_error_category="auth_refresh_failed", status="needs_reauth"
+    )
     _, token = factories.api_token(scope="tenant", tenant=integration.tenant)
     assert send(client, "post", "/api/v1/integrations/lever/refresh", token).json()["refreshed"] == 1
     integration.refresh_from_db()
@@ -142,11 +213,15 @@ def test_refresh_after_needs_reauth_settles_to_connected(client, sandbox):
 
 
 def test_failures_summarise_by_category_and_field_for_the_tokens_tenant(client, world):
-    factories.sync_log(integration=world["hub_acme"], status="FAILED", error_category="validation", error_field="email")
+    factories.sync_log(
+        integration=world["hub_acme"], status="FAILED", error_category="validation", error_field="email"
+    )
     mine = get(client, "/api/v1/integrations/hubspot/failures", world["acme_token"])
     assert mine.status_code == 200
     body = json.dumps(mine.json())
-    assert "validation" in body and "email" in body and "provider_5xx" not in body  # globex's failure is not ours
+    assert (
+        "validation" in body and "email" in body and "provider_5xx" not in body
+    )  # globex's failure is not ours
     everyone = json.dumps(get(client, "/api/v1/integrations/hubspot/failures", world["admin"]).json())
     assert "provider_5xx" in everyone
 
@@ -161,7 +236,9 @@ def test_retry_failed_queues_each_failed_log_once(client, world, django_capture_
     again = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {})
     assert again.json()["queued"] == 0
     assert SyncLog.objects.get(pk=world["other"].pk).status == "FAILED"  # another tenant's log is untouched
-    bad = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {"category": 5})
+    bad = send(
+        client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {"category": 5}
+    )
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "category"
 
 

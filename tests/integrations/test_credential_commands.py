@@ -1,4 +1,5 @@
 """refresh_tokens, rotate_credentials and check_token: effect, --dry-run changes nothing, bad input exits 2."""
+
 import json
 import subprocess
 import sys
@@ -68,7 +69,8 @@ def test_refresh_tokens_bad_input_exits_2_and_changes_nothing(sandbox):
     assert "unknown provider 'hubspto'" in usage_error("refresh_tokens", "--provider", "hubspto")
     assert "uses API keys" in usage_error("refresh_tokens", "--provider", "greenhouse")
     assert "no hubspot integration for tenant 'nobody'" in usage_error(
-        "refresh_tokens", "--provider", "hubspot", "--tenant", "nobody")
+        "refresh_tokens", "--provider", "hubspot", "--tenant", "nobody"
+    )
     assert not AuditEvent.objects.exists()
 
 
@@ -78,8 +80,12 @@ def test_rotate_credentials_store_in_vault_reencrypts_with_the_new_key(sandbox, 
     out = run("rotate_credentials", "--provider", "hubspot", "--store-in-vault")
     assert "Rotated hubspot: refreshed 2, re-encrypted 2, failed 0 (of 2)." in out
     assert crypto.is_current(raw_credentials(a)) and crypto.is_current(raw_credentials(b))
-    assert AuditEvent.objects.filter(action="integration.rotate_credentials", actor="system:cli",
-                                     details__source="rotate_credentials").count() == 2
+    assert (
+        AuditEvent.objects.filter(
+            action="integration.rotate_credentials", actor="system:cli", details__source="rotate_credentials"
+        ).count()
+        == 2
+    )
 
 
 def test_rotate_credentials_dry_run_changes_nothing(sandbox, settings):
@@ -107,8 +113,15 @@ def test_check_token_prints_lines_and_json(sandbox):
 
 def test_check_token_unknown_provider_exits_2_with_one_line():
     """The runbook's shell usage: a typo must say so on one line with exit status 2."""
-    done = subprocess.run([sys.executable, "manage.py", "check_token", "nope"], cwd=django_settings.BASE_DIR,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check_token", "nope"],
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["UsageError: unknown provider 'nope' (known: hubspot, salesforce, "
-                                                "greenhouse, lever, workday, pandadoc, clearbit)"]
+    assert done.stderr.strip().splitlines() == [
+        "UsageError: unknown provider 'nope' (known: hubspot, salesforce, "
+        "greenhouse, lever, workday, pandadoc, clearbit)"
+    ]

@@ -1,4 +1,5 @@
 """Credential actions against the sandbox over HTTP: reconnect, re-authorize, update an API key, rotate, check_token."""
+
 import html
 import json
 from urllib.parse import parse_qs, urlsplit
@@ -87,7 +88,10 @@ def test_reconnect_without_a_refresh_token_needs_reauth_without_calling_the_prov
 
 def test_reconnect_of_an_api_key_provider_says_update_the_api_key_when_the_key_is_refused(sandbox, operator):
     integration = connect(sandbox, "greenhouse")
-    assert services.integration_reconnect(integration=integration, actor=operator).details["outcome"] == cred.CONNECTED
+    assert (
+        services.integration_reconnect(integration=integration, actor=operator).details["outcome"]
+        == cred.CONNECTED
+    )
     sandbox.control("greenhouse", expire_tokens=True)  # revokes every issued key
     result = services.integration_reconnect(integration=integration, actor=operator)
     assert result.details["outcome"] == cred.UPDATE_API_KEY
@@ -116,8 +120,9 @@ def consent(sandbox_url: str, decision: str = "grant") -> str:
     page = requests.get(sandbox_url, timeout=10)
     assert page.status_code == 200 and "Grant access" in page.text
     account = parse_qs(urlsplit(sandbox_url).query)["account"][0]
-    answer = requests.post(sandbox_url, data={"decision": decision, "account": account}, allow_redirects=False,
-                           timeout=10)
+    answer = requests.post(
+        sandbox_url, data={"decision": decision, "account": account}, allow_redirects=False, timeout=10
+    )
     assert answer.status_code == 302
     return answer.headers["Location"]
 
@@ -151,7 +156,9 @@ def test_full_reauthorization_flow_stores_new_tokens_and_connects(client, sandbo
     # The new tokens belong to the tenant's account and work: a sync-style call succeeds.
     cred._client(integration).check_credentials()
     assert sandbox.requests(provider, account=integration.tenant.slug)[-1]["status"] == 200
-    actions = list(AuditEvent.objects.filter(integration=integration).values_list("action", "details__outcome"))
+    actions = list(
+        AuditEvent.objects.filter(integration=integration).values_list("action", "details__outcome")
+    )
     assert ("integration.authorize_start", "started") in actions
     assert ("integration.authorize_complete", "authorized") in actions
     assert integration.credentials["access_token"] not in audit_text()
@@ -226,7 +233,9 @@ def test_refused_code_changes_nothing(client, sandbox, cred_admin):
     client.force_login(cred_admin)
     back = consent(start(client, integration))
     query = parse_qs(urlsplit(back).query)
-    response = client.get(reverse("integration_oauth_callback"), {"code": "not-a-code", "state": query["state"][0]})
+    response = client.get(
+        reverse("integration_oauth_callback"), {"code": "not-a-code", "state": query["state"][0]}
+    )
     assert response.status_code == 400 and errors.OAUTH_CODE_REFUSED in text(response)
     assert _snapshot(integration) == before
 
@@ -237,15 +246,17 @@ def test_operator_without_credentials_right_cannot_start_or_complete(client, san
     assert client.get(reverse("integration_authorize", args=[integration.pk])).status_code == 403
     assert client.get(reverse("integration_oauth_callback"), {"code": "x", "state": "y"}).status_code == 403
     with pytest.raises(PermissionDenied):
-        services.integration_authorize_start(integration=integration, actor=operator,
-                                             redirect_uri="http://testserver/cb", session={})
+        services.integration_authorize_start(
+            integration=integration, actor=operator, redirect_uri="http://testserver/cb", session={}
+        )
 
 
 def test_authorize_of_an_api_key_provider_is_refused(sandbox, cred_admin):
     integration = connect(sandbox, "greenhouse")
     with pytest.raises(errors.ServiceError, match=errors.NOT_OAUTH):
-        services.integration_authorize_start(integration=integration, actor=cred_admin,
-                                             redirect_uri="http://testserver/cb", session={})
+        services.integration_authorize_start(
+            integration=integration, actor=cred_admin, redirect_uri="http://testserver/cb", session={}
+        )
 
 
 # ------------------------------------------------------------------------------------------ API keys
@@ -280,7 +291,9 @@ def test_bad_api_key_is_refused_and_the_old_key_is_kept(sandbox, cred_admin):
     integration = connect(sandbox, "greenhouse")
     old = integration.credentials["api_key"]
     with pytest.raises(errors.ServiceError, match=errors.API_KEY_REJECTED):
-        services.integration_update_api_key(integration=integration, actor=cred_admin, api_key="gh-wrong-KEY-999")
+        services.integration_update_api_key(
+            integration=integration, actor=cred_admin, api_key="gh-wrong-KEY-999"
+        )
     integration.refresh_from_db()
     assert integration.credentials["api_key"] == old and integration.status == "connected"
     assert "gh-wrong-KEY-999" not in audit_text()
@@ -339,17 +352,25 @@ def test_change_page_offers_credential_buttons_by_right(client, sandbox, cred_ad
     assert 'id="lo-reconnect"' not in html and 'id="lo-reauthorize"' not in html
     assert client.post(reverse("admin:integrations_integration_reconnect", args=[hub.pk])).status_code == 403
     assert client.get(reverse("admin:integrations_integration_api_key", args=[gh.pk])).status_code == 403
-    for secret in (hub.credentials["access_token"], hub.credentials["refresh_token"], gh.credentials["api_key"]):
+    for secret in (
+        hub.credentials["access_token"],
+        hub.credentials["refresh_token"],
+        gh.credentials["api_key"],
+    ):
         assert secret not in html
 
 
 def test_reconnect_button_offers_reauthorize_when_the_refresh_is_refused(client, sandbox, cred_admin):
     integration = revoked(sandbox)
     client.force_login(cred_admin)
-    response = client.post(reverse("admin:integrations_integration_reconnect", args=[integration.pk]), follow=True)
+    response = client.post(
+        reverse("admin:integrations_integration_reconnect", args=[integration.pk]), follow=True
+    )
     html = response.content.decode()
     assert cred.MSG_NEEDS_REAUTH in html
-    assert f'href="{reverse("integration_authorize", args=[integration.pk])}" id="lo-reauthorize-link"' in html
+    assert (
+        f'href="{reverse("integration_authorize", args=[integration.pk])}" id="lo-reauthorize-link"' in html
+    )
 
 
 # ------------------------------------------------------------------------------------------ rotation
@@ -366,7 +387,11 @@ def test_rotate_with_store_in_vault_reencrypts_with_the_new_first_key(sandbox, c
 
     result = services.credentials_rotate(provider="hubspot", actor=cred_admin, store_in_vault=True)
 
-    assert (result.details["n_refreshed"], result.details["n_reencrypted"], result.details["n_failed"]) == (3, 3, 0)
+    assert (result.details["n_refreshed"], result.details["n_reencrypted"], result.details["n_failed"]) == (
+        3,
+        3,
+        0,
+    )
     assert result.changed == 3
     for i in hubs:
         i.refresh_from_db()
@@ -390,7 +415,11 @@ def test_rotate_reencrypts_api_key_providers_and_counts_failures(sandbox, cred_a
     assert Integration.objects.get(pk=gh.pk).credentials["api_key"] == key
 
     result = services.credentials_rotate(provider="lever", actor=cred_admin, store_in_vault=False)
-    assert (result.details["n_refreshed"], result.details["n_failed"], result.details["n_reencrypted"]) == (1, 1, 0)
+    assert (result.details["n_refreshed"], result.details["n_failed"], result.details["n_reencrypted"]) == (
+        1,
+        1,
+        0,
+    )
     assert not crypto.is_current(raw_credentials(lever_gone))
     assert crypto.is_current(raw_credentials(lever_ok))  # a refresh saves under the newest key anyway
 
@@ -434,7 +463,12 @@ def test_bulk_rotate_action_needs_the_credentials_right(client, sandbox, operato
     hub = connect(sandbox, "hubspot")
     settings.FERNET_KEYS = [Fernet.generate_key().decode(), settings.FERNET_KEYS[0]]
     url = reverse("admin:integrations_integration_changelist")
-    data = {"action": "rotate_credentials", ACTION_CHECKBOX_NAME: [hub.pk], "confirm": "yes", "store_in_vault": "on"}
+    data = {
+        "action": "rotate_credentials",
+        ACTION_CHECKBOX_NAME: [hub.pk],
+        "confirm": "yes",
+        "store_in_vault": "on",
+    }
     client.force_login(operator)
     refused = client.post(url, data, follow=True).content.decode()
     assert "needs the right to manage credentials" in refused and not crypto.is_current(raw_credentials(hub))
@@ -450,7 +484,9 @@ def test_bulk_rotate_action_needs_the_credentials_right(client, sandbox, operato
 def test_check_token_reports_expiry_refresh_tokens_and_a_summary(sandbox, operator):
     fresh = connect(sandbox, "hubspot")
     expired = connect(sandbox, "hubspot")
-    Integration.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timezone.timedelta(minutes=5))
+    Integration.objects.filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timezone.timedelta(minutes=5)
+    )
     gone = revoked(sandbox)
     Integration.objects.filter(pk=gone.pk).update(credentials={"access_token": "a"}, expires_at=None)
     services.integration_reconnect(integration=gone, actor=operator)
@@ -461,8 +497,13 @@ def test_check_token_reports_expiry_refresh_tokens_and_a_summary(sandbox, operat
     assert rows[fresh.pk]["has_refresh_token"] and 0 < rows[fresh.pk]["seconds_to_expiry"] <= 86400
     assert rows[expired.pk]["seconds_to_expiry"] < 0
     assert rows[gone.pk]["status"] == "needs_reauth" and not rows[gone.pk]["has_refresh_token"]
-    assert report["summary"] == {"total": 3, "expired": 1, "expiring_24h": 1, "needs_reauth": 1,
-                                 "no_refresh_token": 1}
+    assert report["summary"] == {
+        "total": 3,
+        "expired": 1,
+        "expiring_24h": 1,
+        "needs_reauth": 1,
+        "no_refresh_token": 1,
+    }
     text = json.dumps(report)
     assert fresh.credentials["access_token"] not in text and fresh.credentials["refresh_token"] not in text
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 """Credentials are encrypted at rest, rotate to the newest key, and are never serialised in clear."""
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core import serializers
@@ -21,7 +22,10 @@ def test_the_database_column_holds_no_clear_text():
     i = factories.integration(credentials={"access_token": "at-CLEAR-1", "refresh_token": "rt-CLEAR-2"})
     raw = raw_column(i.pk)
     assert raw and "CLEAR" not in raw and "access_token" not in raw
-    assert Integration.objects.get(pk=i.pk).credentials == {"access_token": "at-CLEAR-1", "refresh_token": "rt-CLEAR-2"}
+    assert Integration.objects.get(pk=i.pk).credentials == {
+        "access_token": "at-CLEAR-1",
+        "refresh_token": "rt-CLEAR-2",
+    }
 
 
 def test_old_keys_still_decrypt_and_rotation_moves_to_the_newest(settings):

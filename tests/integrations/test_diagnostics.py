@@ -1,4 +1,5 @@
 """RB-01 test connectivity and RB-03 pause of non-critical syncs."""
+
 import socket
 
 import pytest
@@ -44,8 +45,10 @@ def test_connectivity_to_a_closed_port_fails_at_tcp_with_its_error(operator):
 def test_connectivity_page_shows_each_step(client, operator, sandbox):
     integration = factories.integration(provider="hubspot", base_url=sandbox.base_url("hubspot"))
     client.force_login(operator)
-    page = client.post(reverse("admin:integrations_integration_changelist"),
-                       {"action": "test_connectivity", ACTION_CHECKBOX_NAME: [integration.pk]}).content.decode()
+    page = client.post(
+        reverse("admin:integrations_integration_changelist"),
+        {"action": "test_connectivity", ACTION_CHECKBOX_NAME: [integration.pk]},
+    ).content.decode()
     assert "reachable" in page and 'data-step="tcp"' in page and " ms" in page
 
 
@@ -60,7 +63,9 @@ def test_pause_non_critical_leaves_critical_integrations_running(operator):
     other_provider = factories.integration(provider="lever")
     already = factories.integration(provider="hubspot")
     services.integration_pause(integrations=already, actor=operator, reason="maintenance")
-    result = services.integrations_pause_non_critical(provider="hubspot", actor=operator, reason="429s from HubSpot")
+    result = services.integrations_pause_non_critical(
+        provider="hubspot", actor=operator, reason="429s from HubSpot"
+    )
     assert result.changed == 3 and result.details["n_critical_still_syncing"] == 1
     statuses = dict(Integration.objects.values_list("pk", "status"))
     assert statuses[critical.pk] == "connected" and statuses[other_provider.pk] == "connected"
@@ -71,8 +76,9 @@ def test_pause_non_critical_leaves_critical_integrations_running(operator):
     assert not Integration.objects.filter(pk__in=[i.pk for i in minor], sync_paused=True).exists()
 
 
-def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox, operator,
-                                                                      django_capture_on_commit_callbacks):
+def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(
+    sandbox, operator, django_capture_on_commit_callbacks
+):
     from integrations.engine import run
     from integrations.models import Record, SyncLog
     from tests.support.sync import connect, local_records
@@ -83,8 +89,11 @@ def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox
     # A batch is running: "Sync now" cannot take the lease, so the batch itself must take the urgent record first.
     Record.objects.filter(pk=urgent.pk).update(sync_priority_at=timezone.now())
     run.sync_integration(integration.pk, pull=False)
-    order = list(SyncLog.objects.filter(integration=integration, direction="push").order_by("pk")
-                 .values_list("record_id", flat=True))
+    order = list(
+        SyncLog.objects.filter(integration=integration, direction="push")
+        .order_by("pk")
+        .values_list("record_id", flat=True)
+    )
     assert order[0] == urgent.pk and set(order[1:]) == {r.pk for r in backlog}
     assert not Record.objects.filter(sync_priority_at__isnull=False).exists()
 
@@ -94,7 +103,9 @@ def test_sync_now_pushes_chosen_records_first_even_during_a_running_sync(sandbox
     with django_capture_on_commit_callbacks(execute=True):
         result = services.records_sync_now(records=Record.objects.filter(pk=urgent.pk), actor=operator)
     assert result.changed == 1 and result.details["n_integrations"] == 1
-    remote = {r["fields"]["last_name"]: r["fields"] for r in sandbox.records("greenhouse", integration.tenant.slug)}
+    remote = {
+        r["fields"]["last_name"]: r["fields"] for r in sandbox.records("greenhouse", integration.tenant.slug)
+    }
     assert remote["Urgent"]["title"] == "CTO"
     assert AuditEvent.objects.filter(action="records.sync_now", actor="operator").count() == 1
 

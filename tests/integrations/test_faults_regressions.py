@@ -1,4 +1,5 @@
 """Engine bugs the fault suite (`make faults`) found, each reduced to a unit test against the sandbox."""
+
 import pytest
 
 from integrations.engine import push, run
@@ -41,7 +42,9 @@ def test_tokens_expiring_twice_in_one_sync_run_lose_no_record(sandbox, monkeypat
     assert integration.status == "connected"
 
 
-def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_the_catalogues(sandbox, settings):
+def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_the_catalogues(
+    sandbox, settings
+):
     """Seen while writing `make faults` (after a Redis restart the quota window is empty, one burst gets 403).
 
     With PROVIDER_QUOTAS overriding Salesforce's quota to 40 requests a second, a REQUEST_LIMIT_EXCEEDED
@@ -51,11 +54,17 @@ def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_t
     settings.PROVIDER_QUOTAS = {"salesforce": (40, 1.0)}
     integration = connect(sandbox, "salesforce")
     local_records(integration, 2)
-    sandbox.control("salesforce", rate_limit=1, window=60)  # the provider counts differently: the 2nd push gets 403
+    sandbox.control(
+        "salesforce", rate_limit=1, window=60
+    )  # the provider counts differently: the 2nd push gets 403
     try:
         run.sync_integration(integration.pk, pull=False)
         blocked = provider_quota().blocked_for("salesforce")
-        retry = SyncLog.objects.filter(integration=integration, status="RETRYING").order_by("next_attempt_at").first()
+        retry = (
+            SyncLog.objects.filter(integration=integration, status="RETRYING")
+            .order_by("next_attempt_at")
+            .first()
+        )
     finally:
         provider_quota().reset("salesforce")
     assert retry is not None and retry.error_category == "rate_limited"

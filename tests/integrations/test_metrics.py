@@ -1,4 +1,5 @@
 """Outcome rollups, /metrics for Prometheus, and the providers' status pages."""
+
 import pytest
 
 from integrations.engine import rollups, run

@@ -1,4 +1,5 @@
 """Model constraints that keep the data honest."""
+
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -21,7 +22,9 @@ def test_one_active_incident_per_provider_and_runbook():
     Incident.objects.create(runbook="RB-01", provider="hubspot", title="a", severity="SEV-3", detected_by="x")
     Incident.objects.create(runbook="RB-02", provider="hubspot", title="b", severity="SEV-3", detected_by="x")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Incident.objects.create(runbook="RB-01", provider="hubspot", title="c", severity="SEV-2", detected_by="x")
+        Incident.objects.create(
+            runbook="RB-01", provider="hubspot", title="c", severity="SEV-2", detected_by="x"
+        )
     Incident.objects.filter(runbook="RB-01").update(status="closed")
     Incident.objects.create(runbook="RB-01", provider="hubspot", title="d", severity="SEV-2", detected_by="x")
 
@@ -40,4 +43,6 @@ def test_tenant_token_needs_a_tenant_and_admin_token_has_none():
     with pytest.raises(IntegrityError), transaction.atomic():
         ApiToken.objects.create(name="x", scope="tenant", prefix="a", token_hash="a")
     with pytest.raises(IntegrityError), transaction.atomic():
-        ApiToken.objects.create(name="y", scope="admin", tenant=factories.tenant(), prefix="b", token_hash="b")
+        ApiToken.objects.create(
+            name="y", scope="admin", tenant=factories.tenant(), prefix="b", token_hash="b"
+        )

@@ -1,4 +1,5 @@
 """The recovery actions in the console: confirm, validate, report counts; huge selections go to the background."""
+
 import time
 
 import pytest
@@ -36,11 +37,27 @@ def act(client, name, action, ids, query="", **form):
 
 def failed_logs(integration, n: int) -> list[int]:
     records = Record.objects.bulk_create(
-        [Record(tenant=integration.tenant, kind="contact", payload={"email": f"p{i}@example.com"}) for i in range(n)])
+        [
+            Record(tenant=integration.tenant, kind="contact", payload={"email": f"p{i}@example.com"})
+            for i in range(n)
+        ]
+    )
     logs = SyncLog.objects.bulk_create(
-        [SyncLog(integration=integration, tenant=integration.tenant, provider=integration.provider, direction="push",
-                 object_type="contacts", record=r, operation="create", status="FAILED", error_category="provider_5xx")
-         for r in records])
+        [
+            SyncLog(
+                integration=integration,
+                tenant=integration.tenant,
+                provider=integration.provider,
+                direction="push",
+                object_type="contacts",
+                record=r,
+                operation="create",
+                status="FAILED",
+                error_category="provider_5xx",
+            )
+            for r in records
+        ]
+    )
     return [log.pk for log in logs]
 
 
@@ -61,15 +78,22 @@ def test_bulk_clear_of_stale_defects_resolves_only_open_stale_ones(operator):
     tenant = factories.tenant()
     Defect.objects.bulk_create(
         [Defect(defect_type="STALE_ENRICHMENT", provider="clearbit", tenant=tenant) for _ in range(9)]
-        + [Defect(defect_type="SYNC_FAILED", provider="clearbit", tenant=tenant)])
-    operation = bulk.start(action="defects.clear_stale", queryset=Defect.objects.all(), actor=operator,
-                           params={"resolution": "Clearbit back"})
+        + [Defect(defect_type="SYNC_FAILED", provider="clearbit", tenant=tenant)]
+    )
+    operation = bulk.start(
+        action="defects.clear_stale",
+        queryset=Defect.objects.all(),
+        actor=operator,
+        params={"resolution": "Clearbit back"},
+    )
     assert operation.total == 9
     assert bulk.run(operation.pk) is False
     operation.refresh_from_db()
     assert (operation.status, operation.done, operation.changed) == ("done", 9, 9)
     assert set(Defect.objects.values_list("defect_type", "status", "resolution", "resolved_by")) == {
-        ("STALE_ENRICHMENT", "RESOLVED", "Clearbit back", "operator"), ("SYNC_FAILED", "OPEN", "", "")}
+        ("STALE_ENRICHMENT", "RESOLVED", "Clearbit back", "operator"),
+        ("SYNC_FAILED", "OPEN", "", ""),
+    }
 
 
 def test_retry_failed_confirms_then_requeues_the_selected_failed_logs(client, operator):
@@ -89,7 +113,8 @@ def test_retry_failed_confirms_then_requeues_the_selected_failed_logs(client, op
 
 
 def test_select_all_over_the_threshold_returns_at_once_and_finishes_in_background_chunks(
-        client, operator, monkeypatch, django_capture_on_commit_callbacks):
+    client, operator, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(bulk, "THRESHOLD", 20)
     monkeypatch.setattr(bulk, "CHUNK", 7)
     hub = factories.integration(provider="hubspot")
@@ -104,7 +129,12 @@ def test_select_all_over_the_threshold_returns_at_once_and_finishes_in_backgroun
     progress_url = reverse("admin:integrations_bulkoperation_change", args=[operation.pk])
     assert f'<a href="{progress_url}">follow the progress</a>' in html
     assert "queued in background: 50" in html
-    assert (operation.status, operation.total, operation.done, operation.created_by) == ("queued", 50, 0, "operator")
+    assert (operation.status, operation.total, operation.done, operation.created_by) == (
+        "queued",
+        50,
+        0,
+        "operator",
+    )
     assert SyncLog.objects.filter(status="RETRYING").count() == 0  # nothing done inside the request
 
     for callback in callbacks:  # the commit happens: the task runs (eagerly here) chunk by chunk
@@ -121,10 +151,18 @@ def test_select_all_over_the_threshold_returns_at_once_and_finishes_in_backgroun
 
 
 def test_bulk_operation_progress_is_shown_while_it_runs(client, operator):
-    operation = BulkOperation.objects.create(action="defects.clear_stale", status="running", total=200, done=50,
-                                             created_by="someone", params={"resolution": "ok", "query": "c2VjcmV0", "max_pk": 200})
+    operation = BulkOperation.objects.create(
+        action="defects.clear_stale",
+        status="running",
+        total=200,
+        done=50,
+        created_by="someone",
+        params={"resolution": "ok", "query": "c2VjcmV0", "max_pk": 200},
+    )
     client.force_login(operator)
-    page = client.get(reverse("admin:integrations_bulkoperation_change", args=[operation.pk])).content.decode()
+    page = client.get(
+        reverse("admin:integrations_bulkoperation_change", args=[operation.pk])
+    ).content.decode()
     assert "50 / 200 (25%)" in page and 'http-equiv="refresh"' in page
     assert "c2VjcmV0" not in page  # the stored selection is not shown
     listing = client.get(reverse("admin:integrations_bulkoperation_changelist")).content.decode()
@@ -148,7 +186,9 @@ def test_a_stored_selection_walks_its_rows_across_gaps_and_chunk_boundaries(oper
 def test_switch_to_polling_validates_the_interval(client, operator):
     hub = factories.integration(provider="hubspot")
     client.force_login(operator)
-    confirm = client.post(reverse(INTEGRATIONS), {"action": "switch_to_polling", ACTION_CHECKBOX_NAME: [hub.pk]})
+    confirm = client.post(
+        reverse(INTEGRATIONS), {"action": "switch_to_polling", ACTION_CHECKBOX_NAME: [hub.pk]}
+    )
     assert 'value="5m"' in confirm.content.decode()
     bad = act(client, INTEGRATIONS, "switch_to_polling", [hub.pk], poll_interval="every so often")
     assert "is not a duration" in bad.content.decode()
@@ -178,28 +218,56 @@ def test_create_stale_defects_and_retry_failed_syncs_from_the_integration_list(c
     assert "Create stale defects: 2 rows changed" in done.content.decode()
     assert set(Defect.objects.values_list("defect_type", "integration_id")) == {("STALE_CRM_SYNC", hub.pk)}
 
-    confirm = client.post(reverse(INTEGRATIONS), {"action": "retry_failed_syncs", ACTION_CHECKBOX_NAME: [hub.pk]})
+    confirm = client.post(
+        reverse(INTEGRATIONS), {"action": "retry_failed_syncs", ACTION_CHECKBOX_NAME: [hub.pk]}
+    )
     assert "2 failed push(es)" in confirm.content.decode()
-    narrowed = act(client, INTEGRATIONS, "retry_failed_syncs", [hub.pk], error_category="validation", since="")
+    narrowed = act(
+        client, INTEGRATIONS, "retry_failed_syncs", [hub.pk], error_category="validation", since=""
+    )
     assert "0 rows changed" in narrowed.content.decode()
-    done = act(client, INTEGRATIONS, "retry_failed_syncs", [hub.pk], error_category="provider_5xx", since="1 hour ago")
+    done = act(
+        client,
+        INTEGRATIONS,
+        "retry_failed_syncs",
+        [hub.pk],
+        error_category="provider_5xx",
+        since="1 hour ago",
+    )
     assert "Retry failed syncs: 2 rows changed" in done.content.decode()
 
 
 def test_queue_webhook_retries_from_both_lists(client, operator):
     hub = factories.integration(provider="hubspot")
-    dead = WebhookDelivery.objects.create(integration=hub, provider="hubspot", event_id="a", status="DEAD", attempts=5)
-    failed = WebhookDelivery.objects.create(integration=hub, provider="hubspot", event_id="b", status="FAILED")
+    dead = WebhookDelivery.objects.create(
+        integration=hub, provider="hubspot", event_id="a", status="DEAD", attempts=5
+    )
+    failed = WebhookDelivery.objects.create(
+        integration=hub, provider="hubspot", event_id="b", status="FAILED"
+    )
     client.force_login(operator)
-    bad = act(client, "admin:integrations_webhookdelivery_changelist", "queue_webhook_retry", [dead.pk], max_retries="0")
+    bad = act(
+        client,
+        "admin:integrations_webhookdelivery_changelist",
+        "queue_webhook_retry",
+        [dead.pk],
+        max_retries="0",
+    )
     assert "greater than or equal to 1" in bad.content.decode()
-    done = act(client, "admin:integrations_webhookdelivery_changelist", "queue_webhook_retry", [dead.pk],
-               max_retries="10")
+    done = act(
+        client,
+        "admin:integrations_webhookdelivery_changelist",
+        "queue_webhook_retry",
+        [dead.pk],
+        max_retries="10",
+    )
     assert "Queue webhook retries: 1 row changed" in done.content.decode()
     assert WebhookDelivery.objects.get(pk=failed.pk).status == "FAILED"
     act(client, INTEGRATIONS, "queue_webhook_retries", [hub.pk], max_retries="8")
     assert sorted(WebhookDelivery.objects.values_list("event_id", "status", "max_retries")) == [
-        ("a", "QUEUED", 10), ("b", "QUEUED", 8)]
+        ("a", "QUEUED", 10),
+        ("b", "QUEUED", 8),
+    ]
 
 
 def test_clear_stale_defects_from_the_defect_list(client, operator):
@@ -207,11 +275,20 @@ def test_clear_stale_defects_from_the_defect_list(client, operator):
     stale = Defect.objects.create(defect_type="STALE_CRM_SYNC", provider="hubspot", tenant=hub.tenant)
     other = Defect.objects.create(defect_type="SYNC_FAILED", provider="hubspot", tenant=hub.tenant)
     client.force_login(operator)
-    done = act(client, "admin:integrations_defect_changelist", "clear_stale_defects", [stale.pk, other.pk],
-               resolution="Re-synced after the outage")
+    done = act(
+        client,
+        "admin:integrations_defect_changelist",
+        "clear_stale_defects",
+        [stale.pk, other.pk],
+        resolution="Re-synced after the outage",
+    )
     assert "Clear stale defects: 1 row changed" in done.content.decode()
     stale.refresh_from_db()
-    assert (stale.status, stale.resolution, stale.resolved_by) == ("RESOLVED", "Re-synced after the outage", "operator")
+    assert (stale.status, stale.resolution, stale.resolved_by) == (
+        "RESOLVED",
+        "Re-synced after the outage",
+        "operator",
+    )
     assert Defect.objects.get(pk=other.pk).status == "OPEN"
 
 
@@ -248,20 +325,25 @@ def test_select_all_of_100k_failed_logs_returns_within_a_second(client, operator
             """INSERT INTO integrations_record (tenant_id, kind, external_id, payload, crm_sync_status,
                    enrichment_status, created_at, updated_at)
                SELECT %s, 'contact', gen_random_uuid(), '{}'::jsonb, 'FAILED', 'NONE', now(), now()
-               FROM generate_series(1, 100000)""", [hub.tenant_id])
+               FROM generate_series(1, 100000)""",
+            [hub.tenant_id],
+        )
         cursor.execute(
             """INSERT INTO integrations_synclog (integration_id, tenant_id, provider, direction, object_type, record_id,
                    operation, status, error_category, error_field, error_message, endpoint, attempt,
                    rate_limit_headers, request_excerpt, response_excerpt, created_at)
                SELECT %s, %s, 'hubspot', 'push', 'contacts', r.id, 'create', 'FAILED', 'provider_5xx', '', '', '', 1,
                    '{}'::jsonb, '', '', now() - (r.id || ' seconds')::interval
-               FROM integrations_record r WHERE r.tenant_id = %s""", [hub.pk, hub.tenant_id, hub.tenant_id])
+               FROM integrations_record r WHERE r.tenant_id = %s""",
+            [hub.pk, hub.tenant_id, hub.tenant_id],
+        )
         cursor.execute("ANALYZE integrations_synclog")
     one = SyncLog.objects.values_list("pk", flat=True).first()
     client.force_login(operator)
     started = time.monotonic()
-    response = act(client, SYNCLOGS, "retry_failed_logs", [one], query="?status__exact=FAILED",
-                   select_across="1")
+    response = act(
+        client, SYNCLOGS, "retry_failed_logs", [one], query="?status__exact=FAILED", select_across="1"
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert elapsed < 1.0, elapsed

@@ -1,4 +1,5 @@
 """The RB-09 commands: what each changes in the database, and bad input exits 2 changing nothing."""
+
 from datetime import timedelta
 from io import StringIO
 
@@ -24,10 +25,15 @@ def run(*args) -> str:
 def snapshot() -> tuple:
     """Everything these commands may change."""
     return (
-        list(Integration.objects.order_by("pk").values_list("mode", "poll_interval", "enrichment_defer_on_error")),
+        list(
+            Integration.objects.order_by("pk").values_list(
+                "mode", "poll_interval", "enrichment_defer_on_error"
+            )
+        ),
         list(WebhookDelivery.objects.order_by("pk").values_list("status", "max_retries")),
         list(Defect.objects.order_by("pk").values_list("status", "resolution")),
-        SyncLog.objects.count(), AuditEvent.objects.count(),
+        SyncLog.objects.count(),
+        AuditEvent.objects.count(),
     )
 
 
@@ -40,7 +46,9 @@ def world(db):
     record = factories.record(tenant=hub.tenant)
     factories.sync_log(integration=hub, record=record, status="FAILED", error_category="provider_5xx")
     for i, status in enumerate(["FAILED", "DEAD", "PROCESSED"]):
-        WebhookDelivery.objects.create(integration=hub, provider="hubspot", event_id=f"e{i}", status=status, attempts=5)
+        WebhookDelivery.objects.create(
+            integration=hub, provider="hubspot", event_id=f"e{i}", status=status, attempts=5
+        )
     Defect.objects.create(defect_type="STALE_CRM_SYNC", provider="hubspot", tenant=hub.tenant, record=record)
     return hub, gh, clearbit, record
 
@@ -97,26 +105,51 @@ def test_queue_webhook_retries_queues_failed_and_dead_deliveries(world):
     out = run("queue_webhook_retries", "--provider", "hubspot", "--max-retries", "10")
     assert "Queued 2" in out
     assert sorted(WebhookDelivery.objects.values_list("status", "max_retries", "attempts")) == [
-        ("PROCESSED", 5, 5), ("QUEUED", 10, 5), ("QUEUED", 10, 5)]
+        ("PROCESSED", 5, 5),
+        ("QUEUED", 10, 5),
+        ("QUEUED", 10, 5),
+    ]
     event = AuditEvent.objects.get(action="webhooks.queue_retries")
-    assert (event.actor, event.actor_type, event.details["command"]) == ("system:cli", "system", "queue_webhook_retries")
+    assert (event.actor, event.actor_type, event.details["command"]) == (
+        "system:cli",
+        "system",
+        "queue_webhook_retries",
+    )
 
 
 def test_create_then_clear_stale_defects(world):
     hub, _, _, record = world
     Defect.objects.all().delete()
-    assert "Would create 1" in run("create_stale_defects", "--provider", "hubspot", "--since", "1 hour ago", "--dry-run")
+    assert "Would create 1" in run(
+        "create_stale_defects", "--provider", "hubspot", "--since", "1 hour ago", "--dry-run"
+    )
     assert not Defect.objects.exists()
-    assert "Created 1 STALE_CRM_SYNC" in run("create_stale_defects", "--provider", "hubspot", "--since", "1 hour ago")
+    assert "Created 1 STALE_CRM_SYNC" in run(
+        "create_stale_defects", "--provider", "hubspot", "--since", "1 hour ago"
+    )
     assert "Created 0" in run("create_stale_defects", "--provider", "hubspot", "--since", "1 hour ago")
     defect = Defect.objects.get()
     assert (defect.record_id, defect.integration_id, defect.status) == (record.pk, hub.pk, "OPEN")
 
-    assert "Would resolve 1" in run("clear_stale_defects", "--provider", "hubspot", "--within", "4h", "--dry-run")
+    assert "Would resolve 1" in run(
+        "clear_stale_defects", "--provider", "hubspot", "--within", "4h", "--dry-run"
+    )
     assert Defect.objects.get().status == "OPEN"
-    run("clear_stale_defects", "--provider", "hubspot", "--within", "4h", "--resolution", "HubSpot back; re-synced")
+    run(
+        "clear_stale_defects",
+        "--provider",
+        "hubspot",
+        "--within",
+        "4h",
+        "--resolution",
+        "HubSpot back; re-synced",
+    )
     defect.refresh_from_db()
-    assert (defect.status, defect.resolution, defect.resolved_by) == ("RESOLVED", "HubSpot back; re-synced", "system:cli")
+    assert (defect.status, defect.resolution, defect.resolved_by) == (
+        "RESOLVED",
+        "HubSpot back; re-synced",
+        "system:cli",
+    )
     commands = set(AuditEvent.objects.values_list("details__command", flat=True))
     assert commands == {"create_stale_defects", "clear_stale_defects"}
 
@@ -135,7 +168,9 @@ def test_set_mode_and_defer_enrichment(world):
     other = factories.integration(provider="hubspot")
     run("set_mode", "--provider", "hubspot", "--mode", "polling", "--tenant", other.tenant.slug)
     assert dict(Integration.objects.filter(provider="hubspot").values_list("pk", "mode")) == {
-        hub.pk: "webhook", other.pk: "polling"}
+        hub.pk: "webhook",
+        other.pk: "polling",
+    }
 
     run("defer_enrichment", "--provider", "clearbit", "--on")
     assert Integration.objects.get(pk=clearbit.pk).enrichment_defer_on_error is True
@@ -156,7 +191,10 @@ def test_reconcile_and_verify_sync_against_the_sandbox(sandbox):
     with pytest.raises(CommandError) as caught:
         call_command("verify_sync", "--provider", "workday", "--sample-size", "20", stdout=out)
     assert caught.value.returncode == 1
-    assert f"MISMATCH {integration.tenant.slug} record {records[0].pk} ({remote_id}) last_name: " in out.getvalue()
+    assert (
+        f"MISMATCH {integration.tenant.slug} record {records[0].pk} ({remote_id}) last_name: "
+        in out.getvalue()
+    )
     assert "remote='Changed'" in out.getvalue()
 
     since = (timezone.now() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -165,14 +203,21 @@ def test_reconcile_and_verify_sync_against_the_sandbox(sandbox):
     records[0].refresh_from_db()
     assert records[0].payload["last_name"] != "Changed"
 
-    out = run("reconcile", "--provider", "workday", "--since", "10 minutes ago", "--tenant", integration.tenant.slug)
+    out = run(
+        "reconcile", "--provider", "workday", "--since", "10 minutes ago", "--tenant", integration.tenant.slug
+    )
     assert "updated 1" in out and "errors 0" in out
     records[0].refresh_from_db()
     assert records[0].payload["last_name"] == "Changed"
     event = AuditEvent.objects.get(action="record.reconciled")
     assert (event.details["remote_id"], event.details["outcome"], event.details["command"]) == (
-        remote_id, "updated", "reconcile")
-    assert "compared 2 records, 0 mismatches" in run("verify_sync", "--provider", "workday", "--sample-size", "20")
+        remote_id,
+        "updated",
+        "reconcile",
+    )
+    assert "compared 2 records, 0 mismatches" in run(
+        "verify_sync", "--provider", "workday", "--sample-size", "20"
+    )
 
 
 def test_reconcile_exits_1_when_the_provider_is_down(sandbox):
@@ -183,4 +228,6 @@ def test_reconcile_exits_1_when_the_provider_is_down(sandbox):
         call_command("reconcile", "--provider", "greenhouse", "--since", "1 hour ago", stdout=out)
     assert caught.value.returncode == 1
     assert "errors 1" in out.getvalue()
-    assert SyncLog.objects.filter(operation="reconcile", status="FAILED", error_category="provider_5xx").exists()
+    assert SyncLog.objects.filter(
+        operation="reconcile", status="FAILED", error_category="provider_5xx"
+    ).exists()

@@ -1,4 +1,5 @@
 """Recovery actions (RB-01, RB-04, RB-09): what operators see change, what the sandbox receives, what is audited."""
+
 from datetime import timedelta
 
 import pytest
@@ -30,28 +31,39 @@ CLI = System("cli")
 
 def failed_push(integration, *, category="validation", record=None, **kw):
     record = record or factories.record(tenant=integration.tenant)
-    RecordLink.objects.get_or_create(record=record, integration=integration,
-                                     defaults={"failed_at": timezone.now(), "last_error_category": category})
-    return factories.sync_log(integration=integration, record=record, status="FAILED", error_category=category, **kw)
+    RecordLink.objects.get_or_create(
+        record=record,
+        integration=integration,
+        defaults={"failed_at": timezone.now(), "last_error_category": category},
+    )
+    return factories.sync_log(
+        integration=integration, record=record, status="FAILED", error_category=category, **kw
+    )
 
 
 def delivery(integration, status, n=[0], **kw):  # noqa: B006 - a counter for unique event ids
     n[0] += 1
-    return WebhookDelivery.objects.create(integration=integration, provider=integration.provider,
-                                          event_id=f"evt-{n[0]}", status=status, **kw)
+    return WebhookDelivery.objects.create(
+        integration=integration, provider=integration.provider, event_id=f"evt-{n[0]}", status=status, **kw
+    )
 
 
 def by_remote_id_locally(integration) -> dict[str, dict]:
     """Every local record of the tenant, as the provider would hold it, keyed by its remote id ('' if unlinked)."""
     mapping = mapping_for(integration)
     links = dict(RecordLink.objects.filter(integration=integration).values_list("record_id", "remote_id"))
-    return {links.get(r.pk, ""): mapping.to_local(mapping.to_remote(r.payload, str(r.external_id))[0])
-            for r in Record.objects.filter(tenant=integration.tenant)}
+    return {
+        links.get(r.pk, ""): mapping.to_local(mapping.to_remote(r.payload, str(r.external_id))[0])
+        for r in Record.objects.filter(tenant=integration.tenant)
+    }
 
 
 def by_remote_id_at(sandbox, integration) -> dict[str, dict]:
     mapping = mapping_for(integration)
-    return {r["id"]: mapping.to_local(r["fields"]) for r in sandbox.records(integration.provider, integration.tenant.slug)}
+    return {
+        r["id"]: mapping.to_local(r["fields"])
+        for r in sandbox.records(integration.provider, integration.tenant.slug)
+    }
 
 
 # ------------------------------------------------------------------------------------------ retry failed
@@ -88,8 +100,9 @@ def test_retry_failed_keeps_to_the_callers_filter(operator):
     outage = failed_push(hub, category="provider_5xx")
     old = failed_push(hub, category="validation")
     SyncLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
-    chosen = SyncLog.objects.filter(provider="hubspot", error_category="validation",
-                                    created_at__gte=timezone.now() - timedelta(hours=1))
+    chosen = SyncLog.objects.filter(
+        provider="hubspot", error_category="validation", created_at__gte=timezone.now() - timedelta(hours=1)
+    )
     assert services.sync_logs_retry_failed(logs=chosen, actor=operator).changed == 1
     statuses = dict(SyncLog.objects.values_list("pk", "status"))
     assert statuses == {validation.pk: "RETRYING", outage.pk: "FAILED", old.pk: "FAILED"}
@@ -120,7 +133,9 @@ def test_retried_validation_failure_reaches_the_provider_once_the_rule_is_fixed(
     assert summary.pushed == 1
     row = SyncLog.objects.get(record=bad)
     assert row.status == "SUCCESS" and row.attempt == 2
-    assert [external_id(r) for r in sandbox.records("greenhouse", integration.tenant.slug)] == [str(bad.external_id)]
+    assert [external_id(r) for r in sandbox.records("greenhouse", integration.tenant.slug)] == [
+        str(bad.external_id)
+    ]
     bad.refresh_from_db()
     assert bad.crm_sync_status == "SYNCED"
 
@@ -148,7 +163,11 @@ def test_queue_webhook_retries_requeues_failed_and_dead_deliveries_of_the_provid
     event = AuditEvent.objects.get(action="webhooks.queue_retries")
     assert event.provider == "hubspot"
     assert {k: event.details[k] for k in ("changed", "from_failed", "from_dead", "max_retries")} == {
-        "changed": 2, "from_failed": 1, "from_dead": 1, "max_retries": 10}
+        "changed": 2,
+        "from_failed": 1,
+        "from_dead": 1,
+        "max_retries": 10,
+    }
 
 
 @pytest.mark.parametrize("bad", [0, -1, 101, "10"])
@@ -167,10 +186,14 @@ def test_create_stale_defects_for_crm_records_that_failed_since_then_and_never_t
     hub = factories.integration(provider="hubspot")
     since = timezone.now() - timedelta(hours=1)
     failed = failed_push(hub, category="provider_5xx").record
-    retrying = factories.sync_log(integration=hub, record=factories.record(tenant=hub.tenant), status="RETRYING").record
+    retrying = factories.sync_log(
+        integration=hub, record=factories.record(tenant=hub.tenant), status="RETRYING"
+    ).record
     old = failed_push(hub).record
     SyncLog.objects.filter(record=old).update(created_at=since - timedelta(hours=2))
-    fine = factories.sync_log(integration=hub, record=factories.record(tenant=hub.tenant), status="SUCCESS").record
+    fine = factories.sync_log(
+        integration=hub, record=factories.record(tenant=hub.tenant), status="SUCCESS"
+    ).record
     marked = factories.record(tenant=hub.tenant)
     Record.objects.filter(pk=marked.pk).update(crm_sync_status="FAILED")
 
@@ -180,12 +203,15 @@ def test_create_stale_defects_for_crm_records_that_failed_since_then_and_never_t
     defects = Defect.objects.all()
     assert {d.record_id for d in defects} == {failed.pk, retrying.pk, marked.pk}
     assert {(d.defect_type, d.status, d.provider, d.integration_id, d.tenant_id) for d in defects} == {
-        ("STALE_CRM_SYNC", "OPEN", "hubspot", hub.pk, hub.tenant_id)}
+        ("STALE_CRM_SYNC", "OPEN", "hubspot", hub.pk, hub.tenant_id)
+    }
     assert fine.pk not in {d.record_id for d in defects} and old.pk not in {d.record_id for d in defects}
     again = services.defects_create_stale(provider="hubspot", since=since, actor=operator)
     assert (again.changed, again.unchanged) == (0, 3)
     assert Defect.objects.count() == 3
-    assert [e.details["changed"] for e in AuditEvent.objects.filter(action="defects.create_stale").order_by("pk")] == [3, 0]
+    assert [
+        e.details["changed"] for e in AuditEvent.objects.filter(action="defects.create_stale").order_by("pk")
+    ] == [3, 0]
 
 
 def test_create_stale_defects_for_an_enrichment_provider_marks_stale_enrichment(operator):
@@ -196,13 +222,17 @@ def test_create_stale_defects_for_an_enrichment_provider_marks_stale_enrichment(
     Record.objects.filter(pk=deferred.pk).update(enrichment_status="DEFERRED")
     Record.objects.filter(pk=enriched.pk).update(enrichment_status="ENRICHED")
     other_tenant = factories.record(tenant=factories.tenant(), kind="claim")
-    Record.objects.filter(pk=other_tenant.pk).update(enrichment_status="FAILED")  # has no clearbit integration
+    Record.objects.filter(pk=other_tenant.pk).update(
+        enrichment_status="FAILED"
+    )  # has no clearbit integration
 
     result = services.defects_create_stale(provider="clearbit", since=since, actor=CLI)
 
     assert result.changed == 2
     assert set(Defect.objects.values_list("record_id", "defect_type")) == {
-        (pending.pk, "STALE_ENRICHMENT"), (deferred.pk, "STALE_ENRICHMENT")}
+        (pending.pk, "STALE_ENRICHMENT"),
+        (deferred.pk, "STALE_ENRICHMENT"),
+    }
 
 
 def test_clear_stale_defects_resolves_the_providers_recent_stale_defects_in_one_go(operator):
@@ -210,8 +240,13 @@ def test_clear_stale_defects_resolves_the_providers_recent_stale_defects_in_one_
     gh = factories.integration(provider="greenhouse", tenant=hub.tenant)
 
     def defect(provider, defect_type="STALE_CRM_SYNC", age=timedelta(minutes=10), integration=hub):
-        d = Defect.objects.create(defect_type=defect_type, provider=provider, tenant=hub.tenant,
-                                  integration=integration, record=factories.record(tenant=hub.tenant))
+        d = Defect.objects.create(
+            defect_type=defect_type,
+            provider=provider,
+            tenant=hub.tenant,
+            integration=integration,
+            record=factories.record(tenant=hub.tenant),
+        )
         Defect.objects.filter(pk=d.pk).update(created_at=timezone.now() - age)
         return d
 
@@ -225,8 +260,11 @@ def test_clear_stale_defects_resolves_the_providers_recent_stale_defects_in_one_
     assert result.changed == 2
     for d in recent:
         d.refresh_from_db()
-        assert (d.status, d.resolution, d.resolved_by) == ("RESOLVED", "Data refreshed after provider recovery",
-                                                           "operator")
+        assert (d.status, d.resolution, d.resolved_by) == (
+            "RESOLVED",
+            "Data refreshed after provider recovery",
+            "operator",
+        )
         assert d.resolved_at is not None
     assert {d.status for d in Defect.objects.filter(pk__in=[old.pk, other.pk, not_stale.pk])} == {"OPEN"}
     assert AuditEvent.objects.get(action="defects.clear_stale").details["changed"] == 2
@@ -242,10 +280,13 @@ def test_switch_to_polling_and_back_to_webhooks(operator):
     sf = factories.integration(provider="salesforce", tenant=hub.tenant)
     both = Integration.objects.filter(pk__in=[hub.pk, sf.pk])
 
-    result = services.integrations_set_mode(integrations=both, actor=operator, mode="polling",
-                                            poll_interval=timedelta(minutes=2))
+    result = services.integrations_set_mode(
+        integrations=both, actor=operator, mode="polling", poll_interval=timedelta(minutes=2)
+    )
     assert result.changed == 2
-    assert set(Integration.objects.values_list("mode", "poll_interval")) == {("polling", timedelta(minutes=2))}
+    assert set(Integration.objects.values_list("mode", "poll_interval")) == {
+        ("polling", timedelta(minutes=2))
+    }
     assert hub.pk in dispatch.due_integration_ids()  # never polled: due at once
 
     back = services.integrations_set_mode(integrations=both, actor=operator, mode="webhook")
@@ -257,8 +298,14 @@ def test_switch_to_polling_and_back_to_webhooks(operator):
     assert [d["mode"] for d in details] == ["polling", "polling", "webhook"]
 
 
-@pytest.mark.parametrize("kw", [{"mode": "carrier-pigeon"}, {"mode": "polling", "poll_interval": timedelta(seconds=5)},
-                                {"mode": "webhook", "poll_interval": timedelta(minutes=5)}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mode": "carrier-pigeon"},
+        {"mode": "polling", "poll_interval": timedelta(seconds=5)},
+        {"mode": "webhook", "poll_interval": timedelta(minutes=5)},
+    ],
+)
 def test_set_mode_refuses_bad_values_and_changes_nothing(operator, kw):
     hub = factories.integration(provider="hubspot")
     with pytest.raises(ServiceError):
@@ -269,17 +316,28 @@ def test_set_mode_refuses_bad_values_and_changes_nothing(operator, kw):
 
 def test_defer_enrichment_on_and_off(operator):
     clearbit = factories.integration(provider="clearbit")
-    assert services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=True).changed == 1
+    assert (
+        services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=True).changed
+        == 1
+    )
     assert Integration.objects.get(pk=clearbit.pk).enrichment_defer_on_error is True
-    assert services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=True).changed == 0
-    assert services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=False).changed == 1
+    assert (
+        services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=True).changed
+        == 0
+    )
+    assert (
+        services.integrations_set_enrichment_defer(integrations=clearbit, actor=operator, on=False).changed
+        == 1
+    )
     assert Integration.objects.get(pk=clearbit.pk).enrichment_defer_on_error is False
 
 
 # ------------------------------------------------------------------------------------------ reconcile and verify
 
 
-def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_finds_no_mismatch(sandbox, operator):
+def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_finds_no_mismatch(
+    sandbox, operator
+):
     integration = connect(sandbox, "hubspot", mode="webhook")
     records = local_records(integration, 3)
     assert run.sync_integration(integration.pk, pull=False).pushed == 3
@@ -288,10 +346,15 @@ def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_
     since = timezone.now()
     sandbox.control("hubspot", mode="down")
     # During the outage the provider's users keep working (their UI is up; its API and webhooks to us are not).
-    sandbox.update_record("hubspot", remote[str(records[0].external_id)]["id"], {"jobtitle": "Head of Talent"})
+    sandbox.update_record(
+        "hubspot", remote[str(records[0].external_id)]["id"], {"jobtitle": "Head of Talent"}
+    )
     sandbox.update_record("hubspot", remote[str(records[1].external_id)]["id"], {"lastname": "Renamed"})
-    sandbox.create_record("hubspot", integration.tenant.slug,
-                          {"email": "new@example.com", "firstname": "New", "lastname": "Person"})
+    sandbox.create_record(
+        "hubspot",
+        integration.tenant.slug,
+        {"email": "new@example.com", "firstname": "New", "lastname": "Person"},
+    )
     during = services.integrations_reconcile(integrations=integration, since=since, actor=operator)
     assert during.details["n_errors"] == 1 and during.changed == 0
     assert SyncLog.objects.filter(operation="reconcile", status="FAILED", http_status=503).exists()
@@ -311,7 +374,11 @@ def test_reconcile_after_an_outage_brings_the_providers_changes_home_and_verify_
     assert not push.pending_records(integration).exists()  # what came from the provider is not pushed back
 
     verify = services.integrations_verify_sync(integrations=integration, sample_size=20, actor=operator)
-    assert (verify.details["n_checked"], verify.details["mismatches"], verify.details["errors"]) == (4, [], [])
+    assert (verify.details["n_checked"], verify.details["mismatches"], verify.details["errors"]) == (
+        4,
+        [],
+        [],
+    )
     assert AuditEvent.objects.get(action="integration.verify_sync").details["mismatches"] == 0
 
 
@@ -323,15 +390,25 @@ def test_reconcile_dry_run_reports_but_changes_nothing(sandbox, operator):
     first = sandbox.records("greenhouse", integration.tenant.slug)[0]
     sandbox.update_record("greenhouse", first["id"], {"title": "CTO"})
     sandbox.create_record("greenhouse", integration.tenant.slug, {"first_name": "N", "last_name": "P"})
-    before = (Record.objects.count(), SyncLog.objects.count(), AuditEvent.objects.count(),
-              list(Record.objects.values_list("payload", flat=True)))
+    before = (
+        Record.objects.count(),
+        SyncLog.objects.count(),
+        AuditEvent.objects.count(),
+        list(Record.objects.values_list("payload", flat=True)),
+    )
 
-    result = services.integrations_reconcile(integrations=integration, since=since, actor=operator, dry_run=True)
+    result = services.integrations_reconcile(
+        integrations=integration, since=since, actor=operator, dry_run=True
+    )
 
     # Greenhouse's updated_after has whole seconds: records pushed in the same second come back unchanged.
     assert (result.details["n_created"], result.details["n_updated"]) == (1, 1)
-    assert (Record.objects.count(), SyncLog.objects.count(), AuditEvent.objects.count(),
-            list(Record.objects.values_list("payload", flat=True))) == before
+    assert (
+        Record.objects.count(),
+        SyncLog.objects.count(),
+        AuditEvent.objects.count(),
+        list(Record.objects.values_list("payload", flat=True)),
+    ) == before
 
 
 def test_verify_sync_names_the_record_field_and_both_values_of_a_mismatch(sandbox, operator):
@@ -343,10 +420,19 @@ def test_verify_sync_names_the_record_field_and_both_values_of_a_mismatch(sandbo
 
     result = services.integrations_verify_sync(integrations=integration, sample_size=5, actor=operator)
 
-    assert result.details["mismatches"] == [{
-        "integration_id": integration.pk, "tenant": integration.tenant.slug, "provider": "lever",
-        "record_id": record.pk, "remote_id": remote_id, "field": "title", "remote_field": "headline",
-        "local": "Engineer", "remote": "Manager"}]
+    assert result.details["mismatches"] == [
+        {
+            "integration_id": integration.pk,
+            "tenant": integration.tenant.slug,
+            "provider": "lever",
+            "record_id": record.pk,
+            "remote_id": remote_id,
+            "field": "title",
+            "remote_field": "headline",
+            "local": "Engineer",
+            "remote": "Manager",
+        }
+    ]
     assert AuditEvent.objects.get(action="integration.verify_sync").details["mismatches"] == 1
     with pytest.raises(ServiceError):
         services.integrations_verify_sync(integrations=integration, sample_size=0, actor=operator)

@@ -1,4 +1,5 @@
 """Two operators press "Retry failed syncs" at the same moment: every failed log is queued exactly once (PostgreSQL)."""
+
 import threading
 
 import pytest
@@ -16,17 +17,33 @@ N = 1000
 
 def _failed_logs(integration, n: int) -> None:
     records = Record.objects.bulk_create(
-        [Record(tenant=integration.tenant, kind="contact", payload={"email": f"p{i}@example.com"}) for i in range(n)]
+        [
+            Record(tenant=integration.tenant, kind="contact", payload={"email": f"p{i}@example.com"})
+            for i in range(n)
+        ]
     )
     now = timezone.now()
     RecordLink.objects.bulk_create(
-        [RecordLink(record=r, integration=integration, failed_at=now, last_error_category="provider_5xx")
-         for r in records]
+        [
+            RecordLink(record=r, integration=integration, failed_at=now, last_error_category="provider_5xx")
+            for r in records
+        ]
     )
     SyncLog.objects.bulk_create(
-        [SyncLog(integration=integration, tenant=integration.tenant, provider=integration.provider, direction="push",
-                 object_type="contacts", record=r, operation="create", status="FAILED", error_category="provider_5xx")
-         for r in records]
+        [
+            SyncLog(
+                integration=integration,
+                tenant=integration.tenant,
+                provider=integration.provider,
+                direction="push",
+                object_type="contacts",
+                record=r,
+                operation="create",
+                status="FAILED",
+                error_category="provider_5xx",
+            )
+            for r in records
+        ]
     )
 
 
@@ -34,7 +51,9 @@ def _failed_logs(integration, n: int) -> None:
 def test_two_concurrent_retries_queue_each_failed_log_exactly_once(postgres, monkeypatch):
     # Small chunks, so the two callers interleave many times over the same rows.
     monkeypatch.setattr(recovery, "CHUNK", 50)
-    integration = factories.integration(provider="hubspot")  # no credentials: the enqueued syncs return at once
+    integration = factories.integration(
+        provider="hubspot"
+    )  # no credentials: the enqueued syncs return at once
     _failed_logs(integration, N)
 
     start = threading.Barrier(2)
@@ -44,8 +63,9 @@ def test_two_concurrent_retries_queue_each_failed_log_exactly_once(postgres, mon
     def operator(name: str) -> None:
         try:
             start.wait(timeout=10)
-            result = services.sync_logs_retry_failed(logs=SyncLog.objects.filter(provider="hubspot"),
-                                                     actor=System(name))
+            result = services.sync_logs_retry_failed(
+                logs=SyncLog.objects.filter(provider="hubspot"), actor=System(name)
+            )
             results[name] = result.changed
         except BaseException as e:  # noqa: BLE001 - reported below
             failures.append(e)
@@ -63,6 +83,11 @@ def test_two_concurrent_retries_queue_each_failed_log_exactly_once(postgres, mon
     assert SyncLog.objects.filter(status="RETRYING").count() == N
     assert not SyncLog.objects.filter(status="FAILED").exists()
     assert not RecordLink.objects.filter(failed_at__isnull=False).exists()
-    audited = {name: sum(e.details["changed"] for e in AuditEvent.objects.filter(
-        action="sync_logs.retry_failed", actor=f"system:{name}")) for name in results}
+    audited = {
+        name: sum(
+            e.details["changed"]
+            for e in AuditEvent.objects.filter(action="sync_logs.retry_failed", actor=f"system:{name}")
+        )
+        for name in results
+    }
     assert audited == results  # each caller's audit rows say exactly what it queued

@@ -1,4 +1,5 @@
 """Secrets never leave the encrypted column: not in sync-log excerpts, logs, the API or admin pages."""
+
 import logging
 
 import pytest
@@ -14,7 +15,11 @@ pytestmark = pytest.mark.django_db
 
 def secrets_of(integration: Integration) -> list[str]:
     integration.refresh_from_db()
-    return [v for k, v in integration.credentials.items() if k in ("access_token", "refresh_token", "api_key") and v]
+    return [
+        v
+        for k, v in integration.credentials.items()
+        if k in ("access_token", "refresh_token", "api_key") and v
+    ]
 
 
 @pytest.mark.parametrize("provider", ["hubspot", "greenhouse", "lever", "pandadoc"])
@@ -38,9 +43,13 @@ def test_no_secret_in_excerpts_logs_api_or_admin(provider, sandbox, client, supe
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     texts.append(client.get("/api/v1/integrations/status", **auth).content.decode())
     for row in SyncLog.objects.filter(integration=integration)[:5]:
-        texts.append(client.get(f"/api/v1/integrations/{provider}/sync-logs/{row.pk}", **auth).content.decode())
+        texts.append(
+            client.get(f"/api/v1/integrations/{provider}/sync-logs/{row.pk}", **auth).content.decode()
+        )
     client.force_login(superuser)
-    texts.append(client.get(reverse("admin:integrations_integration_change", args=[integration.pk])).content.decode())
+    texts.append(
+        client.get(reverse("admin:integrations_integration_change", args=[integration.pk])).content.decode()
+    )
     texts.append(client.get(reverse("admin:integrations_synclog_changelist")).content.decode())
     for row in SyncLog.objects.filter(integration=integration)[:5]:
         texts.append(client.get(reverse("admin:integrations_synclog_change", args=[row.pk])).content.decode())

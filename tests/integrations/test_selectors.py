@@ -1,4 +1,5 @@
 """Shared reads for the API and dashboard: failure summary, impact scope, queue depths (plain data)."""
+
 import json
 from datetime import timedelta
 
@@ -16,8 +17,13 @@ pytestmark = pytest.mark.django_db
 def test_failure_summary_counts_failed_logs_by_category_and_field_within_the_window():
     hub = factories.integration(provider="hubspot")
     gh = factories.integration(provider="greenhouse", tenant=hub.tenant)
-    for category, field in [("validation", "email"), ("validation", "email"), ("validation", "phone"),
-                            ("provider_5xx", ""), ("missing_field", "last_name")]:
+    for category, field in [
+        ("validation", "email"),
+        ("validation", "email"),
+        ("validation", "phone"),
+        ("provider_5xx", ""),
+        ("missing_field", "last_name"),
+    ]:
         factories.sync_log(integration=hub, status="FAILED", error_category=category, error_field=field)
     old = factories.sync_log(integration=hub, status="FAILED", error_category="timeout")
     SyncLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
@@ -27,11 +33,16 @@ def test_failure_summary_counts_failed_logs_by_category_and_field_within_the_win
     summary = selectors.failure_summary(provider="hubspot")
 
     assert summary["total"] == 5
-    assert summary["by_category"] == [{"error_category": "validation", "count": 3},
-                                      {"error_category": "missing_field", "count": 1},
-                                      {"error_category": "provider_5xx", "count": 1}]
-    assert summary["by_field"] == [{"error_field": "email", "count": 2}, {"error_field": "last_name", "count": 1},
-                                   {"error_field": "phone", "count": 1}]
+    assert summary["by_category"] == [
+        {"error_category": "validation", "count": 3},
+        {"error_category": "missing_field", "count": 1},
+        {"error_category": "provider_5xx", "count": 1},
+    ]
+    assert summary["by_field"] == [
+        {"error_field": "email", "count": 2},
+        {"error_field": "last_name", "count": 1},
+        {"error_field": "phone", "count": 1},
+    ]
     json.dumps(summary)  # plain data for the API
     assert selectors.failure_summary(provider="hubspot", window=timedelta(days=7))["total"] == 6
 
@@ -46,19 +57,29 @@ def test_impact_scope_groups_recently_failed_records_by_tenant():
             RecordLink.objects.create(record=r, integration=integration)
             Record.objects.filter(pk=r.pk).update(crm_sync_status="FAILED")
     stale = factories.record(tenant=acme)
-    Record.objects.filter(pk=stale.pk).update(crm_sync_status="FAILED", updated_at=timezone.now() - timedelta(hours=2))
+    Record.objects.filter(pk=stale.pk).update(
+        crm_sync_status="FAILED", updated_at=timezone.now() - timedelta(hours=2)
+    )
 
     rows = selectors.impact_scope()
     assert [(r["tenant"], r["affected_records"]) for r in rows] == [("acme", 3), ("globex", 1)]
     assert rows[0]["tenant_id"] == acme.pk
-    assert [(r["tenant"], r["affected_records"]) for r in selectors.impact_scope(provider="greenhouse")] == [("globex", 1)]
+    assert [(r["tenant"], r["affected_records"]) for r in selectors.impact_scope(provider="greenhouse")] == [
+        ("globex", 1)
+    ]
 
 
 def test_queue_depths_split_due_retries_from_later_ones_and_count_waiting_webhooks():
     hub = factories.integration(provider="hubspot")
     now = timezone.now()
-    for status, due in [("RETRYING", now - timedelta(minutes=1)), ("RETRYING", now - timedelta(seconds=1)),
-                        ("RETRYING", now + timedelta(minutes=5)), ("PENDING", None), ("RUNNING", None), ("SUCCESS", None)]:
+    for status, due in [
+        ("RETRYING", now - timedelta(minutes=1)),
+        ("RETRYING", now - timedelta(seconds=1)),
+        ("RETRYING", now + timedelta(minutes=5)),
+        ("PENDING", None),
+        ("RUNNING", None),
+        ("SUCCESS", None),
+    ]:
         factories.sync_log(integration=hub, status=status, next_attempt_at=due)
     for i, status in enumerate(["FAILED", "FAILED", "QUEUED", "PROCESSED"]):
         WebhookDelivery.objects.create(integration=hub, provider="hubspot", event_id=str(i), status=status)
@@ -67,7 +88,9 @@ def test_queue_depths_split_due_retries_from_later_ones_and_count_waiting_webhoo
     assert depths["sync_logs"] == {"retrying_due": 2, "retrying_later": 1, "pending": 1, "running": 1}
     assert depths["webhooks"] == {"failed": 2, "queued": 1}
     assert depths["celery"] is None  # not a Redis broker
-    assert selectors.queue_depths(provider="greenhouse", broker_url="filesystem://")["sync_logs"]["pending"] == 0
+    assert (
+        selectors.queue_depths(provider="greenhouse", broker_url="filesystem://")["sync_logs"]["pending"] == 0
+    )
 
 
 def test_queue_depths_read_the_celery_queue_lengths_from_redis():

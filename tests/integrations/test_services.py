@@ -1,4 +1,5 @@
 """Pause, resume, disable and enable: effect, idempotence, audit with actor, and who may run them."""
+
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -19,7 +20,9 @@ def test_pause_marks_integrations_paused_and_audits_each_with_actor(operator):
     )
     assert (result.changed, result.unchanged) == (2, 0)
     for i in Integration.objects.filter(pk__in=[a.pk, b.pk]):
-        assert i.sync_paused and i.status == IntegrationStatus.PAUSED and i.sync_paused_reason == "RB-03 quota"
+        assert (
+            i.sync_paused and i.status == IntegrationStatus.PAUSED and i.sync_paused_reason == "RB-03 quota"
+        )
     events = AuditEvent.objects.filter(action="integration.pause").order_by("integration_id")
     assert [e.integration_id for e in events] == [a.pk, b.pk]
     assert {e.actor for e in events} == {"operator"} and all(e.actor_user == operator for e in events)
@@ -46,9 +49,15 @@ def test_pause_without_reason_changes_nothing(operator):
 def test_resume_returns_to_the_status_the_last_outcome_says(operator):
     now = timezone.now()
     healthy = factories.integration(last_success_at=now)
-    failing = factories.integration(provider="lever", last_success_at=now - timezone.timedelta(hours=1),
-                                    last_error_at=now, last_error_category="provider_5xx")
-    revoked = factories.integration(provider="salesforce", last_error_at=now, last_error_category="auth_refresh_failed")
+    failing = factories.integration(
+        provider="lever",
+        last_success_at=now - timezone.timedelta(hours=1),
+        last_error_at=now,
+        last_error_category="provider_5xx",
+    )
+    revoked = factories.integration(
+        provider="salesforce", last_error_at=now, last_error_category="auth_refresh_failed"
+    )
     qs = Integration.objects.filter(pk__in=[healthy.pk, failing.pk, revoked.pk])
     services.integration_pause(integrations=qs, actor=operator, reason="maintenance")
     result = services.integration_resume(integrations=qs, actor=operator)
@@ -69,7 +78,12 @@ def test_disable_wins_over_pause_and_enable_restores_pause(operator):
     i.refresh_from_db()
     assert (i.enabled, i.status) == (True, IntegrationStatus.PAUSED)
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["integration.pause", "integration.disable", "integration.disable", "integration.enable"]
+    assert actions == [
+        "integration.pause",
+        "integration.disable",
+        "integration.disable",
+        "integration.enable",
+    ]
 
 
 def test_support_viewer_is_refused_and_nothing_changes(viewer):
@@ -88,8 +102,9 @@ def test_support_viewer_is_refused_and_nothing_changes(viewer):
 
 def test_tenant_token_acts_only_on_its_own_tenant():
     mine, other = factories.integration(), factories.integration()
-    token = ApiToken.objects.create(name="acme-bot", scope="tenant", tenant=mine.tenant, prefix="x",
-                                    token_hash=ApiToken.hash("x"))
+    token = ApiToken.objects.create(
+        name="acme-bot", scope="tenant", tenant=mine.tenant, prefix="x", token_hash=ApiToken.hash("x")
+    )
     result = services.integration_pause(
         integrations=Integration.objects.all(), actor=token, reason="tenant asked"
     )
@@ -100,8 +115,9 @@ def test_tenant_token_acts_only_on_its_own_tenant():
 
 
 def test_expired_pauses_resume_by_themselves():
-    i = factories.integration(sync_paused=True, status="paused",
-                              sync_paused_until=timezone.now() - timezone.timedelta(seconds=1))
+    i = factories.integration(
+        sync_paused=True, status="paused", sync_paused_until=timezone.now() - timezone.timedelta(seconds=1)
+    )
     assert services.integrations_resume_expired_pauses().changed == 1
     i.refresh_from_db()
     assert not i.sync_paused and i.status == "connected"

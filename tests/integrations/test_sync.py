@@ -1,4 +1,5 @@
 """The sync engine against the sandbox provider over real HTTP: pushes, pulls, tokens, faults, idempotence."""
+
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from tests.support import factories
 from tests.support.sync import CRM_ATS, connect, external_id, local_records, local_view, remote_view
 
 pytestmark = pytest.mark.django_db
+
 
 @pytest.mark.parametrize("provider", CRM_ATS)
 def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
@@ -23,15 +25,22 @@ def test_push_and_pull_leave_sandbox_and_local_records_equal(sandbox, provider):
     # The provider changes one of ours and gains a new one; a pull brings both home.
     remote = sandbox.records(provider, integration.tenant.slug)
     first = next(r for r in remote if external_id(r) == str(records[0].external_id))
-    title_field = {"hubspot": "jobtitle", "salesforce": "Title", "greenhouse": "title", "lever": "headline",
-                   "workday": "email"}[provider]
+    title_field = {
+        "hubspot": "jobtitle",
+        "salesforce": "Title",
+        "greenhouse": "title",
+        "lever": "headline",
+        "workday": "email",
+    }[provider]
     new_value = "changed@example.com" if provider == "workday" else "Head of Talent"
     sandbox.update_record(provider, first["id"], {title_field: new_value})
-    extra = {"hubspot": {"email": "new@example.com", "firstname": "New", "lastname": "Person"},
-             "salesforce": {"Email": "new@example.com", "FirstName": "New", "LastName": "Person"},
-             "greenhouse": {"first_name": "New", "last_name": "Person", "email": "new@example.com"},
-             "lever": {"name": "New Person", "email": "new@example.com"},
-             "workday": {"firstName": "New", "lastName": "Person", "email": "new@example.com"}}[provider]
+    extra = {
+        "hubspot": {"email": "new@example.com", "firstname": "New", "lastname": "Person"},
+        "salesforce": {"Email": "new@example.com", "FirstName": "New", "LastName": "Person"},
+        "greenhouse": {"first_name": "New", "last_name": "Person", "email": "new@example.com"},
+        "lever": {"name": "New Person", "email": "new@example.com"},
+        "workday": {"firstName": "New", "lastName": "Person", "email": "new@example.com"},
+    }[provider]
     sandbox.create_record(provider, integration.tenant.slug, extra)
     Integration.objects.filter(pk=integration.pk).update(last_polled_at=timezone.now() - timedelta(minutes=1))
     summary = run.sync_integration(integration.pk, pull=True)
@@ -57,7 +66,9 @@ def test_expired_access_token_is_refreshed_and_the_sync_succeeds(sandbox):
     integration.refresh_from_db()
     assert integration.last_refreshed_at and integration.last_refreshed_at != before
     assert integration.status == "connected"
-    assert SyncLog.objects.filter(integration=integration, operation="refresh_token", status="SUCCESS").exists()
+    assert SyncLog.objects.filter(
+        integration=integration, operation="refresh_token", status="SUCCESS"
+    ).exists()
 
 
 def test_revoked_refresh_token_marks_needs_reauth_and_stops_calling(sandbox):
@@ -150,13 +161,24 @@ def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox
     known = factories.record(tenant=integration.tenant, kind="claim", email="ada@example.com")
     unknown = factories.record(tenant=integration.tenant, kind="claim", email="nobody@example.com")
     Record.objects.update(enrichment_status="PENDING")
-    sandbox.create_record("clearbit", integration.tenant.slug, {"email": "ada@example.com", "name": "Ada Lovelace",
-                                                                "company": "Analytical Engines", "title": "Engineer"})
+    sandbox.create_record(
+        "clearbit",
+        integration.tenant.slug,
+        {
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "company": "Analytical Engines",
+            "title": "Engineer",
+        },
+    )
     summary = run.sync_integration(integration.pk)
     assert summary.pushed == 2 and summary.failed == 0
     known.refresh_from_db()
     unknown.refresh_from_db()
-    assert known.enrichment_status == "ENRICHED" and known.payload["enrichment"]["company"] == "Analytical Engines"
+    assert (
+        known.enrichment_status == "ENRICHED"
+        and known.payload["enrichment"]["company"] == "Analytical Engines"
+    )
     assert unknown.enrichment_status == "ENRICHED" and unknown.payload["enrichment"] == {}
 
     later = factories.record(tenant=integration.tenant, kind="claim", email="grace@example.com")

@@ -1,4 +1,5 @@
 """manage.py sync and the proactive token refresh beat runs."""
+
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,8 @@ def test_tokens_close_to_expiry_are_refreshed_before_they_expire(sandbox):
     result = services.tokens_refresh_expiring()
     assert result.changed == 1
     soon.refresh_from_db()
-    assert soon.credentials["access_token"] != old_token and soon.expires_at > timezone.now() + timedelta(minutes=20)
+    assert soon.credentials["access_token"] != old_token and soon.expires_at > timezone.now() + timedelta(
+        minutes=20
+    )
     assert Integration.objects.get(pk=later.pk).last_refreshed_at == later.last_refreshed_at
     assert AuditEvent.objects.get(action="integration.refresh_token").actor == "system:token-refresh"

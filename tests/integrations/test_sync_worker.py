@@ -1,4 +1,5 @@
 """The sync engine through real Celery workers on Redis: outages, shared quotas and killed workers."""
+
 import signal
 import time
 
@@ -39,9 +40,14 @@ def test_provider_down_then_up_loses_nothing(sandbox, settings):
         assert wait_until(lambda: SyncLog.objects.filter(status="RETRYING").exists(), seconds=20)
         assert sandbox.records("greenhouse", integration.tenant.slug) == []
         sandbox.control("greenhouse", mode="ok")
-        assert wait_until(lambda: all_arrived_once(sandbox, [integration], records), seconds=60, every=1, tick=beat)
-        assert wait_until(lambda: not SyncLog.objects.filter(status__in=["RETRYING", "RUNNING"]).exists(),
-                          seconds=20, tick=beat)
+        assert wait_until(
+            lambda: all_arrived_once(sandbox, [integration], records), seconds=60, every=1, tick=beat
+        )
+        assert wait_until(
+            lambda: not SyncLog.objects.filter(status__in=["RETRYING", "RUNNING"]).exists(),
+            seconds=20,
+            tick=beat,
+        )
     integration.refresh_from_db()
     assert integration.status == "connected"
 
@@ -53,7 +59,9 @@ def test_twenty_tenants_share_one_quota_without_429_after_the_first_window(sandb
     records = {i.tenant_id: local_records(i, 5) for i in integrations}
     with running_worker(concurrency=4, extra_env={**FAST, "PROVIDER_QUOTAS": f"hubspot={quota}/1"}):
         services.enqueue_syncs([i.pk for i in integrations])
-        assert wait_until(lambda: all_arrived_once(sandbox, integrations, records), seconds=90, every=1, tick=beat)
+        assert wait_until(
+            lambda: all_arrived_once(sandbox, integrations, records), seconds=90, every=1, tick=beat
+        )
     stats = sandbox.state("hubspot")["stats"]
     windows = [w for w in stats["windows"] if w["requests"]]
     assert sum(w["rejected"] for w in windows[1:]) == 0, windows
@@ -75,6 +83,10 @@ def test_a_worker_killed_mid_sync_loses_and_duplicates_nothing(sandbox):
     sandbox.control("hubspot", mode="ok")
     time.sleep(1)
     with running_worker(concurrency=2, extra_env=FAST, name="survivor"):
-        assert wait_until(lambda: all_arrived_once(sandbox, [integration], records), seconds=60, every=1, tick=beat)
-        assert wait_until(lambda: not SyncLog.objects.filter(status="RUNNING").exists(), seconds=20, tick=beat)
+        assert wait_until(
+            lambda: all_arrived_once(sandbox, [integration], records), seconds=60, every=1, tick=beat
+        )
+        assert wait_until(
+            lambda: not SyncLog.objects.filter(status="RUNNING").exists(), seconds=20, tick=beat
+        )
     assert len(sandbox.records("hubspot", integration.tenant.slug)) == 40

@@ -1,4 +1,5 @@
 """Inbound webhooks: signature checked, each event stored once, processed against the provider."""
+
 import json
 import time
 
@@ -14,22 +15,36 @@ pytestmark = pytest.mark.django_db
 
 
 def hubspot_event(event_id: int, object_id: str) -> bytes:
-    return json.dumps([{"eventId": event_id, "subscriptionId": 1, "portalId": 42, "occurredAt": int(time.time() * 1000),
-                        "subscriptionType": "contact.creation", "objectId": object_id}]).encode()
+    return json.dumps(
+        [
+            {
+                "eventId": event_id,
+                "subscriptionId": 1,
+                "portalId": 42,
+                "occurredAt": int(time.time() * 1000),
+                "subscriptionType": "contact.creation",
+                "objectId": object_id,
+            }
+        ]
+    ).encode()
 
 
 def post_signed(client, integration, body: bytes, *, secret=None):
     url = "http://testserver" + reverse("webhook", args=[integration.provider, integration.tenant.slug])
     _, headers, body = get_client_class(integration.provider).sign_webhook(
-        secret=secret or settings.PROVIDER_WEBHOOK_SECRET, url=url, body=body)
+        secret=secret or settings.PROVIDER_WEBHOOK_SECRET, url=url, body=body
+    )
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
     return client.post(url, body, content_type="application/json", **extra)
 
 
 def test_a_valid_signed_event_is_processed(client, sandbox, django_capture_on_commit_callbacks):
     integration = connect(sandbox, "hubspot", mode="webhook")
-    remote = sandbox.create_record("hubspot", integration.tenant.slug,
-                                   {"email": "pat@example.com", "firstname": "Pat", "lastname": "Lee"})
+    remote = sandbox.create_record(
+        "hubspot",
+        integration.tenant.slug,
+        {"email": "pat@example.com", "firstname": "Pat", "lastname": "Lee"},
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = post_signed(client, integration, hubspot_event(1001, remote["id"]))
     assert response.status_code == 200 and response.json() == {"received": 1, "duplicates": 0}
@@ -42,15 +57,20 @@ def test_a_bad_signature_gets_401_and_changes_nothing(client, sandbox):
     integration = connect(sandbox, "hubspot", mode="webhook")
     response = post_signed(client, integration, hubspot_event(1, "123"), secret="not-the-secret")
     assert response.status_code == 401 and response.json()["error"]["code"] == "bad_signature"
-    unsigned = client.post(reverse("webhook", args=["hubspot", integration.tenant.slug]), hubspot_event(2, "1"),
-                           content_type="application/json")
+    unsigned = client.post(
+        reverse("webhook", args=["hubspot", integration.tenant.slug]),
+        hubspot_event(2, "1"),
+        content_type="application/json",
+    )
     assert unsigned.status_code == 401
     assert not WebhookDelivery.objects.exists() and not Record.objects.exists()
 
 
 def test_the_same_event_twice_is_processed_once(client, sandbox, django_capture_on_commit_callbacks):
     integration = connect(sandbox, "hubspot", mode="webhook")
-    remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "a@example.com", "lastname": "A"})
+    remote = sandbox.create_record(
+        "hubspot", integration.tenant.slug, {"email": "a@example.com", "lastname": "A"}
+    )
     with django_capture_on_commit_callbacks(execute=True):
         post_signed(client, integration, hubspot_event(7, remote["id"]))
     with django_capture_on_commit_callbacks(execute=True):
@@ -70,7 +90,9 @@ def test_unknown_provider_or_tenant_is_404_and_malformed_body_400(client, sandbo
 
 def test_processing_failure_is_kept_and_retried_later(client, sandbox, django_capture_on_commit_callbacks):
     integration = connect(sandbox, "hubspot", mode="webhook")
-    remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "b@example.com", "lastname": "B"})
+    remote = sandbox.create_record(
+        "hubspot", integration.tenant.slug, {"email": "b@example.com", "lastname": "B"}
+    )
     sandbox.control("hubspot", mode="down")
     with django_capture_on_commit_callbacks(execute=True):
         post_signed(client, integration, hubspot_event(9, remote["id"]))
@@ -89,10 +111,17 @@ def test_processing_failure_is_kept_and_retried_later(client, sandbox, django_ca
 @pytest.mark.django_db(transaction=True)
 def test_the_sandbox_sends_real_signed_webhooks_that_the_console_processes(live_server, sandbox):
     integration = connect(sandbox, "greenhouse", mode="webhook")
-    sandbox.subscribe("greenhouse", integration.tenant.slug,
-                      f"{live_server.url}/webhooks/greenhouse/{integration.tenant.slug}/", settings.PROVIDER_WEBHOOK_SECRET)
-    sandbox.create_record("greenhouse", integration.tenant.slug,
-                          {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"})
+    sandbox.subscribe(
+        "greenhouse",
+        integration.tenant.slug,
+        f"{live_server.url}/webhooks/greenhouse/{integration.tenant.slug}/",
+        settings.PROVIDER_WEBHOOK_SECRET,
+    )
+    sandbox.create_record(
+        "greenhouse",
+        integration.tenant.slug,
+        {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"},
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not WebhookDelivery.objects.filter(status="PROCESSED").exists():
         time.sleep(0.1)

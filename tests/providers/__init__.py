@@ -1,4 +1,5 @@
 """Tests of the provider clients; CannedServer is a tiny local HTTP server so the real requests path runs."""
+
 from __future__ import annotations
 
 import json
@@ -98,7 +99,15 @@ class CannedServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add(self, method: str, path: str, status: int = 200, body: Any = None, headers: dict | None = None, **kw: Any) -> None:
+    def add(
+        self,
+        method: str,
+        path: str,
+        status: int = 200,
+        body: Any = None,
+        headers: dict | None = None,
+        **kw: Any,
+    ) -> None:
         """Answer method+path; several add() calls for the same route answer in turn (the last one repeats)."""
         self.routes.setdefault((method, path), []).append(Canned(status, body, headers or {}, **kw))
 

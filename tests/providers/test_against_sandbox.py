@@ -2,6 +2,7 @@
 
 The `sandbox` fixture comes from tests.support.sandbox, which the root conftest already loads.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,18 +23,41 @@ CLIENT_ID, CLIENT_SECRET = "lineup-ops", "sandbox-client-secret"
 OAUTH = [slug for slug, info in PROVIDERS.items() if info.auth_type == "oauth2"]
 API_KEY = [slug for slug, info in PROVIDERS.items() if info.auth_type == "api_key"]
 RECORD_PROVIDERS = ["hubspot", "salesforce", "greenhouse", "lever", "workday", "pandadoc"]
-EMAIL_FIELD = {"hubspot": "email", "salesforce": "Email", "greenhouse": "email", "lever": "email", "workday": "email",
-               "pandadoc": "recipient_email"}
-REQUIRED_FIELD = {"salesforce": "LastName", "greenhouse": "last_name", "lever": "name", "workday": "lastName",
-                  "pandadoc": "name"}
-DEDUPES = ["hubspot", "salesforce", "greenhouse", "lever", "workday"]  # PandaDoc allows many docs per recipient
+EMAIL_FIELD = {
+    "hubspot": "email",
+    "salesforce": "Email",
+    "greenhouse": "email",
+    "lever": "email",
+    "workday": "email",
+    "pandadoc": "recipient_email",
+}
+REQUIRED_FIELD = {
+    "salesforce": "LastName",
+    "greenhouse": "last_name",
+    "lever": "name",
+    "workday": "lastName",
+    "pandadoc": "name",
+}
+DEDUPES = [
+    "hubspot",
+    "salesforce",
+    "greenhouse",
+    "lever",
+    "workday",
+]  # PandaDoc allows many docs per recipient
 
 
 def sample(provider: str, email: str | None = None, lineup_id: str | None = None) -> dict:
     email = email or f"{uuid.uuid4().hex[:8]}@example.com"
     lineup_id = lineup_id or f"lu-{uuid.uuid4().hex[:6]}"
     return {
-        "hubspot": {"email": email, "firstname": "Ada", "lastname": "Lovelace", "company": "AE", "lineup_id": lineup_id},
+        "hubspot": {
+            "email": email,
+            "firstname": "Ada",
+            "lastname": "Lovelace",
+            "company": "AE",
+            "lineup_id": lineup_id,
+        },
         "salesforce": {"Email": email, "FirstName": "Ada", "LastName": "Lovelace", "lineup_id": lineup_id},
         "greenhouse": {"first_name": "Ada", "last_name": "Lovelace", "email": email, "lineup_id": lineup_id},
         "lever": {"name": "Ada Lovelace", "headline": "Engineer", "email": email, "lineup_id": lineup_id},
@@ -42,8 +66,14 @@ def sample(provider: str, email: str | None = None, lineup_id: str | None = None
     }[provider]
 
 
-CHANGE = {"hubspot": {"jobtitle": "CTO"}, "salesforce": {"Title": "CTO"}, "greenhouse": {"title": "CTO"},
-          "lever": {"headline": "CTO"}, "workday": {"firstName": "Augusta"}, "pandadoc": {"name": "Offer letter v2"}}
+CHANGE = {
+    "hubspot": {"jobtitle": "CTO"},
+    "salesforce": {"Title": "CTO"},
+    "greenhouse": {"title": "CTO"},
+    "lever": {"headline": "CTO"},
+    "workday": {"firstName": "Augusta"},
+    "pandadoc": {"name": "Offer letter v2"},
+}
 
 
 def make_client(sandbox, provider, account=ACCOUNT, **kw):
@@ -126,13 +156,20 @@ def test_accounts_are_isolated(sandbox):
 
 
 def test_clearbit_find_person(sandbox):
-    sandbox.create_record("clearbit", ACCOUNT, {"email": "ada@example.com", "name": "Ada Lovelace",
-                                                 "company": "Analytical", "title": "Programmer"})
+    sandbox.create_record(
+        "clearbit",
+        ACCOUNT,
+        {"email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical", "title": "Programmer"},
+    )
     client = make_client(sandbox, "clearbit")
     person = client.find_person("ada@example.com")
     assert person is not None
-    assert person.fields == {"email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical",
-                             "title": "Programmer"}
+    assert person.fields == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "company": "Analytical",
+        "title": "Programmer",
+    }
     assert client.find_person("nobody@example.com") is None
     err = raises("validation", client.find_person, "not-an-email")
     assert err.http_status == 422
@@ -141,8 +178,11 @@ def test_clearbit_find_person(sandbox):
 @pytest.mark.parametrize("provider", list(PROVIDERS))
 def test_check_credentials(sandbox, provider):
     make_client(sandbox, provider).check_credentials()
-    bad = get_client(provider, base_url=sandbox.base_url(provider),
-                     credentials={"access_token": "nope", "api_key": "nope", "tenant": ACCOUNT})
+    bad = get_client(
+        provider,
+        base_url=sandbox.base_url(provider),
+        credentials={"access_token": "nope", "api_key": "nope", "tenant": ACCOUNT},
+    )
     # an unknown bearer token may be refreshable (auth_expired); a refused API key needs a person (auth_invalid)
     err = raises("auth_invalid" if provider in API_KEY else "auth_expired", bad.check_credentials)
     assert err.http_status == 401
@@ -193,13 +233,20 @@ def test_api_keys_stop_working(sandbox, provider):
 
 @pytest.mark.parametrize("provider", OAUTH)
 def test_consent_and_code_exchange(sandbox, provider):
-    client = get_client(provider, base_url=sandbox.base_url(provider), credentials={},
-                        client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    client = get_client(
+        provider,
+        base_url=sandbox.base_url(provider),
+        credentials={},
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+    )
     redirect_uri = "http://console.example/oauth/callback"
     url = client.authorize_url(redirect_uri=redirect_uri, state="st-1", account="initech")
     page = requests.get(url, timeout=5)
     assert page.status_code == 200 and CLIENT_ID in page.text
-    grant = requests.post(url, data={"account": "initech", "decision": "grant"}, allow_redirects=False, timeout=5)
+    grant = requests.post(
+        url, data={"account": "initech", "decision": "grant"}, allow_redirects=False, timeout=5
+    )
     assert grant.status_code == 302
     query = parse_qs(urlsplit(grant.headers["Location"]).query)
     assert query["state"] == ["st-1"]
@@ -227,7 +274,9 @@ def test_rate_limited(sandbox, provider):
         assert err.http_status == 429 and err.retry_after is None  # Lever sends no Retry-After
     else:
         assert err.http_status == 429
-        assert 0 < err.retry_after <= 900  # seconds, Unix timestamp (Greenhouse) or interval (HubSpot), capped
+        assert (
+            0 < err.retry_after <= 900
+        )  # seconds, Unix timestamp (Greenhouse) or interval (HubSpot), capped
     assert err.call.rate_limit, "the provider's rate-limit headers are kept for the sync log"
 
 
@@ -262,7 +311,9 @@ def test_missing_required_field(sandbox, provider):
 def test_duplicate_names_the_existing_record(sandbox, provider):
     client = make_client(sandbox, provider)
     first = client.create_record(sample(provider, email="same@example.com", lineup_id="lu-1"))
-    err = raises("duplicate", client.create_record, sample(provider, email="same@example.com", lineup_id="lu-2"))
+    err = raises(
+        "duplicate", client.create_record, sample(provider, email="same@example.com", lineup_id="lu-2")
+    )
     assert err.existing_id == first.remote_id
     assert not err.transient
 
@@ -296,8 +347,13 @@ def test_slow_provider_times_out(sandbox):
 
 def test_sandbox_secrets_never_reach_the_call_log(sandbox):
     creds = sandbox.credentials("hubspot", ACCOUNT)
-    client = get_client("hubspot", base_url=sandbox.base_url("hubspot"), credentials=creds,
-                        client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    client = get_client(
+        "hubspot",
+        base_url=sandbox.base_url("hubspot"),
+        credentials=creds,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+    )
     tokens = client.refresh_token()
     client.create_record(sample("hubspot"))
     dump = json.dumps([c.__dict__ for c in client.calls])
@@ -324,8 +380,12 @@ def test_sandbox_webhooks_verify_and_parse(sandbox, canned, provider):
     seen = canned.requests[0]
     query = "&".join(f"{k}={v}" for k, vs in seen.query.items() for v in vs)
     url = hook_url + (f"?{query}" if query else "")
-    assert get_client_class(provider).verify_webhook(secret=secret, method="POST", url=url, headers=seen.headers, body=seen.body)
-    assert not get_client_class(provider).verify_webhook(secret="other", method="POST", url=url, headers=seen.headers, body=seen.body)
+    assert get_client_class(provider).verify_webhook(
+        secret=secret, method="POST", url=url, headers=seen.headers, body=seen.body
+    )
+    assert not get_client_class(provider).verify_webhook(
+        secret="other", method="POST", url=url, headers=seen.headers, body=seen.body
+    )
     events = get_client_class(provider).parse_webhook(headers=seen.headers, body=seen.body)
     assert events and events[0].remote_id == remote_id
     # PandaDoc only has document_state_changed: a new draft is a state change like any other

@@ -1,4 +1,5 @@
 """The base client: Retry-After, redaction, timeouts, connection errors, malformed answers, call records."""
+
 from __future__ import annotations
 
 import logging
@@ -92,7 +93,10 @@ def test_redact_text_masks_secrets(text, secret):
 def test_redact_text_keeps_harmless_content():
     text = '{"email": "a@b.c", "message": "The OAuth token used to make this call expired 7 second(s) ago."}'
     assert redact_text(text) == text
-    assert redact_text("client_id=lineup-ops&grant_type=refresh_token") == "client_id=lineup-ops&grant_type=refresh_token"
+    assert (
+        redact_text("client_id=lineup-ops&grant_type=refresh_token")
+        == "client_id=lineup-ops&grant_type=refresh_token"
+    )
 
 
 def test_get_client_covers_the_catalogue(canned):
@@ -137,7 +141,9 @@ def test_clearbit_has_no_record_writes(canned):
 
 def test_timeout_maps_to_timeout(canned, session):
     canned.add("GET", "/v1/candidates", body=[], delay=1.0)
-    client = get_client("greenhouse", base_url=canned.url, credentials={"api_key": "k"}, timeout=0.2, session=session)
+    client = get_client(
+        "greenhouse", base_url=canned.url, credentials={"api_key": "k"}, timeout=0.2, session=session
+    )
     with pytest.raises(ProviderError) as exc:
         client.list_records()
     assert exc.value.category == "timeout"
@@ -157,7 +163,9 @@ def test_connection_closed_without_answer_maps_to_connection(canned, session):
 
 
 def test_nothing_listening_maps_to_connection(session):
-    client = get_client("workday", base_url="http://127.0.0.1:9", credentials={"api_key": "k", "tenant": "t"}, session=session)
+    client = get_client(
+        "workday", base_url="http://127.0.0.1:9", credentials={"api_key": "k", "tenant": "t"}, session=session
+    )
     with pytest.raises(ProviderError) as exc:
         client.check_credentials()
     assert exc.value.category == "connection"
@@ -234,8 +242,12 @@ def test_excerpts_are_truncated(canned, session):
 
 
 def test_bearer_header_never_in_logs(canned, session, caplog):
-    canned.add("GET", "/crm/v3/objects/contacts", 401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
-    client = get_client("hubspot", base_url=canned.url, credentials={"access_token": "SECRET-AT-1"}, session=session)
+    canned.add(
+        "GET", "/crm/v3/objects/contacts", 401, {"status": "error", "category": "INVALID_AUTHENTICATION"}
+    )
+    client = get_client(
+        "hubspot", base_url=canned.url, credentials={"access_token": "SECRET-AT-1"}, session=session
+    )
     with caplog.at_level(logging.DEBUG, logger="integrations.providers"), pytest.raises(ProviderError):
         client.check_credentials()
     assert "SECRET-AT-1" not in caplog.text
@@ -245,6 +257,8 @@ def test_bearer_header_never_in_logs(canned, session, caplog):
 def test_query_secrets_are_masked_in_call_url(canned, session):
     canned.add("GET", "/v2/people/find", 404, {"error": {"type": "unknown_record"}})
     client = get_client("clearbit", base_url=canned.url, credentials={"api_key": "k"}, session=session)
-    client._request("GET", "/v2/people/find", params={"email": "a@b.c", "api_key": "LEAK"}, ok_statuses=(404,))
+    client._request(
+        "GET", "/v2/people/find", params={"email": "a@b.c", "api_key": "LEAK"}, ok_statuses=(404,)
+    )
     assert "LEAK" not in client.last_call.url
     assert "email=a%40b.c" in client.last_call.url

@@ -1,4 +1,5 @@
 """Webhook signatures (good, bad, stale) and payload parsing, per provider."""
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,41 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 BODIES = {
     "hubspot": [
-        {"eventId": 11, "subscriptionId": 3, "portalId": 99, "occurredAt": 1740830400000,
-         "subscriptionType": "contact.creation", "objectId": 501},
-        {"eventId": 12, "subscriptionId": 4, "portalId": 99, "occurredAt": 1740830401000,
-         "subscriptionType": "contact.propertyChange", "objectId": 502, "propertyName": "email", "propertyValue": "x@y.z"},
+        {
+            "eventId": 11,
+            "subscriptionId": 3,
+            "portalId": 99,
+            "occurredAt": 1740830400000,
+            "subscriptionType": "contact.creation",
+            "objectId": 501,
+        },
+        {
+            "eventId": 12,
+            "subscriptionId": 4,
+            "portalId": 99,
+            "occurredAt": 1740830401000,
+            "subscriptionType": "contact.propertyChange",
+            "objectId": 502,
+            "propertyName": "email",
+            "propertyValue": "x@y.z",
+        },
     ],
-    "greenhouse": {"action": "candidate_updated", "payload": {"candidate": {"id": 77, "updated_at": "2025-03-01T12:00:00Z"}}},
-    "lever": {"id": "evt-1", "triggeredAt": 1740830400000, "event": "candidateCreated", "data": {"opportunityId": "opp-9"}},
-    "pandadoc": [{"event": "document_state_changed", "data": {"id": "doc-5", "status": "document.completed",
-                                                             "date_modified": "2025-03-01T12:00:00Z"}}],
+    "greenhouse": {
+        "action": "candidate_updated",
+        "payload": {"candidate": {"id": 77, "updated_at": "2025-03-01T12:00:00Z"}},
+    },
+    "lever": {
+        "id": "evt-1",
+        "triggeredAt": 1740830400000,
+        "event": "candidateCreated",
+        "data": {"opportunityId": "opp-9"},
+    },
+    "pandadoc": [
+        {
+            "event": "document_state_changed",
+            "data": {"id": "doc-5", "status": "document.completed", "date_modified": "2025-03-01T12:00:00Z"},
+        }
+    ],
 }
 EXPECTED = {
     "hubspot": [("11", "501", "created"), ("12", "502", "updated")],
@@ -41,7 +68,9 @@ def signed(provider, body_obj, *, now=NOW, secret=SECRET):
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_good_signature_verifies_and_parses(provider):
     url, headers, body = signed(provider, BODIES[provider])
-    assert get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW + timedelta(seconds=30))
+    assert get_client_class(provider).verify_webhook(
+        secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW + timedelta(seconds=30)
+    )
     events = get_client_class(provider).parse_webhook(headers=headers, body=body)
     got = [(e.event_id, e.remote_id, e.action) for e in events]
     for (event_id, remote_id, action), event in zip(EXPECTED[provider], events, strict=True):
@@ -53,7 +82,9 @@ def test_good_signature_verifies_and_parses(provider):
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_wrong_secret_is_refused(provider):
     url, headers, body = signed(provider, BODIES[provider], secret="other")
-    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW)
+    assert not get_client_class(provider).verify_webhook(
+        secret=SECRET, method="POST", url=url, headers=headers, body=body, now=NOW
+    )
 
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
@@ -63,24 +94,37 @@ def test_tampered_body_is_refused(provider):
     tampered = body.replace(b"1740830400000", b"1740830400001").replace(b"501", b"500").replace(b"77", b"78")
     tampered = tampered.replace(b"doc-5", b"doc-6")
     assert tampered != body
-    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=url, headers=headers, body=tampered, now=NOW)
+    assert not get_client_class(provider).verify_webhook(
+        secret=SECRET, method="POST", url=url, headers=headers, body=tampered, now=NOW
+    )
 
 
 @pytest.mark.parametrize("provider", sorted(BODIES))
 def test_missing_signature_is_refused(provider):
     body = json.dumps(BODIES[provider]).encode()
-    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=body, now=NOW)
+    assert not get_client_class(provider).verify_webhook(
+        secret=SECRET, method="POST", url=URL, headers={}, body=body, now=NOW
+    )
 
 
 def test_hubspot_signature_matches_the_documented_recipe():
     body = json.dumps(BODIES["hubspot"]).encode()
     timestamp = str(int(NOW.timestamp() * 1000))
     signature = hmac_b64(SECRET, "POST" + URL + body.decode() + timestamp)
-    headers = {"x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": timestamp}  # any header case
-    assert get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=URL, headers=headers, body=body, now=NOW)
+    headers = {
+        "x-hubspot-signature-v3": signature,
+        "x-hubspot-request-timestamp": timestamp,
+    }  # any header case
+    assert get_client_class("hubspot").verify_webhook(
+        secret=SECRET, method="POST", url=URL, headers=headers, body=body, now=NOW
+    )
     # the signature covers the URL and the method
-    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=URL + "?x=1", headers=headers, body=body, now=NOW)
-    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="PUT", url=URL, headers=headers, body=body, now=NOW)
+    assert not get_client_class("hubspot").verify_webhook(
+        secret=SECRET, method="POST", url=URL + "?x=1", headers=headers, body=body, now=NOW
+    )
+    assert not get_client_class("hubspot").verify_webhook(
+        secret=SECRET, method="PUT", url=URL, headers=headers, body=body, now=NOW
+    )
 
 
 def test_hubspot_stale_delivery_is_refused():
@@ -88,25 +132,38 @@ def test_hubspot_stale_delivery_is_refused():
     ok = dict(secret=SECRET, method="POST", url=url, headers=headers, body=body)
     assert get_client_class("hubspot").verify_webhook(**ok, now=NOW + timedelta(minutes=4, seconds=59))
     assert not get_client_class("hubspot").verify_webhook(**ok, now=NOW + timedelta(minutes=5, seconds=1))
-    assert not get_client_class("hubspot").verify_webhook(**ok, now=NOW - timedelta(minutes=6))  # from the future
+    assert not get_client_class("hubspot").verify_webhook(
+        **ok, now=NOW - timedelta(minutes=6)
+    )  # from the future
     bad_ts = {**headers, "X-HubSpot-Request-Timestamp": "yesterday"}
-    assert not get_client_class("hubspot").verify_webhook(secret=SECRET, method="POST", url=url, headers=bad_ts, body=body, now=NOW)
+    assert not get_client_class("hubspot").verify_webhook(
+        secret=SECRET, method="POST", url=url, headers=bad_ts, body=body, now=NOW
+    )
 
 
 def test_greenhouse_recipe_and_event_id_header():
     body = json.dumps(BODIES["greenhouse"]).encode()
     headers = {"Signature": f"sha256 {hmac_hex(SECRET, body)}", "Greenhouse-Event-ID": "ev-42"}
-    assert get_client_class("greenhouse").verify_webhook(secret=SECRET, method="POST", url=URL, headers=headers, body=body)
+    assert get_client_class("greenhouse").verify_webhook(
+        secret=SECRET, method="POST", url=URL, headers=headers, body=body
+    )
     assert get_client_class("greenhouse").parse_webhook(headers=headers, body=body)[0].event_id == "ev-42"
-    assert not get_client_class("greenhouse").verify_webhook(secret=SECRET, method="POST", url=URL,
-                              headers={"Signature": f"sha1 {hmac_hex(SECRET, body)}"}, body=body)
+    assert not get_client_class("greenhouse").verify_webhook(
+        secret=SECRET,
+        method="POST",
+        url=URL,
+        headers={"Signature": f"sha1 {hmac_hex(SECRET, body)}"},
+        body=body,
+    )
 
 
 def test_lever_recipe():
     data = {**BODIES["lever"], "token": "tok"}
     data["signature"] = hmac_hex(SECRET, "tok" + str(data["triggeredAt"]))
     body = json.dumps(data).encode()
-    assert get_client_class("lever").verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=body)
+    assert get_client_class("lever").verify_webhook(
+        secret=SECRET, method="POST", url=URL, headers={}, body=body
+    )
     event = get_client_class("lever").parse_webhook(headers={}, body=body)[0]
     assert event.occurred_at == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -114,7 +171,9 @@ def test_lever_recipe():
 def test_pandadoc_recipe():
     body = json.dumps(BODIES["pandadoc"]).encode()
     url = f"{URL}?signature={hmac_hex(SECRET, body)}"
-    assert get_client_class("pandadoc").verify_webhook(secret=SECRET, method="POST", url=url, headers={}, body=body)
+    assert get_client_class("pandadoc").verify_webhook(
+        secret=SECRET, method="POST", url=url, headers={}, body=body
+    )
     # a redelivery of the same event gets the same id, so the console can drop it
     first = get_client_class("pandadoc").parse_webhook(headers={}, body=body)[0].event_id
     assert get_client_class("pandadoc").parse_webhook(headers={}, body=body)[0].event_id == first
@@ -141,7 +200,9 @@ def test_malformed_payloads_raise_validation(provider, body):
 @pytest.mark.parametrize("provider", ["salesforce", "workday", "clearbit"])
 def test_polling_only_providers_have_no_webhooks(provider):
     assert not get_client_class(provider).supports_webhooks
-    assert not get_client_class(provider).verify_webhook(secret=SECRET, method="POST", url=URL, headers={}, body=b"{}")
+    assert not get_client_class(provider).verify_webhook(
+        secret=SECRET, method="POST", url=URL, headers={}, body=b"{}"
+    )
     with pytest.raises(ProviderError) as exc:
         get_client_class(provider).parse_webhook(headers={}, body=b"{}")
     assert exc.value.category == "validation"

@@ -1,4 +1,5 @@
 """Tests of the sandbox provider over real HTTP (no database)."""
+
 import requests
 
 
@@ -30,4 +31,6 @@ PROBE = {
 
 
 def probe(sandbox, provider: str, session: requests.Session, **kwargs) -> requests.Response:
-    return session.get(sandbox.base_url(provider) + PROBE[provider], timeout=kwargs.pop("timeout", 5), **kwargs)
+    return session.get(
+        sandbox.base_url(provider) + PROBE[provider], timeout=kwargs.pop("timeout", 5), **kwargs
+    )

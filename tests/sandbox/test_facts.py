@@ -4,6 +4,7 @@ Both sides are written from ../shared/docs/provider-api-facts.md, separately: th
 catalogue, so a wrong quota (auth type, token lifetime, ...) in either shows up here as a difference, named in
 the failure message. Decide from the facts document which side is wrong, and fix that side.
 """
+
 import dataclasses
 from datetime import timedelta
 
@@ -14,8 +15,17 @@ from sandbox import facts
 
 # Facts that both sides must state. Any other field the two sides share by name is compared too, so a fact
 # the catalogue gains later is checked without changing this test.
-REQUIRED = ("name", "category", "auth_type", "quota", "window_seconds", "supports_webhooks", "status_page",
-            "token_ttl", "base_url")
+REQUIRED = (
+    "name",
+    "category",
+    "auth_type",
+    "quota",
+    "window_seconds",
+    "supports_webhooks",
+    "status_page",
+    "token_ttl",
+    "base_url",
+)
 # A sandbox fact the catalogue states under another name.
 ALIASES = {"token_ttl": "token_seconds"}
 # Facts one side may leave unstated (None), and which are then not compared, with the side that may:
@@ -32,7 +42,9 @@ def _sandbox_names() -> set[str]:
 def _catalog_names() -> set[str]:
     info = catalog.ProviderInfo
     fields = {f.name for f in dataclasses.fields(info)} if dataclasses.is_dataclass(info) else set()
-    return fields | {n for n in vars(info) if not n.startswith("_") and isinstance(getattr(info, n), property)}
+    return fields | {
+        n for n in vars(info) if not n.startswith("_") and isinstance(getattr(info, n), property)
+    }
 
 
 def compared_facts() -> dict[str, str]:
@@ -59,7 +71,9 @@ def differences(sandbox_facts=None, catalogue=None) -> list[str]:
     sandbox_facts = facts.PROVIDER_FACTS if sandbox_facts is None else sandbox_facts
     catalogue = catalog.PROVIDERS if catalogue is None else catalogue
     out = [f"{slug}: only in sandbox/facts.py" for slug in sorted(set(sandbox_facts) - set(catalogue))]
-    out += [f"{slug}: only in integrations/catalog.py" for slug in sorted(set(catalogue) - set(sandbox_facts))]
+    out += [
+        f"{slug}: only in integrations/catalog.py" for slug in sorted(set(catalogue) - set(sandbox_facts))
+    ]
     for slug in [s for s in sandbox_facts if s in catalogue]:
         for name, other in compared_facts().items():
             ours, theirs = getattr(sandbox_facts[slug], name), getattr(catalogue[slug], other)
@@ -76,7 +90,8 @@ def test_sandbox_facts_match_the_catalogue():
     found = differences()
     assert not found, (
         "sandbox/facts.py and integrations/catalog.py disagree; decide from ../shared/docs/provider-api-facts.md "
-        "which side is wrong:\n  " + "\n  ".join(found))
+        "which side is wrong:\n  " + "\n  ".join(found)
+    )
 
 
 def test_the_comparison_covers_quotas_auth_and_webhooks():
@@ -101,8 +116,12 @@ def test_a_fact_one_side_may_leave_unstated_is_compared_only_when_stated():
     wrong = dict(catalog.PROVIDERS)
     wrong["hubspot"] = dataclasses.replace(wrong["hubspot"], token_seconds=None)  # expires_in decides
     wrong["lever"] = dataclasses.replace(wrong["lever"], token_seconds=60)
-    wrong["workday"] = dataclasses.replace(wrong["workday"], base_url="https://example.invalid")  # per customer
-    assert differences(catalogue=wrong) == ["lever.token_ttl (catalog: token_seconds): sandbox 3600, catalog 60"]
+    wrong["workday"] = dataclasses.replace(
+        wrong["workday"], base_url="https://example.invalid"
+    )  # per customer
+    assert differences(catalogue=wrong) == [
+        "lever.token_ttl (catalog: token_seconds): sandbox 3600, catalog 60"
+    ]
 
 
 @pytest.mark.parametrize("slug", sorted(facts.PROVIDER_FACTS))
@@ -111,7 +130,9 @@ def test_facts_are_coherent(slug):
     assert f.slug == slug
     assert f.auth_type in ("oauth2", "api_key") and f.category in ("crm", "ats", "docs", "enrichment")
     assert f.quota > 0 and f.window_seconds > 0
-    assert (f.token_ttl is not None) == (f.auth_type == "oauth2"), "access tokens live only for oauth2 providers"
+    assert (f.token_ttl is not None) == (f.auth_type == "oauth2"), (
+        "access tokens live only for oauth2 providers"
+    )
     assert f.status_page.startswith("https://")
     assert f.base_url is None or f.base_url.startswith("https://")
 

@@ -5,6 +5,7 @@ Checked in a fresh interpreter (this test process has the console loaded already
 the sandbox module and what it imported; anything that arrives another way (through a third-party package)
 is named from sys.modules.
 """
+
 import ast
 import json
 import subprocess
@@ -39,13 +40,20 @@ print(json.dumps({"modules": names, "direct": {k: sorted(v) for k, v in direct.i
 
 def test_sandbox_imports_nothing_of_the_console():
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", PROBE, ",".join(FORBIDDEN)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, ",".join(FORBIDDEN)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "sandbox.server" in report["modules"] and "sandbox.providers.hubspot" in report["modules"]
     assert not report["direct"], "the sandbox imports the console (or Django):\n  " + "\n  ".join(
-        f"{importer} imports {', '.join(mods)}" for importer, mods in sorted(report["direct"].items()))
+        f"{importer} imports {', '.join(mods)}" for importer, mods in sorted(report["direct"].items())
+    )
     assert not report["loaded"], f"importing the sandbox loads {', '.join(report['loaded'])}"
 
 
@@ -60,6 +68,9 @@ def test_no_sandbox_module_imports_the_console_even_lazily():
                 names = [node.module]
             else:
                 continue
-            offending += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}" for name in names
-                          if name.split(".")[0] in FORBIDDEN]
+            offending += [
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in FORBIDDEN
+            ]
     assert not offending, "the sandbox imports the console (or Django):\n  " + "\n  ".join(offending)

@@ -1,4 +1,5 @@
 """Sandbox auth: consent page + code exchange, refresh, expiry, revocation, API keys."""
+
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,12 @@ REDIRECT = "http://127.0.0.1:8000/oauth/callback/"
 def consent_code(sandbox, provider, account="acme", redirect_uri=REDIRECT, state="xyz"):
     consent, _ = OAUTH[provider]
     url = sandbox.base_url(provider) + consent
-    params = {"client_id": APP["client_id"], "redirect_uri": redirect_uri, "state": state, "response_type": "code"}
+    params = {
+        "client_id": APP["client_id"],
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "response_type": "code",
+    }
     page = requests.get(url, params={**params, "account": account}, timeout=5)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
@@ -37,7 +43,13 @@ def consent_code(sandbox, provider, account="acme", redirect_uri=REDIRECT, state
 
 def exchange(sandbox, provider, code, redirect_uri=REDIRECT, as_json=False, **overrides):
     _, token_path = OAUTH[provider]
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **APP, **overrides}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        **APP,
+        **overrides,
+    }
     kwargs = {"json": data} if as_json else {"data": data}
     return requests.post(sandbox.base_url(provider) + token_path, timeout=5, **kwargs)
 
@@ -50,8 +62,9 @@ def refresh(sandbox, provider, refresh_token, **overrides):
 
 def test_consent_page_shows_app_and_prefills_account(sandbox):
     url = sandbox.base_url("hubspot") + "/oauth/authorize"
-    page = requests.get(url, params={"client_id": "lineup-ops", "redirect_uri": REDIRECT, "account": "acme"},
-                        timeout=5).text
+    page = requests.get(
+        url, params={"client_id": "lineup-ops", "redirect_uri": REDIRECT, "account": "acme"}, timeout=5
+    ).text
     assert "lineup-ops" in page and REDIRECT in page and "Grant access" in page
     assert re.search(r'name="account" value="acme"', page)
     default = requests.get(url, params={"client_id": "lineup-ops", "redirect_uri": REDIRECT}, timeout=5).text
@@ -63,8 +76,13 @@ def test_consent_page_shows_app_and_prefills_account(sandbox):
 def test_consent_deny_redirects_with_access_denied(sandbox):
     url = sandbox.base_url("lever") + "/oauth/authorize"
     params = {"client_id": "lineup-ops", "redirect_uri": REDIRECT, "state": "s1"}
-    r = requests.post(url, params=params, data={**params, "account": "acme", "decision": "deny"},
-                      allow_redirects=False, timeout=5)
+    r = requests.post(
+        url,
+        params=params,
+        data={**params, "account": "acme", "decision": "deny"},
+        allow_redirects=False,
+        timeout=5,
+    )
     assert r.status_code == 302
     assert parse_qs(urlsplit(r.headers["Location"]).query) == {"error": ["access_denied"], "state": ["s1"]}
 
@@ -101,7 +119,10 @@ def test_code_exchange_checks_redirect_uri_and_app(sandbox, provider):
     mismatch = exchange(sandbox, provider, code, redirect_uri="http://evil.example/cb")
     assert mismatch.status_code == 400
     body = mismatch.json()
-    assert body.get("status") == "BAD_REDIRECT_URI" or body.get("error") in ("invalid_grant", "redirect_uri_mismatch")
+    assert body.get("status") == "BAD_REDIRECT_URI" or body.get("error") in (
+        "invalid_grant",
+        "redirect_uri_mismatch",
+    )
     # the failed attempts did not burn the code
     assert exchange(sandbox, provider, code).status_code == 200
 
@@ -132,9 +153,13 @@ def test_token_endpoint_refuses_other_apps(sandbox):
 
 
 EXPIRED = {
-    "hubspot": lambda b: b["category"] == "EXPIRED_AUTHENTICATION"
-    and re.match(r"The OAuth token used to make this call expired \d+ second\(s\) ago\.", b["message"]),
-    "salesforce": lambda b: b == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+    "hubspot": lambda b: (
+        b["category"] == "EXPIRED_AUTHENTICATION"
+        and re.match(r"The OAuth token used to make this call expired \d+ second\(s\) ago\.", b["message"])
+    ),
+    "salesforce": lambda b: (
+        b == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+    ),
     "lever": lambda b: b == {"code": "Unauthorized", "message": "Expired access token"},
 }
 
@@ -165,11 +190,22 @@ def test_token_ttl_sets_lifetime(sandbox):
     assert sandbox.credentials("lever", "acme")["expires_in"] == 3600
 
 
-@pytest.mark.parametrize("provider,check", [
-    ("hubspot", lambda b: b["status"] == "BAD_REFRESH_TOKEN" and b["message"] == "missing or invalid refresh token"),
-    ("salesforce", lambda b: b == {"error": "invalid_grant", "error_description": "expired access/refresh token"}),
-    ("lever", lambda b: b["error"] == "invalid_grant"),
-])
+@pytest.mark.parametrize(
+    "provider,check",
+    [
+        (
+            "hubspot",
+            lambda b: (
+                b["status"] == "BAD_REFRESH_TOKEN" and b["message"] == "missing or invalid refresh token"
+            ),
+        ),
+        (
+            "salesforce",
+            lambda b: b == {"error": "invalid_grant", "error_description": "expired access/refresh token"},
+        ),
+        ("lever", lambda b: b["error"] == "invalid_grant"),
+    ],
+)
 def test_revoked_refresh_token(sandbox, provider, check):
     creds = sandbox.credentials(provider, "acme")
     sandbox.control(provider, revoke_refresh_tokens=True)
@@ -210,8 +246,11 @@ def test_api_key_error_bodies(sandbox):
     r = probe(sandbox, "clearbit", session_for("clearbit", {"api_key": "nope"}))
     assert r.json()["error"]["type"] == "auth_required"
     key = sandbox.credentials("pandadoc", "acme")["api_key"]
-    r = requests.get(sandbox.base_url("pandadoc") + PROBE["pandadoc"], headers={"Authorization": f"Bearer {key}"},
-                     timeout=5)
+    r = requests.get(
+        sandbox.base_url("pandadoc") + PROBE["pandadoc"],
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=5,
+    )
     assert r.status_code == 401  # PandaDoc wants "API-Key <key>"
 
 

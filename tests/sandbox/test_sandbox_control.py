@@ -1,4 +1,5 @@
 """Sandbox control API: validation, reset, requests log, records, robustness, logs without secrets."""
+
 import logging
 import socket
 
@@ -16,17 +17,30 @@ def test_health_and_index(sandbox):
 def test_control_state_shape(sandbox):
     state = sandbox.state("lever")
     assert {"mode", "delay", "rate_limit", "window", "reject", "token_ttl", "stats"} <= set(state)
-    assert {"requests", "by_status", "rate_limited", "windows", "max_accepted_in_window"} <= set(state["stats"])
+    assert {"requests", "by_status", "rate_limited", "windows", "max_accepted_in_window"} <= set(
+        state["stats"]
+    )
     changed = sandbox.control("lever", mode="slow", delay=3, reject={"field": "email", "contains": "@bad"})
-    assert (changed["mode"], changed["delay"], changed["reject"]) == ("slow", 3.0,
-                                                                      {"field": "email", "contains": "@bad"})
+    assert (changed["mode"], changed["delay"], changed["reject"]) == (
+        "slow",
+        3.0,
+        {"field": "email", "contains": "@bad"},
+    )
     assert sandbox.state("lever")["mode"] == "slow"
 
 
 def test_control_rejects_bad_bodies_and_changes_nothing(sandbox):
     url = f"{sandbox.url}/_control/hubspot"
-    for body in ('{"mode": "sideways"}', '{"rate_limit": "many"}', '{"colour": "red"}', "{nope",
-                 '["mode"]', '{"reject": {"contains": "x"}}', '{"error_rate": 2}', '{"mode": "down", "delay": -1}'):
+    for body in (
+        '{"mode": "sideways"}',
+        '{"rate_limit": "many"}',
+        '{"colour": "red"}',
+        "{nope",
+        '["mode"]',
+        '{"reject": {"contains": "x"}}',
+        '{"error_rate": 2}',
+        '{"mode": "down", "delay": -1}',
+    ):
         r = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
         assert r.status_code == 400, body
         assert r.json()["error"]
@@ -87,15 +101,30 @@ def test_requests_log(sandbox):
 def test_no_secrets_in_logs_or_requests_log(sandbox, caplog):
     caplog.set_level(logging.INFO, logger="sandbox")
     creds = sandbox.credentials("hubspot", "acme")
-    requests.post(sandbox.base_url("hubspot") + "/oauth/v1/token", timeout=5, data={
-        "grant_type": "refresh_token", "refresh_token": creds["refresh_token"], "client_id": "lineup-ops",
-        "client_secret": "sandbox-client-secret"})
-    requests.get(sandbox.base_url("hubspot") + "/crm/v3/objects/contacts",
-                 params={"hapikey": "SUPERSECRETKEY", "code": "SECRETCODE"}, timeout=5)
+    requests.post(
+        sandbox.base_url("hubspot") + "/oauth/v1/token",
+        timeout=5,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": creds["refresh_token"],
+            "client_id": "lineup-ops",
+            "client_secret": "sandbox-client-secret",
+        },
+    )
+    requests.get(
+        sandbox.base_url("hubspot") + "/crm/v3/objects/contacts",
+        params={"hapikey": "SUPERSECRETKEY", "code": "SECRETCODE"},
+        timeout=5,
+    )
     text = caplog.text + str(sandbox.requests("hubspot"))
     assert "/hubspot/crm/v3/objects/contacts" in caplog.text
-    for secret in ("SUPERSECRETKEY", "SECRETCODE", creds["refresh_token"], creds["access_token"],
-                   "sandbox-client-secret"):
+    for secret in (
+        "SUPERSECRETKEY",
+        "SECRETCODE",
+        creds["refresh_token"],
+        creds["access_token"],
+        "sandbox-client-secret",
+    ):
         assert secret not in text
 
 
@@ -104,10 +133,16 @@ def test_server_survives_garbage(sandbox):
         sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
         sock.recv(1024)
     with socket.create_connection(("127.0.0.1", sandbox.server.port), timeout=2) as sock:
-        sock.sendall(b"POST /hubspot/oauth/v1/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02")
+        sock.sendall(
+            b"POST /hubspot/oauth/v1/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n\xff\xfe\x00\x01\x02"
+        )
         assert b"400" in sock.recv(1024).split(b"\r\n")[0]
-    r = requests.post(sandbox.base_url("lever") + "/oauth/token", data="{bad json",
-                      headers={"Content-Type": "application/json"}, timeout=5)
+    r = requests.post(
+        sandbox.base_url("lever") + "/oauth/token",
+        data="{bad json",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert r.status_code == 400
     assert requests.get(f"{sandbox.url}/_control/health", timeout=5).status_code == 200
 
@@ -120,9 +155,17 @@ def test_a_state_file_keeps_credentials_and_records_across_restarts(tmp_path):
 
     path = str(tmp_path / "sandbox.pickle")
     first = SandboxServer(port=0, state_file=path).start()
-    creds = http.post(f"{first.url}/_control/greenhouse/credentials", json={"account": "acme"}, timeout=5).json()
-    http.post(f"{first.url}/_control/greenhouse/records", json={"account": "acme", "fields": {
-        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}}, timeout=5).raise_for_status()
+    creds = http.post(
+        f"{first.url}/_control/greenhouse/credentials", json={"account": "acme"}, timeout=5
+    ).json()
+    http.post(
+        f"{first.url}/_control/greenhouse/records",
+        json={
+            "account": "acme",
+            "fields": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
+        },
+        timeout=5,
+    ).raise_for_status()
     save_state(first.state, path)
     first.stop()
     second = SandboxServer(port=0, state_file=path).start()

@@ -1,4 +1,5 @@
 """Sandbox quotas (per app, fixed windows), failure modes and status pages."""
+
 import threading
 import time
 
@@ -82,8 +83,9 @@ def test_salesforce_403_request_limit_exceeded(sandbox):
     assert sandbox.state("salesforce")["stats"]["rate_limited"] == 1
 
 
-@pytest.mark.parametrize("provider,retry_after", [
-    ("lever", False), ("workday", True), ("pandadoc", True), ("clearbit", True)])
+@pytest.mark.parametrize(
+    "provider,retry_after", [("lever", False), ("workday", True), ("pandadoc", True), ("clearbit", True)]
+)
 def test_other_429s(sandbox, provider, retry_after):
     sandbox.control(provider, rate_limit=0, window=20)
     r = probe(sandbox, provider, client(sandbox, provider))
@@ -148,9 +150,16 @@ def test_quota_holds_under_concurrency(sandbox):
 def test_token_endpoint_and_status_pages_are_not_counted(sandbox):
     sandbox.control("hubspot", rate_limit=0, window=60)
     creds = sandbox.credentials("hubspot", "acme")
-    r = requests.post(sandbox.base_url("hubspot") + "/oauth/v1/token", timeout=5, data={
-        "grant_type": "refresh_token", "refresh_token": creds["refresh_token"], "client_id": "lineup-ops",
-        "client_secret": "sandbox-client-secret"})
+    r = requests.post(
+        sandbox.base_url("hubspot") + "/oauth/v1/token",
+        timeout=5,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": creds["refresh_token"],
+            "client_id": "lineup-ops",
+            "client_secret": "sandbox-client-secret",
+        },
+    )
     assert r.status_code == 200
     assert requests.get(sandbox.base_url("hubspot") + "/api/v2/status.json", timeout=5).status_code == 200
     assert sandbox.state("hubspot")["stats"]["rate_limited"] == 0
@@ -170,8 +179,12 @@ DOWN = {
 
 def status_of(sandbox, provider):
     if provider == "salesforce":
-        return requests.get(sandbox.base_url(provider) + "/v1/instances/NA1/status", timeout=5).json()["status"]
-    return requests.get(sandbox.base_url(provider) + "/api/v2/status.json", timeout=5).json()["status"]["indicator"]
+        return requests.get(sandbox.base_url(provider) + "/v1/instances/NA1/status", timeout=5).json()[
+            "status"
+        ]
+    return requests.get(sandbox.base_url(provider) + "/api/v2/status.json", timeout=5).json()["status"][
+        "indicator"
+    ]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -1,4 +1,5 @@
 """Sandbox records: create/get/update/list with pagination and updated-since, per provider's API shape."""
+
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,12 +54,29 @@ class HubSpotApi(Api):
         ids, pages, after = [], 0, None
         while True:
             if since_ms is None:
-                r = self.call("GET", self.path, params={"limit": page_size, **({"after": after} if after else {})})
+                r = self.call(
+                    "GET", self.path, params={"limit": page_size, **({"after": after} if after else {})}
+                )
             else:
-                r = self.call("POST", self.path + "/search", json={
-                    "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE",
-                                                   "value": str(since_ms)}]}],
-                    "limit": page_size, "after": after or 0})
+                r = self.call(
+                    "POST",
+                    self.path + "/search",
+                    json={
+                        "filterGroups": [
+                            {
+                                "filters": [
+                                    {
+                                        "propertyName": "lastmodifieddate",
+                                        "operator": "GTE",
+                                        "value": str(since_ms),
+                                    }
+                                ]
+                            }
+                        ],
+                        "limit": page_size,
+                        "after": after or 0,
+                    },
+                )
             assert r.status_code == 200, r.text
             pages += 1
             ids += [x["id"] for x in r.json()["results"]]
@@ -76,7 +94,12 @@ class SalesforceApi(Api):
         self.base = self.creds["instance_url"]
 
     def sample(self, n):
-        return {"Email": f"p{n}@example.com", "FirstName": f"P{n}", "LastName": "Doe", "Lineup_Id__c": f"L{n}"}
+        return {
+            "Email": f"p{n}@example.com",
+            "FirstName": f"P{n}",
+            "LastName": "Doe",
+            "Lineup_Id__c": f"L{n}",
+        }
 
     def create(self, flat):
         return self.call("POST", self.path, json=flat)
@@ -99,14 +122,20 @@ class SalesforceApi(Api):
 
     def list_ids(self, page_size, since_ms=None):
         if since_ms is not None:
-            start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) + f".{since_ms % 1000:03d}Z"
+            start = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) + f".{since_ms % 1000:03d}Z"
+            )
             end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
             r = self.call("GET", self.path + "updated/", params={"start": start, "end": end})
             assert r.status_code == 200, r.text
             assert "latestDateCovered" in r.json()
             return r.json()["ids"], 1
-        r = self.call("GET", "/services/data/v59.0/query/", params={"q": "SELECT Id, Email FROM Contact"},
-                      headers={"Sforce-Query-Options": f"batchSize={page_size}"})
+        r = self.call(
+            "GET",
+            "/services/data/v59.0/query/",
+            params={"q": "SELECT Id, Email FROM Contact"},
+            headers={"Sforce-Query-Options": f"batchSize={page_size}"},
+        )
         ids, pages = [], 0
         while True:
             assert r.status_code == 200, r.text
@@ -147,8 +176,12 @@ class GreenhouseApi(Api):
 
     def flat_of(self, r):
         b = r.json()
-        return {"first_name": b["first_name"], "last_name": b["last_name"],
-                "email": b["email_addresses"][0]["value"], "lineup_id": b["custom_fields"]["lineup_id"]}
+        return {
+            "first_name": b["first_name"],
+            "last_name": b["last_name"],
+            "email": b["email_addresses"][0]["value"],
+            "lineup_id": b["custom_fields"]["lineup_id"],
+        }
 
     def update(self, rid, flat):
         return self.call("PATCH", f"{self.path}/{rid}", json=self.body(flat))
@@ -156,8 +189,9 @@ class GreenhouseApi(Api):
     def list_ids(self, page_size, since_ms=None):
         params = {"per_page": page_size}
         if since_ms is not None:
-            params["updated_after"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) \
-                + f".{since_ms % 1000:03d}Z"
+            params["updated_after"] = (
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) + f".{since_ms % 1000:03d}Z"
+            )
         url, ids, pages = self.base + self.path, [], 0
         r = self.s.get(url, params=params, timeout=5)
         while True:
@@ -175,7 +209,12 @@ class LeverApi(Api):
     path = "/v1/opportunities"
 
     def sample(self, n):
-        return {"email": f"p{n}@example.com", "name": f"P{n} Doe", "headline": "Engineer", "lineup_id": f"L{n}"}
+        return {
+            "email": f"p{n}@example.com",
+            "name": f"P{n} Doe",
+            "headline": "Engineer",
+            "lineup_id": f"L{n}",
+        }
 
     def body(self, flat):
         out = {k: v for k, v in flat.items() if k in ("name", "headline")}
@@ -197,8 +236,12 @@ class LeverApi(Api):
 
     def flat_of(self, r):
         d = r.json()["data"]
-        return {"name": d["name"], "headline": d["headline"], "email": d["emails"][0],
-                "lineup_id": d["tags"][0].removeprefix("lineup:")}
+        return {
+            "name": d["name"],
+            "headline": d["headline"],
+            "email": d["emails"][0],
+            "lineup_id": d["tags"][0].removeprefix("lineup:"),
+        }
 
     def update(self, rid, flat):
         return self.call("PUT", f"{self.path}/{rid}", json=self.body(flat))
@@ -250,8 +293,12 @@ class WorkdayApi(Api):
 
     def flat_of(self, r):
         b = r.json()
-        return {"firstName": b["firstName"], "lastName": b["lastName"], "email": b["email"],
-                "lineup_id": b["externalId"]}
+        return {
+            "firstName": b["firstName"],
+            "lastName": b["lastName"],
+            "email": b["email"],
+            "lineup_id": b["externalId"],
+        }
 
     def update(self, rid, flat):
         return self.call("PATCH", f"{self.path}/{rid}", json=self.body(flat))
@@ -261,8 +308,10 @@ class WorkdayApi(Api):
         while True:
             params = {"limit": page_size, "offset": offset}
             if since_ms is not None:
-                params["updatedFrom"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) \
+                params["updatedFrom"] = (
+                    time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000))
                     + f".{since_ms % 1000:03d}Z"
+                )
             r = self.call("GET", self.path, params=params)
             assert r.status_code == 200, r.text
             pages += 1
@@ -301,8 +350,11 @@ class PandaDocApi(Api):
 
     def flat_of(self, r):
         b = r.json()
-        return {"name": b["name"], "recipient_email": b["recipients"][0]["email"],
-                "lineup_id": b["metadata"]["lineup_id"]}
+        return {
+            "name": b["name"],
+            "recipient_email": b["recipients"][0]["email"],
+            "lineup_id": b["metadata"]["lineup_id"],
+        }
 
     def update(self, rid, flat):
         return self.call("PATCH", f"{self.path}/{rid}", json=self.body(flat))
@@ -312,8 +364,10 @@ class PandaDocApi(Api):
         while True:
             params = {"page": page, "count": page_size}
             if since_ms is not None:
-                params["modified_from"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000)) \
+                params["modified_from"] = (
+                    time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(since_ms // 1000))
                     + f".{since_ms % 1000:03d}Z"
+                )
             r = self.call("GET", self.path, params=params)
             assert r.status_code == 200, r.text
             results = r.json()["results"]
@@ -323,12 +377,16 @@ class PandaDocApi(Api):
             page += 1
 
 
-APIS = {cls.slug: cls for cls in (HubSpotApi, SalesforceApi, GreenhouseApi, LeverApi, WorkdayApi, PandaDocApi)}
+APIS = {
+    cls.slug: cls for cls in (HubSpotApi, SalesforceApi, GreenhouseApi, LeverApi, WorkdayApi, PandaDocApi)
+}
 
 
 @pytest.fixture(params=sorted(APIS))
 def api(request, sandbox):
-    sandbox.control(request.param, rate_limit=1000)  # Lever's real quota is 10/s: not what these tests are about
+    sandbox.control(
+        request.param, rate_limit=1000
+    )  # Lever's real quota is 10/s: not what these tests are about
     return APIS[request.param](sandbox)
 
 
@@ -338,7 +396,10 @@ def test_create_get_update_list(api, sandbox):
 
     stored = sandbox.records(api.slug, ACCOUNT)
     assert [str(r["id"]) for r in stored] == [str(i) for i in ids]
-    assert stored[0]["fields"] == {**api.sample(0), **({"status": "document.draft"} if api.slug == "pandadoc" else {})}
+    assert stored[0]["fields"] == {
+        **api.sample(0),
+        **({"status": "document.draft"} if api.slug == "pandadoc" else {}),
+    }
 
     r = api.get(ids[2])
     assert r.status_code == 200, r.text
@@ -362,21 +423,33 @@ def test_create_get_update_list(api, sandbox):
         assert pages >= 3
 
     since = changed["updated_at"]
-    since_ms = int(time.mktime(time.strptime(since[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone) * 1000 \
-        + int(since[20:23])
+    since_ms = int(time.mktime(time.strptime(since[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone) * 1000 + int(
+        since[20:23]
+    )
     recent, _ = api.list_ids(page_size=2, since_ms=since_ms)
     assert [str(i) for i in recent] == [str(ids[2])]
 
 
 def test_get_unknown_record_is_404(api):
-    unknown = {"hubspot": "12345", "salesforce": "003000000000000AAA", "greenhouse": "1",
-               "lever": "00000000-0000-0000-0000-000000000000", "workday": "0" * 32, "pandadoc": "A" * 22}
+    unknown = {
+        "hubspot": "12345",
+        "salesforce": "003000000000000AAA",
+        "greenhouse": "1",
+        "lever": "00000000-0000-0000-0000-000000000000",
+        "workday": "0" * 32,
+        "pandadoc": "A" * 22,
+    }
     assert api.get(unknown[api.slug]).status_code == 404
 
 
 def test_malformed_json_is_400(api):
-    r = api.call("POST", api.path, params={"perform_as": "u"}, data="{not json",
-                 headers={"Content-Type": "application/json"})
+    r = api.call(
+        "POST",
+        api.path,
+        params={"perform_as": "u"},
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.json()  # the provider's error shape, not a crash
     assert api.create(api.sample(1)).status_code == 201
@@ -385,15 +458,32 @@ def test_malformed_json_is_400(api):
 # ---------------------------------------------------------------- validation bodies
 MISSING = {
     # provider: (flat fields without a required one, status, check(body))
-    "salesforce": ({"Email": "a@x.com"}, 400,
-                   lambda b: b == [{"message": "Required fields are missing: [LastName]",
-                                    "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName"]}]),
-    "greenhouse": ({"last_name": "Doe", "email": "a@x.com"}, 422,
-                   lambda b: b["message"] == "Validation error" and b["errors"][0]["field"] == "first_name"),
+    "salesforce": (
+        {"Email": "a@x.com"},
+        400,
+        lambda b: (
+            b
+            == [
+                {
+                    "message": "Required fields are missing: [LastName]",
+                    "errorCode": "REQUIRED_FIELD_MISSING",
+                    "fields": ["LastName"],
+                }
+            ]
+        ),
+    ),
+    "greenhouse": (
+        {"last_name": "Doe", "email": "a@x.com"},
+        422,
+        lambda b: b["message"] == "Validation error" and b["errors"][0]["field"] == "first_name",
+    ),
     "lever": ({"email": "a@x.com"}, 400, lambda b: b["code"] == "BadRequestError" and "name" in b["message"]),
     "workday": ({"lastName": "Doe"}, 400, lambda b: b["error"] and b["errors"][0]["field"] == "firstName"),
-    "pandadoc": ({"recipient_email": "a@x.com"}, 400,
-                 lambda b: b == {"type": "request_error", "detail": {"name": ["This field is required."]}}),
+    "pandadoc": (
+        {"recipient_email": "a@x.com"},
+        400,
+        lambda b: b == {"type": "request_error", "detail": {"name": ["This field is required."]}},
+    ),
 }
 
 
@@ -406,8 +496,14 @@ def test_missing_required_field(api):
     assert check(r.json()), r.text
 
 
-EMAIL = {"hubspot": "email", "salesforce": "Email", "greenhouse": "email", "lever": "email", "workday": "email",
-         "pandadoc": "recipient_email"}
+EMAIL = {
+    "hubspot": "email",
+    "salesforce": "Email",
+    "greenhouse": "email",
+    "lever": "email",
+    "workday": "email",
+    "pandadoc": "recipient_email",
+}
 
 
 def test_reject_rule(api, sandbox):
@@ -440,14 +536,30 @@ def test_reject_rule(api, sandbox):
 
 
 DUPLICATE = {
-    "hubspot": (409, lambda b, rid: b["category"] == "CONFLICT"
-                and b["message"] == f"Contact already exists. Existing ID: {rid}"),
-    "salesforce": (400, lambda b, rid: b[0]["errorCode"] == "DUPLICATES_DETECTED"
-                   and b[0]["duplicateResult"]["matchResults"][0]["matchRecords"][0]["record"]["Id"] == rid),
-    "greenhouse": (422, lambda b, rid: b["errors"][0]["field"] == "email"
-                   and f"Existing ID: {rid}" in b["errors"][0]["message"]),
+    "hubspot": (
+        409,
+        lambda b, rid: (
+            b["category"] == "CONFLICT" and b["message"] == f"Contact already exists. Existing ID: {rid}"
+        ),
+    ),
+    "salesforce": (
+        400,
+        lambda b, rid: (
+            b[0]["errorCode"] == "DUPLICATES_DETECTED"
+            and b[0]["duplicateResult"]["matchResults"][0]["matchRecords"][0]["record"]["Id"] == rid
+        ),
+    ),
+    "greenhouse": (
+        422,
+        lambda b, rid: (
+            b["errors"][0]["field"] == "email" and f"Existing ID: {rid}" in b["errors"][0]["message"]
+        ),
+    ),
     "lever": (409, lambda b, rid: b["code"] == "ConflictError" and f"Existing ID: {rid}" in b["message"]),
-    "workday": (409, lambda b, rid: b["errors"][0]["field"] == "email" and f"Existing ID: {rid}" in b["error"] + str(b)),
+    "workday": (
+        409,
+        lambda b, rid: b["errors"][0]["field"] == "email" and f"Existing ID: {rid}" in b["error"] + str(b),
+    ),
     "pandadoc": None,
 }
 
@@ -488,8 +600,13 @@ def test_hubspot_search_by_property_and_id_property(sandbox):
     hs = HubSpotApi(sandbox)
     rid = hs.created_id(hs.create(hs.sample(1)))
     hs.created_id(hs.create(hs.sample(2)))
-    r = hs.call("POST", hs.path + "/search", json={"filterGroups": [{"filters": [
-        {"propertyName": "lineup_id", "operator": "EQ", "value": "L1"}]}]})
+    r = hs.call(
+        "POST",
+        hs.path + "/search",
+        json={
+            "filterGroups": [{"filters": [{"propertyName": "lineup_id", "operator": "EQ", "value": "L1"}]}]
+        },
+    )
     assert r.json()["total"] == 1 and r.json()["results"][0]["id"] == rid
     r = hs.call("GET", f"{hs.path}/p1@example.com", params={"idProperty": "email"})
     assert r.status_code == 200 and r.json()["id"] == rid
@@ -501,13 +618,19 @@ def test_salesforce_query_where_and_trailing_slashes(sandbox):
     sf = SalesforceApi(sandbox)
     rid = sf.created_id(sf.create(sf.sample(1)))
     sf.created_id(sf.create(sf.sample(2)))
-    r = sf.call("GET", "/services/data/v59.0/query/",
-                params={"q": "SELECT Id, Lineup_Id__c FROM Contact WHERE Lineup_Id__c = 'L1'"})
+    r = sf.call(
+        "GET",
+        "/services/data/v59.0/query/",
+        params={"q": "SELECT Id, Lineup_Id__c FROM Contact WHERE Lineup_Id__c = 'L1'"},
+    )
     assert r.status_code == 200
     assert r.json()["totalSize"] == 1 and r.json()["records"][0]["Id"] == rid
     assert r.json()["records"][0]["attributes"]["type"] == "Contact"
     assert sf.call("GET", f"/services/data/v59.0/sobjects/Contact/{rid}").status_code == 200
-    assert sf.call("PATCH", f"/services/data/v59.0/sobjects/Contact/{rid}", json={"Title": "CTO"}).status_code == 204
+    assert (
+        sf.call("PATCH", f"/services/data/v59.0/sobjects/Contact/{rid}", json={"Title": "CTO"}).status_code
+        == 204
+    )
     bad = sf.call("GET", "/services/data/v59.0/query/", params={"q": "SELEKT nothing"})
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "MALFORMED_QUERY"
     missing = sf.call("GET", "/services/data/v59.0/sobjects/Contact/updated/")
@@ -539,8 +662,11 @@ def test_lever_requires_perform_as(sandbox):
 
 
 def test_clearbit_find(sandbox):
-    sandbox.create_record("clearbit", ACCOUNT, {"email": "ada@acme.test", "name": "Ada Lovelace",
-                                                "company": "Acme", "title": "CTO"})
+    sandbox.create_record(
+        "clearbit",
+        ACCOUNT,
+        {"email": "ada@acme.test", "name": "Ada Lovelace", "company": "Acme", "title": "CTO"},
+    )
     sandbox.create_record("clearbit", "globex", {"email": "bob@globex.test", "name": "Bob"})
     s = session_for("clearbit", sandbox.credentials("clearbit", ACCOUNT))
     url = sandbox.base_url("clearbit") + "/v2/people/find"
@@ -548,7 +674,10 @@ def test_clearbit_find(sandbox):
     assert r.status_code == 200
     person = r.json()
     assert person["name"]["fullName"] == "Ada Lovelace" and person["employment"] == {
-        **person["employment"], "name": "Acme", "title": "CTO"}
+        **person["employment"],
+        "name": "Acme",
+        "title": "CTO",
+    }
     r = s.get(url, params={"email": "bob@globex.test"}, timeout=5)  # another account's person
     assert r.status_code == 404 and r.json()["error"]["type"] == "unknown_record"
     assert s.get(url, timeout=5).status_code == 422

@@ -1,4 +1,5 @@
 """Sandbox webhooks: signed the provider's way, sent from a background thread, retried on 5xx."""
+
 import base64
 import hashlib
 import hmac
@@ -40,8 +41,9 @@ class Receiver:
 
         self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/in"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def wait(self, count, timeout=5.0):
@@ -74,21 +76,31 @@ def test_hubspot_signature_v3_and_events(sandbox, receiver):
     for delivery in got:
         headers, body = delivery["headers"], delivery["body"]
         timestamp = headers["X-HubSpot-Request-Timestamp"]
-        expected = base64.b64encode(hmac.new(
-            SECRET.encode(), b"POST" + receiver.url.encode() + body + timestamp.encode(), hashlib.sha256).digest())
+        expected = base64.b64encode(
+            hmac.new(
+                SECRET.encode(), b"POST" + receiver.url.encode() + body + timestamp.encode(), hashlib.sha256
+            ).digest()
+        )
         assert headers["X-HubSpot-Signature-v3"] == expected.decode()
         assert abs(int(timestamp) - time.time() * 1000) < 60_000
-    created, changed = sorted((json.loads(d["body"]) for d in got), key=lambda e: e[0]["changeFlag"])  # any order
+    created, changed = sorted(
+        (json.loads(d["body"]) for d in got), key=lambda e: e[0]["changeFlag"]
+    )  # any order
     assert created[0]["subscriptionType"] == "contact.creation" and created[0]["objectId"] == int(rec["id"])
     assert isinstance(created[0]["portalId"], int) and created[0]["eventId"]
     assert {(e["subscriptionType"], e["propertyName"], e["propertyValue"]) for e in changed} == {
-        ("contact.propertyChange", "firstname", "Anna"), ("contact.propertyChange", "jobtitle", "CTO")}
+        ("contact.propertyChange", "firstname", "Anna"),
+        ("contact.propertyChange", "jobtitle", "CTO"),
+    }
 
 
 def test_greenhouse_signature(sandbox, receiver):
     sandbox.subscribe("greenhouse", "acme", receiver.url, SECRET)
-    rec = sandbox.create_record("greenhouse", "acme", {"first_name": "Ann", "last_name": "Lee",
-                                                       "email": "ann@acme.test", "lineup_id": "L1"})
+    rec = sandbox.create_record(
+        "greenhouse",
+        "acme",
+        {"first_name": "Ann", "last_name": "Lee", "email": "ann@acme.test", "lineup_id": "L1"},
+    )
     sandbox.update_record("greenhouse", rec["id"], {"title": "CTO"})
     got = receiver.wait(2)
     for delivery in got:
@@ -160,8 +172,11 @@ def test_only_the_accounts_ui_changes_send_webhooks(sandbox, receiver):
     sandbox.subscribe("hubspot", "acme", receiver.url, SECRET)
     sandbox.create_record("hubspot", "globex", {"email": "x@globex.test"})  # another account
     s = session_for("hubspot", sandbox.credentials("hubspot", "acme"))
-    r = s.post(sandbox.base_url("hubspot") + "/crm/v3/objects/contacts", json={"properties": {"email": "a@b.c"}},
-               timeout=5)
+    r = s.post(
+        sandbox.base_url("hubspot") + "/crm/v3/objects/contacts",
+        json={"properties": {"email": "a@b.c"}},
+        timeout=5,
+    )
     assert r.status_code == 201  # API writes are ours: no webhook
     time.sleep(0.3)
     assert receiver.received == []
@@ -173,6 +188,9 @@ def test_only_the_accounts_ui_changes_send_webhooks(sandbox, receiver):
 
 def test_polling_providers_refuse_subscriptions(sandbox):
     for provider in ("salesforce", "workday", "clearbit"):
-        r = sandbox.http.post(f"{sandbox.url}/_control/{provider}/webhooks",
-                              json={"account": "acme", "url": "http://127.0.0.1:1/x", "secret": "s"}, timeout=5)
+        r = sandbox.http.post(
+            f"{sandbox.url}/_control/{provider}/webhooks",
+            json={"account": "acme", "url": "http://127.0.0.1:1/x", "secret": "s"},
+            timeout=5,
+        )
         assert r.status_code == 400

@@ -1,4 +1,5 @@
 """Test data builders: small functions with sensible defaults, overridable by keyword."""
+
 import itertools
 
 from django.apps import apps
@@ -42,11 +43,16 @@ def sync_log(*, integration, count: bool = True, **kw) -> SyncLog:
     kw.setdefault("object_type", PROVIDERS[integration.provider].object_type)
     kw.setdefault("operation", "create")
     kw.setdefault("status", "SUCCESS")
-    row = SyncLog.objects.create(integration=integration, tenant_id=integration.tenant_id,
-                                 provider=integration.provider, **kw)
+    row = SyncLog.objects.create(
+        integration=integration, tenant_id=integration.tenant_id, provider=integration.provider, **kw
+    )
     if count and row.status in ("SUCCESS", "FAILED", "RETRYING"):
-        rollups.count(provider=row.provider, endpoint=row.endpoint,
-                      category=row.error_category if row.status != "SUCCESS" else "", at=row.created_at)
+        rollups.count(
+            provider=row.provider,
+            endpoint=row.endpoint,
+            category=row.error_category if row.status != "SUCCESS" else "",
+            at=row.created_at,
+        )
     return row
 
 
@@ -64,6 +70,11 @@ def api_token(*, scope: str = "admin", tenant=None, name: str | None = None) -> 
     from integrations.models import ApiToken
 
     raw = ApiToken.generate()
-    token = ApiToken.objects.create(name=name or f"{scope}-token-{next(_seq)}", scope=scope, tenant=tenant,
-                                    prefix=raw[:10], token_hash=ApiToken.hash(raw))
+    token = ApiToken.objects.create(
+        name=name or f"{scope}-token-{next(_seq)}",
+        scope=scope,
+        tenant=tenant,
+        prefix=raw[:10],
+        token_hash=ApiToken.hash(raw),
+    )
     return token, raw

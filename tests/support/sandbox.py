@@ -2,6 +2,7 @@
 
 Loaded from the root conftest (`pytest_plugins = ["tests.support.sandbox"]`). Never touches the database.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,9 @@ class SandboxHelper:
         return self._json("DELETE", f"/{provider}/records/{record_id}")
 
     def subscribe(self, provider: str, account: str, url: str, secret: str) -> dict:
-        return self._json("POST", f"/{provider}/webhooks", json={"account": account, "url": url, "secret": secret})
+        return self._json(
+            "POST", f"/{provider}/webhooks", json={"account": account, "url": url, "secret": secret}
+        )
 
     def webhooks(self, provider: str) -> dict:
         """{"subscriptions": [...], "deliveries": [...]}"""

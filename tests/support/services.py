@@ -1,4 +1,5 @@
 """Real services (PostgreSQL, Redis, Chromium) are used when present; with REQUIRE_SERVICES=1 a missing one fails."""
+
 import pytest
 from django.conf import settings
 

@@ -1,4 +1,5 @@
 """Integrations at the sandbox, local records, and both sides' views of them, for tests over real HTTP."""
+
 from datetime import timedelta
 
 from django.utils import timezone
@@ -18,8 +19,14 @@ def connect(sandbox, provider: str, tenant=None, **kw) -> Integration:
     creds = sandbox.credentials(provider, tenant.slug)
     expires = timezone.now() + timedelta(seconds=creds["expires_in"]) if creds.get("expires_in") else None
     kw.setdefault("mode", "polling")
-    integration = factories.integration(tenant=tenant, provider=provider, base_url=sandbox.base_url(provider),
-                                        credentials=creds, expires_at=expires, **kw)
+    integration = factories.integration(
+        tenant=tenant,
+        provider=provider,
+        base_url=sandbox.base_url(provider),
+        credentials=creds,
+        expires_at=expires,
+        **kw,
+    )
     provider_quota().reset(provider)
     return integration
 
@@ -32,8 +39,10 @@ def local_records(integration: Integration, n: int, **payload) -> list[Record]:
 def remote_view(sandbox, integration) -> dict[str, dict]:
     """The sandbox's records of this tenant, as local payloads keyed by lineup_id."""
     mapping = mapping_for(integration)
-    return {external_id(r): mapping.to_local(r["fields"])
-            for r in sandbox.records(integration.provider, integration.tenant.slug)}
+    return {
+        external_id(r): mapping.to_local(r["fields"])
+        for r in sandbox.records(integration.provider, integration.tenant.slug)
+    }
 
 
 def external_id(remote: dict) -> str | None:

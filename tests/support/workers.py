@@ -1,4 +1,5 @@
 """Real Celery workers for tests marked `worker`: subprocesses on the test database and a Redis broker."""
+
 import os
 import signal
 import subprocess
@@ -49,9 +50,28 @@ def running_worker(*, concurrency: int = 2, extra_env: dict | None = None, name:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = open(settings.BASE_DIR / "test-artifacts" / f"worker-{name}.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "lineup_ops", "worker", "-Q", "priority,sync,default", "--pool=prefork",
-         f"--concurrency={concurrency}", "--loglevel=INFO", "-n", f"{name}@%h", "--without-mingle", "--without-gossip"],
-        cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "lineup_ops",
+            "worker",
+            "-Q",
+            "priority,sync,default",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait_ready(proc)

@@ -1,4 +1,5 @@
 """Seed demo tenants, integrations on the sandbox, a day of sync history, defects and an open incident."""
+
 import random
 import secrets
 from collections import Counter
@@ -39,8 +40,31 @@ TENANTS = [
     ("Stark Ventures", "stark", ["hubspot", "lever", "pandadoc"]),
     ("Wayne Partners", "wayne", ["greenhouse"]),
 ]
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Donald", "Frances"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Torvalds", "Perlman", "Knuth"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Ken",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Donald",
+    "Frances",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Thompson",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Knuth",
+]
 FAILURES = [
     (ErrorCategory.PROVIDER_5XX, 503, "Service Unavailable"),
     (ErrorCategory.TIMEOUT, None, "Read timed out after 10s"),
@@ -53,9 +77,12 @@ FAILURES = [
 LOGIN_FILE = settings.VAR_DIR / "demo-login.txt"
 # The endpoint each provider's history is about, as the clients name them.
 ENDPOINTS = {
-    "hubspot": "/crm/v3/objects/contacts", "salesforce": "/services/data/v59.0/sobjects/Contact/",
-    "greenhouse": "/v1/candidates", "lever": "/v1/opportunities",
-    "workday": "/ccx/api/recruiting/v4/{tenant}/prospects", "pandadoc": "/public/v1/documents",
+    "hubspot": "/crm/v3/objects/contacts",
+    "salesforce": "/services/data/v59.0/sobjects/Contact/",
+    "greenhouse": "/v1/candidates",
+    "lever": "/v1/opportunities",
+    "workday": "/ccx/api/recruiting/v4/{tenant}/prospects",
+    "pandadoc": "/public/v1/documents",
     "clearbit": "/v2/people/find",
 }
 
@@ -65,7 +92,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--sandbox-url", default=settings.SANDBOX_URL)
-        parser.add_argument("--logs", type=int, default=3000, help="Sync logs of history to create (default 3000).")
+        parser.add_argument(
+            "--logs", type=int, default=3000, help="Sync logs of history to create (default 3000)."
+        )
 
     def handle(self, *args, sandbox_url, logs, **options):
         if logs < 0:
@@ -81,10 +110,12 @@ class Command(BaseCommand):
         self._credentials(integrations, sandbox_url)
         login = self._users()
         verb = "Seeded" if created else "Reused"
-        self.stdout.write(self.style.SUCCESS(
-            f"{verb} {Tenant.objects.count()} tenants, {Integration.objects.count()} integrations, "
-            f"{SyncLog.objects.count()} sync logs, {Defect.objects.filter(status='OPEN').count()} open defects."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {Tenant.objects.count()} tenants, {Integration.objects.count()} integrations, "
+                f"{SyncLog.objects.count()} sync logs, {Defect.objects.filter(status='OPEN').count()} open defects."
+            )
+        )
         self.stdout.write(login)
 
     def _tenants_and_integrations(self, sandbox_url):
@@ -94,9 +125,11 @@ class Command(BaseCommand):
             for i, provider in enumerate(providers):
                 info = PROVIDERS[provider]
                 integration, _ = Integration.objects.get_or_create(
-                    tenant=tenant, provider=provider,
+                    tenant=tenant,
+                    provider=provider,
                     defaults={
-                        "category": info.category, "auth_type": info.auth_type,
+                        "category": info.category,
+                        "auth_type": info.auth_type,
                         "base_url": f"{sandbox_url.rstrip('/')}/{provider}",
                         "mode": SyncMode.WEBHOOK if info.supports_webhooks else SyncMode.POLLING,
                         "is_critical": i == 0,
@@ -114,13 +147,22 @@ class Command(BaseCommand):
             for kind in sorted(tenant_kinds):
                 for n in range(12):
                     first, last = rng.choice(FIRST), rng.choice(LAST)
-                    payload = {"first_name": first, "last_name": last,
-                               "email": f"{first}.{last}.{tenant_id}{n}@example.com".lower(),
-                               "company": "Example Corp", "title": "Engineer"}
+                    payload = {
+                        "first_name": first,
+                        "last_name": last,
+                        "email": f"{first}.{last}.{tenant_id}{n}@example.com".lower(),
+                        "company": "Example Corp",
+                        "title": "Engineer",
+                    }
                     if kind == RecordKind.DOCUMENT:
-                        payload = {"name": f"Offer letter {first} {last}", "recipient_email": payload["email"]}
+                        payload = {
+                            "name": f"Offer letter {first} {last}",
+                            "recipient_email": payload["email"],
+                        }
                     enrichment = "PENDING" if kind == RecordKind.CLAIM else "NONE"
-                    records.append(Record(tenant_id=tenant_id, kind=kind, payload=payload, enrichment_status=enrichment))
+                    records.append(
+                        Record(tenant_id=tenant_id, kind=kind, payload=payload, enrichment_status=enrichment)
+                    )
         Record.objects.bulk_create(records)
 
     def _history(self, integrations, rng, n_logs):
@@ -133,72 +175,112 @@ class Command(BaseCommand):
             age = timedelta(seconds=rng.uniform(0, 24 * 3600))
             in_outage = integration.provider == "hubspot" and age < timedelta(minutes=50)
             failed = rng.random() < (0.7 if in_outage else 0.08)
-            category, http_status, message = (FAILURES[rng.choice([0, 1])] if in_outage else rng.choice(FAILURES)) if failed else (None, 200, "")
+            category, http_status, message = (
+                (FAILURES[rng.choice([0, 1])] if in_outage else rng.choice(FAILURES))
+                if failed
+                else (None, 200, "")
+            )
             created = now - age
-            logs.append(SyncLog(
-                integration=integration, tenant_id=integration.tenant_id, provider=integration.provider,
-                direction=rng.choice(["push", "pull"]), object_type=info.object_type,
-                operation=rng.choice(["create", "update", "list"]),
-                status=SyncStatus.FAILED if failed else SyncStatus.SUCCESS,
-                error_category=category or "", http_status=http_status, error_message=message,
-                error_field="email" if category == ErrorCategory.VALIDATION else "",
-                endpoint=ENDPOINTS[integration.provider], duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
-                finished_at=created,
-            ))
+            logs.append(
+                SyncLog(
+                    integration=integration,
+                    tenant_id=integration.tenant_id,
+                    provider=integration.provider,
+                    direction=rng.choice(["push", "pull"]),
+                    object_type=info.object_type,
+                    operation=rng.choice(["create", "update", "list"]),
+                    status=SyncStatus.FAILED if failed else SyncStatus.SUCCESS,
+                    error_category=category or "",
+                    http_status=http_status,
+                    error_message=message,
+                    error_field="email" if category == ErrorCategory.VALIDATION else "",
+                    endpoint=ENDPOINTS[integration.provider],
+                    duration_ms=rng.randint(40, 900) if not failed else rng.randint(40, 10000),
+                    finished_at=created,
+                )
+            )
         for log in logs:
             log.created_at = log.finished_at
         SyncLog.objects.bulk_create(logs, batch_size=1000)
         # The history counts in the per-minute rollups too, as if the engine had recorded it.
-        counts = Counter((log.provider, log.endpoint, log.error_category, log.created_at.replace(second=0, microsecond=0))
-                         for log in logs)
+        counts = Counter(
+            (log.provider, log.endpoint, log.error_category, log.created_at.replace(second=0, microsecond=0))
+            for log in logs
+        )
         for (provider, endpoint, category, minute), n in counts.items():
             rollups.count(provider=provider, endpoint=endpoint, category=category, at=minute, n=n)
         for integration in integrations:
             if integration.provider == "hubspot":
                 Integration.objects.filter(pk=integration.pk).update(
-                    last_error_at=now - timedelta(minutes=2), last_error_category=ErrorCategory.PROVIDER_5XX,
-                    last_error="503 Service Unavailable", last_success_at=now - timedelta(minutes=55),
+                    last_error_at=now - timedelta(minutes=2),
+                    last_error_category=ErrorCategory.PROVIDER_5XX,
+                    last_error="503 Service Unavailable",
+                    last_success_at=now - timedelta(minutes=55),
                     status="error",
                 )
             else:
-                Integration.objects.filter(pk=integration.pk).update(last_success_at=now - timedelta(minutes=1))
+                Integration.objects.filter(pk=integration.pk).update(
+                    last_success_at=now - timedelta(minutes=1)
+                )
 
     def _defects_and_incident(self, integrations, rng):
         hubspot = [i for i in integrations if i.provider == "hubspot"]
         defects = []
         for integration in hubspot:
             for record in Record.objects.filter(tenant_id=integration.tenant_id, kind="contact")[:5]:
-                defects.append(Defect(
-                    defect_type=DefectType.STALE_CRM_SYNC, provider="hubspot", tenant_id=integration.tenant_id,
-                    integration=integration, record=record,
-                    description="CRM sync stale during the HubSpot outage.",
-                ))
+                defects.append(
+                    Defect(
+                        defect_type=DefectType.STALE_CRM_SYNC,
+                        provider="hubspot",
+                        tenant_id=integration.tenant_id,
+                        integration=integration,
+                        record=record,
+                        description="CRM sync stale during the HubSpot outage.",
+                    )
+                )
         Defect.objects.bulk_create(defects)
         incident, _ = open_or_update_incident(
-            provider="hubspot", runbook="RB-09", severity=Severity.SEV3, title="HubSpot API returning 5xx",
-            detected_by="IDISIntegrationProviderErrors", actor=System("seed_demo"),
-            started_at=timezone.now() - timedelta(minutes=50), dominant_category=ErrorCategory.PROVIDER_5XX,
+            provider="hubspot",
+            runbook="RB-09",
+            severity=Severity.SEV3,
+            title="HubSpot API returning 5xx",
+            detected_by="IDISIntegrationProviderErrors",
+            actor=System("seed_demo"),
+            started_at=timezone.now() - timedelta(minutes=50),
+            dominant_category=ErrorCategory.PROVIDER_5XX,
             tenants={i.tenant_id for i in hubspot},
         )
         for tenant in Tenant.objects.all():
-            TenantContact.objects.get_or_create(tenant=tenant, email=f"it-ops@{tenant.slug}.example",
-                                                defaults={"name": f"{tenant.name} IT operations"})
-        AuditEvent.objects.create(actor_type="system", actor="system:seed_demo", action=AuditAction.DEMO_SEED,
-                                  details={"tenants": len(TENANTS)})
+            TenantContact.objects.get_or_create(
+                tenant=tenant,
+                email=f"it-ops@{tenant.slug}.example",
+                defaults={"name": f"{tenant.name} IT operations"},
+            )
+        AuditEvent.objects.create(
+            actor_type="system",
+            actor="system:seed_demo",
+            action=AuditAction.DEMO_SEED,
+            details={"tenants": len(TENANTS)},
+        )
 
     def _credentials(self, integrations, sandbox_url):
         """Connect the integrations to the sandbox: fresh credentials where none are stored, webhook subscriptions."""
         try:
             requests.get(f"{sandbox_url}/_control/health", timeout=2).raise_for_status()
         except requests.RequestException:
-            self.stderr.write(f"Sandbox not reachable at {sandbox_url}: integrations seeded without credentials.")
+            self.stderr.write(
+                f"Sandbox not reachable at {sandbox_url}: integrations seeded without credentials."
+            )
             return
-        for integration in Integration.objects.select_related("tenant").filter(pk__in=[i.pk for i in integrations]):
+        for integration in Integration.objects.select_related("tenant").filter(
+            pk__in=[i.pk for i in integrations]
+        ):
             if integration.has_credentials:
                 continue
             response = requests.post(
                 f"{sandbox_url}/_control/{integration.provider}/credentials",
-                json={"account": integration.tenant.slug}, timeout=5,
+                json={"account": integration.tenant.slug},
+                timeout=5,
             )
             response.raise_for_status()
             creds = response.json()
@@ -209,27 +291,48 @@ class Command(BaseCommand):
             integration.save(update_fields=["credentials", "expires_at", "last_refreshed_at", "updated_at"])
         # The enrichment provider knows about half of the people behind the claims.
         for integration in Integration.objects.select_related("tenant").filter(provider="clearbit"):
-            known = requests.get(f"{sandbox_url}/_control/clearbit/records", params={"account": integration.tenant.slug},
-                                 timeout=5).json().get("records", [])
+            known = (
+                requests.get(
+                    f"{sandbox_url}/_control/clearbit/records",
+                    params={"account": integration.tenant.slug},
+                    timeout=5,
+                )
+                .json()
+                .get("records", [])
+            )
             if known:
                 continue
-            for record in Record.objects.filter(tenant=integration.tenant, kind=RecordKind.CLAIM).order_by("pk")[::2]:
+            for record in Record.objects.filter(tenant=integration.tenant, kind=RecordKind.CLAIM).order_by(
+                "pk"
+            )[::2]:
                 p = record.payload
-                requests.post(f"{sandbox_url}/_control/clearbit/records", timeout=5, json={
-                    "account": integration.tenant.slug,
-                    "fields": {"email": p.get("email"), "name": f"{p.get('first_name')} {p.get('last_name')}",
-                               "company": p.get("company"), "title": p.get("title")},
-                }).raise_for_status()
+                requests.post(
+                    f"{sandbox_url}/_control/clearbit/records",
+                    timeout=5,
+                    json={
+                        "account": integration.tenant.slug,
+                        "fields": {
+                            "email": p.get("email"),
+                            "name": f"{p.get('first_name')} {p.get('last_name')}",
+                            "company": p.get("company"),
+                            "title": p.get("title"),
+                        },
+                    },
+                ).raise_for_status()
         # The providers' app settings: where to send webhooks (replaced as a whole, so reruns add no duplicates).
         webhook_mode = Integration.objects.select_related("tenant").filter(mode=SyncMode.WEBHOOK)
         for provider in sorted({i.provider for i in integrations if PROVIDERS[i.provider].supports_webhooks}):
             requests.delete(f"{sandbox_url}/_control/{provider}/webhooks", timeout=5).raise_for_status()
             for integration in webhook_mode.filter(provider=provider):
-                requests.post(f"{sandbox_url}/_control/{provider}/webhooks", timeout=5, json={
-                    "account": integration.tenant.slug,
-                    "url": f"{settings.CONSOLE_URL}/webhooks/{provider}/{integration.tenant.slug}/",
-                    "secret": settings.PROVIDER_WEBHOOK_SECRET,
-                }).raise_for_status()
+                requests.post(
+                    f"{sandbox_url}/_control/{provider}/webhooks",
+                    timeout=5,
+                    json={
+                        "account": integration.tenant.slug,
+                        "url": f"{settings.CONSOLE_URL}/webhooks/{provider}/{integration.tenant.slug}/",
+                        "secret": settings.PROVIDER_WEBHOOK_SECRET,
+                    },
+                ).raise_for_status()
 
     def _users(self) -> str:
         if LOGIN_FILE.exists():
@@ -238,13 +341,21 @@ class Command(BaseCommand):
             password = secrets.token_urlsafe(9)
             LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
             LOGIN_FILE.write_text(password)
-        users = [("admin", None, True), ("operator", "Support operator", False), ("viewer", "Support viewer", False)]
+        users = [
+            ("admin", None, True),
+            ("operator", "Support operator", False),
+            ("viewer", "Support viewer", False),
+        ]
         for username, group, superuser in users:
-            user, made = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": superuser})
+            user, made = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": superuser}
+            )
             if made or not user.check_password(password):
                 user.set_password(password)
                 user.save()
             if group:
                 user.groups.add(Group.objects.get(name=group))
-        return (f"Log in at http://127.0.0.1:8000/admin/ as admin, operator or viewer; password: {password}\n"
-                f"(the password is kept in {LOGIN_FILE})")
+        return (
+            f"Log in at http://127.0.0.1:8000/admin/ as admin, operator or viewer; password: {password}\n"
+            f"(the password is kept in {LOGIN_FILE})"
+        )

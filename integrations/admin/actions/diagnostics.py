@@ -1,4 +1,5 @@
 """Admin actions for RB-01's connectivity test and RB-03's pause of non-critical syncs."""
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
@@ -13,12 +14,19 @@ def test_connectivity(modeladmin, request, queryset):
     limit = settings.CONNECTIVITY_MAX_TARGETS
     count = queryset.count()
     if count > limit:
-        modeladmin.message_user(request, f"Select at most {limit} integrations to test at once ({count} selected).",
-                                messages.ERROR)
+        modeladmin.message_user(
+            request,
+            f"Select at most {limit} integrations to test at once ({count} selected).",
+            messages.ERROR,
+        )
         return None
     results = services.integration_test_connectivity(integrations=queryset, actor=request.user)
-    context = {**modeladmin.admin_site.each_context(request), "title": "Test connectivity",
-               "opts": modeladmin.model._meta, "results": results}
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Test connectivity",
+        "opts": modeladmin.model._meta,
+        "results": results,
+    }
     return TemplateResponse(request, "admin/lineup/connectivity.html", context)
 
 
@@ -34,26 +42,35 @@ def pause_non_critical(modeladmin, request, queryset):
     def run(qs, data):
         total = services.ActionResult(action=AuditAction.INTEGRATION_PAUSE, details={})
         for provider in sorted(providers):
-            r = services.integrations_pause_non_critical(provider=provider, actor=request.user, reason=data["reason"])
+            r = services.integrations_pause_non_critical(
+                provider=provider, actor=request.user, reason=data["reason"]
+            )
             total.changed += r.changed
             total.unchanged += r.unchanged
-            total.details["n_critical_still_syncing"] = total.details.get("n_critical_still_syncing", 0) + \
-                r.details["n_critical_still_syncing"]
+            total.details["n_critical_still_syncing"] = (
+                total.details.get("n_critical_still_syncing", 0) + r.details["n_critical_still_syncing"]
+            )
         return total
 
     return run_confirmed_action(
-        modeladmin, request, targets, title="Pause non-critical syncs", verb="Pause non-critical syncs",
-        form_class=ReasonForm, service=run,
+        modeladmin,
+        request,
+        targets,
+        title="Pause non-critical syncs",
+        verb="Pause non-critical syncs",
+        form_class=ReasonForm,
+        service=run,
         explanation=f"Every integration of {', '.join(sorted(providers))} whose 'is critical' is off is paused; "
-                    "critical integrations keep syncing inside the provider's quota.",
+        "critical integrations keep syncing inside the provider's quota.",
     )
 
 
 @admin.action(description="Resume non-critical syncs of these providers (RB-03)", permissions=["operate"])
 def resume_non_critical(modeladmin, request, queryset):
     providers, _ = _non_critical_of(queryset)
-    targets = Integration.objects.filter(provider__in=providers, sync_paused=True,
-                                         sync_paused_source=PauseSource.NON_CRITICAL)
+    targets = Integration.objects.filter(
+        provider__in=providers, sync_paused=True, sync_paused_source=PauseSource.NON_CRITICAL
+    )
 
     def run(qs, data):
         total = services.ActionResult(action=AuditAction.INTEGRATION_RESUME)
@@ -64,8 +81,13 @@ def resume_non_critical(modeladmin, request, queryset):
         return total
 
     return run_confirmed_action(
-        modeladmin, request, targets, title="Resume non-critical syncs", verb="Resume non-critical syncs",
-        service=run, explanation="Resumes the integrations that 'Pause non-critical syncs' paused, and no others.",
+        modeladmin,
+        request,
+        targets,
+        title="Resume non-critical syncs",
+        verb="Resume non-critical syncs",
+        service=run,
+        explanation="Resumes the integrations that 'Pause non-critical syncs' paused, and no others.",
     )
 
 
@@ -75,9 +97,13 @@ INTEGRATION_ACTIONS: list = [test_connectivity, pause_non_critical, resume_non_c
 @admin.action(description="Sync now, ahead of the queue (RB-03)", permissions=["operate"])
 def sync_now(modeladmin, request, queryset):
     return run_confirmed_action(
-        modeladmin, request, queryset, title="Sync now with priority", verb="Sync now",
+        modeladmin,
+        request,
+        queryset,
+        title="Sync now with priority",
+        verb="Sync now",
         explanation="These records are pushed before any other queued work of their integrations, still inside "
-                    "each provider's quota. At most 1,000 records at once.",
+        "each provider's quota. At most 1,000 records at once.",
         service=lambda qs, data: services.records_sync_now(records=qs, actor=request.user),
     )
 

@@ -1,4 +1,5 @@
 """manage.py defer_enrichment --provider P --on|--off [--tenant SLUG] (RB-09 containment 2, recovery 5)."""
+
 from django.core.management.base import BaseCommand
 
 from integrations import selectors, services, timespec
@@ -7,8 +8,10 @@ from integrations.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = ("Defer enrichment steps on error (--on) or stop deferring (--off) for a provider's integrations. "
-            "Exactly one of --on/--off; bad input exits 2 and changes nothing.")
+    help = (
+        "Defer enrichment steps on error (--on) or stop deferring (--off) for a provider's integrations. "
+        "Exactly one of --on/--off; bad input exits 2 and changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--provider", required=True)
@@ -25,10 +28,15 @@ class Command(BaseCommand):
             raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_set_enrichment_defer(
-                integrations=integrations, actor=System("cli"), on=on, audit_extra={"command": "defer_enrichment"},
+                integrations=integrations,
+                actor=System("cli"),
+                on=on,
+                audit_extra={"command": "defer_enrichment"},
             )
         except ServiceError as e:
             raise timespec.UsageError(e.message) from None
         state = "on" if on else "off"
-        self.stdout.write(f"Enrichment deferral {state} for {result.changed} {provider} integration(s); "
-                          f"{result.unchanged} already so.")
+        self.stdout.write(
+            f"Enrichment deferral {state} for {result.changed} {provider} integration(s); "
+            f"{result.unchanged} already so."
+        )

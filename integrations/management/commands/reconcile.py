@@ -1,4 +1,5 @@
 """manage.py reconcile --provider P --since "2 hours ago" [--tenant SLUG] [--dry-run] (RB-09 recovery 3)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations import selectors, services, timespec
@@ -7,9 +8,11 @@ from integrations.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = ("Fetch what changed at the provider since --since (its list-updated-since API) and apply what is "
-            "missing or different locally; each reconciled record gets a 'record.reconciled' audit event. "
-            "--dry-run fetches and reports but changes nothing. Exits 1 when a provider call failed, 2 on bad input.")
+    help = (
+        "Fetch what changed at the provider since --since (its list-updated-since API) and apply what is "
+        "missing or different locally; each reconciled record gets a 'record.reconciled' audit event. "
+        "--dry-run fetches and reports but changes nothing. Exits 1 when a provider call failed, 2 on bad input."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--provider", required=True)
@@ -25,7 +28,10 @@ class Command(BaseCommand):
             raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_reconcile(
-                integrations=integrations, since=moment, actor=System("cli"), dry_run=dry_run,
+                integrations=integrations,
+                since=moment,
+                actor=System("cli"),
+                dry_run=dry_run,
                 audit_extra={"command": "reconcile"},
             )
         except ServiceError as e:

@@ -1,4 +1,5 @@
 """manage.py refresh_tokens --provider P [--tenant SLUG] [--dry-run]: RB-09 recovery 1, refresh OAuth tokens."""
+
 from django.core.management.base import BaseCommand
 
 from integrations import services, timespec
@@ -13,12 +14,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--provider", required=True)
         parser.add_argument("--tenant", help="Only this tenant (slug).")
-        parser.add_argument("--dry-run", action="store_true", help="Say what would be refreshed; change nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Say what would be refreshed; change nothing."
+        )
 
     def handle(self, *args, provider, tenant, dry_run, **options):
         provider = timespec.provider(provider)
         if PROVIDERS[provider].auth_type != "oauth2":
-            raise timespec.UsageError(f"{provider} uses API keys: there is no token to refresh (update the key in the console)")
+            raise timespec.UsageError(
+                f"{provider} uses API keys: there is no token to refresh (update the key in the console)"
+            )
         qs = Integration.objects.filter(provider=provider)
         if tenant:
             qs = qs.filter(tenant__slug=tenant)
@@ -27,11 +32,17 @@ class Command(BaseCommand):
         if dry_run:
             for i in qs.select_related("tenant").order_by("pk"):
                 has_refresh = "yes" if i.credentials.get("refresh_token") else "no (needs re-authorization)"
-                self.stdout.write(f"would refresh integration {i.pk} ({i.tenant.slug}): status={i.status} "
-                                  f"refresh token={has_refresh}")
+                self.stdout.write(
+                    f"would refresh integration {i.pk} ({i.tenant.slug}): status={i.status} "
+                    f"refresh token={has_refresh}"
+                )
             self.stdout.write(f"Dry run: {qs.count()} {provider} integration(s), nothing changed.")
             return
-        result = services.integrations_reconnect(integrations=qs, actor=System("cli"), source="refresh_tokens")
+        result = services.integrations_reconnect(
+            integrations=qs, actor=System("cli"), source="refresh_tokens"
+        )
         d = result.details
-        self.stdout.write(f"Refreshed {result.changed} {provider} integration(s); needs re-authorization: "
-                          f"{d['n_needs_reauth']}, failed: {d['n_failed']}.")
+        self.stdout.write(
+            f"Refreshed {result.changed} {provider} integration(s); needs re-authorization: "
+            f"{d['n_needs_reauth']}, failed: {d['n_failed']}."
+        )

@@ -1,4 +1,5 @@
 """Run the whole demo: sandbox provider, seed data, Celery worker and beat, and the web console. Ctrl-C stops all."""
+
 import contextlib
 import os
 import signal
@@ -55,13 +56,20 @@ class Command(BaseCommand):
     def handle(self, *args, port, sandbox_port, **options):
         for p in (port, sandbox_port):
             if not _port_free("127.0.0.1", p):
-                raise CommandError(f"Port {p} on 127.0.0.1 is in use: stop what runs there (an earlier demo?).")
+                raise CommandError(
+                    f"Port {p} on 127.0.0.1 is in use: stop what runs there (an earlier demo?)."
+                )
         for folder in (settings.BROKER_FOLDER, settings.VAR_DIR / "broker-processed"):
             folder.mkdir(parents=True, exist_ok=True)
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         console_url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "SANDBOX_URL": sandbox_url, "CONSOLE_URL": console_url, "DEMO_ACTIVITY": "1",
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "SANDBOX_URL": sandbox_url,
+            "CONSOLE_URL": console_url,
+            "DEMO_ACTIVITY": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "lineup_ops"]
         self.children: list[tuple[str, subprocess.Popen]] = []
@@ -70,13 +78,29 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             state_file = str(settings.VAR_DIR / "sandbox-state.pickle")
-            self._start("sandbox", manage + ["run_sandbox", "--port", str(sandbox_port), "--state-file", state_file], env)
+            self._start(
+                "sandbox",
+                manage + ["run_sandbox", "--port", str(sandbox_port), "--state-file", state_file],
+                env,
+            )
             if not _wait_http(f"{sandbox_url}/_control/health", 30):
                 raise CommandError("The sandbox provider did not start; see its output above.")
             with override_settings(SANDBOX_URL=sandbox_url, CONSOLE_URL=console_url, DEMO_ACTIVITY=True):
                 call_command("seed_demo", sandbox_url=sandbox_url, stdout=self.stdout)
                 call_command("setup_schedules", stdout=self.stdout)
-            self._start("worker", celery + ["worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4", "-Q", "priority,sync,default"], env)
+            self._start(
+                "worker",
+                celery
+                + [
+                    "worker",
+                    "--loglevel=INFO",
+                    "--pool=threads",
+                    "--concurrency=4",
+                    "-Q",
+                    "priority,sync,default",
+                ],
+                env,
+            )
             self._start("beat", celery + ["beat", "--loglevel=INFO"], env)
             # Records seeded (or changed while the demo was stopped) get their first sync now, not at the first sweep.
             signature("integrations.sweep_pending_records").delay()
@@ -84,15 +108,19 @@ class Command(BaseCommand):
             if not _wait_http(f"http://127.0.0.1:{port}/admin/login/", 60):
                 raise CommandError("The web console did not start; see its output above.")
             login = (settings.VAR_DIR / "demo-login.txt").read_text().strip()
-            self.stdout.write(self.style.SUCCESS(
-                f"\nLineup Ops is running: http://127.0.0.1:{port}/admin/\n"
-                f"Log in as admin (everything), operator (runs actions) or viewer (read only), password: {login}\n"
-                f"Sandbox provider: {sandbox_url} (control API under /_control/). Press Ctrl-C to stop everything.\n"
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nLineup Ops is running: http://127.0.0.1:{port}/admin/\n"
+                    f"Log in as admin (everything), operator (runs actions) or viewer (read only), password: {login}\n"
+                    f"Sandbox provider: {sandbox_url} (control API under /_control/). Press Ctrl-C to stop everything.\n"
+                )
+            )
             while True:
                 for name, proc in self.children:
                     if proc.poll() is not None:
-                        raise CommandError(f"The {name} process stopped (exit {proc.returncode}); stopping the demo.")
+                        raise CommandError(
+                            f"The {name} process stopped (exit {proc.returncode}); stopping the demo."
+                        )
                 time.sleep(1)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping the demo…")

@@ -1,4 +1,5 @@
 """`manage.py run_sandbox`: serve the sandbox provider until Ctrl-C or SIGTERM."""
+
 import logging
 import signal
 import sys
@@ -16,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
         parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-        parser.add_argument("--state-file", help="Keep accounts, credentials and records across restarts in this file.")
+        parser.add_argument(
+            "--state-file", help="Keep accounts, credentials and records across restarts in this file."
+        )
 
     def handle(self, *args, **options):
         logger = logging.getLogger("sandbox")
@@ -26,15 +29,22 @@ class Command(BaseCommand):
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
-        server = SandboxServer(host=options["host"], port=options["port"], client_id=options["client_id"],
-                               client_secret=options["client_secret"], state_file=options["state_file"])
+        server = SandboxServer(
+            host=options["host"],
+            port=options["port"],
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
+            state_file=options["state_file"],
+        )
 
         def stop(signum, frame):
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        self.stdout.write(f"Sandbox provider on {server.url} (providers under /<slug>, control under /_control); "
-                          "Ctrl-C to stop.")
+        self.stdout.write(
+            f"Sandbox provider on {server.url} (providers under /<slug>, control under /_control); "
+            "Ctrl-C to stop."
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -1,4 +1,5 @@
 """manage.py set_mode --provider P --mode polling --poll-interval 5m [--tenant SLUG] (RB-09 containment 1)."""
+
 from django.core.management.base import BaseCommand
 
 from integrations import selectors, services, timespec
@@ -7,9 +8,11 @@ from integrations.errors import ServiceError
 
 
 class Command(BaseCommand):
-    help = ("Switch a provider's integrations (or one tenant's) to polling every --poll-interval (default 5m), or "
-            "back to webhook mode (the interval returns to the default; providers without webhooks stay polled). "
-            "Bad input exits 2 and changes nothing.")
+    help = (
+        "Switch a provider's integrations (or one tenant's) to polling every --poll-interval (default 5m), or "
+        "back to webhook mode (the interval returns to the default; providers without webhooks stay polled). "
+        "Bad input exits 2 and changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--provider", required=True)
@@ -23,17 +26,24 @@ class Command(BaseCommand):
             raise timespec.UsageError(f"--mode: '{mode}' is not polling or webhook")
         if poll_interval is not None and mode == "webhook":
             raise timespec.UsageError("--poll-interval: applies to --mode polling only")
-        interval = timespec.duration(poll_interval, flag="--poll-interval") if poll_interval is not None else None
+        interval = (
+            timespec.duration(poll_interval, flag="--poll-interval") if poll_interval is not None else None
+        )
         integrations = selectors.integrations_of(provider, tenant_slug=tenant)
         if tenant and not integrations.exists():
             raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         try:
             result = services.integrations_set_mode(
-                integrations=integrations, actor=System("cli"), mode=mode, poll_interval=interval,
+                integrations=integrations,
+                actor=System("cli"),
+                mode=mode,
+                poll_interval=interval,
                 audit_extra={"command": "set_mode"},
             )
         except ServiceError as e:
-            raise timespec.UsageError(f"--poll-interval: {e.message}" if e.field == "poll_interval" else e.message) from None
+            raise timespec.UsageError(
+                f"--poll-interval: {e.message}" if e.field == "poll_interval" else e.message
+            ) from None
         line = f"Set {result.changed} {provider} integration(s) to {mode}; {result.unchanged} already so."
         if result.details.get("n_polling_only"):
             line += f" {result.details['n_polling_only']} stay polled (the provider sends no webhooks)."

@@ -1,4 +1,5 @@
 """Create the beat schedules (idempotent)."""
+
 from django.core.management.base import BaseCommand
 
 from integrations.services.schedules import all_schedules, ensure_schedules

@@ -1,4 +1,5 @@
 """manage.py sync --provider P [--tenant SLUG] [--wait]: run a sync now."""
+
 from django.core.management.base import BaseCommand
 
 from integrations import services, timespec
@@ -12,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--provider", required=True)
         parser.add_argument("--tenant", help="Only this tenant (slug).")
-        parser.add_argument("--wait", action="store_true", help="Run here and wait for the result instead of queueing.")
+        parser.add_argument(
+            "--wait", action="store_true", help="Run here and wait for the result instead of queueing."
+        )
         parser.add_argument("--pull", action="store_true", help="Also pull changes, even in webhook mode.")
 
     def handle(self, *args, provider, tenant, wait, pull, **options):

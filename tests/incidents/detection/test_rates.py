@@ -1,5 +1,6 @@
 """Detection: the error rate per provider over 15 minutes opens one incident with the runbook of the dominant
 category, the provider's severity and the affected tenants; a second pass updates it."""
+
 from datetime import timedelta
 
 import pytest
@@ -29,8 +30,11 @@ def test_provider_outage_opens_one_rb01_sev3_incident_with_its_tenants_and_check
     [(incident, created)] = rates.detect()
 
     assert created
-    assert (incident.runbook, incident.severity, incident.detected_by) == ("RB-01", "SEV-3",
-                                                                          "IDISIntegrationProviderErrors")
+    assert (incident.runbook, incident.severity, incident.detected_by) == (
+        "RB-01",
+        "SEV-3",
+        "IDISIntegrationProviderErrors",
+    )
     assert incident.fallback_available
     assert _tenants(incident) == ["acme", "bolt"]
     assert incident.dominant_category == "provider_5xx"
@@ -63,17 +67,22 @@ def test_management_command_runs_one_pass(capsys):
     assert "updated INC-" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("provider", "category", "runbook", "severity"), [
-    ("hubspot", "auth_expired", "RB-02", "SEV-3"),
-    ("salesforce", "auth_refresh_failed", "RB-02", "SEV-2"),
-    ("hubspot", "rate_limited", "RB-03", "SEV-3"),
-    ("greenhouse", "validation", "RB-04", "SEV-3"),
-    ("hubspot", "missing_field", "RB-04", "SEV-3"),
-    ("salesforce", "connection", "RB-01", "SEV-2"),
-    ("clearbit", "timeout", "RB-09", "SEV-2"),
-    ("pandadoc", "provider_5xx", "RB-09", "SEV-3"),
-])
-def test_runbook_follows_the_dominant_category_and_severity_the_fallback(provider, category, runbook, severity):
+@pytest.mark.parametrize(
+    ("provider", "category", "runbook", "severity"),
+    [
+        ("hubspot", "auth_expired", "RB-02", "SEV-3"),
+        ("salesforce", "auth_refresh_failed", "RB-02", "SEV-2"),
+        ("hubspot", "rate_limited", "RB-03", "SEV-3"),
+        ("greenhouse", "validation", "RB-04", "SEV-3"),
+        ("hubspot", "missing_field", "RB-04", "SEV-3"),
+        ("salesforce", "connection", "RB-01", "SEV-2"),
+        ("clearbit", "timeout", "RB-09", "SEV-2"),
+        ("pandadoc", "provider_5xx", "RB-09", "SEV-3"),
+    ],
+)
+def test_runbook_follows_the_dominant_category_and_severity_the_fallback(
+    provider, category, runbook, severity
+):
     failing_logs(factories.integration(provider=provider), 6, category=category)
     [(incident, _)] = rates.detect()
     assert (incident.runbook, incident.severity) == (runbook, severity)
@@ -84,8 +93,12 @@ def test_webhook_delivery_failures_make_a_crm_outage_rb09():
 
     integration = factories.integration(provider="hubspot")
     failing_logs(integration, 6, category="connection")
-    WebhookDelivery.objects.create(integration=integration, provider="hubspot", event_id="e1", status="FAILED")
-    rollups.count(kind="webhook", provider="hubspot", endpoint="webhook", category="connection")  # as the engine does
+    WebhookDelivery.objects.create(
+        integration=integration, provider="hubspot", event_id="e1", status="FAILED"
+    )
+    rollups.count(
+        kind="webhook", provider="hubspot", endpoint="webhook", category="connection"
+    )  # as the engine does
     [(incident, _)] = rates.detect()
     assert incident.runbook == "RB-09"
 
