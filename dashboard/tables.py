@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 
 from dashboard import charts
 from dashboard.selectors import HEADROOM_LOOKBACK, WINDOW_MINUTES
-from integrations.admin.confirm import badge
+from integrations.admin.display import badge
 from integrations.models import DefectType, IntegrationStatus
 
 STATUS_LABELS = dict(IntegrationStatus.choices)

@@ -11,7 +11,7 @@ from incidents.models import Incident, Postmortem, TenantContact
 from incidents.selectors import durations, format_duration, median_durations
 from incidents.services.timeline import can_operate
 from incidents.views import tracker as views
-from integrations.admin.confirm import badge
+from integrations.admin.display import badge
 
 
 @admin.register(Incident)

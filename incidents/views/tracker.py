@@ -40,7 +40,7 @@ from incidents.services.postmortem import (
 )
 from incidents.services.status import allowed_transitions, incident_acknowledge, incident_advance
 from incidents.services.timeline import can_operate
-from integrations.admin.confirm import badge
+from integrations.admin.display import badge
 
 CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
 

@@ -11,14 +11,11 @@ from django.utils.text import Truncator
 from integrations import services
 from integrations.access.actors import OPERATE
 from integrations.admin.actions import credentials, diagnostics, recovery
-from integrations.admin.confirm import (
-    EstimatedCountPaginator,
-    OptionalReasonForm,
-    ReasonForm,
-    TimeWindowFilter,
-    badge,
-    run_confirmed_action,
-)
+from integrations.admin.confirm import run_confirmed_action
+from integrations.admin.display import badge
+from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
+from integrations.admin.forms import OptionalReasonForm, ReasonForm
+from integrations.admin.paginator import EstimatedCountPaginator
 from integrations.models import (
     ApiToken,
     AuditAction,
@@ -69,32 +66,6 @@ class TenantAdmin(admin.ModelAdmin):
     @admin.display(description="Integrations", ordering="n_integrations")
     def integration_count(self, obj):
         return obj.n_integrations
-
-
-class TokenExpiryFilter(admin.SimpleListFilter):
-    title = "token expiry"
-    parameter_name = "token"
-
-    def lookups(self, request, model_admin):
-        return [
-            ("expired", "Expired"),
-            ("24h", "Expires within 24 hours"),
-            ("7d", "Expires within 7 days"),
-            ("none", "No expiry"),
-        ]
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
-        match self.value():
-            case "expired":
-                return queryset.filter(expires_at__lte=now)
-            case "24h":
-                return queryset.filter(expires_at__gt=now, expires_at__lte=now + timezone.timedelta(hours=24))
-            case "7d":
-                return queryset.filter(expires_at__gt=now, expires_at__lte=now + timezone.timedelta(days=7))
-            case "none":
-                return queryset.filter(expires_at__isnull=True)
-        return queryset
 
 
 class FieldMappingInline(admin.TabularInline):

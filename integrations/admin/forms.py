@@ -92,3 +92,11 @@ class RetryFailedForm(forms.Form):
 
     error_category = forms.ChoiceField(choices=[("", "Any category"), *ErrorCategory.choices], required=False)
     since = SinceField(required=False, help_text="Only failures since then, e.g. '2 hours ago' (optional).")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False, widget=forms.TextInput(attrs={"size": 60}))

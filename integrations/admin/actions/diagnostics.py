@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from integrations import services
-from integrations.admin.confirm import ReasonForm, run_confirmed_action
+from integrations.admin.confirm import run_confirmed_action
+from integrations.admin.forms import ReasonForm
 from integrations.models import AuditAction, Integration, PauseSource
 
 

@@ -11,7 +11,8 @@ from django.utils.html import format_html
 
 from integrations import services
 from integrations.access.actors import OPERATE
-from integrations.admin.confirm import badge, run_confirmed_action
+from integrations.admin.confirm import run_confirmed_action
+from integrations.admin.display import badge
 from integrations.admin.forms import (
     MaxRetriesForm,
     PollIntervalForm,
