@@ -18,9 +18,7 @@ def records_changed(*, record_ids: list[int]) -> int:
     for tenant_id, kind in pairs:
         kinds.setdefault(kind, set()).add(tenant_id)
     targets = []
-    for integration in Integration.objects.filter(
-        tenant_id__in={t for t, _ in pairs}, enabled=True, sync_paused=False
-    ):
+    for integration in Integration.objects.callable().filter(tenant_id__in={t for t, _ in pairs}):
         if integration.tenant_id in kinds.get(PROVIDERS[integration.provider].record_kind, ()):
             targets.append(integration.pk)
     enqueue_syncs(targets)

@@ -28,9 +28,9 @@ def integrations_pause_non_critical(*, provider: str, actor: Actor, reason: str)
     result = integration_pause(
         integrations=targets, actor=actor, reason=reason, source=PauseSource.NON_CRITICAL
     )
-    result.details["n_critical_still_syncing"] = Integration.objects.filter(
-        provider=provider, is_critical=True, enabled=True, sync_paused=False
-    ).count()
+    result.details["n_critical_still_syncing"] = (
+        Integration.objects.callable().filter(provider=provider, is_critical=True).count()
+    )
     return result
 
 
