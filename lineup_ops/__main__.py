@@ -1,0 +1,14 @@
+"""`lineup-ops` (or `python -m lineup_ops`): the manage.py of the installed package."""
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lineup_ops.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()
