@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from integrations.models import AuditEvent, Integration, IntegrationStatus, Tenant
-from integrations.onboarding import validate_integration_shape
+from integrations.services.onboarding import validate_integration_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -16,14 +16,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.core.validators import URLValidator, validate_slug
 
-from integrations import errors
-from integrations.actors import System
+from integrations import errors, timespec
+from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.models import AuthType, SyncMode
-from integrations.onboarding import integration_connect, webhook_url
-
-from . import _args
-from ._args import UsageError
+from integrations.services.onboarding import integration_connect, webhook_url
+from integrations.timespec import UsageError
 
 
 class Command(BaseCommand):
@@ -46,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, tenant, tenant_name, provider, base_url, api_key, refresh_token, from_sandbox, mode,
                critical, username, **options):
-        provider = _args.provider(provider)
+        provider = timespec.provider(provider)
         info = PROVIDERS[provider]
         try:
             validate_slug(tenant)

@@ -4,9 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from integrations.timespec import UsageError
 from lineup_ops.alert_rules import render_rules
-
-from ._args import UsageError
 
 
 class Command(BaseCommand):

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from . import errors
-from .actors import MANAGE_CREDENTIALS, Actor, require
-from .catalog import PROVIDERS
-from .models import AuthType, Integration, IntegrationStatus, SyncMode, Tenant
-from .services import core, credentials
+from integrations import errors
+from integrations.access.actors import MANAGE_CREDENTIALS, Actor, require
+from integrations.catalog import PROVIDERS
+from integrations.models import AuditAction, AuthType, Integration, IntegrationStatus, SyncMode, Tenant
+from integrations.services import credentials
+from integrations.services.common import audit
+from integrations.services.syncs import enqueue_syncs
 
 UNKNOWN_PROVIDER = "Unknown provider '{provider}' (known: {known})."
 WRONG_CATEGORY = "{name} is a {expected} provider, not {given}."
@@ -85,7 +87,7 @@ def integration_connect(*, tenant_slug: str, tenant_name: str = "", provider: st
             status=IntegrationStatus.NEEDS_REAUTH,
             credentials={"refresh_token": refresh_token} if refresh_token else {},
         )
-        core.audit(actor=actor, action="integration.create", integration=integration,
+        audit(actor=actor, action=AuditAction.INTEGRATION_CREATE, integration=integration,
                    details={"source": source, "created_tenant": created_tenant})
     try:
         if info.auth_type == AuthType.API_KEY:
@@ -100,7 +102,7 @@ def integration_connect(*, tenant_slug: str, tenant_name: str = "", provider: st
         raise
     integration.refresh_from_db()
     with transaction.atomic():
-        core.enqueue_syncs([integration.pk])
+        enqueue_syncs([integration.pk])
     return Connected(integration=integration, created_tenant=created_tenant,
                      outcome=result.details.get("outcome", "connected"),
                      message=result.details.get("message", credentials.MSG_CONNECTED))
