@@ -24,8 +24,9 @@ DEMO_SCHEDULES: dict[str, tuple[str, int]] = {
 
 
 def all_schedules() -> dict[str, tuple[str, int]]:
-    """SCHEDULES of every installed app that has a `schedules` module (this one, incidents, ...)."""
-    out: dict[str, tuple[str, int]] = {}
+    """This module's SCHEDULES and those of every installed app that has a `schedules` module (incidents, ...)."""
+    # integrations' own live here (integrations.services.schedules), not in an integrations.schedules module.
+    out: dict[str, tuple[str, int]] = dict(SCHEDULES)
     for app in apps.get_app_configs():
         try:
             module = import_module(f"{app.name}.schedules")
