@@ -70,8 +70,10 @@ def demo(tmp_path):
         log.close()
 
 
-def _worker_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "worker .*-n demo-worker@"], capture_output=True, text=True).stdout
+def _worker_pids(demo_pid: int) -> set[int]:
+    """This demo's worker (a child of its run_demo), never another demo's running on the machine."""
+    out = subprocess.run(["pgrep", "-P", str(demo_pid), "-f", "worker .*-n demo-worker@"], capture_output=True,
+                         text=True).stdout
     return {int(p) for p in out.split()}
 
 
@@ -111,12 +113,12 @@ def test_the_demo_worker_takes_thousands_of_tasks_without_dying(demo):
 
 def test_run_demo_restarts_a_worker_that_dies_and_keeps_the_rest(demo):
     proc, url, log_path = demo
-    before = _worker_pids()
+    before = _worker_pids(proc.pid)
     assert before
     for pid in before:
         os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: "Restarting the worker process" in log_path.read_text(), seconds=15)
-    assert wait_until(lambda: _worker_pids() and not (_worker_pids() & before), seconds=15)
+    assert wait_until(lambda: _worker_pids(proc.pid) and not (_worker_pids(proc.pid) & before), seconds=15)
     output = log_path.read_text()
     assert re.search(r"The worker process stopped \(exit -9\)", output)
     assert proc.poll() is None and "stopping the demo" not in output.lower()
