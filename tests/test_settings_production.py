@@ -5,9 +5,17 @@ import os
 import subprocess
 import sys
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 
-from tests.test_settings import PROD
+PROD = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "x" * 60 + "-unique-production-secret-key-for-tests",
+    "FERNET_KEYS": Fernet.generate_key().decode(),
+    "ALLOWED_HOSTS": "ops.example.com",
+    "PROVIDER_WEBHOOK_SECRET": "whsec",
+    "PROVIDER_CLIENT_SECRET": "client-secret",
+}
 
 PROBE = """
 import django, json
