@@ -221,9 +221,9 @@ log "logged in as smoke-admin; admin home 200 through the proxy header"
 # ------------------------------------------------------------------------------------ 5. Prometheus and Alertmanager
 printf '%s' "$METRICS_TOKEN" >"$WORK/etc/prometheus/lineup-ops-metrics-token"
 API_TOKEN="$(shell_py "
-from integrations.actors import System
+from integrations.access.actors import System
 from integrations.models import ApiTokenScope
-from integrations.services.core import api_token_create
+from integrations.services import api_token_create
 print(api_token_create(actor=System('smoke'), name='alertmanager', scope=ApiTokenScope.ADMIN)[1])" | tail -n1)"
 printf '%s' "$API_TOKEN" >"$WORK/etc/alertmanager/lineup-ops-api-token"
 sed -e "s#/etc/prometheus/#$WORK/etc/prometheus/#g" -e "s#127.0.0.1:8000#127.0.0.1:$WEB_PORT#g" \
@@ -290,7 +290,7 @@ log "pulled $(count_local) records from the sandbox"
 push_records() {  # push_records N PREFIX: N local candidates, changed through the service
   shell_py "
 from integrations.models import Record, Tenant
-from integrations.services.core import records_changed
+from integrations.services import records_changed
 t = Tenant.objects.get(slug='$TENANT')
 rs = Record.objects.bulk_create([Record(tenant=t, kind='candidate', payload={'first_name': 'Local', 'last_name': '$2%d' % i,
       'email': '$2%d@example.com' % i, 'company': 'Acme', 'title': 'Engineer'}) for i in range($1)])
