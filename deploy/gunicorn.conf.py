@@ -3,6 +3,7 @@
 Behind a TLS-terminating proxy on the same host or network; the proxy sets X-Forwarded-Proto
 (SECURE_PROXY_SSL_HEADER). Each value can be changed from the environment without editing this file.
 """
+
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
@@ -22,7 +23,9 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The client as the proxy saw it, the scheme, and the time taken (microseconds) on each line.
-access_log_format = '%(h)s "%({x-forwarded-for}i)s" %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus "%(f)s" "%(a)s"'
+access_log_format = (
+    '%(h)s "%({x-forwarded-for}i)s" %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus "%(f)s" "%(a)s"'
+)
 # Only this proxy's X-Forwarded-* headers are believed (comma-separated addresses).
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 proc_name = "lineup-ops-web"

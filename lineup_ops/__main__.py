@@ -1,4 +1,5 @@
 """`lineup-ops` (or `python -m lineup_ops`): the manage.py of the installed package."""
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """The shipped Prometheus rule file, read from the installed package, with its runbook links on CONSOLE_URL."""
+
 import re
 from importlib import resources
 
@@ -15,4 +16,6 @@ def shipped_rules() -> str:
 def render_rules(console_url: str, text: str | None = None) -> str:
     """The rules with every runbook_url pointing at this console's runbook pages."""
     base = console_url.rstrip("/")
-    return _RUNBOOK_URL.sub(lambda m: f"{m.group(1)}{base}{m.group(2)}", shipped_rules() if text is None else text)
+    return _RUNBOOK_URL.sub(
+        lambda m: f"{m.group(1)}{base}{m.group(2)}", shipped_rules() if text is None else text
+    )

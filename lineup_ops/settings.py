@@ -139,7 +139,9 @@ if PRODUCTION:
     # Only trust it when the proxy overwrites it on every request: a client could send it too.
     _proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"])
     if _proxy_header and len(_proxy_header) != 2:
-        raise ImproperlyConfigured('SECURE_PROXY_SSL_HEADER must be "HEADER,value", e.g. HTTP_X_FORWARDED_PROTO,https')
+        raise ImproperlyConfigured(
+            'SECURE_PROXY_SSL_HEADER must be "HEADER,value", e.g. HTTP_X_FORWARDED_PROTO,https'
+        )
     SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) or None
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Internal plain-HTTP clients keep working with the redirect on: Prometheus scraping /metrics, Alertmanager

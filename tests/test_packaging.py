@@ -1,4 +1,5 @@
 """The wheel holds the whole console (issue 16: `pip install .` installed no code, the wheel held 0 files)."""
+
 import subprocess
 import sys
 import zipfile
@@ -14,9 +15,22 @@ APPS = ["lineup_ops", "integrations", "incidents", "dashboard"]
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "-w", str(out), str(settings.BASE_DIR)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(settings.BASE_DIR),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = out.glob("lineup_ops-*.whl")
@@ -43,14 +57,22 @@ def test_every_file_of_every_app_is_in_the_wheel(wheel):
 
 def test_the_wheel_holds_templates_migrations_static_runbooks_and_the_rule_file(wheel):
     names = set(wheel.namelist())
-    for wanted in ["lineup_ops/templates/admin/base_site.html", "dashboard/templates/dashboard/home.html",
-                   "integrations/migrations/0001_initial.py", "incidents/migrations/0001_initial.py",
-                   "dashboard/static/dashboard/dashboard.css", "integrations/static/lineup/console.css",
-                   "incidents/runbooks/source/RB-09-integration-provider-outage.md",
-                   "incidents/runbooks/source/lineup-integration-runbooks.md",
-                   "lineup_ops/prometheus/lineup-alerts.yml", "lineup_ops/__main__.py"]:
+    for wanted in [
+        "lineup_ops/templates/admin/base_site.html",
+        "dashboard/templates/dashboard/home.html",
+        "integrations/migrations/0001_initial.py",
+        "incidents/migrations/0001_initial.py",
+        "dashboard/static/dashboard/dashboard.css",
+        "integrations/static/lineup/console.css",
+        "incidents/runbooks/source/RB-09-integration-provider-outage.md",
+        "incidents/runbooks/source/lineup-integration-runbooks.md",
+        "lineup_ops/prometheus/lineup-alerts.yml",
+        "lineup_ops/__main__.py",
+    ]:
         assert wanted in names, wanted
-    sandbox = [n for n in names if n.startswith(("sandbox/", "integrations/sandbox/")) and n.endswith("server.py")]
+    sandbox = [
+        n for n in names if n.startswith(("sandbox/", "integrations/sandbox/")) and n.endswith("server.py")
+    ]
     assert sandbox, "the sandbox provider is not in the wheel"
     shipped = (settings.BASE_DIR / "deploy" / "prometheus" / "lineup-alerts.yml").read_text()
     assert wheel.read("lineup_ops/prometheus/lineup-alerts.yml").decode() == shipped  # content, not a link
@@ -73,7 +95,12 @@ def test_the_rule_file_is_read_from_the_package_with_runbook_links_on_console_ur
 
 
 def test_lineup_ops_runs_as_a_module():
-    done = subprocess.run([sys.executable, "-m", "lineup_ops", "help", "connect_integration"],
-                          capture_output=True, text=True, timeout=60, cwd=Path("/"))
+    done = subprocess.run(
+        [sys.executable, "-m", "lineup_ops", "help", "connect_integration"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path("/"),
+    )
     assert done.returncode == 0, done.stderr
     assert "--from-sandbox" in done.stdout

@@ -1,5 +1,6 @@
 """Every variable the code reads from the environment is in README's configuration table (issue 16: several
 settings were read but undocumented), and the table names no variable that nothing reads."""
+
 import re
 
 from django.conf import settings
@@ -8,7 +9,9 @@ SOURCES = ["lineup_ops", "integrations", "incidents", "dashboard", "sandbox"]
 # env.str("NAME", ...), env.bool("NAME"), env("NAME"), env.db("NAME"), env.email_url("NAME"), mandatory("NAME", ...)
 READ = re.compile(r"""\b(?:env(?:\.[a-z_]+)?|mandatory)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 # Read through os.environ for a reason (a flag, not a setting): still documented.
-ENVIRON = re.compile(r"""os\.environ(?:\.get)?[\[(]\s*["']([A-Z][A-Z0-9_]*)["']|["']([A-Z][A-Z0-9_]*)["']\s+(?:not\s+)?in\s+os\.environ""")
+ENVIRON = re.compile(
+    r"""os\.environ(?:\.get)?[\[(]\s*["']([A-Z][A-Z0-9_]*)["']|["']([A-Z][A-Z0-9_]*)["']\s+(?:not\s+)?in\s+os\.environ"""
+)
 NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "PYTHONUNBUFFERED"}
 
 
@@ -47,7 +50,8 @@ def test_every_variable_the_code_reads_is_in_readmes_configuration_table():
     assert len(read) > 20  # the grep works
     missing = {name: where for name, where in read.items() if name not in documented}
     assert not missing, "read but not in README's configuration table: " + ", ".join(
-        f"{name} ({where})" for name, where in sorted(missing.items()))
+        f"{name} ({where})" for name, where in sorted(missing.items())
+    )
 
 
 def test_readmes_table_names_only_variables_that_are_read():

@@ -1,5 +1,6 @@
 """Production settings from the environment (issue 16): plain-HTTP internal clients are not redirected while
 check --deploy stays clean; the proxy header, mail and the visibility timeout come from the environment."""
+
 import json
 import os
 import subprocess
@@ -34,9 +35,20 @@ print(json.dumps({"codes": codes, "proxy": s.SECURE_PROXY_SSL_HEADER, "email": s
 
 def probe(**env):
     base = {k: v for k, v in os.environ.items() if k not in PROD and k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=settings.BASE_DIR, capture_output=True, text=True,
-                          timeout=120, env={**base, **PROD, "ALLOWED_HOSTS": "testserver", "DJANGO_SETTINGS_MODULE":
-                                            "lineup_ops.settings", **env})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **base,
+            **PROD,
+            "ALLOWED_HOSTS": "testserver",
+            "DJANGO_SETTINGS_MODULE": "lineup_ops.settings",
+            **env,
+        },
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
@@ -62,15 +74,24 @@ def test_mail_console_url_and_visibility_timeout_from_the_environment():
     assert out["email"] == "django.core.mail.backends.smtp.EmailBackend" and out["host"] == "localhost"
     assert out["console"] == "https://testserver"
     assert out["vt"] == out["limit"] + 60 == 360
-    out, _ = probe(EMAIL_URL="smtp+tls://u:p@smtp.example.com:587", CELERY_TASK_TIME_LIMIT="600",
-                   CONSOLE_URL="https://ops.example.com/")
+    out, _ = probe(
+        EMAIL_URL="smtp+tls://u:p@smtp.example.com:587",
+        CELERY_TASK_TIME_LIMIT="600",
+        CONSOLE_URL="https://ops.example.com/",
+    )
     assert (out["host"], out["port"], out["vt"]) == ("smtp.example.com", 587, 660)
     assert out["console"] == "https://ops.example.com"
 
 
 def test_a_visibility_timeout_not_above_the_time_limit_is_refused():
     base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, capture_output=True,
-                          text=True, timeout=120, env={**base, "CELERY_VISIBILITY_TIMEOUT": "300"})
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, "CELERY_VISIBILITY_TIMEOUT": "300"},
+    )
     assert done.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT" in done.stderr

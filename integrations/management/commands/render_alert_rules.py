@@ -1,4 +1,5 @@
 """lineup-ops render_alert_rules [--output FILE]: the shipped Prometheus rules, runbook links on CONSOLE_URL."""
+
 from pathlib import Path
 
 from django.conf import settings
@@ -9,8 +10,10 @@ from lineup_ops.alert_rules import render_rules
 
 
 class Command(BaseCommand):
-    help = ("Write the shipped Prometheus alert rules (IDISIntegrationProviderErrors, ...) with each runbook_url "
-            "on this console's CONSOLE_URL; load the file with Prometheus' rule_files.")
+    help = (
+        "Write the shipped Prometheus alert rules (IDISIntegrationProviderErrors, ...) with each runbook_url "
+        "on this console's CONSOLE_URL; load the file with Prometheus' rule_files."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--output", "-o", help="Write to this file (default: standard output).")
