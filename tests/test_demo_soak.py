@@ -116,7 +116,8 @@ def test_the_demo_worker_takes_thousands_of_tasks_without_dying(demo):
     assert workers.wait_until(lambda: _drained(client), seconds=20)
     producer = Celery("soak", broker=url)
     started = time.monotonic()
-    with producer.connection_for_write() as conn:
+    # The URL explicitly: Celery lets a CELERY_BROKER_URL in the environment (CI's Redis) win over broker=.
+    with producer.connection_for_write(url) as conn:
         for i in range(N_TASKS):
             # Real task code: missing integrations and deliveries return early after their query; the sweeps
             # and dispatch read the whole database as beat's schedule would.
@@ -164,5 +165,9 @@ def test_run_demo_restarts_a_worker_that_dies_and_keeps_the_rest(demo):
     assert proc.poll() is None and "stopping the demo" not in output.lower()
     # The restarted worker works: a task sent now is taken.
     producer = Celery("soak", broker=url)
-    producer.send_task("integrations.dispatch_due_syncs", queue="default")
+    with producer.connection_for_write(url) as conn:
+        producer.send_task("integrations.dispatch_due_syncs", queue="default", connection=conn)
     assert workers.wait_until(lambda: _drained(redis.Redis.from_url(url)), seconds=20)
+    assert workers.wait_until(
+        lambda: "dispatch_due_syncs" in log_path.read_text().split("Restarting the worker")[-1], seconds=20
+    )
