@@ -14,7 +14,7 @@ from integrations.admin.actions import credentials, diagnostics, recovery
 from integrations.admin.confirm import run_confirmed_action
 from integrations.admin.display import badge
 from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
-from integrations.admin.forms import OptionalReasonForm, ReasonForm
+from integrations.admin.forms import IntegrationForm, OptionalReasonForm, ReasonForm
 from integrations.admin.paginator import EstimatedCountPaginator
 from integrations.models import (
     ApiToken,
@@ -75,6 +75,7 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
+    form = IntegrationForm
     list_display = [
         "__str__",
         "status_badge",

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from integrations import timespec
-from integrations.models import ErrorCategory
+from integrations.models import ErrorCategory, Integration
+from integrations.services.onboarding import validate_integration_shape
 from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
     MAX_POLL_INTERVAL,
@@ -100,3 +101,19 @@ class ReasonForm(forms.Form):
 
 class OptionalReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, required=False, widget=forms.TextInput(attrs={"size": 60}))
+
+
+class IntegrationForm(forms.ModelForm):
+    """The integration add/change form: the catalog decides which category, auth type and mode a provider has."""
+
+    class Meta:
+        model = Integration
+        # IntegrationAdmin's fieldsets decide the fields shown; these are the ones clean() reads.
+        fields = ["tenant", "provider", "category", "auth_type", "mode"]
+
+    def clean(self):
+        data = super().clean()
+        validate_integration_shape(
+            data.get("provider"), data.get("category"), data.get("auth_type"), data.get("mode")
+        )
+        return data

@@ -1,5 +1,7 @@
 """The console's screens: every changelist renders, actions confirm and report counts, viewers cannot act."""
 
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
@@ -185,3 +187,35 @@ def test_an_api_token_made_in_the_console_is_shown_once_and_stored_hashed(client
     assert AuditEvent.objects.filter(action="api_token.create", actor="root").exists()
     bad = client.post(reverse("admin:integrations_apitoken_add"), {"name": "t", "scope": "tenant"})
     assert bad.status_code == 200 and ApiToken.objects.count() == 1  # a tenant token needs its tenant
+
+
+def _add_form(provider: str, category: str, auth_type: str, tenant) -> dict:
+    return {
+        "tenant": tenant.pk,
+        "provider": provider,
+        "category": category,
+        "auth_type": auth_type,
+        "mode": "polling",
+        "poll_interval": "00:05:00",
+        "base_url": "",
+        "field_mappings-TOTAL_FORMS": "0",
+        "field_mappings-INITIAL_FORMS": "0",
+        "field_mappings-MIN_NUM_FORMS": "0",
+        "field_mappings-MAX_NUM_FORMS": "1000",
+    }
+
+
+def test_the_add_form_refuses_a_provider_with_another_category_or_auth_type(client, superuser):
+    """Issue 16: HubSpot saved as "Docs / API key" was accepted and then shown as Connected with no credentials."""
+    tenant = factories.tenant(slug="acme")
+    client.force_login(superuser)
+    url = reverse("admin:integrations_integration_add")
+    response = client.post(url, _add_form("hubspot", "docs", "api_key", tenant))
+    assert response.status_code == 200  # the form again, with its errors
+    errors = " ".join(re.findall(r"errorlist[^>]*>(.*?)</ul>", response.content.decode(), re.S))
+    assert "HubSpot" in errors and "crm" in errors, errors  # the category's error names what it must be
+    assert not Integration.objects.exists()
+    response = client.post(url, _add_form("hubspot", "crm", "oauth2", tenant))
+    errors = re.findall(r"errorlist[^>]*>(.*?)</ul>", response.content.decode(), re.S)
+    assert response.status_code == 302, errors
+    assert Integration.objects.get().provider == "hubspot"
