@@ -113,7 +113,17 @@ class IntegrationForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        validate_integration_shape(
-            data.get("provider"), data.get("category"), data.get("auth_type"), data.get("mode")
-        )
+        # A field the change form shows read-only is not in the form: the saved value counts.
+        shape = {
+            f: data.get(f) if f in self.fields else getattr(self.instance, f, None)
+            for f in ("provider", "category", "auth_type", "mode")
+        }
+        try:
+            validate_integration_shape(
+                shape["provider"], shape["category"], shape["auth_type"], shape["mode"]
+            )
+        except ValidationError as e:
+            for field, messages in e.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
         return data
