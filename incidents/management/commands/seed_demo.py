@@ -356,6 +356,6 @@ class Command(BaseCommand):
             if group:
                 user.groups.add(Group.objects.get(name=group))
         return (
-            f"Log in at http://127.0.0.1:8000/admin/ as admin, operator or viewer; password: {password}\n"
+            f"Log in at {settings.CONSOLE_URL.rstrip('/')}/admin/ as admin, operator or viewer; password: {password}\n"
             f"(the password is kept in {LOGIN_FILE})"
         )
