@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import BigIntegerField, Count, Func, Q, Sum
 from django.utils import timezone
 
+from incidents import conf as incident_conf
 from incidents.models import ACTIVE_STATUSES, Incident
 from integrations.catalog import PROVIDERS
 from integrations.models import (
@@ -97,6 +98,9 @@ class ProviderHealth:
     errors_15m: int = 0
     calls_prev: int = 0
     errors_prev: int = 0
+    # The fast window detection opens incidents on (INCIDENT_FAST_WINDOW_MINUTES): "Outage" follows it.
+    calls_fast: int = 0
+    errors_fast: int = 0
     by_endpoint: list[tuple[str, int]] = field(default_factory=list)
     by_category: list[tuple[str, int]] = field(default_factory=list)
     series: list[Bucket] = field(default_factory=list)
@@ -372,6 +376,9 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         )
     for slug, r in previous.items():
         health[slug].calls_prev, health[slug].errors_prev = r.calls, r.errors
+    fast_minutes = incident_conf.fast_window_minutes()
+    for slug, r in rates.error_rates(minutes=fast_minutes, now=now, providers=slugs).items():
+        health[slug].calls_fast, health[slug].errors_fast = r.calls, r.errors
 
     _rollup_series(health, now)
 
@@ -465,9 +472,11 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         }
 
     threshold, min_errors = outage_error_rate(), outage_min_errors()
+    min_calls = incident_conf.fast_min_calls()
     for p in health.values():
-        rate = p.rate_15m
-        if rate is not None and rate > threshold and p.errors_15m >= min_errors:
+        # Outage follows the fast window: a recovered provider stops showing red within minutes.
+        rate = p.errors_fast / p.calls_fast if p.calls_fast >= max(min_calls, 1) else None
+        if rate is not None and rate >= threshold and p.errors_fast >= min_errors:
             p.outage_reasons.append(f"error rate {rate:.0%} over {threshold:.0%}")
         if p.status_page and p.status_page["indicator"] in BAD_STATUS_PAGE:
             p.outage_reasons.append(f"status page: {p.status_page['indicator']}")

@@ -54,6 +54,14 @@ class RunbookId(models.TextChoices):
     RB09 = "RB-09", "Integration provider outage (CRM / Docs / Enrichment)"
 
 
+class Detector(models.TextChoices):
+    """Who opened an incident: the console's own detection, Alertmanager's webhook, or a person."""
+
+    CONSOLE = "console", "Lineup detection"
+    ALERTMANAGER = "alertmanager", "Alertmanager"
+    PERSON = "person", "A person"
+
+
 class Incident(models.Model):
     runbook = models.CharField(max_length=8)  # RB-01 .. RB-04, RB-09
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES)
@@ -61,6 +69,7 @@ class Incident(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices)
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
     detected_by = models.CharField(max_length=200)
+    detector = models.CharField(max_length=16, choices=Detector.choices, blank=True)
     commander = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -79,6 +88,9 @@ class Incident(models.Model):
     recovering_at = models.DateTimeField(null=True, blank=True)
     verifying_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    recovered_at = models.DateTimeField(
+        null=True, blank=True, help_text="Recovery signal: the fast window has been clean since then."
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

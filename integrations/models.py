@@ -515,6 +515,10 @@ class AuditAction(models.TextChoices):
     INCIDENT_NOTE = "incident.note", "Status note"
     INCIDENT_NOTIFY_TENANTS = "incident.notify_tenants", "Tenants notified"
     INCIDENT_POSTMORTEM = "incident.postmortem", "Postmortem written"
+    INCIDENT_REOPEN = "incident.reopen", "Incident reopened"
+    INCIDENT_RECOVERED = "incident.recovered", "Recovery signal"
+    INCIDENT_NOTIFICATION = "incident.notification", "Notification sent or failed"
+    INCIDENT_ALERT = "incident.alert", "Alert applied"
 
 
 class AuditEvent(models.Model):

@@ -12,7 +12,7 @@ from django.db import connection
 from tests.support import factories
 from tests.support.services import require_or_skip
 
-pytest_plugins = ["tests.support.sandbox"]
+pytest_plugins = ["tests.support.sandbox", "tests.support.clock"]
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -13,6 +13,13 @@ from integrations.models import OutcomeKind, WebhookDelivery, WebhookStatus
 from integrations.providers import ProviderError
 
 
+def _count_call(provider: str, call, category: str = "") -> None:
+    """Count a provider call made while processing a webhook in the sync rollups, as a sync's attempt is."""
+    rollups.count(
+        provider=provider, endpoint=(call.endpoint if call else "") or "(webhook fetch)", category=category
+    )
+
+
 def process_webhook(delivery_id: int) -> WebhookDelivery | None:
     """Fetch the record a webhook names and apply it; a failure is kept for a later retry, then DEAD."""
     delivery = WebhookDelivery.objects.select_related("integration__tenant").filter(pk=delivery_id).first()
@@ -28,12 +35,17 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
         return delivery
     delivery.attempts += 1
     now = timezone.now()
+    ctx = None
     try:
         ctx = CallContext(integration)
         for remote_id in delivery.payload.get("remote_ids", []):
             remote = ctx.call(lambda c, rid=remote_id: c.get_record(rid))
+            _count_call(delivery.provider, ctx.client.last_call)
             apply_remote(integration, remote, when=timezone.now())
     except (ProviderError, NotCallable) as e:
+        if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable):
+            # The provider saw this call: it counts in the error rates like a sync's (issue 14).
+            _count_call(delivery.provider, e.call or (ctx.client.last_call if ctx else None), e.category)
         delivery.last_error = str(e)[:2000]
         if delivery.attempts >= delivery.max_retries:
             delivery.status, delivery.next_attempt_at = WebhookStatus.DEAD, None

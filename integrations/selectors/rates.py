@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from integrations.models import OutcomeKind, OutcomeRollup
@@ -59,3 +59,26 @@ def error_rates(
             r.by_category[category] += n
             r.by_endpoint[endpoint][0] += n
     return out
+
+
+def last_error_minute(
+    *, provider: str, since: datetime, ignore=(), kind: str = OutcomeKind.SYNC
+) -> datetime | None:
+    """The last minute since `since` in which the rollups counted an error of the provider (categories in
+    `ignore` aside); None when there was none. The recovery signal starts the minute after it."""
+    return (
+        OutcomeRollup.objects.filter(kind=kind, provider=provider, minute__gte=since)
+        .exclude(category="")
+        .exclude(category__in=list(ignore))
+        .aggregate(m=Max("minute"))["m"]
+    )
+
+
+def calls_since(*, provider: str, since: datetime, kind: str = OutcomeKind.SYNC) -> int:
+    """How many calls of the provider the rollups counted from the minute of `since` on."""
+    return (
+        OutcomeRollup.objects.filter(
+            kind=kind, provider=provider, minute__gte=since.replace(second=0, microsecond=0)
+        ).aggregate(n=Sum("count"))["n"]
+        or 0
+    )

@@ -27,12 +27,13 @@ def outage_scene(now=None) -> dict:
     )
 
     # Rollups: the numbers the dashboard reads (the sync engine keeps them as calls end).
-    rollups.count(provider="hubspot", endpoint=HUB_ENDPOINT, at=now - timedelta(minutes=2), n=60)
+    # (In the fast window too: 30 of the last 90 calls failed, so the dashboard says "Outage".)
+    rollups.count(provider="hubspot", endpoint=HUB_ENDPOINT, at=now - timedelta(minutes=1), n=60)
     rollups.count(
         provider="hubspot",
         endpoint=HUB_ENDPOINT,
         category="provider_5xx",
-        at=now - timedelta(minutes=2),
+        at=now - timedelta(minutes=1),
         n=30,
     )
     rollups.count(

@@ -54,3 +54,55 @@ def backdate_errors(provider: str, by: timedelta = timedelta(minutes=20)) -> Non
         OutcomeRollup.objects.filter(pk=row.pk).update(minute=row.minute - by)
     for integration in Integration.objects.filter(provider=provider, last_error_at__isnull=False):
         Integration.objects.filter(pk=integration.pk).update(last_error_at=integration.last_error_at - by)
+
+
+HUB_ENDPOINT = "/crm/v3/objects/contacts"
+
+
+def traffic(
+    provider: str, *, at, calls: int, errors: int = 0, category="provider_5xx", endpoint=HUB_ENDPOINT
+):
+    """`calls` calls of a provider at `at`, `errors` of them failing, counted as the engine counts them."""
+    from integrations.engine import rollups
+
+    if calls - errors > 0:
+        rollups.count(provider=provider, endpoint=endpoint, at=at, n=calls - errors)
+    if errors > 0:
+        rollups.count(provider=provider, endpoint=endpoint, category=category, at=at, n=errors)
+
+
+def replay(
+    clock,
+    *,
+    provider: str,
+    seconds: int,
+    failing,
+    calls_per_10s=5,
+    detect_at_second: int = 37,
+    category: str = "provider_5xx",
+    each_minute=None,
+):
+    """Move the clock through `seconds` of traffic (calls every 10 s, `calls_per_10s` or `calls_per_10s(t)` of
+    them; `failing(t)` says whether the calls at t seconds in fail: True for all, or how many) and run detection once a minute at `detect_at_second`, as beat would. Returns
+    [(t, [(incident, created), ...])] for each detection pass; `each_minute(t)` runs after each pass."""
+    from incidents.detection import rates
+
+    start = clock.now
+    passes = []
+    for t in range(0, seconds + 1):
+        clock.set(start + timedelta(seconds=t))
+        if t % 10 == 0:
+            bad = failing(t)
+            calls = calls_per_10s(t) if callable(calls_per_10s) else calls_per_10s
+            traffic(
+                provider,
+                at=clock.now,
+                calls=calls,
+                errors=calls if bad is True else min(calls, int(bad or 0)),
+                category=category,
+            )
+        if (start + timedelta(seconds=t)).second == detect_at_second:
+            passes.append((t, rates.detect()))
+            if each_minute is not None:
+                each_minute(t)
+    return passes
