@@ -7,7 +7,10 @@ from incidents.services import checklist
 
 
 class Command(BaseCommand):
-    help = "Run one incident detection pass (error rate per provider over 15 minutes) and evaluate open checklists."
+    help = (
+        "Run one incident detection pass (fast and slow error-rate windows, integration states, status pages) "
+        "and evaluate open checklists."
+    )
 
     def handle(self, *args, **options):
         results = rates.detect()

@@ -79,3 +79,101 @@ def test_after_recovery_the_dashboard_stops_saying_outage_though_the_15_minute_r
     hub = next(p for p in dashboard.dashboard().providers if p.slug == "hubspot")
     assert hub.rate_15m > 0.2  # the 15-minute window still remembers the outage ...
     assert not hub.outage  # ... but "Outage" follows the fast window
+
+
+def test_calls_made_while_processing_webhooks_count_in_the_error_rates(sandbox):
+    """HubSpot failures while processing webhooks showed as "0% errors": only webhook failures were counted."""
+    from integrations.engine import webhooks
+    from integrations.models import WebhookDelivery
+    from integrations.selectors.rates import error_rates
+    from tests.support.sync import connect
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "w@example.com"})
+    sandbox.control("hubspot", mode="down")
+    delivery = WebhookDelivery.objects.create(
+        integration=integration, provider="hubspot", event_id="e-1", payload={"remote_ids": [remote["id"]]}
+    )
+    webhooks.process_webhook(delivery.pk)
+    sandbox.control("hubspot", mode="ok")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="QUEUED")
+    webhooks.process_webhook(delivery.pk)
+
+    hub = error_rates(minutes=2)["hubspot"]
+    assert (hub.calls, hub.errors, dict(hub.by_category)) == (2, 1, {"provider_5xx": 1})
+
+
+def test_every_tenant_of_a_provider_needing_reauth_opens_one_rb02_incident_with_no_calls_at_all():
+    """Expired and revoked Salesforce tokens everywhere: needs_reauth integrations stop calling, nothing opened."""
+    from incidents.detection import rates
+
+    tenants = [factories.tenant() for _ in range(3)]
+    for t in tenants:
+        factories.integration(
+            provider="salesforce", tenant=t, status="needs_reauth", last_error_category="auth_refresh_failed"
+        )
+    factories.integration(provider="hubspot", status="connected")
+
+    [(incident, created)] = rates.detect()
+    assert created and (incident.provider, incident.runbook) == ("salesforce", "RB-02")
+    assert incident.detected_by.startswith("Lineup detection (state): 3 of 3 integrations (3 tenants)")
+    assert incident.affected_tenants.count() == 3
+    [(again, created)] = rates.detect()
+    assert again.pk == incident.pk and not created and Incident.objects.count() == 1
+
+
+def test_one_tenant_or_a_minority_in_trouble_is_not_a_provider_incident():
+    from incidents.detection import rates
+
+    factories.integration(provider="salesforce", status="needs_reauth")  # one tenant only
+    assert rates.detect() == []
+    for _ in range(3):
+        factories.integration(provider="salesforce", status="connected")
+    factories.integration(provider="salesforce", status="needs_reauth")  # 2 of 5: under half
+    assert rates.detect() == []
+
+
+def test_erring_integrations_with_calls_stopped_open_an_outage_runbook():
+    from django.utils import timezone
+
+    from incidents.detection import rates
+
+    for _ in range(2):
+        factories.integration(
+            provider="greenhouse",
+            status="error",
+            last_error_at=timezone.now() - timedelta(minutes=3),
+            last_error_category="connection",
+        )
+    [(incident, _)] = rates.detect()
+    assert (incident.provider, incident.runbook, incident.dominant_category) == (
+        "greenhouse",
+        "RB-01",
+        "connection",
+    )
+
+
+def test_a_status_page_at_major_opens_one_incident_without_traffic():
+    """The demo's Clearbit: down, its status page at "major", and no incident because no traffic reached it."""
+    from django.utils import timezone
+
+    from incidents.detection import rates
+    from integrations.models import ProviderStatusReading
+
+    factories.integration(provider="clearbit")
+    ProviderStatusReading.objects.create(
+        provider="clearbit", indicator="major", description="API outage", read_at=timezone.now()
+    )
+    [(incident, created)] = rates.detect()
+    assert created and (incident.provider, incident.runbook, incident.severity) == (
+        "clearbit",
+        "RB-09",
+        "SEV-2",
+    )
+    assert "status page says major" in incident.detected_by
+    assert rates.detect()[0][0].pk == incident.pk and Incident.objects.count() == 1
+    ProviderStatusReading.objects.filter(provider="clearbit").update(
+        read_at=timezone.now() - timedelta(hours=3)
+    )
+    Incident.objects.update(status="closed")
+    assert rates.detect() == []  # a stale reading says nothing
