@@ -17,6 +17,7 @@ NOT_ACTIVE = (IncidentStatus.CLOSED,)
 # Before containment, a recovery or verification condition that holds proves nothing (nothing has been done yet):
 # its check shows live, but completes the item only once the incident is contained or later.
 GATED_PHASES = ("recovery", "verification")
+RESOLVED_PHASE = "post_incident"
 
 
 def _item(incident: Incident, item: ChecklistItem | int) -> ChecklistItem:
@@ -142,14 +143,19 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
 def incident_evaluate_checks(*, incident: Incident) -> int:
     """Run every check of the incident's checklist, store result and evidence, and complete the items whose check
     passes (recovery and verification items only once the incident is contained), and group items whose sub-steps
-    are all done. Returns how many items completed now."""
-    if incident.status in NOT_ACTIVE:
-        return 0
-    items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
-    now = timezone.now()
+    are all done. A resolved incident only evaluates its post-incident steps; a closed one nothing. Returns how
+    many items completed now."""
     status = (
         Incident.objects.filter(pk=incident.pk).values_list("status", flat=True).first() or incident.status
     )
+    if status in NOT_ACTIVE:
+        return 0
+    items = ChecklistItem.objects.filter(incident=incident).order_by("position")
+    if status == IncidentStatus.RESOLVED:
+        # A resolved incident's checklist is its record: only the post-incident steps (the postmortem) go on.
+        items = items.filter(phase=RESOLVED_PHASE)
+    items = list(items)
+    now = timezone.now()
     contained = STATUS_ORDER.index(status) >= STATUS_ORDER.index(IncidentStatus.CONTAINED)
     results = {}
     completed = []

@@ -177,3 +177,57 @@ def test_a_status_page_at_major_opens_one_incident_without_traffic():
     )
     Incident.objects.update(status="closed")
     assert rates.detect() == []  # a stale reading says nothing
+
+
+def _outage_then_resolve(clock, operator, *, down_seconds=3 * 60):
+    clock.set(T0 - timedelta(minutes=20))
+    replay(clock, provider="hubspot", seconds=20 * 60 - 1, failing=lambda t: False)
+    replay(clock, provider="hubspot", seconds=down_seconds, failing=lambda t: True)
+    replay(clock, provider="hubspot", seconds=3 * 60, failing=lambda t: False)  # seems over
+    incident = Incident.objects.get()
+    incident_advance(incident=incident, actor=operator, to="resolved", override_reason="looks fine")
+    return incident
+
+
+def test_resolving_then_a_late_signal_reopens_the_same_incident(clock, hubspot_tenants, operator):
+    incident = _outage_then_resolve(clock, operator)
+    replay(clock, provider="hubspot", seconds=10 * 60, failing=lambda t: False)
+    assert Incident.objects.get().status == "resolved"  # the draining slow window reopened nothing
+    replay(clock, provider="hubspot", seconds=3 * 60, failing=lambda t: True)  # it was not over
+
+    assert Incident.objects.count() == 1
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged" and incident.resolved_at is None  # it was acknowledged before
+    [event] = incident.events.filter(kind="reopened")
+    assert "resolved 10 min ago" in event.message and event.details["from"] == "resolved"
+    assert incident.events.filter(kind="opened").count() == 1
+
+
+def test_a_signal_long_after_the_resolution_opens_a_new_incident(clock, hubspot_tenants, operator, settings):
+    settings.INCIDENT_REOPEN_MINUTES = 30
+    first = _outage_then_resolve(clock, operator)
+    replay(clock, provider="hubspot", seconds=31 * 60, failing=lambda t: False)
+    replay(clock, provider="hubspot", seconds=3 * 60, failing=lambda t: True)
+    assert Incident.objects.count() == 2
+    first.refresh_from_db()
+    assert first.status == "resolved" and not first.events.filter(kind="reopened").exists()
+
+
+def test_checks_never_complete_items_of_a_resolved_incident_but_its_postmortem_steps(
+    clock, hubspot_tenants, operator
+):
+    """Checks kept completing items on resolved incidents."""
+    from incidents.models import ChecklistItem
+    from incidents.services.checklist import incident_evaluate_checks
+
+    incident = _outage_then_resolve(clock, operator)
+    before = {i.pk: (i.done, i.check_result, i.checked_at) for i in incident.checklist.all()}
+    replay(clock, provider="hubspot", seconds=20 * 60, failing=lambda t: False)  # all clean now
+    incident_evaluate_checks(incident=incident)
+    after = {i.pk: (i.done, i.check_result, i.checked_at) for i in incident.checklist.all()}
+    changed = [pk for pk in before if before[pk] != after[pk]]
+    assert changed and set(ChecklistItem.objects.filter(pk__in=changed).values_list("phase", flat=True)) == {
+        "post_incident"
+    }
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
