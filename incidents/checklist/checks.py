@@ -337,9 +337,10 @@ def no_errors_15m(incident) -> CheckResult:
         when = f", last at {last:%H:%M:%S}" if last else ""
         return CheckResult(
             False,
-            f"{n} failed or retrying attempts and {late} integrations erring in the last 15 minutes{when}",
+            f"{n} failed or retrying attempts and {late} integrations erring in the last 15 minutes{when}; "
+            f"{_recovery(incident)}",
         )
-    return CheckResult(True, "no failed or retrying attempts in the last 15 minutes")
+    return CheckResult(True, f"no failed or retrying attempts in the last 15 minutes; {_recovery(incident)}")
 
 
 @check("Integration success rate restored")
@@ -349,14 +350,22 @@ def success_rate_restored(incident) -> CheckResult:
     total = logs.count()
     errors = _errors(logs).count()
     ok = logs.filter(status=SyncStatus.SUCCESS).count()
+    recovered = _recovery(incident)
     if not total:
-        return CheckResult(None, "no sync attempts in the last 15 minutes")
+        return CheckResult(None, f"no sync attempts in the last 15 minutes; {recovered}")
     rate = errors / total
     return CheckResult(
-        ok > 0 and rate < conf.error_rate_threshold(),
+        ok > 0 and rate < conf.error_rate_threshold() and incident.recovered_at is not None,
         f"{ok} of {total} attempts succeeded in 15 min (error rate {rate:.0%}, threshold "
-        f"{conf.error_rate_threshold():.0%})",
+        f"{conf.error_rate_threshold():.0%}); {recovered}",
     )
+
+
+def _recovery(incident) -> str:
+    """The recovery signal detection notes (Incident.recovered_at), in words."""
+    if incident.recovered_at is None:
+        return f"no recovery signal yet (fast window clean for {conf.recovery_clean_minutes()} minutes)"
+    return f"recovered at {timezone.localtime(incident.recovered_at):%H:%M:%S}"
 
 
 @check("Syncs processing without 429 errors")

@@ -437,13 +437,17 @@ def detect(now: datetime | None = None) -> list[tuple[Incident, bool]]:
 # ------------------------------------------------------------------------------------------ recovery
 
 
+RECOVERY_LOOKBACK = timedelta(hours=1)
+
+
 def recovery_time(incident: Incident, now: datetime) -> datetime | None:
     """When the incident's provider recovered: the minute after its last error (data errors aside, unless the
     incident is about them), once the fast window has been clean for INCIDENT_RECOVERY_CLEAN_MINUTES since then
     and calls succeeded in that time. None while it has not."""
     start = (incident.started_at or incident.opened_at).replace(second=0, microsecond=0)
     ignore = () if incident.runbook == "RB-04" else tuple(DATA_CATEGORIES)
-    last = rates.last_error_minute(provider=incident.provider, since=start, ignore=ignore)
+    # The errors that led up to the incident count too (an outage starts before detection sees it).
+    last = rates.last_error_minute(provider=incident.provider, since=start - RECOVERY_LOOKBACK, ignore=ignore)
     clean_from = (last + timedelta(minutes=1)) if last else start
     if now - clean_from < timedelta(minutes=conf.recovery_clean_minutes()):
         return None

@@ -145,9 +145,9 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
     passes (recovery and verification items only once the incident is contained), and group items whose sub-steps
     are all done. A resolved incident only evaluates its post-incident steps; a closed one nothing. Returns how
     many items completed now."""
-    status = (
-        Incident.objects.filter(pk=incident.pk).values_list("status", flat=True).first() or incident.status
-    )
+    # Checks read the incident as it is now (its status, its recovery signal), not as the caller loaded it.
+    incident = Incident.objects.filter(pk=incident.pk).first() or incident
+    status = incident.status
     if status in NOT_ACTIVE:
         return 0
     items = ChecklistItem.objects.filter(incident=incident).order_by("position")

@@ -47,9 +47,12 @@ def backdate_errors(provider: str, by: timedelta = timedelta(minutes=20)) -> Non
         SyncLog.objects.filter(pk=log.pk).update(
             created_at=log.created_at - by, finished_at=(log.finished_at - by) if log.finished_at else None
         )
-    # The engine's per-minute counts move with them (oldest first, so that no two rows meet on one minute).
-    for row in OutcomeRollup.objects.filter(provider=provider, minute__gte=now - timedelta(hours=1)).order_by(
-        "minute"
+    # The engine's per-minute error counts move with them (oldest first, so that no two rows meet on one
+    # minute); the successes stay where they are, as calls that succeeded after the outage.
+    for row in (
+        OutcomeRollup.objects.filter(provider=provider, minute__gte=now - timedelta(hours=1))
+        .exclude(category="")
+        .order_by("minute")
     ):
         OutcomeRollup.objects.filter(pk=row.pk).update(minute=row.minute - by)
     for integration in Integration.objects.filter(provider=provider, last_error_at__isnull=False):

@@ -231,3 +231,40 @@ def test_checks_never_complete_items_of_a_resolved_incident_but_its_postmortem_s
     }
     incident.refresh_from_db()
     assert incident.status == "resolved"
+
+
+def test_five_clean_minutes_after_the_outage_note_recovered_at_t_and_the_verification_check_uses_it(
+    clock, hubspot_tenants
+):
+    from incidents.checklist.checks import success_rate_restored
+
+    clock.set(T0 - timedelta(minutes=20))
+    replay(clock, provider="hubspot", seconds=20 * 60 - 1, failing=lambda t: False)
+    replay(clock, provider="hubspot", seconds=4 * 60, failing=lambda t: True)
+    incident = Incident.objects.get()
+    last_error_minute = clock.now.replace(second=0)
+    assert incident.recovered_at is None
+    assert not success_rate_restored(incident).passed
+
+    replay(clock, provider="hubspot", seconds=4 * 60, failing=lambda t: False)
+    incident.refresh_from_db()
+    assert incident.recovered_at is None  # four clean minutes are not yet a recovery
+
+    replay(clock, provider="hubspot", seconds=3 * 60, failing=lambda t: False)
+    incident.refresh_from_db()
+    assert incident.recovered_at == last_error_minute + timedelta(minutes=1)
+    [event] = incident.events.filter(kind="recovery")
+    assert event.message.startswith(f"Recovered at {incident.recovered_at:%H:%M}")
+    assert "recovered at" in success_rate_restored(incident).evidence
+
+    replay(clock, provider="hubspot", seconds=60, failing=lambda t: t < 30)  # errors again
+    incident.refresh_from_db()
+    assert incident.recovered_at is None
+    assert incident.events.filter(kind="recovery").last().message.startswith("Errors again")
+
+
+def test_silence_is_not_a_recovery(clock, hubspot_tenants):
+    clock.set(T0)
+    replay(clock, provider="hubspot", seconds=4 * 60, failing=lambda t: True)
+    replay(clock, provider="hubspot", seconds=15 * 60, failing=lambda t: False, calls_per_10s=0)
+    assert Incident.objects.get().recovered_at is None
