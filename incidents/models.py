@@ -201,3 +201,71 @@ class Postmortem(models.Model):
     @property
     def is_complete(self) -> bool:
         return all(getattr(self, f).strip() for f in self.REQUIRED_FIELDS)
+
+
+class NotificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    CHAT = "chat", "Chat (Slack-compatible incoming webhook)"
+
+
+class NotificationPurpose(models.TextChoices):
+    ESCALATION = "escalation", "Escalation to on-call"
+    TENANT_NOTICE = "tenant_notice", "Notice to an affected tenant"
+
+
+class Notification(models.Model):
+    """The outbox: one message to send (an escalation or a tenant notice), written in the transaction that
+    decides it, sent by the task `incidents.send_notification` after commit and retried by beat until sent."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
+    purpose = models.CharField(max_length=16, choices=NotificationPurpose.choices)
+    channel = models.CharField(max_length=8, choices=NotificationChannel.choices)
+    label = models.CharField(max_length=200, help_text="Who it is for, as the timeline says it.")
+    # Email addresses; for chat, the severity whose webhook URL (a setting, a secret) it goes to.
+    to = models.JSONField(default=list)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} to {self.label} ({self.status})"
+
+
+class AppliedAlert(models.Model):
+    """An Alertmanager alert applied once: by fingerprint, startsAt and status (a retried notification, or the
+    same alert repeated, adds nothing)."""
+
+    fingerprint = models.CharField(max_length=128)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8)
+    alertname = models.CharField(max_length=200)
+    provider = models.CharField(max_length=32)
+    incident = models.ForeignKey(Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fingerprint", "starts_at", "status"], name="one_applied_alert_per_fingerprint_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alertname} {self.provider} {self.status} {self.fingerprint}"

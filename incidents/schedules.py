@@ -3,4 +3,5 @@
 SCHEDULES: dict[str, tuple[str, int]] = {
     "Detect incidents (error rate per provider over 15 minutes)": ("incidents.detect", 60),
     "Evaluate incident checks": ("incidents.evaluate_checks", 60),
+    "Send due notifications (outbox retries)": ("incidents.send_due_notifications", 30),
 }

@@ -246,6 +246,28 @@ INCIDENT_NEXT_UPDATE_MINUTES = env.int("INCIDENT_NEXT_UPDATE_MINUTES", default=6
 ONCALL_INTEGRATIONS_EMAILS = env.list("ONCALL_INTEGRATIONS_EMAILS", default=["integrations-oncall@localhost"])
 ONCALL_BACKEND_EMAILS = env.list("ONCALL_BACKEND_EMAILS", default=["backend-oncall@localhost"])
 
+# --- issue 14: notifications (incidents/services/communication.py) ---------------------------------------------
+# (Mail itself comes from EMAIL_URL above.) A mail server that does not answer fails the send after this, never a request: the outbox retries it.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Chat: a Slack-compatible incoming-webhook URL per severity (empty: no chat message for that severity).
+ONCALL_CHAT_WEBHOOKS = {
+    "SEV-2": env.str("ONCALL_CHAT_WEBHOOK_SEV2", default=""),
+    "SEV-3": env.str("ONCALL_CHAT_WEBHOOK_SEV3", default=""),
+}
+# A notification is tried this many times (30 s, 1, 2, 4 ... 15 minutes apart) before it stays failed.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=10)
+# Detection windows and floors (incidents/conf.py has the defaults and what each means).
+INCIDENT_FAST_WINDOW_MINUTES = env.int("INCIDENT_FAST_WINDOW_MINUTES", default=2)
+INCIDENT_SLOW_WINDOW_MINUTES = env.int("INCIDENT_SLOW_WINDOW_MINUTES", default=15)
+INCIDENT_FAST_MIN_CALLS = env.int("INCIDENT_FAST_MIN_CALLS", default=5)
+INCIDENT_SLOW_MIN_CALLS = env.int("INCIDENT_SLOW_MIN_CALLS", default=20)
+INCIDENT_SLOW_ERROR_RATE_THRESHOLD = env.float("INCIDENT_SLOW_ERROR_RATE_THRESHOLD", default=0.05)
+INCIDENT_STATE_SHARE = env.float("INCIDENT_STATE_SHARE", default=0.5)
+INCIDENT_STATE_MIN_TENANTS = env.int("INCIDENT_STATE_MIN_TENANTS", default=2)
+INCIDENT_REOPEN_MINUTES = env.int("INCIDENT_REOPEN_MINUTES", default=30)
+INCIDENT_RECOVERY_CLEAN_MINUTES = env.int("INCIDENT_RECOVERY_CLEAN_MINUTES", default=5)
+# --- end of issue 14's block ----------------------------------------------------------------------------------
+
 # Tests need the real services when this is set; a test that would skip fails instead.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 

@@ -146,8 +146,12 @@ def test_beat_tasks_detect_and_evaluate():
     from incidents.schedules import SCHEDULES
     from lineup_ops.celery import app
 
-    assert {task for task, _ in SCHEDULES.values()} == {"incidents.detect", "incidents.evaluate_checks"}
-    assert all(every == 60 and task in app.tasks for task, every in SCHEDULES.values())
+    assert {task: every for task, every in SCHEDULES.values()} == {
+        "incidents.detect": 60,
+        "incidents.evaluate_checks": 60,
+        "incidents.send_due_notifications": 30,
+    }
+    assert all(task in app.tasks for task, _ in SCHEDULES.values())
     failing_logs(factories.integration(provider="hubspot"), 6)
     assert tasks.detect.delay().get() == {"opened": 1, "updated": 0}
     assert tasks.detect.delay().get() == {"opened": 0, "updated": 1}
