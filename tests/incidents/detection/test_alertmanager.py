@@ -15,20 +15,20 @@ from tests.support.incidents import failing_logs
 pytestmark = pytest.mark.django_db
 
 
-def payload(status="firing", provider="hubspot", **overrides):
+def payload(status="firing", provider="hubspot", severity=None, starts="2026-11-24T10:00:00Z", **overrides):
     alert = {
         "status": status,
         "labels": {
             "alertname": "IDISIntegrationProviderErrors",
             "provider": provider,
             "endpoint": "/crm/v3/objects/contacts",
-            "severity": "warning",
+            **({"severity": severity} if severity else {}),
         },
         "annotations": {"summary": f"{provider} integration errors"},
-        "startsAt": "2026-11-24T10:00:00Z",
+        "startsAt": starts,
         "endsAt": "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus/graph",
-        "fingerprint": "abc123",
+        "fingerprint": f"abc123-{provider}",
     }
     body = {
         "version": "4",
@@ -78,14 +78,79 @@ def test_a_firing_alert_opens_one_incident_and_a_second_updates_it(client, admin
     assert first.status_code == 200 and len(first.json()["opened"]) == 1
     incident = Incident.objects.get()
     assert (incident.provider, incident.runbook, incident.severity) == ("hubspot", "RB-01", "SEV-3")
-    assert incident.detected_by == "IDISIntegrationProviderErrors (Alertmanager)"
-    second = post(client, admin_token, payload())
+    assert (incident.detected_by, incident.detector) == (
+        "Alertmanager: IDISIntegrationProviderErrors",
+        "alertmanager",
+    )
+    second = post(client, admin_token, payload(starts="2026-11-24T10:07:00Z"))  # the alert fired again
     assert second.json()["updated"] == [incident.pk] and Incident.objects.count() == 1
     kinds = list(incident.events.values_list("kind", flat=True))
     assert (
         kinds.count("alert") == 2 and kinds.count("escalation") == 1
     )  # no second notice for the same severity
     assert len(mail.outbox) == 1 and "integrations-oncall@localhost" in mail.outbox[0].to
+
+
+def test_a_retried_notification_adds_nothing(client, admin_token):
+    """The intake answered 500 after commit, Alertmanager retried, and the alert's event was doubled."""
+    body = payload()
+    assert post(client, admin_token, body).json()["opened"]
+    again = post(client, admin_token, body)
+    assert again.status_code == 200
+    assert again.json()["opened"] == again.json()["updated"] == []
+    assert again.json()["duplicates"] == [{"alert": "alerts[0]", "fingerprint": "abc123-hubspot"}]
+    incident = Incident.objects.get()
+    assert incident.events.filter(kind="alert").count() == 1
+    assert AuditEvent.objects.filter(action="incident.alert").count() == 1
+
+
+def test_a_mixed_notification_is_accepted_its_known_alerts_applied_once_even_posted_twice(
+    client, admin_token
+):
+    """One alert without a provider label made the intake refuse the whole notification with 400."""
+    body = payload()
+    good = body["alerts"][0]
+    body["alerts"] = [
+        good,
+        {**good, "labels": {"alertname": "IDISIntegrationProviderErrors"}, "fingerprint": "no-provider"},
+        {**good, "labels": {"alertname": "NodeDown", "instance": "db1"}, "fingerprint": "other"},
+        {**good, "labels": {**good["labels"], "provider": "myspace"}, "fingerprint": "myspace"},
+        {**good, "labels": {**good["labels"], "provider": "salesforce"}, "fingerprint": "sf"},
+    ]
+    for attempt in range(2):
+        response = post(client, admin_token, body)
+        assert response.status_code == 200
+        answer = response.json()
+        assert [i["alert"] for i in answer["ignored"]] == ["alerts[1]", "alerts[2]", "alerts[3]"]
+        assert "myspace" in answer["ignored"][2]["reason"] and answer["ignored"][1]["alertname"] == "NodeDown"
+        if attempt == 0:
+            assert len(answer["opened"]) == 2
+        else:
+            assert answer["opened"] == [] and len(answer["duplicates"]) == 2
+    assert sorted(Incident.objects.values_list("provider", flat=True)) == ["hubspot", "salesforce"]
+    for incident in Incident.objects.all():
+        assert incident.events.filter(kind="alert").count() == 1
+
+
+def test_the_severity_label_is_used_when_present(client, admin_token):
+    post(client, admin_token, payload(provider="hubspot", severity="critical"))  # hubspot defaults to SEV-3
+    assert Incident.objects.get(provider="hubspot").severity == "SEV-2"
+    post(client, admin_token, payload(provider="clearbit", severity="warning"))  # clearbit defaults to SEV-2
+    assert Incident.objects.get(provider="clearbit").severity == "SEV-3"
+    post(client, admin_token, payload(provider="lever", severity="info"))  # names no severity: RB-09's rule
+    assert Incident.objects.get(provider="lever").severity == "SEV-3"
+
+
+def test_an_alert_for_a_recently_resolved_incident_reopens_it(client, admin_token, operator):
+    from incidents.services.status import incident_advance
+
+    post(client, admin_token, payload())
+    incident = Incident.objects.get()
+    incident_advance(incident=incident, actor=operator, to="resolved", override_reason="looked fine")
+    response = post(client, admin_token, payload(starts="2026-11-24T10:30:00Z"))
+    assert response.json()["updated"] == [incident.pk] and Incident.objects.count() == 1
+    incident.refresh_from_db()
+    assert incident.status != "resolved" and incident.events.filter(kind="reopened").count() == 1
 
 
 def test_a_resolved_alert_is_noted_on_the_timeline(client, admin_token):
@@ -112,32 +177,45 @@ def test_the_alert_joins_the_incident_detection_opened(client, admin_token):
         (b"{not json", None),
         ({"version": "4"}, "alerts"),
         (payload(alerts=[]), "alerts"),
-        (payload(alerts=["x"]), "alerts[0]"),
-        (payload(provider="myspace"), "alerts[0].labels.provider"),
-        (payload(status="pending"), "alerts[0].status"),
-        (
-            payload(alerts=[{"status": "firing", "labels": {"provider": "hubspot"}}]),
-            "alerts[0].labels.alertname",
-        ),
+        (["not", "an", "object"], "body"),
+    ],
+)
+def test_a_body_that_is_not_alertmanagers_is_refused_with_400_and_changes_nothing(
+    client, admin_token, body, field
+):
+    response = post(client, admin_token, body)
+    assert response.status_code == 400
+    if field:
+        assert response.json()["error"]["field"] == field
+    assert not Incident.objects.exists() and not AuditEvent.objects.exists() and not mail.outbox
+
+
+@pytest.mark.parametrize(
+    "body,why",
+    [
+        (payload(alerts=["x"]), "not an object"),
+        (payload(provider="myspace"), "myspace"),
+        (payload(status="pending"), "pending"),
+        (payload(alerts=[{"status": "firing", "labels": {"provider": "hubspot"}}]), "not a Lineup alert"),
         (
             payload(
                 alerts=[
                     {
                         "status": "firing",
-                        "labels": {"alertname": "X", "provider": "hubspot"},
+                        "labels": {"alertname": "IDISIntegrationProviderErrors", "provider": "hubspot"},
                         "startsAt": "soon",
                     }
                 ]
             ),
-            "alerts[0].startsAt",
+            "startsAt",
         ),
     ],
 )
-def test_a_bad_payload_is_refused_with_400_and_changes_nothing(client, admin_token, body, field):
+def test_an_alert_this_console_cannot_apply_is_ignored_and_named_with_200(client, admin_token, body, why):
     response = post(client, admin_token, body)
-    assert response.status_code == 400
-    if field:
-        assert response.json()["error"]["field"] == field
+    assert response.status_code == 200
+    [ignored] = response.json()["ignored"]
+    assert ignored["alert"] == "alerts[0]" and why in ignored["reason"]
     assert not Incident.objects.exists() and not AuditEvent.objects.exists() and not mail.outbox
 
 
