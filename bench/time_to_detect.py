@@ -51,7 +51,10 @@ def _tenants(provider):
         t = Tenant.objects.create(name=f"T{i}", slug=f"t{i}")
         out.append(
             Integration.objects.create(
-                tenant=t, provider=provider, category=PROVIDERS[provider].category, auth_type=PROVIDERS[provider].auth_type
+                tenant=t,
+                provider=provider,
+                category=PROVIDERS[provider].category,
+                auth_type=PROVIDERS[provider].auth_type,
             )
         )
     return out
@@ -80,9 +83,13 @@ def run(scenario: str, phase: int) -> float | None:
                 fault_at = clock.now
                 if scenario == "reauth":
                     Integration.objects.filter(pk__in=[i.pk for i in integrations]).update(
-                        status="needs_reauth", last_error_category="auth_refresh_failed", last_error_at=clock.now
+                        status="needs_reauth",
+                        last_error_category="auth_refresh_failed",
+                        last_error_at=clock.now,
                     )
-            if t % 10 == 0 and not (scenario == "reauth" and in_fault):  # needs_reauth integrations stop calling
+            if t % 10 == 0 and not (
+                scenario == "reauth" and in_fault
+            ):  # needs_reauth integrations stop calling
                 errors = 0
                 if in_fault and scenario == "full":
                     errors = CALLS_PER_10S
@@ -93,7 +100,9 @@ def run(scenario: str, phase: int) -> float | None:
                 if ok:
                     rollups.count(provider=provider, endpoint=endpoint, at=clock.now, n=ok)
                 if errors:
-                    rollups.count(provider=provider, endpoint=endpoint, category="provider_5xx", at=clock.now, n=errors)
+                    rollups.count(
+                        provider=provider, endpoint=endpoint, category="provider_5xx", at=clock.now, n=errors
+                    )
             if clock.now.second == detect_second:
                 rates.detect()
                 incident = Incident.objects.first()
