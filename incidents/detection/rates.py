@@ -401,9 +401,15 @@ def signals(now: datetime | None = None) -> list[Signal]:
         if signal is not None:
             signal.window = s  # the impact is measured over the slow window
             found[provider] = signal
-    for extra in (state_signals(now), status_page_signals(now)):
-        for provider, signal in extra.items():
-            found.setdefault(provider, signal)
+    for provider, signal in state_signals(now).items():
+        f = fast.get(provider)
+        if signal.category not in AUTH_CATEGORIES and f is not None and f.total > f.errors:
+            # Calls succeed again: integrations still showing 'error' are waiting for their next call, and the
+            # error rates, not their state, say whether the provider is failing.
+            continue
+        found.setdefault(provider, signal)
+    for provider, signal in status_page_signals(now).items():
+        found.setdefault(provider, signal)
     return [found[p] for p in sorted(found)]
 
 

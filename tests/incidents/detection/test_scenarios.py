@@ -9,7 +9,7 @@ from dashboard import selectors as dashboard
 from incidents.models import Incident
 from incidents.services.status import incident_advance
 from tests.support import factories
-from tests.support.incidents import replay
+from tests.support.incidents import failing_logs, replay
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +268,22 @@ def test_silence_is_not_a_recovery(clock, hubspot_tenants):
     replay(clock, provider="hubspot", seconds=4 * 60, failing=lambda t: True)
     replay(clock, provider="hubspot", seconds=15 * 60, failing=lambda t: False, calls_per_10s=0)
     assert Incident.objects.get().recovered_at is None
+
+
+def test_integrations_still_showing_error_after_recovery_do_not_reopen_a_resolved_incident(clock, operator):
+    """After an outage, sparse traffic leaves integrations in 'error' until their next call: not a new signal."""
+    from django.utils import timezone
+
+    from incidents.detection import rates
+    from tests.support.incidents import traffic
+
+    integrations = [factories.integration(provider="greenhouse") for _ in range(3)]
+    for integration in integrations:
+        failing_logs(integration, 2, category="connection")
+    [(incident, _)] = rates.detect()
+    incident_advance(incident=incident, actor=operator, to="resolved", override_reason="back")
+    clock.advance(minutes=3)
+    traffic("greenhouse", at=timezone.now(), calls=5)  # calls succeed again
+    assert rates.detect() == []
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
