@@ -1,6 +1,7 @@
 """The notifications outbox (issue 14): escalations and tenant notices are rows, sent after commit, retried
 until sent; the timeline says "queued", then "sent" or "failed: <error>". A dead mail server fails nothing."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -121,3 +122,34 @@ def test_an_unreachable_broker_leaves_the_row_queued_for_beat(django_capture_on_
     assert created and Notification.objects.get().status == "queued"
     Notification.objects.update(created_at=incident.opened_at - timedelta(minutes=1))
     assert tasks.send_due_notifications.delay().get() == 1  # beat's sweep sends it (locmem mail in tests)
+
+
+def test_with_the_mail_server_down_the_alert_intake_answers_200_and_its_page_fails_on_the_row(
+    dead_mail_server, django_capture_on_commit_callbacks, client
+):
+    """The alert intake answered 500 when mail failed after commit, and Alertmanager's retry doubled the alert."""
+    _, token = factories.api_token(scope="admin")
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "IDISIntegrationProviderErrors", "provider": "lever"},
+                "startsAt": "2026-11-24T10:00:00Z",
+                "fingerprint": "f1",
+            }
+        ],
+    }
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/api/v1/alerts",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+            )
+        assert response.status_code == 200
+    incident = Incident.objects.get()
+    assert incident.events.filter(kind="alert").count() == 1
+    assert Notification.objects.get().status == "failed"
