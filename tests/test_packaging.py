@@ -90,7 +90,8 @@ def test_the_rule_file_is_read_from_the_package_with_runbook_links_on_console_ur
 
     assert "IDISIntegrationProviderErrors" in shipped_rules()
     rendered = render_rules("https://ops.example.com/")
-    assert rendered.count('runbook_url: "https://ops.example.com/runbooks/RB-09/"') == 2
+    # Three alerts since issue 14: the fast and the slow burn of IDISIntegrationProviderErrors, and webhooks.
+    assert rendered.count('runbook_url: "https://ops.example.com/runbooks/RB-09/"') == 3
     assert "127.0.0.1:8000" not in rendered
 
 
