@@ -259,7 +259,7 @@ curl -fsS -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$AM_PORT/
 incident_opened() {
   shell_py "
 from incidents.models import Incident
-import sys; sys.exit(0 if Incident.objects.filter(provider='hubspot', detected_by__startswith='IDISIntegrationProviderErrors').exists() else 1)"
+import sys; sys.exit(0 if Incident.objects.filter(provider='hubspot', detector='alertmanager', detected_by='Alertmanager: IDISIntegrationProviderErrors').exists() else 1)"
 }
 wait_for 60 "Alertmanager's webhook opened an incident in the console" incident_opened
 
