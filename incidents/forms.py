@@ -68,7 +68,9 @@ class PostmortemForm(forms.Form):
     fallback_effective = _text("fallback_effective")
     reconciliation_completeness = _text("reconciliation_completeness")
     communication_timeliness = _text("communication_timeliness")
-    resilience_review = _text("resilience_review")
+    multi_provider_strategy = _text("multi_provider_strategy")
+    fallback_reliability = _text("fallback_reliability")
+    local_caching = _text("local_caching")
 
 
 class FollowUpForm(forms.Form):

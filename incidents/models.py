@@ -128,6 +128,14 @@ class ChecklistItem(models.Model):
     check_result = models.CharField(max_length=8, blank=True)  # pass, fail, error
     check_evidence = models.TextField(blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the check last turned from pass to fail (until it passes again).",
+    )
+    done_evidence = models.TextField(blank=True, help_text="What proves the step done: who, how and when.")
+    skipped = models.BooleanField(default=False)
+    skip_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["incident", "position"]
@@ -180,8 +188,13 @@ class Postmortem(models.Model):
     reconciliation_completeness = models.TextField("Data reconciliation completeness", blank=True)
     communication_timeliness = models.TextField("Communication timeliness to affected users", blank=True)
     resilience_review = models.TextField(
-        "Resilience review (multi-provider strategy, fallback reliability, local caching)", blank=True
+        "Resilience review (earlier postmortems: multi-provider strategy, fallback reliability, local caching)",
+        blank=True,
     )
+    # RB-09's resilience review asks three questions; each has its own answer (one field ticks one item).
+    multi_provider_strategy = models.TextField("Evaluate multi-provider strategy", blank=True)
+    fallback_reliability = models.TextField("Review fallback mechanism reliability", blank=True)
+    local_caching = models.TextField("Consider local caching improvements", blank=True)
     follow_ups = models.JSONField(
         default=list, blank=True, help_text="[{'item': ..., 'owner': ..., 'done': false}]"
     )

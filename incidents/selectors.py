@@ -3,11 +3,11 @@
 from datetime import timedelta
 from statistics import median
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentEvent
-from integrations.models import AuditEvent, Integration
+from integrations.models import AuditAction, AuditEvent, Integration
 
 # Audit rows written by incident services mirror IncidentEvents: the timeline shows the event once.
 INCIDENT_AUDIT_PREFIX = "incident."
@@ -159,3 +159,36 @@ def format_duration(value: timedelta | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {seconds:02d}s"
+
+
+# ------------------------------------------------------------------------------------------ undo by effect
+
+
+def _switched_in_window(incident: Incident, action: str) -> QuerySet:
+    """Integrations of the provider an audit row of `action` changed inside the incident's window, whoever did
+    it (tracker, admin, API, command)."""
+    start = min(incident_start(incident), incident.opened_at)
+    return AuditEvent.objects.filter(
+        provider=incident.provider,
+        action=action,
+        created_at__gte=start,
+        created_at__lte=incident_end(incident),
+        integration__isnull=False,
+        details__changed=True,
+    ).values("integration_id")
+
+
+def disabled_during(incident: Incident) -> QuerySet:
+    """Every integration of the provider still disabled that was disabled during the incident's window."""
+    return Integration.objects.filter(provider=incident.provider, enabled=False).filter(
+        Q(disabled_for_incident=incident.pk)
+        | Q(pk__in=_switched_in_window(incident, AuditAction.INTEGRATION_DISABLE))
+    )
+
+
+def paused_during(incident: Incident) -> QuerySet:
+    """Every integration of the provider still paused that was paused during the incident's window."""
+    return Integration.objects.filter(provider=incident.provider, sync_paused=True).filter(
+        Q(paused_for_incident=incident.pk)
+        | Q(pk__in=_switched_in_window(incident, AuditAction.INTEGRATION_PAUSE))
+    )

@@ -519,6 +519,9 @@ class AuditAction(models.TextChoices):
     INCIDENT_RECOVERED = "incident.recovered", "Recovery signal"
     INCIDENT_NOTIFICATION = "incident.notification", "Notification sent or failed"
     INCIDENT_ALERT = "incident.alert", "Alert applied"
+    INCIDENT_REFUSED = "incident.refused", "Refused attempt"
+    INCIDENT_ITEM_SKIPPED = "incident.item_skipped", "Checklist item skipped"
+    INCIDENT_ITEM_REOPENED = "incident.item_reopened", "Checklist item reopened (its check fails again)"
 
 
 class AuditEvent(models.Model):

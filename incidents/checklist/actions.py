@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from incidents.selectors import affected_integrations, incident_start
+from incidents.selectors import affected_integrations, disabled_during, incident_start, paused_during
 from incidents.services import communication
 from integrations import services
+from integrations.access.actors import MANAGE_CREDENTIALS
 from integrations.catalog import PROVIDERS
-from integrations.models import Integration, SyncLog, WebhookDelivery
+from integrations.models import SyncLog, WebhookDelivery
 
 POLL_INTERVAL = timedelta(minutes=5)
 WEBHOOK_MAX_RETRIES = 10
@@ -50,6 +51,10 @@ class Action:
     label: str
     explanation: str
     params: tuple[Param, ...] = ()
+    # The integrations the action will act on, for its confirmation (None: the affected integrations).
+    targets: Callable | None = None
+    # The right the action's service needs beyond working incidents ("" for none): shown before it refuses.
+    needs: str = ""
 
     @property
     def name(self) -> str:
@@ -60,9 +65,11 @@ class Action:
         return self.fn(incident, actor, params)
 
 
-def action(label: str, explanation: str, *, params=()) -> Callable[[Callable], Action]:
+def action(
+    label: str, explanation: str, *, params=(), targets=None, needs: str = ""
+) -> Callable[[Callable], Action]:
     def make(fn: Callable[..., ActionOutcome]) -> Action:
-        return Action(fn, label, explanation, tuple(params))
+        return Action(fn, label, explanation, tuple(params), targets, needs)
 
     return make
 
@@ -177,17 +184,21 @@ def pause_non_critical(incident, actor, params) -> ActionOutcome:
         reason=_incident_reason(incident, params, "rate limit exhaustion, non-critical syncs paused"),
     )
     return ActionOutcome(
-        result.describe("Pause non-critical syncs"), {"changed": result.changed, **_counts(result)}
+        result.describe("Pause non-critical syncs"),
+        {"changed": result.changed, **_counts(result)},
+        ok=result.changed > 0,
     )
 
 
 @action(
-    "Resume non-critical syncs",
-    "Resumes the integrations that 'Pause non-critical syncs' paused, and only those.",
+    "Resume the syncs paused during this incident",
+    "Resumes every integration of the provider paused during the incident's window, whoever paused it "
+    "(tracker, admin, API or command), and only those.",
+    targets=paused_during,
 )
 def resume_paused(incident, actor, params) -> ActionOutcome:
-    result = services.integrations_resume_non_critical(provider=incident.provider, actor=actor)
-    return ActionOutcome(result.describe("Resume non-critical syncs"), {"changed": result.changed})
+    result = services.integration_resume(integrations=paused_during(incident), actor=actor)
+    return ActionOutcome(result.describe("Resume"), {"changed": result.changed}, ok=result.changed > 0)
 
 
 @action(
@@ -205,15 +216,15 @@ def disable_integration(incident, actor, params) -> ActionOutcome:
     return ActionOutcome(result.describe("Disable"), {"changed": result.changed})
 
 
-@action("Enable integrations disabled for this incident", "Enables the integrations this incident disabled.")
+@action(
+    "Enable the integrations disabled during this incident",
+    "Enables every integration of the provider disabled during the incident's window, whoever disabled it "
+    "(tracker, admin, API or command).",
+    targets=disabled_during,
+)
 def enable_integration(incident, actor, params) -> ActionOutcome:
-    result = services.integration_enable(
-        integrations=Integration.objects.filter(
-            provider=incident.provider, enabled=False, disabled_for_incident=incident.pk
-        ),
-        actor=actor,
-    )
-    return ActionOutcome(result.describe("Enable"), {"changed": result.changed})
+    result = services.integration_enable(integrations=disabled_during(incident), actor=actor)
+    return ActionOutcome(result.describe("Enable"), {"changed": result.changed}, ok=result.changed > 0)
 
 
 # ------------------------------------------------------------------------------------------ recovery
@@ -229,8 +240,16 @@ def reconnect(incident, actor, params) -> ActionOutcome:
     result = services.integrations_reconnect(
         integrations=_live(incident), actor=actor, source=f"INC-{incident.pk}"
     )
+    # Words that match the evidence: a failed refresh is a failure, not "already so".
+    summary = f"Reconnect: {result.changed} of {result.total} reconnected"
+    if result.unchanged:
+        summary += f", {result.unchanged} failed"
+    extra = [f"{k[2:].replace('_', ' ')}: {v}" for k, v in _counts(result).items() if v]
+    summary += (f" ({', '.join(extra)})" if extra else "") + "."
     return ActionOutcome(
-        result.describe("Reconnect"), {"changed": result.changed, **_counts(result)}, ok=result.unchanged == 0
+        summary,
+        {"changed": result.changed, **_counts(result)},
+        ok=result.unchanged == 0 and result.changed > 0,
     )
 
 
@@ -238,6 +257,7 @@ def reconnect(incident, actor, params) -> ActionOutcome:
     "Rotate credentials",
     "Full rotation: every OAuth token of the affected integrations is refreshed and "
     "every credential re-encrypted with the newest key (RB-09 recovery 2).",
+    needs=MANAGE_CREDENTIALS,
 )
 def rotate_credentials(incident, actor, params) -> ActionOutcome:
     result = services.credentials_rotate(

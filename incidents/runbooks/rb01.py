@@ -83,7 +83,12 @@ RUNBOOK = Runbook(
             action=actions.disable_integration,
         ),
         # Console addition: what step 4 disabled comes back before recovery can be confirmed.
-        Step(R, "Enable the integrations disabled for this incident", action=actions.enable_integration),
+        Step(
+            R,
+            "Enable the integrations disabled during this incident",
+            action=actions.enable_integration,
+            check=checks.nothing_left_disabled,
+        ),
         # Recovery confirmation
         Step(
             V,
@@ -102,6 +107,12 @@ RUNBOOK = Runbook(
             "No error alerts in last 15 minutes",
             source="No error alerts in last 15 minutes",
             check=checks.no_errors_15m,
+        ),
+        # Console addition (issue 15): nothing the outage touched may stay behind unsynced.
+        Step(
+            V,
+            "No record of the provider left failed or never created",
+            check=checks.no_unsynced_records,
         ),
         # Post-incident
         Step(

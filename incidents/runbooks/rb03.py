@@ -85,7 +85,12 @@ RUNBOOK = Runbook(
             depth=1,
         ),
         # Console addition: "temporarily" ends here.
-        Step(R, "Resume the syncs paused for this incident", action=actions.resume_paused),
+        Step(
+            R,
+            "Resume the syncs paused during this incident",
+            action=actions.resume_paused,
+            check=checks.nothing_left_paused,
+        ),
         # Recovery confirmation
         Step(
             V,

@@ -108,6 +108,12 @@ RUNBOOK = Runbook(
             action=actions.verify_sync,
             check=checks.verify_sync_clean,
         ),
+        # Console addition (issue 15): nothing the outage touched may stay behind unsynced.
+        Step(
+            V,
+            "No record of the provider left failed or never created",
+            check=checks.no_unsynced_records,
+        ),
         # Post-incident
         Step(P, "Update validation logic if needed", source="Update validation logic if needed"),
         Step(P, "Document any mapping changes", source="Document any mapping changes"),

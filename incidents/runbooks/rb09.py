@@ -261,6 +261,12 @@ RUNBOOK = Runbook(
             depth=1,
             check=checks.retry_queue_draining,
         ),
+        # Console addition (issue 15): nothing the outage touched may stay behind unsynced.
+        Step(
+            V,
+            "No record of the provider left failed or never created",
+            check=checks.no_unsynced_records,
+        ),
         # Postmortem: analysis focus, then resilience review
         Step(
             P,
@@ -290,19 +296,19 @@ RUNBOOK = Runbook(
             P,
             "Evaluate multi-provider strategy",
             source="Evaluate multi-provider strategy",
-            check=checks.pm_resilience_review,
+            check=checks.pm_multi_provider_strategy,
         ),
         Step(
             P,
             "Review fallback mechanism reliability",
             source="Review fallback mechanism reliability",
-            check=checks.pm_resilience_review,
+            check=checks.pm_fallback_reliability,
         ),
         Step(
             P,
             "Consider local caching improvements",
             source="Consider local caching improvements",
-            check=checks.pm_resilience_review,
+            check=checks.pm_local_caching,
         ),
     ),
 )

@@ -1,12 +1,14 @@
 """Working an incident's checklist: run an item's action, tick an item a person did, and evaluate the checks
 (items whose check passes complete themselves)."""
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from incidents import errors
 from incidents.checklist.actions import Action, ActionOutcome
 from incidents.checklist.checks import CheckResult, run
+from incidents.checklist.evidence import BY_CHECK, PROOFS, evidence_for
 from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
 from incidents.runbooks import ACTIONS, CHECKS
 from incidents.services import timeline
@@ -15,9 +17,28 @@ from integrations.models import AuditAction
 
 NOT_ACTIVE = (IncidentStatus.CLOSED,)
 # Before containment, a recovery or verification condition that holds proves nothing (nothing has been done yet):
-# its check shows live, but completes the item only once the incident is contained or later.
-GATED_PHASES = ("recovery", "verification")
+# its check shows live, but completes the item only once the incident is contained or later; a post-incident
+# condition ("no data needs a manual sync") only once the incident is being verified.
+GATED_PHASES = {"recovery": IncidentStatus.CONTAINED, "verification": IncidentStatus.CONTAINED}
+POST_INCIDENT_GATE = IncidentStatus.VERIFYING
+# Until resolution a check stays live: an item its check completed unticks when the check fails again.
+LIVE_UNTIL = IncidentStatus.RESOLVED
+# A resolved incident evaluates only its post-incident steps (the postmortem).
 RESOLVED_PHASE = "post_incident"
+
+
+def _reached(status: str, gate: str) -> bool:
+    return STATUS_ORDER.index(status) >= STATUS_ORDER.index(gate)
+
+
+def refuse(incident: Incident, actor: Actor, what: str, error: Exception) -> None:
+    """A refused attempt goes on the timeline (and the audit), so that the commander sees who tried what."""
+    reason = getattr(error, "message", None) or str(error) or "not allowed"
+    with transaction.atomic():
+        timeline.event(
+            incident, "refused", actor, f"Refused: {what} ({reason})", {"what": what, "reason": reason[:500]}
+        )
+        timeline.audit(incident, actor, AuditAction.INCIDENT_REFUSED, {"what": what, "reason": reason[:500]})
 
 
 def _item(incident: Incident, item: ChecklistItem | int) -> ChecklistItem:
@@ -70,16 +91,26 @@ def clean_params(action: Action, params: dict | None) -> dict:
 def checklist_item_run_action(
     *, incident: Incident, item: ChecklistItem | int, actor: Actor, params: dict | None = None
 ) -> ActionOutcome:
-    """Run a checklist item's action; the result goes on the timeline and a successful run completes the item."""
-    timeline.require(actor)
+    """Run a checklist item's action; the result goes on the timeline. The item completes from evidence (the
+    audit rows its work wrote, `incidents.checklist.evidence`), or from its check: a run that changed nothing
+    completes nothing. A refused run is on the timeline too."""
     incident = Incident.objects.get(pk=incident.pk)
     item = _item(incident, item)
+    try:
+        timeline.require(actor)
+    except PermissionDenied as e:
+        refuse(incident, actor, item.text[:200], e)
+        raise
     if incident.status in NOT_ACTIVE:
         raise errors.ServiceError(errors.INCIDENT_FINISHED.format(status=incident.status), code="finished")
     action = item_action(item)
     params = clean_params(action, params)
     # Provider calls (reconcile, verify, refresh) run outside any transaction; the services hold their own.
-    outcome = action(incident, actor, params)
+    try:
+        outcome = action(incident, actor, params)
+    except PermissionDenied as e:
+        refuse(incident, actor, action.label, e)
+        raise
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -100,14 +131,21 @@ def checklist_item_run_action(
             AuditAction.INCIDENT_ACTION,
             {"action": action.name, "item": item.key, "ok": outcome.ok, "summary": outcome.summary[:500]},
         )
-        # An item with a check completes from data (its check, evaluated now), never from having run.
-        if outcome.ok and not item.done and not item.check_name:
+        # An item with a check, or whose work writes evidence, completes from data, never from having run;
+        # an action without either completes when its run succeeded.
+        if outcome.ok and not item.done and not item.check_name and not _proven(item.action):
             ChecklistItem.objects.filter(pk=item.pk).update(
-                done=True, done_by=actor_label(actor), done_at=now
+                done=True,
+                done_by=actor_label(actor),
+                done_at=now,
+                done_evidence=f"{action.label} run by {actor_label(actor)} (tracker)",
             )
-    if item.check_name:
-        incident_evaluate_checks(incident=incident)
+    incident_evaluate_checks(incident=incident)
     return outcome
+
+
+def _proven(action_name: str) -> bool:
+    return action_name in PROOFS or action_name in BY_CHECK or action_name == "escalate"
 
 
 def _jsonable(details: dict) -> dict:
@@ -124,15 +162,22 @@ def _jsonable(details: dict) -> dict:
 
 def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, actor: Actor) -> ChecklistItem:
     """Tick an item a person did; items with a check complete only from data."""
-    timeline.require(actor)
     item = _item(incident, item)
+    try:
+        timeline.require(actor)
+    except PermissionDenied as e:
+        refuse(incident, actor, f"Mark done: {item.text[:200]}", e)
+        raise
     if item.check_name:
         raise errors.ServiceError(errors.ITEM_HAS_CHECK, code="has_check")
     if item.done:
         return item
     with transaction.atomic():
         ChecklistItem.objects.filter(pk=item.pk).update(
-            done=True, done_by=actor_label(actor), done_at=timezone.now()
+            done=True,
+            done_by=actor_label(actor),
+            done_at=timezone.now(),
+            done_evidence=f"marked done by {actor_label(actor)} (tracker)",
         )
         timeline.event(incident, "done", actor, f"Done: {item.text}", {"item": item.pk})
         timeline.audit(incident, actor, AuditAction.INCIDENT_ITEM_DONE, {"item": item.key})
@@ -141,10 +186,17 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
 
 
 def incident_evaluate_checks(*, incident: Incident) -> int:
-    """Run every check of the incident's checklist, store result and evidence, and complete the items whose check
-    passes (recovery and verification items only once the incident is contained), and group items whose sub-steps
-    are all done. A resolved incident only evaluates its post-incident steps; a closed one nothing. Returns how
-    many items completed now."""
+    """Evaluate the incident's checklist from data and store what proves each item.
+
+    - An item with a check stores its result and evidence; it completes when the check passes (recovery and
+      verification items once the incident is contained, post-incident items once it is being verified), and
+      until the incident is resolved it unticks when its check fails again, saying since when.
+    - An item with an action completes when the audit trail shows that action's work done for the provider
+      inside the incident's window, from wherever (`incidents.checklist.evidence`); the evidence names who, how
+      and when.
+    - A group item (no check, no action) is done when all its sub-steps are.
+    A resolved incident only evaluates its post-incident steps; a closed one nothing. Returns how many items
+    completed now."""
     # Checks read the incident as it is now (its status, its recovery signal), not as the caller loaded it.
     incident = Incident.objects.filter(pk=incident.pk).first() or incident
     status = incident.status
@@ -156,22 +208,47 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
         items = items.filter(phase=RESOLVED_PHASE)
     items = list(items)
     now = timezone.now()
-    contained = STATUS_ORDER.index(status) >= STATUS_ORDER.index(IncidentStatus.CONTAINED)
+    live = not _reached(status, LIVE_UNTIL)
     results = {}
-    completed = []
+    completed, reopened = [], []
+    proven = evidence_for(
+        incident, {i.action for i in items if i.action and not i.check_name and not i.done and not i.skipped}
+    )
     for item in items:
-        if not item.check_name:
+        if item.skipped:
             continue
-        if item.check_name not in results:
-            check = CHECKS.get(item.check_name)
-            results[item.check_name] = (
-                run(check, incident) if check else CheckResult(None, f"unknown check '{item.check_name}'")
+        if item.check_name:
+            if item.check_name not in results:
+                check = CHECKS.get(item.check_name)
+                results[item.check_name] = (
+                    run(check, incident) if check else CheckResult(None, f"unknown check '{item.check_name}'")
+                )
+            result = results[item.check_name]
+            was = item.check_result
+            item.check_result, item.check_evidence, item.checked_at = (
+                result.label,
+                result.evidence[:2000],
+                now,
             )
-        result = results[item.check_name]
-        item.check_result, item.check_evidence, item.checked_at = result.label, result.evidence[:2000], now
-        if result.passed and not item.done and (item.phase not in GATED_PHASES or contained):
-            item.done, item.done_by, item.done_at = True, f"check:{item.check_name}", now
-            completed.append(item)
+            if result.passed:
+                item.failing_since = None
+            elif result.passed is False and (was != "fail" or item.failing_since is None):
+                item.failing_since = now
+            gate = POST_INCIDENT_GATE if item.phase == "post_incident" else GATED_PHASES.get(item.phase)
+            if result.passed and not item.done and (gate is None or _reached(status, gate)):
+                item.done, item.done_by, item.done_at = True, f"check:{item.check_name}", now
+                item.done_evidence = f"check passed at {_fmt(now)}: {result.evidence[:500]}"
+                completed.append(item)
+            elif result.passed is False and item.done and live and item.done_by.startswith("check:"):
+                item.done, item.done_by, item.done_at = False, "", None
+                item.done_evidence = f"unticked: the check fails again since {_fmt(now)}"
+                reopened.append(item)
+        elif item.action and not item.done:
+            evidence = proven.get(item.action)
+            if evidence is not None:
+                item.done, item.done_by, item.done_at = True, evidence.who, evidence.at
+                item.done_evidence = str(evidence)
+                completed.append(item)
     # A group item (no check, no action) is done when all its sub-steps are.
     for i, item in enumerate(items):
         if item.check_name or item.action or item.done:
@@ -181,38 +258,107 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
             if child.depth <= item.depth:
                 break
             children.append(child)
-        if children and all(c.done for c in children):
+        if children and all(c.done or c.skipped for c in children):
             item.done, item.done_by, item.done_at = True, "check:sub-steps", now
+            item.done_evidence = "all its sub-steps are done"
             completed.append(item)
     with transaction.atomic():
         ChecklistItem.objects.bulk_update(
-            items, ["check_result", "check_evidence", "checked_at", "done", "done_by", "done_at"]
+            items,
+            [
+                "check_result",
+                "check_evidence",
+                "checked_at",
+                "failing_since",
+                "done",
+                "done_by",
+                "done_at",
+                "done_evidence",
+            ],
         )
-        if completed:
-            IncidentEvent.objects.bulk_create(
-                [
-                    IncidentEvent(
-                        incident=incident,
-                        kind="check",
-                        actor=item.done_by,
-                        message=f"Done by check: {item.text}"
-                        + (f" ({item.check_evidence})" if item.check_evidence else ""),
-                        details={
-                            "item": item.pk,
-                            "check": item.check_name,
-                            "label": check_label(item.check_name),
-                        },
-                    )
-                    for item in completed
-                ]
+        events = [
+            IncidentEvent(
+                incident=incident,
+                kind="check" if item.check_name or not item.action else "evidence",
+                actor=item.done_by,
+                message=(
+                    f"Done by check: {item.text} ({item.check_evidence})"
+                    if item.check_name
+                    else f"Done: {item.text} ({item.done_evidence})"
+                ),
+                details={"item": item.pk, "check": item.check_name, "label": check_label(item.check_name)},
             )
+            for item in completed
+        ] + [
+            IncidentEvent(
+                incident=incident,
+                kind="reopened",
+                actor=f"check:{item.check_name}",
+                message=f"Not done any more: {item.text} (fails again: {item.check_evidence})",
+                details={"item": item.pk, "check": item.check_name},
+            )
+            for item in reopened
+        ]
+        if events:
+            IncidentEvent.objects.bulk_create(events)
+        if completed:
             timeline.audit(
                 incident,
                 System("incident-checks"),
                 AuditAction.INCIDENT_CHECKS_PASSED,
                 {"items": [item.key for item in completed]},
             )
+        if reopened:
+            timeline.audit(
+                incident,
+                System("incident-checks"),
+                AuditAction.INCIDENT_ITEM_REOPENED,
+                {"items": [item.key for item in reopened]},
+            )
     return len(completed)
+
+
+def _fmt(at) -> str:
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def checklist_item_skip(
+    *, incident: Incident, item: ChecklistItem | int, actor: Actor, reason: str
+) -> ChecklistItem:
+    """Skip a post-incident item with a written reason (closing needs each one done or skipped)."""
+    item = _item(incident, item)
+    try:
+        timeline.require(actor)
+    except PermissionDenied as e:
+        refuse(incident, actor, f"Skip: {item.text[:200]}", e)
+        raise
+    reason = (reason or "").strip()
+    if not reason:
+        raise errors.ServiceError(errors.SKIP_REASON_REQUIRED, field="reason")
+    if item.phase != "post_incident":
+        raise errors.ServiceError(errors.SKIP_ONLY_POST_INCIDENT, code="not_skippable")
+    if item.done:
+        return item
+    with transaction.atomic():
+        ChecklistItem.objects.filter(pk=item.pk).update(skipped=True, skip_reason=reason[:2000])
+        timeline.event(
+            incident, "skipped", actor, f"Skipped: {item.text}; reason: {reason}", {"item": item.pk}
+        )
+        timeline.audit(
+            incident, actor, AuditAction.INCIDENT_ITEM_SKIPPED, {"item": item.key, "reason": reason[:500]}
+        )
+    item.refresh_from_db()
+    return item
+
+
+def open_post_incident_items(incident: Incident) -> list[str]:
+    """Post-incident items neither done nor skipped (evaluated fresh)."""
+    incident_evaluate_checks(incident=incident)
+    return list(
+        incident.checklist.filter(phase="post_incident", done=False, skipped=False)
+        .order_by("position")
+        .values_list("text", flat=True)
+    )
 
 
 def incidents_evaluate_active() -> int:

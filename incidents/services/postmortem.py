@@ -12,7 +12,11 @@ from incidents.services import timeline
 from integrations.access.actors import Actor, actor_label
 from integrations.models import AuditAction
 
-POSTMORTEM_TEXT_FIELDS = Postmortem.REQUIRED_FIELDS + ("resilience_review",)
+POSTMORTEM_TEXT_FIELDS = Postmortem.REQUIRED_FIELDS + (
+    "multi_provider_strategy",
+    "fallback_reliability",
+    "local_caching",
+)
 
 
 def postmortem_requirement(incident: Incident, now: datetime | None = None) -> str:

@@ -1,5 +1,6 @@
 """An incident's status: it only moves forward. Acknowledging makes the acting person the commander; resolving
-needs every verification check to pass (or a written reason); closing needs the postmortem when one is required."""
+needs every verification check to pass (or a written reason); closing needs the postmortem when one is required
+and every post-incident item done or skipped with a reason."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -8,7 +9,7 @@ from incidents import errors
 from incidents.models import STATUS_ORDER as ORDER
 from incidents.models import Incident, IncidentStatus
 from incidents.services import timeline
-from incidents.services.checklist import failing_verifications
+from incidents.services.checklist import failing_verifications, open_post_incident_items
 from incidents.services.postmortem import postmortem_missing, postmortem_requirement
 from integrations.access.actors import Actor, System, actor_label
 from integrations.models import AuditAction
@@ -53,6 +54,11 @@ def incident_advance(*, incident: Incident, actor: Actor, to: str, override_reas
             raise errors.ServiceError(
                 errors.POSTMORTEM_REQUIRED.format(why=why, missing=", ".join(missing)),
                 code="postmortem_required",
+            )
+        left = open_post_incident_items(current)
+        if left:
+            raise errors.ServiceError(
+                errors.POST_INCIDENT_OPEN.format(items="; ".join(left)), code="post_incident_open"
             )
     now = timezone.now()
     with transaction.atomic():

@@ -16,7 +16,11 @@ from incidents import errors
 from incidents.detection import rates
 from incidents.models import STATUS_ORDER, ChecklistItem, Incident, TenantContact
 from incidents.selectors import timeline
-from incidents.services.checklist import checklist_item_run_action, incident_evaluate_checks
+from incidents.services.checklist import (
+    checklist_item_run_action,
+    checklist_item_skip,
+    incident_evaluate_checks,
+)
 from incidents.services.postmortem import postmortem_requirement, postmortem_save
 from incidents.services.status import incident_acknowledge, incident_advance
 from integrations.engine import calls, dispatch, webhooks
@@ -34,7 +38,9 @@ COMPLETE_POSTMORTEM = {
     "fallback_effective": "Yes: polling kept changes flowing.",
     "reconciliation_completeness": "Every record changed during the outage was reconciled; verify_sync clean.",
     "communication_timeliness": "Tenants were told within 10 minutes.",
-    "resilience_review": "Keep polling as the fallback; cache provider lookups.",
+    "multi_provider_strategy": "A second CRM is not worth it for this outage length.",
+    "fallback_reliability": "Polling was reliable throughout the outage window.",
+    "local_caching": "Cache provider lookups for read paths during outages.",
     "follow_ups": [{"item": "Alert on webhook lag", "owner": "integrations-oncall"}],
 }
 
@@ -129,6 +135,17 @@ def resolve_and_close(incident, actor):
         incident_advance(incident=incident, actor=actor, to="closed")
     assert e.value.code == "postmortem_required"
     postmortem_save(incident=incident, actor=actor, data=COMPLETE_POSTMORTEM)
+    # Closing needs every post-incident item done or skipped, each skip with a reason.
+    incident_evaluate_checks(incident=incident)
+    left = list(incident.checklist.filter(phase="post_incident", done=False, skipped=False))
+    if left:
+        with pytest.raises(errors.ServiceError) as e:
+            incident_advance(incident=incident, actor=actor, to="closed")
+        assert e.value.code == "post_incident_open"
+        for item in left:
+            with pytest.raises(errors.ServiceError):
+                checklist_item_skip(incident=incident, item=item, actor=actor, reason="  ")
+            checklist_item_skip(incident=incident, item=item, actor=actor, reason="Done outside the console.")
     incident_advance(incident=incident, actor=actor, to="closed")
     assert Incident.objects.get(pk=incident.pk).status == "closed"
 

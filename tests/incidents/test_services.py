@@ -12,6 +12,7 @@ from incidents.models import ChecklistItem, Incident, Postmortem, TenantContact
 from incidents.services.checklist import (
     checklist_item_mark_done,
     checklist_item_run_action,
+    checklist_item_skip,
     incident_evaluate_checks,
 )
 from incidents.services.communication import incident_notify_tenants, incident_post_note
@@ -45,7 +46,7 @@ def outage(operator):
 
 def test_opening_by_hand_creates_the_runbook_checklist_and_refuses_a_second(outage, operator):
     assert outage.severity == "SEV-3" and outage.detected_by == "operator"
-    assert outage.checklist.count() == 46
+    assert outage.checklist.count() == 47  # 46 runbook steps + 'no record left failed or never created'
     phases = list(outage.checklist.order_by("position").values_list("phase", flat=True))
     assert list(dict.fromkeys(phases)) == [
         "detection",
@@ -119,6 +120,14 @@ def test_close_needs_the_postmortem_when_required(outage, operator):
             "follow_ups": [{"item": "Alert on webhook lag", "owner": "dana"}, {"item": "", "owner": ""}],
         },
     )
+    # The postmortem is complete, but the resilience review items are neither done nor skipped.
+    with pytest.raises(errors.ServiceError) as e:
+        incident_advance(incident=outage, actor=operator, to="closed")
+    assert e.value.code == "post_incident_open" and "Evaluate multi-provider strategy" in e.value.message
+    for item in outage.checklist.filter(phase="post_incident", done=False, skipped=False):
+        checklist_item_skip(
+            incident=outage, item=item, actor=operator, reason="Reviewed at the weekly meeting."
+        )
     incident_advance(incident=outage, actor=operator, to="closed")
     assert Incident.objects.get(pk=outage.pk).status == "closed"
     assert Postmortem.objects.get(incident=outage).follow_ups == [
@@ -168,7 +177,8 @@ def test_viewer_is_refused_and_nothing_changes(outage, viewer):
     outage.refresh_from_db()
     assert outage.status == "open" and outage.commander is None
     assert not mail.outbox
-    assert list(outage.events.values_list("kind", flat=True)) == ["opened", "escalation"]  # nothing more
+    # Nothing changed; the refused checklist run is on the timeline (issue 15: a refused attempt is seen).
+    assert list(outage.events.values_list("kind", flat=True)) == ["opened", "escalation", "refused"]
 
 
 def test_running_switch_to_polling_completes_the_item_and_is_on_the_timeline(outage, operator):

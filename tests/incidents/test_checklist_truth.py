@@ -1,0 +1,223 @@
+"""Issue 15: the tracker tells the truth. A step is done when its work is done, wherever it was done; undo acts by
+effect; live checks untick; resolve and close rules."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from incidents import errors
+from incidents.models import ChecklistItem, Postmortem
+from incidents.services.checklist import (
+    checklist_item_run_action,
+    checklist_item_skip,
+    incident_evaluate_checks,
+)
+from incidents.services.communication import incident_escalate
+from incidents.services.opening import incident_open
+from incidents.services.postmortem import postmortem_save
+from incidents.services.status import incident_advance
+from integrations import services
+from integrations.access.actors import System
+from integrations.models import Integration, Record, RecordLink, WebhookDelivery
+from tests.support import factories
+from tests.support.incidents import failing_logs
+
+pytestmark = pytest.mark.django_db
+
+
+def _open(provider, runbook, n=2, actor=None, **kw):
+    tenants = [factories.tenant(slug=f"{provider}-{i}", name=f"T{i}") for i in range(n)]
+    integrations = [factories.integration(tenant=t, provider=provider) for t in tenants]
+    for i in integrations:
+        failing_logs(i, 2)
+    incident = incident_open(
+        provider=provider,
+        runbook=runbook,
+        actor=actor or System("detection"),
+        tenants=tenants,
+        started_at=timezone.now() - timedelta(minutes=5),
+        **kw,
+    )
+    return incident, integrations
+
+
+def _item(incident, **kw) -> ChecklistItem:
+    incident_evaluate_checks(incident=incident)
+    return incident.checklist.filter(**kw).order_by("position").first()
+
+
+# ------------------------------------------------------------------------------------------ 1. work done anywhere
+
+
+def test_disabling_through_the_api_ticks_the_disable_step_and_names_who_how_when(operator):
+    incident, integrations = _open("salesforce", "RB-01")
+    token, _ = factories.api_token(name="runbook-curl")
+    services.integration_disable(integrations=integrations[0], actor=token, reason="cascading failures")
+    item = _item(incident, action="disable_integration")
+    assert item.done and item.done_by == "token:runbook-curl"
+    assert "(API)" in item.done_evidence and "Disable by token:runbook-curl" in item.done_evidence
+
+
+def test_a_command_queuing_webhook_retries_ticks_its_step(operator):
+    incident, integrations = _open("hubspot", "RB-09")
+    WebhookDelivery.objects.create(
+        integration=integrations[0], provider="hubspot", event_id="e1", status="FAILED"
+    )
+    services.webhooks_queue_retries(provider="hubspot", actor=System("cli"), max_retries=10)
+    item = _item(incident, action="queue_webhook_retries")
+    assert item.done and "(command)" in item.done_evidence
+
+
+def test_an_action_that_changed_nothing_does_not_tick_its_step(operator):
+    incident, _ = _open("hubspot", "RB-09")
+    outcome = checklist_item_run_action(
+        incident=incident, item=incident.checklist.get(action="queue_webhook_retries"), actor=operator
+    )
+    assert outcome.details["changed"] == 0
+    assert not _item(incident, action="queue_webhook_retries").done
+
+
+def test_pause_non_critical_that_paused_nothing_does_not_tick(operator):
+    incident, integrations = _open("hubspot", "RB-03")
+    Integration.objects.update(is_critical=True)
+    checklist_item_run_action(
+        incident=incident, item=incident.checklist.get(action="pause_non_critical"), actor=operator
+    )
+    assert not _item(incident, action="pause_non_critical").done
+
+
+def test_the_escalation_step_is_done_when_the_notification_was_sent(settings, operator):
+    settings.ONCALL_INTEGRATIONS_EMAILS = ["oncall@example.com"]
+    incident, _ = _open("hubspot", "RB-09")
+    incident_escalate(incident=incident, actor=System("detection"))
+    item = _item(incident, action="escalate")
+    assert item.done and "On-call notified" in item.done_evidence
+
+
+# ------------------------------------------------------------------------------------------ 2. undo by effect
+
+
+def test_enable_acts_on_integrations_disabled_through_the_api_and_is_done_only_when_none_is_left(operator):
+    incident, integrations = _open("salesforce", "RB-01")
+    token, _ = factories.api_token()
+    services.integration_disable(integrations=integrations[0], actor=token, reason="PATCH enabled=false")
+    checklist_item_run_action(
+        incident=incident, item=incident.checklist.get(action="disable_integration"), actor=operator
+    )
+    assert Integration.objects.filter(enabled=False).count() == 2
+    incident_advance(incident=incident, actor=operator, to="contained")
+    step = _item(incident, action="enable_integration")
+    assert not step.done and "still disabled" in step.check_evidence
+    checklist_item_run_action(incident=incident, item=step, actor=operator)
+    assert not Integration.objects.filter(enabled=False).exists()
+    assert _item(incident, action="enable_integration").done
+
+
+def test_an_integration_disabled_before_the_incident_is_left_alone(operator):
+    tenant = factories.tenant(slug="old")
+    old = factories.integration(tenant=tenant, provider="salesforce", enabled=False)
+    incident, _ = _open("salesforce", "RB-01")
+    from incidents.selectors import disabled_during
+
+    assert old not in disabled_during(incident)
+
+
+def test_resume_acts_on_pauses_made_in_the_admin(operator):
+    incident, integrations = _open("hubspot", "RB-03")
+    services.integration_pause(integrations=integrations[1], actor=operator, reason="admin pause")
+    incident_advance(incident=incident, actor=operator, to="contained")
+    step = _item(incident, action="resume_paused")
+    assert not step.done and "still paused" in step.check_evidence
+    checklist_item_run_action(incident=incident, item=step, actor=operator)
+    assert not Integration.objects.filter(sync_paused=True).exists()
+    assert _item(incident, action="resume_paused").done
+
+
+# ------------------------------------------------------------------------------------------ 3. live checks
+
+
+def test_a_check_that_passed_and_fails_again_unticks_and_says_since_when(operator):
+    incident, integrations = _open("salesforce", "RB-01")
+    incident_advance(incident=incident, actor=operator, to="verifying")
+    step = _item(incident, check_name="no_failed_records")
+    assert step.done and step.phase == "post_incident"
+    record = factories.record(tenant=integrations[0].tenant, kind="contact")
+    Record.objects.filter(pk=record.pk).update(crm_sync_status="FAILED")
+    step = _item(incident, check_name="no_failed_records")
+    assert not step.done and step.failing_since is not None
+    assert "fails again since" in step.done_evidence
+    assert incident.events.filter(kind="reopened").exists()
+
+
+def test_post_incident_checks_do_not_tick_during_the_outage(operator):
+    incident, _ = _open("salesforce", "RB-01")
+    step = _item(incident, check_name="no_failed_records")
+    assert step.check_result == "pass" and not step.done
+
+
+def test_each_postmortem_question_ticks_only_its_own_item(operator):
+    incident, _ = _open("hubspot", "RB-09")
+    postmortem_save(incident=incident, actor=operator, data={"multi_provider_strategy": "x"})
+    assert not _item(incident, check_name="pm_multi_provider_strategy").done  # one keystroke is no answer
+    postmortem_save(
+        incident=incident, actor=operator, data={"multi_provider_strategy": "Not worth a second CRM."}
+    )
+    incident_advance(incident=incident, actor=operator, to="verifying", override_reason="")
+    assert _item(incident, check_name="pm_multi_provider_strategy").done
+    assert not _item(incident, check_name="pm_fallback_reliability").done
+    assert not _item(incident, check_name="pm_local_caching").done
+
+
+def test_success_rate_is_not_restored_during_a_total_outage(operator):
+    incident, integrations = _open("hubspot", "RB-09")
+    factories.sync_log(integration=integrations[0], status="SUCCESS", created_at=timezone.now())
+    step = _item(incident, check_name="success_rate_restored")
+    assert step.check_result == "fail"
+
+
+# ------------------------------------------------------------------------------------------ 4. resolve and close
+
+
+def test_verification_includes_no_record_left_failed_or_never_created(operator):
+    incident, integrations = _open("hubspot", "RB-09")
+    record = factories.record(tenant=integrations[0].tenant, kind="contact")
+    RecordLink.objects.create(record=record, integration=integrations[0], remote_id="")
+    step = _item(incident, check_name="no_unsynced_records")
+    assert step.phase == "verification" and step.check_result == "fail"
+    assert "1 never created" in step.check_evidence
+    with pytest.raises(errors.ServiceError, match="No record of the provider left failed"):
+        incident_advance(incident=incident, actor=operator, to="resolved")
+
+
+def test_close_needs_post_incident_items_done_or_skipped_with_a_reason(operator):
+    incident, _ = _open("salesforce", "RB-01", severity="SEV-3")
+    incident_advance(incident=incident, actor=operator, to="resolved", override_reason="drill")
+    with pytest.raises(errors.ServiceError) as e:
+        incident_advance(incident=incident, actor=operator, to="closed")
+    assert e.value.code == "post_incident_open"
+    item = incident.checklist.get(action="retry_failed")
+    with pytest.raises(errors.ServiceError, match="reason"):
+        checklist_item_skip(incident=incident, item=item, actor=operator, reason="")
+    with pytest.raises(errors.ServiceError, match="Only post-incident"):
+        checklist_item_skip(
+            incident=incident,
+            item=incident.checklist.get(action="disable_integration"),
+            actor=operator,
+            reason="x",
+        )
+    checklist_item_skip(incident=incident, item=item, actor=operator, reason="No failed logs to review.")
+    incident_advance(incident=incident, actor=operator, to="closed")
+    assert incident.events.filter(kind="skipped").exists()
+    assert not Postmortem.objects.filter(incident=incident).exists()
+
+
+def test_a_refused_attempt_goes_on_the_timeline(operator):
+    incident, _ = _open("hubspot", "RB-09")
+    with pytest.raises(PermissionDenied):
+        checklist_item_run_action(
+            incident=incident, item=incident.checklist.get(action="rotate_credentials"), actor=operator
+        )
+    refused = incident.events.get(kind="refused")
+    assert "Rotate credentials" in refused.message and refused.actor == "operator"
