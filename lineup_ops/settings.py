@@ -116,6 +116,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One time format on every screen: 24-hour with the operator's zone (lineup_ops/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["lineup_ops.formats"]
 
 STATIC_URL = "static/"
 # collectstatic's target; whitenoise serves it from gunicorn. Installed, point it outside site-packages.

@@ -4,6 +4,8 @@ GET pages need the view right; every POST needs `incidents.operate_incident` and
 request with a message (or 403 for a viewer), never a 500, and changes nothing.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
@@ -13,6 +15,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from incidents import errors
+from incidents.checklist.checks import unsynced_records
+from incidents.checklist.evidence import window
 from incidents.forms import FollowUpFormSet, NoteForm, OpenIncidentForm, PostmortemForm, action_form_class
 from incidents.models import ChecklistItem, Incident, IncidentStatus, Phase, Postmortem
 from incidents.runbooks import ACTIONS, RUNBOOKS
@@ -28,7 +32,9 @@ from incidents.services.checklist import (
     check_label,
     checklist_item_mark_done,
     checklist_item_run_action,
+    checklist_item_skip,
     incident_evaluate_checks,
+    refuse,
 )
 from incidents.services.communication import incident_notify_tenants, incident_post_note
 from incidents.services.opening import incident_open
@@ -40,7 +46,14 @@ from incidents.services.postmortem import (
 )
 from incidents.services.status import allowed_transitions, incident_acknowledge, incident_advance
 from incidents.services.timeline import can_operate
+from integrations.access.actors import MANAGE_CREDENTIALS
+from integrations.access.roles import ADMIN
 from integrations.admin.display import badge
+from integrations.catalog import PROVIDERS
+from integrations.models import CrmSyncStatus, IntegrationStatus
+
+# The role that holds a right an action needs beyond working incidents, named as the screens name it.
+ROLE_FOR = {MANAGE_CREDENTIALS: ADMIN}
 
 CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
 
@@ -61,9 +74,14 @@ def _incident(modeladmin, request, pk) -> Incident:
     return incident
 
 
-def _operator(request) -> None:
+def _operator(request, incident=None, what: str = "") -> None:
     if not can_operate(request.user):
-        raise PermissionDenied("You may view incidents but not work them (needs incidents.operate_incident).")
+        error = PermissionDenied(
+            "You may view incidents but not work them (needs incidents.operate_incident)."
+        )
+        if incident is not None and what:
+            refuse(incident, request.user, what, error)
+        raise error
 
 
 def _report(request, e: Exception) -> None:
@@ -91,7 +109,9 @@ def tracker(modeladmin, request, pk):
     items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
     phases = []
     for phase in Phase:
-        rows = [_item_row(item, operator, incident) for item in items if item.phase == phase.value]
+        rows = [
+            _item_row(item, operator, incident, request.user) for item in items if item.phase == phase.value
+        ]
         if rows:
             phases.append(
                 {
@@ -115,7 +135,8 @@ def tracker(modeladmin, request, pk):
         status_badge=badge(incident.status, incident.get_status_display()),
         can_operate=operator,
         transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
-        tenants=[_tenant_row(t, incident) for t in tenants_with_state(incident)],
+        tenants=[_tenant_row(t, incident, request.user) for t in tenants_with_state(incident)],
+        links=incident_links(incident),
         phases=phases,
         timeline=entries,
         timeline_left_off=left_off,
@@ -129,31 +150,134 @@ def tracker(modeladmin, request, pk):
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
 
 
-def _item_row(item: ChecklistItem, operator: bool, incident: Incident) -> dict:
+def needs_role(action, user) -> str:
+    """'' when the user may run the action; else the role it needs ("Integrations admin"), shown before it refuses."""
+    if action is None or not action.needs or user.has_perm(action.needs):
+        return ""
+    return ROLE_FOR.get(action.needs, action.needs)
+
+
+def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None) -> dict:
     action = ACTIONS.get(item.action) if item.action else None
     unknown = bool(item.action) and action is None  # a name no runbook has (any more)
     finished = incident.status == IncidentStatus.CLOSED
+    needs = needs_role(action, user) if user is not None and operator else ""
     return {
         "item": item,
         "check_badge": check_badge(item.check_result) if item.check_name else "",
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
-        "can_run": operator and action is not None and not finished,
+        "can_run": operator and action is not None and not finished and not needs,
+        "needs": needs if action is not None and not finished else "",
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
-        "can_tick": operator and not item.check_name and not item.done and not finished,
+        "can_tick": operator and not item.check_name and not item.done and not item.skipped and not finished,
+        "can_skip": operator
+        and item.phase == "post_incident"
+        and not item.done
+        and not item.skipped
+        and not finished,
     }
 
 
-def _tenant_row(tenant, incident) -> dict:
+def _tenant_row(tenant, incident, user=None) -> dict:
     failed = ((incident.impact or {}).get("failed_records_by_tenant") or {}).get(tenant.slug, 0)
+    admin = user is not None and user.has_perm(MANAGE_CREDENTIALS)
     return {
         "tenant": tenant,
         "failed_records": failed,
+        "tenant_url": reverse("admin:integrations_tenant_change", args=[tenant.pk]),
         "integrations": [
-            {"integration": i, "badge": badge(i.status, i.get_status_display())}
+            {
+                "integration": i,
+                "badge": badge(i.status, i.get_status_display()),
+                "url": reverse("admin:integrations_integration_change", args=[i.pk]),
+                # Reconnect cannot help an integration whose consent is gone: say who can re-authorize it.
+                "reauth_hint": (
+                    ("Re-authorize on its page" if admin else f"Re-authorizing needs an {ADMIN}: ask one")
+                    if i.status == IntegrationStatus.NEEDS_REAUTH
+                    else ""
+                ),
+            }
             for i in tenant.provider_integrations
         ],
     }
+
+
+def _changelist(model: str, **params) -> str:
+    return reverse(f"admin:integrations_{model}_changelist") + "?" + urlencode(params)
+
+
+def _iso(at) -> str:
+    return at.replace(microsecond=0).isoformat(sep=" ")
+
+
+def incident_links(incident: Incident) -> list[dict]:
+    """Where the incident's evidence lives, each list filtered to the incident's provider, tenants and window."""
+    start, end = window(incident)
+    tenant_ids = ",".join(str(pk) for pk in incident.affected_tenants.values_list("pk", flat=True))
+    tenants = {"tenant__id__in": tenant_ids} if tenant_ids else {}
+    kind = PROVIDERS[incident.provider].record_kind
+    unsynced = unsynced_records(incident)
+    return [
+        {
+            "key": "integrations",
+            "label": "Affected integrations",
+            "url": _changelist("integration", provider__exact=incident.provider, **tenants),
+        },
+        {
+            "key": "tenants",
+            "label": "Affected tenants",
+            "url": _changelist("tenant", id__in=tenant_ids) if tenant_ids else "",
+        },
+        {
+            "key": "sync_logs",
+            "label": "Sync logs of the incident's window",
+            "url": _changelist(
+                "synclog",
+                provider__exact=incident.provider,
+                created_at__gte=_iso(start),
+                created_at__lte=_iso(end),
+                **tenants,
+            ),
+        },
+        {
+            "key": "failed_records",
+            "label": "Failed records",
+            "url": _changelist(
+                "record", crm_sync_status__exact=CrmSyncStatus.FAILED, kind__exact=kind, **tenants
+            ),
+        },
+        {
+            "key": "unsynced_records",
+            "label": f"Records left failed or never created ({unsynced.count()})",
+            "url": _changelist("record", unsynced_at=incident.provider, kind__exact=kind, **tenants),
+        },
+        {
+            "key": "defects",
+            "label": "Defects",
+            "url": _changelist("defect", provider__exact=incident.provider, created_at__gte=_iso(start)),
+        },
+        {
+            "key": "webhooks",
+            "label": "Webhook deliveries",
+            "url": _changelist(
+                "webhookdelivery",
+                provider__exact=incident.provider,
+                received_at__gte=_iso(start),
+                received_at__lte=_iso(end),
+            ),
+        },
+        {
+            "key": "audit",
+            "label": "Audit trail of the window",
+            "url": _changelist(
+                "auditevent",
+                provider__exact=incident.provider,
+                created_at__gte=_iso(start),
+                created_at__lte=_iso(end),
+            ),
+        },
+    ]
 
 
 # ------------------------------------------------------------------------------------------ POST endpoints
@@ -163,8 +287,8 @@ def transition(modeladmin, request, pk):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
     to = request.POST.get("to", "")
+    _operator(request, incident, f"Move to {to}")
     try:
         if to == IncidentStatus.ACKNOWLEDGED:
             incident_acknowledge(incident=incident, actor=request.user)
@@ -186,7 +310,7 @@ def acknowledge(modeladmin, request, pk):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
+    _operator(request, incident, "Become the commander")
     try:
         incident_acknowledge(incident=incident, actor=request.user)
     except (errors.ServiceError, PermissionDenied) as e:
@@ -199,8 +323,8 @@ def acknowledge(modeladmin, request, pk):
 def run_item(modeladmin, request, pk, item_pk):
     """GET: what the action will do, with its parameters. POST with confirm=yes: run it."""
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
     item = ChecklistItem.objects.filter(pk=item_pk, incident=incident).first()
+    _operator(request, incident, f"Run: {item.text[:200]}" if item else "Run a checklist action")
     if item is None or item.action not in ACTIONS:
         messages.error(
             request,
@@ -210,6 +334,12 @@ def run_item(modeladmin, request, pk, item_pk):
         )
         return redirect(tracker_url(incident))
     action = ACTIONS[item.action]
+    needs = needs_role(action, request.user)
+    if needs:
+        # Shown before it refuses: the confirmation never appears for an action the role may not run.
+        refuse(incident, request.user, action.label, PermissionDenied(f"needs {needs}"))
+        messages.error(request, f"{action.label} needs {needs}; ask one to run it.")
+        return redirect(tracker_url(incident) + f"#item-{item.pk}")
     form_class = action_form_class(action)
     form = form_class(request.POST or None) if request.method == "POST" else form_class()
     if request.method == "POST" and request.POST.get("confirm") == "yes" and form.is_valid():
@@ -227,7 +357,9 @@ def run_item(modeladmin, request, pk, item_pk):
             )
             (messages.success if outcome.ok else messages.warning)(request, text)
         return redirect(tracker_url(incident) + f"#item-{item.pk}")
-    targets = affected_integrations(incident).select_related("tenant").order_by("tenant__name")
+    targets = (
+        (action.targets or affected_integrations)(incident).select_related("tenant").order_by("tenant__name")
+    )
     context = _context(
         modeladmin,
         request,
@@ -236,6 +368,7 @@ def run_item(modeladmin, request, pk, item_pk):
         spec=action,
         form=form,
         targets=list(targets[:20]),
+        by_effect=action.targets is not None,
         more=max(0, targets.count() - 20),
         tracker_url=tracker_url(incident),
     )
@@ -246,9 +379,23 @@ def mark_done(modeladmin, request, pk, item_pk):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
+    _operator(request, incident, "Mark a checklist item done")
     try:
         checklist_item_mark_done(incident=incident, item=item_pk, actor=request.user)
+    except (errors.ServiceError, PermissionDenied) as e:
+        _report(request, e)
+    return redirect(tracker_url(incident) + f"#item-{item_pk}")
+
+
+def skip(modeladmin, request, pk, item_pk):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    incident = _incident(modeladmin, request, pk)
+    _operator(request, incident, "Skip a post-incident item")
+    try:
+        checklist_item_skip(
+            incident=incident, item=item_pk, actor=request.user, reason=request.POST.get("reason", "")
+        )
     except (errors.ServiceError, PermissionDenied) as e:
         _report(request, e)
     return redirect(tracker_url(incident) + f"#item-{item_pk}")
@@ -258,7 +405,7 @@ def note(modeladmin, request, pk):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
+    _operator(request, incident, "Post an internal status note")
     try:
         incident_post_note(incident=incident, actor=request.user, message=request.POST.get("message", ""))
     except (errors.ServiceError, PermissionDenied) as e:
@@ -272,7 +419,7 @@ def notify(modeladmin, request, pk):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     incident = _incident(modeladmin, request, pk)
-    _operator(request)
+    _operator(request, incident, "Notify affected tenants")
     try:
         minutes = int(request.POST.get("next_update_minutes") or 0) or None
         if minutes is not None and not 1 <= minutes <= 1440:
@@ -294,7 +441,7 @@ def postmortem(modeladmin, request, pk):
     initial = {f: getattr(existing, f) for f in POSTMORTEM_TEXT_FIELDS} if existing else {}
     follow_initial = existing.follow_ups if existing else []
     if request.method == "POST":
-        _operator(request)
+        _operator(request, incident, "Write the postmortem")
         form = PostmortemForm(request.POST)
         formset = FollowUpFormSet(request.POST, prefix="fu")
         if form.is_valid() and formset.is_valid():
@@ -355,3 +502,35 @@ def open_incident(modeladmin, request):
         "title": "Open an incident",
     }
     return TemplateResponse(request, "admin/incidents/incident/open.html", context)
+
+
+def covering(modeladmin, request):
+    """The incident covering a moment at a provider (a sync log's "incident covering it"): its tracker, or the
+    provider's incidents when none covers it."""
+    from django.utils.dateparse import parse_datetime
+
+    provider = request.GET.get("provider", "")
+    at = parse_datetime(request.GET.get("at", "") or "")
+    found = incident_covering(provider, at) if at is not None and provider in PROVIDERS else None
+    if found is None:
+        messages.info(request, "No incident covers that moment; these are the provider's incidents.")
+        url = reverse("admin:incidents_incident_changelist")
+        return redirect(
+            url + ("?" + urlencode({"provider__exact": provider}) if provider in PROVIDERS else "")
+        )
+    return redirect(tracker_url(found))
+
+
+def incident_covering(provider: str, at):
+    """The latest incident of the provider whose window (first error, or opening, to closing) holds `at`."""
+    from django.db.models import Q
+    from django.db.models.functions import Coalesce, Least
+
+    return (
+        Incident.objects.filter(provider=provider)
+        .annotate(start=Least(Coalesce("started_at", "opened_at"), "opened_at"))
+        .filter(start__lte=at)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=at))
+        .order_by("-opened_at")
+        .first()
+    )

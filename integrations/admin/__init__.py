@@ -1,21 +1,23 @@
 """The console's screens for integrations. Thin: every action calls one service."""
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Q
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
 from integrations import services
 from integrations.access.actors import OPERATE
 from integrations.admin.actions import credentials, diagnostics, recovery
 from integrations.admin.confirm import run_confirmed_action
-from integrations.admin.display import badge
+from integrations.admin.display import badge, short
 from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
 from integrations.admin.forms import IntegrationForm, OptionalReasonForm, ReasonForm
 from integrations.admin.paginator import EstimatedCountPaginator
+from integrations.catalog import PROVIDERS
 from integrations.models import (
     ApiToken,
     AuditAction,
@@ -34,6 +36,22 @@ admin.site.site_header = "Lineup Ops"
 admin.site.site_title = "Lineup Ops"
 admin.site.index_title = "Integration operations"
 admin.site.site_url = None  # no public site behind the console
+
+
+def changelist_url(model: str, app: str = "integrations", **params) -> str:
+    """A list page filtered by `params`; '' when the list is not mounted."""
+    try:
+        url = reverse(f"admin:{app}_{model}_changelist")
+    except NoReverseMatch:
+        return ""
+    return url + ("?" + urlencode(params) if params else "")
+
+
+def change_link(obj, label=None):
+    if obj is None:
+        return "—"
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
 
 
 class OperateMixin:
@@ -190,6 +208,60 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
         return admin_urls(self) + super().get_urls()
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id) if str(object_id).isdigit() else None
+        if obj is not None:
+            extra_context = {**(extra_context or {}), **self.page_links(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def page_links(self, request, obj) -> dict:
+        """The integration page leads on: its sync logs, records, defects, webhook deliveries, audit and incidents,
+        and the webhook URL the provider must call."""
+        mine = {"integration__id__exact": obj.pk}
+        kind = PROVIDERS[obj.provider].record_kind
+        links = [
+            ("sync_logs", "Sync logs", changelist_url("synclog", **mine)),
+            (
+                "failed_sync_logs",
+                "Failed sync logs",
+                changelist_url("synclog", status__exact="FAILED", **mine),
+            ),
+            (
+                "records",
+                "Records",
+                changelist_url("record", tenant__id__exact=obj.tenant_id, kind__exact=kind),
+            ),
+            (
+                "unsynced_records",
+                "Records left failed or never created",
+                changelist_url(
+                    "record", tenant__id__exact=obj.tenant_id, kind__exact=kind, unsynced_at=obj.provider
+                ),
+            ),
+            ("defects", "Defects", changelist_url("defect", **mine)),
+            ("webhooks", "Webhook deliveries", changelist_url("webhookdelivery", **mine)),
+            ("audit", "Audit trail", changelist_url("auditevent", **mine)),
+            (
+                "incidents",
+                "Incidents",
+                changelist_url(
+                    "incident",
+                    app="incidents",
+                    provider__exact=obj.provider,
+                    affected_tenants__id__exact=obj.tenant_id,
+                ),
+            ),
+        ]
+        webhook_url = ""
+        if PROVIDERS[obj.provider].supports_webhooks:
+            webhook_url = request.build_absolute_uri(
+                reverse("webhook", kwargs={"provider": obj.provider, "tenant_slug": obj.tenant.slug})
+            )
+        return {
+            "lo_links": [{"key": k, "label": label, "url": url} for k, label, url in links if url],
+            "lo_webhook_url": webhook_url,
+        }
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
@@ -204,7 +276,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
     @admin.display(description="Last error")
     def last_error_short(self, obj):
-        return Truncator(obj.last_error).chars(60) if obj.last_error else ""
+        return short(obj.last_error, 50)
 
     @admin.display(description="Credentials")
     def credentials_state(self, obj):
@@ -272,16 +344,15 @@ def _pretty_json(value) -> str:
 @admin.register(SyncLog)
 class SyncLogAdmin(BigTableAdmin):
     actions = recovery.SYNCLOG_ACTIONS
+    # Columns that fit 1280 px: direction and operation share one, the endpoint is in the detail view.
     list_display = [
         "created_at",
         "provider",
         "tenant",
-        "direction",
-        "operation",
+        "what",
         "status_badge",
         "error_category",
         "http_status",
-        "endpoint",
         "attempt",
         "error_short",
     ]
@@ -292,12 +363,13 @@ class SyncLogAdmin(BigTableAdmin):
     search_help_text = "Exact record id or integration id."
     raw_id_fields = ["integration", "tenant", "record"]
     readonly_fields = [
-        "integration",
+        "integration_link",
         "tenant",
         "provider",
         "direction",
         "object_type",
-        "record",
+        "record_link",
+        "incident_link",
         "operation",
         "status_badge",
         "error_category",
@@ -314,7 +386,30 @@ class SyncLogAdmin(BigTableAdmin):
         "created_at",
         "finished_at",
     ]
-    exclude = ["status", "rate_limit_headers", "request_excerpt", "response_excerpt"]
+    exclude = ["status", "rate_limit_headers", "request_excerpt", "response_excerpt", "integration", "record"]
+
+    @admin.display(description="Operation")
+    def what(self, obj):
+        return f"{obj.direction} {obj.operation}"
+
+    @admin.display(description="Integration")
+    def integration_link(self, obj):
+        return change_link(obj.integration)
+
+    @admin.display(description="Record")
+    def record_link(self, obj):
+        return change_link(obj.record) if obj.record_id else "—"
+
+    @admin.display(description="Incident covering it")
+    def incident_link(self, obj):
+        try:
+            url = reverse("admin:incidents_incident_covering")
+        except NoReverseMatch:
+            return "—"
+        query = urlencode(
+            {"provider": obj.provider, "at": obj.created_at.isoformat(), "tenant": obj.tenant_id}
+        )
+        return format_html('<a href="{}?{}">The incident of {} at that time</a>', url, query, obj.provider)
 
     def has_add_permission(self, request):
         return False
@@ -331,7 +426,7 @@ class SyncLogAdmin(BigTableAdmin):
         text = obj.error_message
         if obj.error_field:
             text = f"[{obj.error_field}] {text}"
-        return Truncator(text).chars(80)
+        return short(text, 50)
 
     @admin.display(description="Rate-limit headers")
     def rate_limit(self, obj):
@@ -361,6 +456,27 @@ class RecordLinkInline(admin.TabularInline):
         return False
 
 
+class UnsyncedAtFilter(admin.SimpleListFilter):
+    """Records left FAILED or never created at a provider (the incident's "no record left" check links here)."""
+
+    title = "left unsynced at"
+    parameter_name = "unsynced_at"
+
+    def lookups(self, request, model_admin):
+        return [(key, p.name) for key, p in PROVIDERS.items()]
+
+    def queryset(self, request, queryset):
+        provider = self.value()
+        if provider not in PROVIDERS:
+            return queryset
+        links = RecordLink.objects.filter(record_id=OuterRef("pk"), integration__provider=provider).filter(
+            Q(remote_id="") | Q(failed_at__isnull=False)
+        )
+        return queryset.filter(kind=PROVIDERS[provider].record_kind).filter(
+            Q(crm_sync_status="FAILED") | Q(Exists(links))
+        )
+
+
 @admin.register(Record)
 class RecordAdmin(BigTableAdmin):
     actions = diagnostics.RECORD_ACTIONS
@@ -373,7 +489,7 @@ class RecordAdmin(BigTableAdmin):
         "enrichment_status",
         "updated_at",
     ]
-    list_filter = ["kind", "crm_sync_status", "enrichment_status"]
+    list_filter = ["kind", "crm_sync_status", "enrichment_status", UnsyncedAtFilter]
     list_select_related = ["tenant"]
     ordering = ["-updated_at", "-id"]
     search_fields = ["=id", "=external_id"]
@@ -385,10 +501,11 @@ class RecordAdmin(BigTableAdmin):
     @admin.display(description="Record")
     def label(self, obj):
         p = obj.payload or {}
-        return (
+        return short(
             p.get("email")
             or p.get("name")
-            or " ".join(filter(None, [p.get("first_name"), p.get("last_name")]))
+            or " ".join(filter(None, [p.get("first_name"), p.get("last_name")])),
+            40,
         )
 
     @admin.display(description="CRM sync", ordering="crm_sync_status")
@@ -403,10 +520,9 @@ class WebhookDeliveryAdmin(BigTableAdmin):
         "received_at",
         "provider",
         "integration",
-        "event_id",
+        "event_short",
         "status_badge",
-        "attempts",
-        "max_retries",
+        "tries",
         "next_attempt_at",
         "error_short",
     ]
@@ -426,9 +542,17 @@ class WebhookDeliveryAdmin(BigTableAdmin):
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
 
+    @admin.display(description="Event")
+    def event_short(self, obj):
+        return short(obj.event_id, 24)
+
+    @admin.display(description="Attempts")
+    def tries(self, obj):
+        return f"{obj.attempts} of {obj.max_retries}"
+
     @admin.display(description="Last error")
     def error_short(self, obj):
-        return Truncator(obj.last_error).chars(80)
+        return short(obj.last_error, 50)
 
 
 @admin.register(Defect)
@@ -443,7 +567,6 @@ class DefectAdmin(BigTableAdmin):
         "status_badge",
         "resolution_short",
         "resolved_at",
-        "resolved_by",
     ]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]
     list_select_related = ["tenant", "record"]
@@ -459,19 +582,18 @@ class DefectAdmin(BigTableAdmin):
 
     @admin.display(description="Resolution")
     def resolution_short(self, obj):
-        return Truncator(obj.resolution).chars(60)
+        text = obj.resolution + (f" ({obj.resolved_by})" if obj.resolved_by else "")
+        return short(text, 40)
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(BigTableAdmin):
     list_display = [
         "created_at",
-        "actor",
-        "actor_type",
+        "who",
         "action",
         "provider",
         "tenant",
-        "integration",
         "summary",
     ]
     list_filter = ["action", "provider", "actor_type", TimeWindowFilter]
@@ -489,9 +611,13 @@ class AuditEventAdmin(BigTableAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="Who", ordering="actor")
+    def who(self, obj):
+        return short(f"{obj.actor} ({obj.get_actor_type_display()})", 30)
+
     @admin.display(description="Details")
     def summary(self, obj):
-        return Truncator(json.dumps(obj.details, sort_keys=True, default=str)).chars(100)
+        return short(json.dumps(obj.details, sort_keys=True, default=str), 60)
 
 
 @admin.register(ApiToken)

@@ -1,6 +1,7 @@
 """Status badges: one colour per state, everywhere in the console."""
 
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 # One colour per state, everywhere in the console.
 BADGE_COLOURS = {
@@ -46,3 +47,11 @@ def badge(value: str, label: str | None = None):
     """A coloured status badge; the same value always has the same colour."""
     tone = BADGE_COLOURS.get(value, "muted")
     return format_html('<span class="lo-badge lo-{}" data-status="{}">{}</span>', tone, value, label or value)
+
+
+def short(text, n: int = 60):
+    """Long text cut to fit its column, the whole text on hover (and in the detail view)."""
+    text = text or ""
+    if len(text) <= n:
+        return text
+    return format_html('<span class="lo-short" title="{}">{}</span>', text, Truncator(text).chars(n))
