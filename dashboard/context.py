@@ -48,6 +48,10 @@ def dashboard_context(request) -> dict:
         "totals": totals,
         "totals_links": totals_links,
         "outage_links": [(p.name, "?" + links.dashboard_query(p.slug)) for p in dash.in_outage],
+        "trouble_groups": [
+            (kind, label, [(p.name, "?" + links.dashboard_query(p.slug)) for p in rows])
+            for kind, label, rows in dash.by_trouble
+        ],
         "overall_rate": percent(totals.rate_15m),
         "overall_tone": _tone(totals.rate_15m, threshold),
         "not_connected": sum(n for s, n in totals.status_counts.items() if s != "connected"),

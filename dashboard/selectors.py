@@ -15,7 +15,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, Count, Func, Q, Sum
+from django.db.models import BigIntegerField, Count, Func, Max, Min, Q, Sum
 from django.utils import timezone
 
 from incidents import conf as incident_conf
@@ -144,11 +144,55 @@ class ProviderHealth:
 
     @property
     def outage(self) -> bool:
+        """In trouble of any kind (the red row); `trouble` says which kind."""
         return bool(self.outage_reasons)
+
+    @property
+    def trouble(self) -> str:
+        """The kind of trouble (a TROUBLE_KINDS key), from the dominant error category of the window: an expired
+        token or failing validation is not an outage."""
+        if not self.outage_reasons and not self.status_counts.get("needs_reauth"):
+            return ""
+        kinds: dict[str, int] = {}
+        for category, n in self.by_category:
+            kind = CATEGORY_TROUBLE.get(category, "outage")
+            kinds[kind] = kinds.get(kind, 0) + n
+        if self.status_page and self.status_page["indicator"] in BAD_STATUS_PAGE:
+            kinds["outage"] = kinds.get("outage", 0) + max(kinds.values(), default=0) + 1
+        if not kinds:
+            return "auth" if self.status_counts.get("needs_reauth") else "outage"
+        return max(kinds.items(), key=lambda kv: (kv[1], kv[0] == "outage"))[0]
+
+    @property
+    def trouble_label(self) -> str:
+        return dict(TROUBLE_KINDS).get(self.trouble, "")
 
     @property
     def open_defects(self) -> int:
         return sum(self.defects.values())
+
+
+# Kinds of trouble the dashboard groups providers by, and the error categories that make each.
+TROUBLE_KINDS = [
+    ("outage", "Outage"),
+    ("auth", "Auth"),
+    ("rate_limited", "Rate limited"),
+    ("data", "Data errors"),
+]
+CATEGORY_TROUBLE = {
+    "connection": "outage",
+    "timeout": "outage",
+    "provider_5xx": "outage",
+    "unknown": "outage",
+    "rate_limited": "rate_limited",
+    "auth_expired": "auth",
+    "auth_invalid": "auth",
+    "auth_refresh_failed": "auth",
+    "validation": "data",
+    "missing_field": "data",
+    "duplicate": "data",
+    "mapping": "data",
+}
 
 
 @dataclass
@@ -202,6 +246,16 @@ class Dashboard:
     @property
     def in_outage(self) -> list[ProviderHealth]:
         return [p for p in self.providers if p.outage]
+
+    @property
+    def by_trouble(self) -> list[tuple[str, str, list[ProviderHealth]]]:
+        """(kind, label, providers) for every kind of trouble some provider has, in TROUBLE_KINDS order."""
+        out = []
+        for kind, label in TROUBLE_KINDS:
+            rows = [p for p in self.providers if p.trouble == kind]
+            if rows:
+                out.append((kind, label, rows))
+        return out
 
     def total(self, attr: str) -> int:
         return sum(getattr(p, attr) for p in self.providers)
@@ -303,7 +357,7 @@ def _rollup_series(providers: dict[str, ProviderHealth], now: datetime) -> None:
             bucket.errors += row["errors"] or 0
 
 
-def _failing_since(p: ProviderHealth, threshold: float) -> datetime | None:
+def _bad_run_start(p: ProviderHealth, threshold: float) -> datetime | None:
     """Start of the current run of buckets over the threshold (None when the newest data is healthy)."""
     since = None
     for bucket in reversed(p.series):
@@ -313,6 +367,42 @@ def _failing_since(p: ProviderHealth, threshold: float) -> datetime | None:
             break
         since = bucket.start
     return since
+
+
+def _failing_since(providers: list[ProviderHealth], threshold: float) -> None:
+    """Set each provider's `failing_since`: the first failed attempt of its current run of bad buckets (not the
+    bucket's start), or None when its newest data is healthy or a success followed its last error (recovered).
+    Two queries however many providers fail."""
+    runs = {p.slug: start for p in providers if p.slug and (start := _bad_run_start(p, threshold))}
+    for p in providers:
+        p.failing_since = None
+    if not runs:
+        return
+    within = Q()
+    for slug, start in runs.items():
+        within |= Q(provider=slug, created_at__gte=start)
+    failures = {
+        row["provider"]: row
+        for row in SyncLog.objects.filter(within)
+        .exclude(error_category="")
+        .values("provider")
+        .annotate(first=Min("created_at"), last=Max("created_at"))
+        .order_by()
+    }
+    successes = dict(
+        SyncLog.objects.filter(within, status=SyncStatus.SUCCESS)
+        .values("provider")
+        .annotate(last=Max("created_at"))
+        .order_by()
+        .values_list("provider", "last")
+    )
+    for p in providers:
+        if p.slug not in runs:
+            continue
+        row = failures.get(p.slug)
+        if row and successes.get(p.slug) and successes[p.slug] > row["last"]:
+            continue  # recovered
+        p.failing_since = row["first"] if row else runs[p.slug]
 
 
 def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: str = "") -> Dashboard:
@@ -482,8 +572,8 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
             p.outage_reasons.append(f"status page: {p.status_page['indicator']}")
         if any(i["severity"] == "SEV-2" for i in p.incidents):
             p.outage_reasons.append("open SEV-2 incident")
-        p.failing_since = _failing_since(p, threshold)
 
+    _failing_since(list(health.values()), threshold)
     shown = [p for p in health.values() if provider or _has_anything(p)]
     return Dashboard(
         now=now,

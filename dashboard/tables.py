@@ -28,13 +28,22 @@ STATUS_PAGE = {
 EMPTY = '<span class="dash-empty">{}</span>'
 
 
+def endpoint_label(endpoint: str) -> str:
+    """An endpoint as people read it: the engine's placeholders say what happened instead."""
+    if not endpoint:
+        return "no request made (failed before reaching the provider)"
+    if endpoint == "(quota wait)":
+        return "no request made (waiting for quota)"
+    return endpoint
+
+
 def when(dt) -> SafeString:
     """A timestamp in the operator's time zone with its age: '14:05 · 3 minutes ago' (full date on hover)."""
     if dt is None:
         return format_html(EMPTY, "never")
     local = timezone.localtime(dt)
     today = timezone.localtime(timezone.now()).date()
-    clock = date_format(local, "H:i") if local.date() == today else date_format(local, "M j, H:i")
+    clock = date_format(local, "H:i:s") if local.date() == today else date_format(local, "Y-m-d H:i:s")
     return format_html(
         '<time datetime="{}" title="{}">{} · {}</time>',
         dt.isoformat(),
@@ -87,8 +96,10 @@ def _provider_cell(p, links) -> SafeString:
     outage = ""
     if p.outage:
         outage = format_html(
-            ' <span class="lo-badge lo-bad dash-outage-badge">Outage</span>'
+            ' <span class="lo-badge lo-bad dash-outage-badge" data-trouble="{}">{}</span>'
             '<div class="dash-reasons">{}</div>',
+            p.trouble,
+            p.trouble_label or "Outage",
             "; ".join(p.outage_reasons),
         )
     return format_html(
@@ -224,7 +235,7 @@ class ProviderHealthTable(DashboardTable):
             "<li><code>{}</code> {}</li>",
             (
                 (
-                    endpoint or "(none)",
+                    endpoint_label(endpoint),
                     number_link(
                         n,
                         self.links.errors_15m(record.slug, endpoint=endpoint),

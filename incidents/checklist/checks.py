@@ -156,7 +156,7 @@ def error_breakdown(incident) -> CheckResult:
     by_endpoint = Counter(dict(errors.values_list("endpoint").annotate(n=Count("pk")).order_by()))
     n = sum(by_cat.values())
     rate = f"{n / total:.0%}" if total else "n/a"
-    top = ", ".join(f"{e or '(none)'} {c}" for e, c in by_endpoint.most_common(3))
+    top = ", ".join(f"{e or 'no request made'} {c}" for e, c in by_endpoint.most_common(3))
     return CheckResult(
         None,
         f"{n} errors of {total} attempts ({rate}) in 15 min; by category: {_fmt_counter(by_cat)}"
