@@ -16,7 +16,7 @@ from incidents.services import communication
 from integrations import services
 from integrations.access.actors import MANAGE_CREDENTIALS
 from integrations.catalog import PROVIDERS
-from integrations.models import SyncLog, WebhookDelivery
+from integrations.models import Defect, SyncLog, WebhookDelivery
 
 POLL_INTERVAL = timedelta(minutes=5)
 WEBHOOK_MAX_RETRIES = 10
@@ -292,12 +292,18 @@ def reconcile(incident, actor, params) -> ActionOutcome:
 
 @action(
     "Clear stale defects",
-    "Resolves the provider's open stale defects created within 4 hours: 'Data "
-    "refreshed after provider recovery' (RB-09 recovery 4).",
+    "Resolves the provider's open stale defects of the affected tenants created since the incident began "
+    "(and within 4 hours): 'Data refreshed after provider recovery' (RB-09 recovery 4). Defects from before "
+    "the incident are left alone.",
 )
 def clear_stale_defects(incident, actor, params) -> ActionOutcome:
+    defects = Defect.objects.filter(
+        created_at__gte=incident_start(incident) - RECONCILE_MARGIN,
+        tenant_id__in=affected_integrations(incident).values("tenant_id"),
+    )
     result = services.defects_clear_stale(
         provider=incident.provider,
+        defects=defects,
         within=CLEAR_WITHIN,
         actor=actor,
         resolution=services.DEFAULT_RESOLUTION,

@@ -219,8 +219,11 @@ def retry_failed(request, token, provider):
 
 @api_view("GET")
 def queues(request, token):
-    """GET /api/v1/system-metrics/queues (RB-03 check): sync and webhook queue depths."""
-    return _ok(selectors.queue_depths())
+    """GET /api/v1/system-metrics/queues[?provider=P] (RB-03 check): sync and webhook queue depths."""
+    provider = request.GET.get("provider") or None
+    if provider is not None and provider not in PROVIDERS:
+        raise ApiError(400, "bad_provider", f"Unknown provider '{provider}'.", field="provider")
+    return _ok(selectors.queue_depths(provider=provider))
 
 
 ADMIN_FIELDS = {"enabled", "sync_paused", "sync_paused_reason", "sync_paused_until", "mode", "poll_interval"}

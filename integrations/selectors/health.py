@@ -136,5 +136,17 @@ def queue_depths(
             "failed": hooks.get(WebhookStatus.FAILED, 0),
             "queued": hooks.get(WebhookStatus.QUEUED, 0),
         },
-        "celery": celery_queue_lengths(broker_url),
+        "celery": _celery_or_why(broker_url),
+    }
+
+
+def _celery_or_why(broker_url: str | None) -> dict:
+    """The Celery queue lengths, or why there are none (never a bare null)."""
+    lengths = celery_queue_lengths(broker_url)
+    if lengths is not None:
+        return lengths
+    url = broker_url if broker_url is not None else settings.CELERY_BROKER_URL
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    return {
+        "unavailable": f"the {scheme or 'configured'} broker does not report queue lengths (only Redis does)"
     }

@@ -477,8 +477,10 @@ def integrations_set_mode(
     mode: str,
     poll_interval: timedelta | None = None,
     audit_extra: dict | None = None,
+    dry_run: bool = False,
 ) -> ActionResult:
     """RB-09 containment 1 / recovery 5: polling (every `poll_interval`, default 5 min) or back to webhooks.
+    `dry_run` only counts.
 
     Restoring webhook mode resets the interval to the default; integrations whose provider sends no webhooks
     stay polled (counted as polling_only).
@@ -508,15 +510,17 @@ def integrations_set_mode(
         already=Q(mode=mode, poll_interval=interval),
         changes={"mode": mode, "poll_interval": interval},
         details={"mode": mode, "poll_interval_seconds": int(interval.total_seconds()), **(audit_extra or {})},
+        dry_run=dry_run,
     )
     result.details = {"n_polling_only": polling_only} if polling_only else {}
     return result
 
 
 def integrations_set_enrichment_defer(
-    *, integrations, actor: Actor, on: bool, audit_extra: dict | None = None
+    *, integrations, actor: Actor, on: bool, audit_extra: dict | None = None, dry_run: bool = False
 ) -> ActionResult:
-    """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring."""
+    """RB-09 containment 2 / recovery 5: defer enrichment steps while the provider errs, or stop deferring.
+    `dry_run` only counts."""
     result = apply_switch(
         action=AuditAction.INTEGRATION_ENRICHMENT_DEFER,
         integrations=integrations,
@@ -525,6 +529,7 @@ def integrations_set_enrichment_defer(
         already=Q(enrichment_defer_on_error=bool(on)),
         changes={"enrichment_defer_on_error": bool(on)},
         details={"on": bool(on), **(audit_extra or {})},
+        dry_run=dry_run,
     )
     result.details = {}
     return result

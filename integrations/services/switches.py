@@ -13,12 +13,25 @@ from integrations.services.common import CHUNK, ActionResult, as_queryset
 
 
 def apply_switch(
-    *, action: str, integrations, actor: Actor, perm: str, already: Q, changes: dict, details: dict
+    *,
+    action: str,
+    integrations,
+    actor: Actor,
+    perm: str,
+    already: Q,
+    changes: dict,
+    details: dict,
+    dry_run: bool = False,
 ) -> ActionResult:
-    """Apply `changes` to every integration not `already` in the wanted state; audit each one targeted."""
+    """Apply `changes` to every integration not `already` in the wanted state; audit each one targeted.
+    `dry_run` only counts what would change (no write, no audit)."""
     require(actor, perm)
     qs = scope_integrations(actor, as_queryset(integrations)).order_by()
     result = ActionResult(action=action, details=details)
+    if dry_run:
+        result.unchanged = qs.filter(already).count()
+        result.changed = qs.count() - result.unchanged
+        return result
     now = timezone.now()
     last_pk = 0
     while True:

@@ -221,3 +221,33 @@ def test_a_refused_attempt_goes_on_the_timeline(operator):
         )
     refused = incident.events.get(kind="refused")
     assert "Rotate credentials" in refused.message and refused.actor == "operator"
+
+
+def test_tenant_notices_are_written_for_tenants(operator, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from incidents.models import TenantContact
+    from incidents.services.communication import incident_notify_tenants
+
+    incident, integrations = _open("hubspot", "RB-09")
+    TenantContact.objects.create(tenant=integrations[0].tenant, email="ops@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_notify_tenants(incident=incident, actor=operator, next_update_minutes=30)
+    body = mail.outbox[0].body
+    assert "SEV-" not in body and "provider outage" not in body.lower() and "crm / docs" not in body.lower()
+    assert "What is affected" in body and "Next update: by" in body
+
+
+def test_clear_stale_defects_from_the_tracker_leaves_older_defects_alone(operator):
+    from integrations.models import Defect
+
+    incident, integrations = _open("hubspot", "RB-09")
+    tenant = integrations[0].tenant
+    old = Defect.objects.create(tenant=tenant, provider="hubspot", defect_type="STALE_CRM_SYNC")
+    Defect.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    new = Defect.objects.create(tenant=tenant, provider="hubspot", defect_type="STALE_CRM_SYNC")
+    checklist_item_run_action(
+        incident=incident, item=incident.checklist.get(action="clear_stale_defects"), actor=operator
+    )
+    old.refresh_from_db(), new.refresh_from_db()
+    assert (old.status, new.status) == ("OPEN", "RESOLVED")

@@ -1,10 +1,17 @@
-"""manage.py clear_stale_defects --provider P --within 4h [--resolution TEXT] [--dry-run] (RB-09 recovery 4)."""
+"""manage.py clear_stale_defects --provider P --within 4h [--since WHEN] [--incident N] [--resolution TEXT]
+[--dry-run] (RB-09 recovery 4)."""
+
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
 from integrations import services, timespec
 from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.models import AuditAction, AuditEvent, Defect
+
+# The defects an incident's "Create stale defects" made are inserted with its audit row: this much either side.
+CREATED_WITH = timedelta(minutes=1)
 
 
 class Command(BaseCommand):
@@ -23,13 +30,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be resolved; change nothing."
         )
+        parser.add_argument(
+            "--since", help="Only defects created since: 'N minutes/hours ago' or an ISO time."
+        )
+        parser.add_argument(
+            "--incident",
+            help="Only the defects incident N's 'Create stale defects' made (INC-N or N).",
+        )
 
-    def handle(self, *args, provider, within, resolution, defect_type, dry_run, **options):
+    def handle(self, *args, provider, within, resolution, defect_type, dry_run, since, incident, **options):
         provider = timespec.provider(provider)
         window = timespec.duration(within, flag="--within")
+        defects = None
+        if since is not None:
+            defects = Defect.objects.filter(created_at__gte=timespec.since(since))
+        if incident is not None:
+            number = incident.upper().removeprefix("INC-")
+            if not number.isdigit():
+                raise timespec.UsageError(f"--incident: '{incident}' is not an incident number")
+            made = AuditEvent.objects.filter(
+                action=AuditAction.DEFECTS_CREATE_STALE, provider=provider, details__incident=int(number)
+            ).values_list("created_at", flat=True)
+            if not made:
+                raise timespec.UsageError(f"--incident: INC-{number} created no stale {provider} defects")
+            scoped = Defect.objects.filter(
+                created_at__gte=min(made) - CREATED_WITH, created_at__lte=max(made) + CREATED_WITH
+            )
+            defects = scoped if defects is None else defects & scoped
         try:
             result = services.defects_clear_stale(
                 provider=provider,
+                defects=defects,
                 within=window,
                 actor=System("cli"),
                 resolution=resolution,

@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--on", action="store_true")
         parser.add_argument("--off", action="store_true")
         parser.add_argument("--tenant", help="Only this tenant (slug).")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would change; change nothing.")
 
-    def handle(self, *args, provider, on, off, tenant, **options):
+    def handle(self, *args, provider, on, off, tenant, dry_run, **options):
         provider = timespec.provider(provider)
         if on == off:
             raise timespec.UsageError("give exactly one of --on or --off")
@@ -32,11 +33,13 @@ class Command(BaseCommand):
                 actor=System("cli"),
                 on=on,
                 audit_extra={"command": "defer_enrichment"},
+                dry_run=dry_run,
             )
         except ServiceError as e:
             raise timespec.UsageError(e.message) from None
         state = "on" if on else "off"
         self.stdout.write(
-            f"Enrichment deferral {state} for {result.changed} {provider} integration(s); "
+            ("Would set: e" if dry_run else "E")
+            + f"nrichment deferral {state} for {result.changed} {provider} integration(s); "
             f"{result.unchanged} already so."
         )

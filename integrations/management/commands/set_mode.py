@@ -19,8 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--mode", required=True, help="polling or webhook")
         parser.add_argument("--poll-interval", help="With polling: 30s to 24h, e.g. 5m (default 5m).")
         parser.add_argument("--tenant", help="Only this tenant (slug).")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would change; change nothing.")
 
-    def handle(self, *args, provider, mode, poll_interval, tenant, **options):
+    def handle(self, *args, provider, mode, poll_interval, tenant, dry_run, **options):
         provider = timespec.provider(provider)
         if mode not in ("polling", "webhook"):
             raise timespec.UsageError(f"--mode: '{mode}' is not polling or webhook")
@@ -39,12 +40,14 @@ class Command(BaseCommand):
                 mode=mode,
                 poll_interval=interval,
                 audit_extra={"command": "set_mode"},
+                dry_run=dry_run,
             )
         except ServiceError as e:
             raise timespec.UsageError(
                 f"--poll-interval: {e.message}" if e.field == "poll_interval" else e.message
             ) from None
-        line = f"Set {result.changed} {provider} integration(s) to {mode}; {result.unchanged} already so."
+        verb = "Would set" if dry_run else "Set"
+        line = f"{verb} {result.changed} {provider} integration(s) to {mode}; {result.unchanged} already so."
         if result.details.get("n_polling_only"):
             line += f" {result.details['n_polling_only']} stay polled (the provider sends no webhooks)."
         self.stdout.write(line)
