@@ -186,3 +186,13 @@ def test_long_text_in_lists_is_cut_with_the_whole_text_on_hover(client, operator
     client.force_login(operator)
     listing = client.get(reverse("admin:integrations_synclog_changelist")).content.decode()
     assert f'title="{long.strip()}"' in listing
+
+
+def test_the_runbook_page_numbers_steps_as_the_runbook_does(client, operator):
+    client.force_login(operator)
+    page = client.get("/runbooks/RB-09/").content.decode()
+    numbers = re.findall(r'data-number="(\d*)"', page)
+    printed = [n for n in numbers if n]
+    # Triage 1-5, containment 1-5, recovery 1-5, verification 1-4, postmortem questions 1-4; bullets unnumbered.
+    assert printed == [str(i) for i in [*range(1, 6), *range(1, 6), *range(1, 6), *range(1, 5), *range(1, 5)]]
+    assert "(console step, not in the runbook)" in page
