@@ -52,7 +52,7 @@ def test_operator_switches_to_polling_from_the_checklist_and_viewer_sees_no_butt
 
     row = page.locator(f"#item-{item.pk}")
     assert row.get_attribute("data-done") == "yes"
-    assert "Done by check:mode_polling" in row.inner_text()
+    assert "Done: check passed at" in row.inner_text()
     assert "2 of 2 polling" in row.inner_text()
     actions = page.locator("#timeline ~ table tr[data-kind='action']")
     assert "Switch to polling: 2 rows changed" in actions.first.inner_text()
