@@ -14,7 +14,7 @@ read the outbox rows of this incident with status "sent" instead.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
@@ -22,6 +22,8 @@ from django.utils import timezone
 from incidents.selectors import incident_end, incident_start
 from incidents.services.communication import teams_for
 from integrations.models import ActorType, AuditAction, AuditEvent
+
+TRACKER_LAG = timedelta(minutes=2)
 
 
 def changed(details: dict) -> bool:
@@ -146,6 +148,26 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
         if found:
             out["escalate"] = found
     proofs = {n: PROOFS[n] for n in names if n in PROOFS}
+    # The tracker's own runs: an `incident.action` row follows the service's rows within moments; a user's row
+    # it follows was done from the tracker, not the admin (some services do not know the incident).
+    runs = (
+        [
+            (r.actor, (r.details or {}).get("action"), r.created_at)
+            for r in _rows(incident, [AuditAction.INCIDENT_ACTION], incident_scoped=True)
+        ]
+        if proofs
+        else []
+    )
+
+    def how_of(row, name) -> str:
+        found = how(row)
+        if found == "admin" and any(
+            actor == row.actor and action == name and row.created_at <= at <= row.created_at + TRACKER_LAG
+            for actor, action, at in runs
+        ):
+            return "tracker"
+        return found
+
     for scoped in (False, True):
         group = {n: p for n, p in proofs.items() if p.incident_scoped == scoped}
         if not group:
@@ -156,7 +178,7 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
                 if name in out or row.action not in proof.audit_actions or not proof.shows(row.details or {}):
                     continue
                 label = AuditAction(row.action).label if row.action in AuditAction.values else row.action
-                out[name] = Evidence(row.actor, how(row), row.created_at, label)
+                out[name] = Evidence(row.actor, how_of(row, name), row.created_at, label)
             if len(out) >= len(names):
                 break
     return out
