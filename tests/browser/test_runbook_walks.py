@@ -257,3 +257,104 @@ def test_rb01_provider_downtime_from_fault_to_closed(live_server, page, sandbox,
     assert w.status() == "closed"
     assert "Closed" in w.page.locator("#incident-status").inner_text()
     w.shot("closed")
+
+
+def _skip_open_post_incident_items(w, reason):
+    for item in ChecklistItem.objects.filter(
+        incident=w.incident, phase="post_incident", done=False, skipped=False
+    ):
+        row = w.page.locator(f"#item-{item.pk}")
+        row.locator("input[name=reason]").fill(reason)
+        row.locator("input.lo-skip-button").click()
+        w.page.wait_for_selector("#tracker")
+        row = w.page.locator(f"#item-{item.pk}")
+        assert row.get_attribute("data-skipped") == "yes" and f"Skipped: {reason}" in row.inner_text()
+
+
+def test_rb03_rate_limit_exhaustion_from_fault_to_closed(
+    live_server, page, sandbox, artifacts_dir, monkeypatch
+):
+    from integrations.engine import calls
+    from integrations.engine.quota import provider_quota
+
+    monkeypatch.setattr(calls, "QUOTA_WAIT_SECONDS", 0.2)
+    factories.user("operator", group=factories.OPERATOR)
+    _, raw = factories.api_token(scope="admin", name="runbook-curl")
+    integrations = _tenants_at(sandbox, "hubspot", synced=1)
+    critical, other = integrations
+    Integration.objects.filter(pk=critical.pk).update(is_critical=True)
+    w = Walk(page, live_server, artifacts_dir, "rb03")
+
+    # Fault: HubSpot's quota runs out at the sandbox; syncs get 429s. Detection is the beat's command.
+    sandbox.control("hubspot", rate_limit=1, window=3600)
+    _traffic(integrations, n=4)
+    call_command("detect_incidents", stdout=StringIO())
+    w.incident = Incident.objects.get(provider="hubspot", runbook="RB-03")
+
+    # 1. Commander (tracker button).
+    w.login("operator")
+    w.tracker()
+    w.page.click("input[name=acknowledge]")
+    w.page.wait_for_selector("#tracker")
+    assert w.status() == "acknowledged"
+    w.box(done=False, action="pause_non_critical")
+    w.shot("acknowledged")
+
+    # 2. The runbook's "Pause Sync" through the API for the non-critical tenant: the pause box is done by it.
+    w.api(
+        "PATCH",
+        f"/api/v1/admin/tenants/{other.tenant.slug}/integrations/hubspot",
+        raw,
+        {"sync_paused": True, "sync_paused_reason": "RB-03 quota exhausted"},
+    )
+    w.tracker()
+    w.box(done=True, evidence="Pause sync by token:runbook-curl (API)", action="pause_non_critical")
+    w.shot("paused-through-api")
+
+    # 3. The tracker's "Pause non-critical syncs" now changes nothing: it is said so, and nothing new ticks.
+    w.run("Pause non-critical syncs", action="pause_non_critical")
+    assert "0 rows changed" in w.page.locator(".messagelist").inner_text()
+    assert dict(Integration.objects.values_list("pk", "sync_paused")) == {critical.pk: False, other.pk: True}
+    w.move("contained")
+    resume = w.box(done=False, action="resume_paused")
+    assert "still paused" in resume.inner_text()
+    w.shot("contained")
+
+    # 4. The provider's window passes. The tracker's resume lists the API's pause, resumes it; none is left.
+    sandbox.control("hubspot", rate_limit=None)
+    provider_quota().reset("hubspot")
+    w.row(action="resume_paused").locator("a.lo-run").click()
+    w.page.wait_for_selector("#confirm-targets-intro")
+    assert other.tenant.name in w.page.locator(".lo-confirm-list").inner_text()
+    w.shot("resume-confirmation")
+    w.page.click("input[type=submit][value^='Yes, resume']")
+    w.page.wait_for_selector("#tracker")
+    assert not Integration.objects.filter(sync_paused=True).exists()
+    w.move("recovering")
+    w.box(
+        done=True, evidence="no integration paused during the incident is left paused", action="resume_paused"
+    )
+    w.shot("resumed")
+
+    # 5. Retries drain; 15 minutes pass. Verification passes by itself; resolve without override.
+    _retries_come_due(integrations)
+    backdate_errors("hubspot")
+    w.move("verifying")
+    w.tracker()
+    for item in ChecklistItem.objects.filter(incident=w.incident, phase="verification").exclude(
+        check_name=""
+    ):
+        w.box(done=True, evidence="check passed at", pk=item.pk)
+    w.shot("verified")
+    w.move("resolved")
+    assert w.status() == "resolved"
+    w.shot("resolved")
+
+    # 6. Post-incident items that are a person's review are skipped with a reason; then the incident closes.
+    w.move("closed")
+    assert w.status() == "resolved" and "post-incident" in w.page.locator(".messagelist").inner_text()
+    _skip_open_post_incident_items(w, "Reviewed in the weekly integrations meeting.")
+    w.shot("skipped")
+    w.move("closed")
+    assert w.status() == "closed"
+    w.shot("closed")

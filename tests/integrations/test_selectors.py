@@ -87,7 +87,8 @@ def test_queue_depths_split_due_retries_from_later_ones_and_count_waiting_webhoo
     depths = selectors.queue_depths(now=now, broker_url="filesystem://")
     assert depths["sync_logs"] == {"retrying_due": 2, "retrying_later": 1, "pending": 1, "running": 1}
     assert depths["webhooks"] == {"failed": 2, "queued": 1}
-    assert depths["celery"] is None  # not a Redis broker
+    # Not a Redis broker: the reason, not a bare null (issue 15).
+    assert "only Redis does" in depths["celery"]["unavailable"]
     assert (
         selectors.queue_depths(provider="greenhouse", broker_url="filesystem://")["sync_logs"]["pending"] == 0
     )
