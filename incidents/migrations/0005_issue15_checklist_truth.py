@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0003_one_reconnect_action'),
+        ('incidents', '0004_issue14_outbox'),
     ]
 
     operations = [
