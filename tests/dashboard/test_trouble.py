@@ -12,7 +12,7 @@ from tests.support import factories
 pytestmark = pytest.mark.django_db
 
 
-def _fail(provider, category, n=10, *, ago=timedelta(minutes=4)):
+def _fail(provider, category, n=10, *, ago=timedelta(seconds=20)):
     integration = factories.integration(provider=provider, tenant=factories.tenant(slug=f"{provider}-t"))
     at = timezone.now() - ago
     for _ in range(n):
