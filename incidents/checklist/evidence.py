@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.models import Notification, NotificationStatus
 from incidents.selectors import incident_end, incident_start
 from incidents.services.communication import teams_for
 from integrations.models import ActorType, AuditAction, AuditEvent
@@ -185,19 +186,22 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
 
 
 def escalation_sent(incident) -> Evidence | None:
-    """The escalation is done when every on-call team this severity calls for was notified.
-
-    Rewire to the outbox (issue 14) here: "sent" should then mean an outbox row of this incident marked sent.
-    """
+    """The escalation is done when every on-call team this severity calls for has its page SENT (the outbox row),
+    not merely queued: a mail server that is down leaves the step open."""
     rows = list(
         _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
             "created_at", "id"
         )
     )
-    told = {
-        (r.details or {}).get("team") for r in rows if (r.details or {}).get("severity") == incident.severity
-    }
+    rows = [r for r in rows if (r.details or {}).get("severity") == incident.severity]
+    sent = dict(
+        Notification.objects.filter(
+            pk__in=[(r.details or {}).get("notification") for r in rows], status=NotificationStatus.SENT
+        ).values_list("pk", "sent_at")
+    )
+    told = {(r.details or {}).get("team") for r in rows if (r.details or {}).get("notification") in sent}
     if not rows or not set(teams_for(incident.severity)) <= told:
         return None
     last = rows[-1]
-    return Evidence(last.actor, how(last), last.created_at, f"On-call notified ({', '.join(sorted(told))})")
+    at = max(sent.values())
+    return Evidence(last.actor, how(last), at, f"On-call notified ({', '.join(sorted(told))}): sent")

@@ -8,13 +8,13 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from incidents import errors
-from incidents.models import ChecklistItem, Postmortem
+from incidents.models import ChecklistItem, Notification, Postmortem
 from incidents.services.checklist import (
     checklist_item_run_action,
     checklist_item_skip,
     incident_evaluate_checks,
 )
-from incidents.services.communication import incident_escalate
+from incidents.services.communication import incident_escalate, notification_send
 from incidents.services.opening import incident_open
 from incidents.services.postmortem import postmortem_save
 from incidents.services.status import incident_advance
@@ -92,8 +92,13 @@ def test_the_escalation_step_is_done_when_the_notification_was_sent(settings, op
     settings.ONCALL_INTEGRATIONS_EMAILS = ["oncall@example.com"]
     incident, _ = _open("hubspot", "RB-09")
     incident_escalate(incident=incident, actor=System("detection"))
+    assert not _item(incident, action="escalate").done  # queued in the outbox is not sent
+    for row in Notification.objects.filter(incident=incident, channel="email"):
+        notification_send(notification_id=row.pk)
+    assert Notification.objects.filter(incident=incident, channel="email", status="sent").exists()
+    incident_evaluate_checks(incident=incident)  # the beat pass that re-reads the evidence
     item = _item(incident, action="escalate")
-    assert item.done and "On-call notified" in item.done_evidence
+    assert item.done and "On-call notified" in item.done_evidence and "sent" in item.done_evidence
 
 
 # ------------------------------------------------------------------------------------------ 2. undo by effect
