@@ -37,6 +37,7 @@ from integrations.models import (
     WebhookStatus,
 )
 from integrations.providers.rate_limits import parse_rate_limit
+from integrations.selectors.rates import window_start
 
 WINDOW = timedelta(minutes=15)
 ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING)
@@ -93,7 +94,11 @@ def _logs(incident):
 
 
 def _recent(qs, since):
-    return qs.filter(Q(created_at__gte=since) | Q(finished_at__gte=since))
+    """The attempts of the window that began at `since` (= now - WINDOW), counted as the rollups count them: the
+    ones the rollups counted (`counted`), by the minute they finished, from the rollups' first minute. So a
+    check's "n errors of m attempts" is the dashboard's and detection's for the same integrations."""
+    start = window_start(since + WINDOW, int(WINDOW.total_seconds() // 60))
+    return qs.filter(counted=True, finished_at__gte=start)
 
 
 def _errors(qs):
@@ -391,7 +396,7 @@ def rate_limit_headroom(incident) -> CheckResult:
 
 
 def _retrying(incident) -> tuple[int, int]:
-    logs = _logs(incident).filter(status=SyncStatus.RETRYING, record__isnull=False)
+    logs = _logs(incident).awaiting_retry().filter(record__isnull=False)
     return logs.count(), logs.filter(created_at__gte=timezone.now() - WINDOW).count()
 
 
@@ -490,7 +495,12 @@ def retry_succeeded(incident) -> CheckResult:
     start = incident_start(incident)
     pushes = _logs(incident).filter(direction=SyncDirection.PUSH, record__isnull=False, created_at__gte=start)
     retried_ok = pushes.filter(status=SyncStatus.SUCCESS, attempt__gt=1).count()
-    still = pushes.filter(status__in=ERROR_STATUSES).count()
+    # A failed attempt keeps its outcome; it still stands only while no retry of it has been made.
+    still = (
+        pushes.filter(status__in=ERROR_STATUSES)
+        .exclude(Exists(SyncLog.objects.filter(retry_of=OuterRef("pk"))))
+        .count()
+    )
     return CheckResult(
         still == 0 and retried_ok > 0,
         f"{retried_ok} previously failed pushes succeeded on retry; {still} still failed or retrying",
@@ -503,8 +513,20 @@ def no_new_failures_same_type(incident) -> CheckResult:
     if not category:
         return no_errors_15m(incident)
     since = timezone.now() - WINDOW
-    n = _recent(_logs(incident).filter(status__in=ERROR_STATUSES, error_category=category), since).count()
-    return CheckResult(n == 0, f"{n} new {category} failures in the last 15 minutes")
+    # Attempts are never rewritten: a failure that has been retried is superseded by its retry, which is
+    # counted in its turn (and a retry queued but not yet run is waited for, not taken as a success).
+    n = (
+        _recent(_logs(incident).filter(status__in=ERROR_STATUSES, error_category=category), since)
+        .exclude(Exists(SyncLog.objects.filter(retry_of=OuterRef("pk"))))
+        .count()
+    )
+    waiting = (
+        _logs(incident)
+        .filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING], retry_of__error_category=category)
+        .count()
+    )
+    more = f"; {waiting} retries of them not yet run" if waiting else ""
+    return CheckResult(n == 0 and waiting == 0, f"{n} new {category} failures in the last 15 minutes{more}")
 
 
 def _latest_audits(incident, action: str) -> dict[int, tuple]:

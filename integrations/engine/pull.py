@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
-from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable
+from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
 from integrations.models import (
@@ -68,6 +68,15 @@ def apply_remote(integration: Integration, remote: RemoteRecord, *, when: dateti
     return record, outcome
 
 
+def poll_due(integration: Integration, now: datetime | None = None) -> bool:
+    """A polling integration's next poll: its interval after the last good poll, and not before the backoff
+    of a failed one has passed."""
+    now = now or timezone.now()
+    if integration.poll_retry_at and integration.poll_retry_at > now:
+        return False
+    return integration.last_polled_at is None or integration.last_polled_at + integration.poll_interval <= now
+
+
 def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
     """Fetch what changed at the provider since `since` (default: the last poll) and apply it locally."""
     integration = ctx.integration
@@ -100,6 +109,12 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
             finish_attempt(row, counted=err.call is not None)
             if not isinstance(e, NotCallable) and not isinstance(e, QuotaUnavailable):
                 note_error(integration, err, row.finished_at)
+            # A failed poll backs off like a failed push (not again at the next dispatch, seconds later).
+            failures = integration.poll_failures + 1
+            wait = backoff_seconds(failures, getattr(e, "retry_after", None))
+            Integration.objects.filter(pk=integration.pk).update(
+                poll_failures=failures, poll_retry_at=row.finished_at + timedelta(seconds=wait)
+            )
             counts["error"] = err.category
             return counts
         now = timezone.now()
@@ -113,6 +128,8 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
         cursor = page.next_cursor
         if not cursor:
             break
-    Integration.objects.filter(pk=integration.pk).update(last_polled_at=started)
+    Integration.objects.filter(pk=integration.pk).update(
+        last_polled_at=started, poll_failures=0, poll_retry_at=None
+    )
     note_success(integration, timezone.now())
     return counts

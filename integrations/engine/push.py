@@ -58,25 +58,39 @@ def link_for(integration: Integration, record: Record) -> RecordLink:
         return RecordLink.objects.get(record=record, integration=integration)
 
 
+def new_attempt(
+    integration: Integration, record: Record, direction: str, operation: str, *, retry_of: SyncLog | None
+) -> SyncLog:
+    """The RUNNING row of one attempt. A retry is a new row pointing at the attempt it retries, whose outcome
+    stays as it was: only its due time is taken away, so that it is retried once. A row an operator queued
+    ("Retry failed syncs": PENDING, already pointing at the failed attempt) is itself the attempt."""
+    if retry_of is not None and retry_of.status == SyncStatus.PENDING:
+        retry_of.operation, retry_of.status, retry_of.next_attempt_at = operation, SyncStatus.RUNNING, None
+        retry_of.save(update_fields=["operation", "status", "next_attempt_at"])
+        return retry_of
+    row = SyncLog(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=direction,
+        object_type=PROVIDERS[integration.provider].object_type,
+        record=record,
+        operation=operation,
+        status=SyncStatus.RUNNING,
+    )
+    if retry_of is not None:
+        SyncLog.objects.filter(pk=retry_of.pk).update(next_attempt_at=None)
+        row.retry_of, row.attempt = retry_of, retry_of.attempt + 1
+    row.save()
+    return row
+
+
 def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
     """Push one record; the SyncLog says what happened. Transient failures become RETRYING with a due time."""
     integration = ctx.integration
     link = link_for(integration, record)
     operation = "update" if link.remote_id else "create"
-    row = retry_of or SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PUSH,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record=record,
-    )
-    row.operation, row.status = operation, SyncStatus.RUNNING
-    if retry_of is not None:
-        row.attempt += 1
-    row.error_category = row.error_field = row.error_message = ""
-    row.next_attempt_at = None
-    row.save()
+    row = new_attempt(integration, record, SyncDirection.PUSH, operation, retry_of=retry_of)
 
     fields, missing = mapping_for(integration).to_remote(record.payload, str(record.external_id))
     if missing:
@@ -96,7 +110,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     except NotCallable as e:
         row.status, row.error_category, row.error_message = SyncStatus.RETRYING, "", str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)
-        row.save()
+        finish_attempt(row, counted=False)
         return row
     except ProviderError as e:
         return _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
@@ -121,20 +135,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     """Look a record's person up at the enrichment provider and keep what it knows (RB-09 "enrichment")."""
     integration = ctx.integration
     link = link_for(integration, record)
-    row = retry_of or SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PULL,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record=record,
-    )
-    row.operation, row.status = "enrich", SyncStatus.RUNNING
-    if retry_of is not None:
-        row.attempt += 1
-    row.error_category = row.error_field = row.error_message = ""
-    row.next_attempt_at = None
-    row.save()
+    row = new_attempt(integration, record, SyncDirection.PULL, "enrich", retry_of=retry_of)
     email = (record.payload or {}).get("email")
     if not email:
         return _fail_push(
@@ -148,7 +149,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     except NotCallable as e:
         row.status, row.error_message = SyncStatus.RETRYING, str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)
-        row.save()
+        finish_attempt(row, counted=False)
         return row
     except ProviderError as e:
         row = _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
@@ -161,7 +162,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
         # The provider is still looking (202): ask again shortly, without counting it as a failure.
         row.status, row.next_attempt_at = SyncStatus.RETRYING, now + timedelta(seconds=30)
         row.error_message = "lookup queued at the provider"
-        row.save()
+        finish_attempt(row)
         return row
     row.status, row.finished_at = SyncStatus.SUCCESS, now
     row.error_message = "" if person else "no match at the provider"

@@ -74,7 +74,11 @@ def sync_integration(
                 return summary
         if is_enrichment(integration):
             pull = False  # nothing to pull from an enrichment provider
-        if pull if pull is not None else (integration.mode == SyncMode.POLLING and record_ids is None):
+        if pull is None and integration.mode == SyncMode.POLLING and record_ids is None:
+            integration.refresh_from_db()
+            # A run started for pushes does not poll a provider whose last poll failed until its backoff ends.
+            pull = not (integration.poll_retry_at and integration.poll_retry_at > timezone.now())
+        if pull:
             renew_lease(integration.pk, owner)
             integration.refresh_from_db()
             summary.pulled = pull_changes(ctx)
@@ -86,9 +90,10 @@ def sync_integration(
 
 
 def due_retries(integration: Integration):
+    """Attempts whose retry is due: RETRYING ones not yet retried, and PENDING ones an operator queued."""
     return SyncLog.objects.filter(
         integration=integration,
-        status=SyncStatus.RETRYING,
+        status__in=[SyncStatus.RETRYING, SyncStatus.PENDING],
         next_attempt_at__lte=timezone.now(),
         record__isnull=False,
     )

@@ -60,6 +60,7 @@ from integrations.services.syncs import (
 from integrations.services.throttle import (
     integrations_pause_non_critical,
     integrations_resume_non_critical,
+    provider_quota_restore,
     records_sync_now,
 )
 from integrations.services.tokens import (
@@ -116,5 +117,6 @@ __all__ = [
     "integrations_pause_non_critical",
     "integrations_resume_non_critical",
     "records_sync_now",
+    "provider_quota_restore",
     "webhook_events_store",
 ]

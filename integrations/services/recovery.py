@@ -101,17 +101,22 @@ def _audit_rows(actor: Actor, action: str, rows) -> None:
 
 
 def retryable_logs(logs: QuerySet) -> QuerySet:
-    """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record."""
-    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False)
+    """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record, not yet
+    retried (no attempt points at them)."""
+    retried = SyncLog.objects.filter(retry_of=OuterRef("pk"))
+    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False).exclude(
+        Exists(retried)
+    )
 
 
 def sync_logs_retry_failed(
     *, logs: QuerySet, actor: Actor, audit_extra: dict | None = None, enqueue: bool = True
 ) -> ActionResult:
-    """Re-queue FAILED push logs (RB-04 step 4): each becomes RETRYING, due now, exactly once.
+    """Re-queue FAILED push logs (RB-04 step 4): each gets one new attempt, PENDING and due now, pointing at it.
 
-    Chunks oldest first; each chunk locks its rows with SKIP LOCKED (PostgreSQL) and flips them with one
-    conditional UPDATE, so two operators running it at once split the set instead of doubling it.
+    The failed attempt keeps its outcome (one attempt, one row, never rewritten). Chunks oldest first; each
+    chunk locks its rows with SKIP LOCKED (PostgreSQL) and skips those already retried, so two operators running
+    it at once split the set instead of doubling it.
     """
     require(actor, OPERATE)
     extra = audit_extra or {}
@@ -122,31 +127,60 @@ def sync_logs_retry_failed(
     last_pk = 0
     while True:
         with transaction.atomic():
-            rows = list(
+            failed = list(
                 target.filter(pk__gt=last_pk)
                 .order_by("pk")
                 .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "integration_id", "record_id", "tenant_id", "provider")[:CHUNK]
+                .only(
+                    "pk",
+                    "integration_id",
+                    "record_id",
+                    "tenant_id",
+                    "provider",
+                    "direction",
+                    "object_type",
+                    "operation",
+                    "attempt",
+                )[:CHUNK]
             )
-            if not rows:
+            if not failed:
                 break
-            last_pk = rows[-1][0]
+            last_pk = failed[-1].pk
+            # A row locked by another operator's run a moment ago may have been retried since: check again.
+            retried = set(
+                SyncLog.objects.filter(retry_of_id__in=[r.pk for r in failed]).values_list(
+                    "retry_of_id", flat=True
+                )
+            )
+            failed = [r for r in failed if r.pk not in retried]
             now = timezone.now()
-            changed = SyncLog.objects.filter(pk__in=[r[0] for r in rows], status=SyncStatus.FAILED).update(
-                status=SyncStatus.RETRYING, next_attempt_at=now, finished_at=None
+            SyncLog.objects.bulk_create(
+                [
+                    SyncLog(
+                        integration_id=r.integration_id,
+                        tenant_id=r.tenant_id,
+                        provider=r.provider,
+                        direction=r.direction,
+                        object_type=r.object_type,
+                        record_id=r.record_id,
+                        operation=r.operation,
+                        status=SyncStatus.PENDING,
+                        attempt=r.attempt + 1,
+                        retry_of_id=r.pk,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    for r in failed
+                ]
             )
             by_integration: dict[tuple, list[int]] = defaultdict(list)
-            for _, integration_id, record_id, tenant_id, provider in rows:
-                by_integration[(integration_id, tenant_id, provider)].append(record_id)
+            for r in failed:
+                by_integration[(r.integration_id, r.tenant_id, r.provider)].append(r.record_id)
             # The records become pushable again (a failure otherwise holds them until they change).
-            chunk_logs = SyncLog.objects.filter(
-                pk__in=[r[0] for r in rows],
-                integration_id=OuterRef("integration_id"),
-                record_id=OuterRef("record_id"),
-            )
-            RecordLink.objects.filter(record_id__in={r[2] for r in rows}).filter(Exists(chunk_logs)).update(
-                failed_at=None
-            )
+            for (integration_id, _, _), record_ids in by_integration.items():
+                RecordLink.objects.filter(integration_id=integration_id, record_id__in=record_ids).update(
+                    failed_at=None
+                )
             _audit_rows(
                 actor,
                 AuditAction.SYNC_LOGS_RETRY_FAILED,
@@ -155,9 +189,9 @@ def sync_logs_retry_failed(
                     for (integration_id, tenant_id, provider), record_ids in by_integration.items()
                 ],
             )
-            audited = True
+            audited = audited or bool(by_integration)
             integrations.update(key[0] for key in by_integration)
-            result.changed += changed
+            result.changed += len(failed)
     if not audited:
         audit(actor=actor, action=AuditAction.SYNC_LOGS_RETRY_FAILED, details={"changed": 0, **extra})
     if enqueue:
@@ -303,6 +337,7 @@ def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, descr
             "provider",
             "status",
             "description",
+            "details",
             "resolution",
             "created_at",
             "resolved_by",
@@ -313,7 +348,7 @@ def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, descr
     )
     # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '', %s, '', src.* "
+        f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '{{}}', '', %s, '', src.* "
         f"FROM ({select_sql}) AS src WHERE true ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:

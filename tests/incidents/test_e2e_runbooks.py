@@ -89,7 +89,7 @@ def run(incident, action, actor, **params):
 
 def finish_retries(integrations) -> None:
     """The retry schedule comes due and the engine runs."""
-    SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    SyncLog.objects.awaiting_retry().update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     for integration in integrations:
         for _ in range(3):
             if not engine_run.sync_integration(integration.pk).more:
@@ -154,7 +154,7 @@ def test_rb01_provider_downtime(sandbox, operator):
     finish_retries(integrations)
     backdate_errors("salesforce")
     assert_verified(incident)
-    assert not SyncLog.objects.filter(status="RETRYING").exists()
+    assert not SyncLog.objects.awaiting_retry().exists()
     resolve_and_close(incident, operator)
 
 

@@ -32,7 +32,7 @@ def test_tokens_expiring_twice_in_one_sync_run_lose_no_record(sandbox, monkeypat
     run.sync_integration(integration.pk, pull=False)
     monkeypatch.setattr(run, "push_record", original_push)
     # What beat would do next: another run (and a due retry, if any, made due now).
-    SyncLog.objects.filter(status="RETRYING").update(next_attempt_at=SyncLog.objects.first().created_at)
+    SyncLog.objects.awaiting_retry().update(next_attempt_at=SyncLog.objects.first().created_at)
     run.sync_integration(integration.pk, pull=False)
 
     remote = sorted(external_id(r) for r in sandbox.records("hubspot", integration.tenant.slug))

@@ -44,7 +44,10 @@ def test_provider_down_then_up_loses_nothing(sandbox, settings):
             lambda: all_arrived_once(sandbox, [integration], records), seconds=60, every=1, tick=beat
         )
         assert wait_until(
-            lambda: not SyncLog.objects.filter(status__in=["RETRYING", "RUNNING"]).exists(),
+            lambda: (
+                not SyncLog.objects.awaiting_retry().exists()
+                and not SyncLog.objects.filter(status="RUNNING").exists()
+            ),
             seconds=20,
             tick=beat,
         )

@@ -167,6 +167,24 @@ def restore_webhook_mode(modeladmin, request, queryset):
     )
 
 
+@admin.action(description="Quota is back", permissions=["operate"])
+def quota_is_back(modeladmin, request, queryset):
+    return run_confirmed_action(
+        modeladmin,
+        request,
+        queryset,
+        title="Quota is back",
+        verb="Quota is back",
+        explanation="The providers of these integrations have their quota again: the block a rate limit left is "
+        "cleared and the retries it parked are due now (for every tenant of the provider: the quota is the "
+        "provider app's).",
+        service=lambda qs, data: _combine(
+            AuditAction.PROVIDER_QUOTA_RESTORE,
+            [services.provider_quota_restore(provider=slug, actor=request.user) for slug in _providers(qs)],
+        ),
+    )
+
+
 @admin.action(description="Defer enrichment on error", permissions=["operate"])
 def defer_enrichment_on(modeladmin, request, queryset):
     return run_confirmed_action(
@@ -393,6 +411,7 @@ INTEGRATION_ACTIONS: list = [
     create_stale_defects,
     reconcile_since,
     verify_sync,
+    quota_is_back,
 ]
 SYNCLOG_ACTIONS: list = [retry_failed_logs]
 WEBHOOK_ACTIONS: list = [queue_webhook_retry]
