@@ -10,6 +10,7 @@ from integrations.catalog import PROVIDERS
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.pull import agreed, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
     CrmSyncStatus,
@@ -92,7 +93,12 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     operation = "update" if link.remote_id else "create"
     row = new_attempt(integration, record, SyncDirection.PUSH, operation, retry_of=retry_of)
 
-    fields, missing = mapping_for(integration).to_remote(record.payload, str(record.external_id))
+    mapping = mapping_for(integration)
+    fields, missing = mapping.to_remote(record.payload, str(record.external_id))
+    held = set(held_fields(integration, record.pk)) if link.remote_id else set()
+    for remote_field in held:
+        # A field held by an open SYNC_CONFLICT stays as it is at the provider until an operator decides.
+        fields.pop(remote_field, None)
     if missing:
         return _fail_push(
             row,
@@ -124,6 +130,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
         remote_updated_at=remote.updated_at,
         failed_at=None,
         last_error_category="",
+        base=agreed(mapping, fields, base=link.base, keep=held),
     )
     # .update() leaves Record.updated_at alone, so the record does not look changed again.
     Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)

@@ -118,8 +118,20 @@ def _work(integration: Integration, record_ids: list[int] | None):
     budget -= len(retries)
     if budget <= 0:
         return
-    for record in pending_records(integration).exclude(pk__in=retried).order_by("updated_at", "pk")[:budget]:
-        yield record, None
+    records = list(pending_records(integration).exclude(pk__in=retried).order_by("updated_at", "pk")[:budget])
+    # A record pushed before its retry is due (it changed again, or reconcile made it pushable) is that retry:
+    # the attempt it supersedes points at it, and is not retried a second time.
+    waiting = {
+        row.record_id: row
+        for row in SyncLog.objects.filter(
+            integration=integration,
+            record_id__in=[r.pk for r in records],
+            status__in=[SyncStatus.RETRYING, SyncStatus.PENDING],
+            next_attempt_at__isnull=False,
+        ).order_by("pk")
+    }
+    for record in records:
+        yield record, waiting.get(record.pk)
 
 
 def _priority_records(integration: Integration):
