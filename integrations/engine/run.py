@@ -9,7 +9,7 @@ from integrations.catalog import PROVIDERS
 from integrations.engine.calls import CallContext, may_call
 from integrations.engine.leases import acquire_lease, release_lease, renew_lease
 from integrations.engine.pull import pull_changes
-from integrations.engine.push import enrich_record, is_enrichment, pending_records, push_record
+from integrations.engine.push import enrich_record, is_enrichment, pending_records, push_batch, push_record
 from integrations.models import AUTH_CATEGORIES, Integration, Record, SyncLog, SyncMode, SyncStatus
 
 BATCH_SIZE = 200
@@ -52,7 +52,16 @@ def sync_integration(
         ctx = CallContext(integration, lease_owner=owner)
         transient_in_a_row = 0
         step = enrich_record if is_enrichment(integration) else push_record
-        for record, retry_of in _with_priority(integration, _work(integration, record_ids)):
+        if ctx.client.batch_size and not is_enrichment(integration):
+            stopped = _push_in_batches(ctx, integration, _work(integration, record_ids), summary)
+            if stopped:
+                summary.reason = stopped
+                return summary
+        for record, retry_of in (
+            ()
+            if ctx.client.batch_size and not is_enrichment(integration)
+            else _with_priority(integration, _work(integration, record_ids))
+        ):
             renew_lease(integration.pk, owner)
             row = step(ctx, record, retry_of=retry_of)
             if record.sync_priority_at:
@@ -87,6 +96,30 @@ def sync_integration(
     finally:
         release_lease(integration.pk, owner)
     return summary
+
+
+def _push_in_batches(ctx: CallContext, integration: Integration, work, summary: SyncSummary) -> str:
+    """Push the run's work with the provider's batch API, priority records first; "" or why the run stopped."""
+    items = list(_with_priority(integration, work))
+    size = ctx.client.batch_size
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        rows = push_batch(ctx, chunk)
+        urgent = [record.pk for record, _ in chunk if record.sync_priority_at]
+        if urgent:
+            Record.objects.filter(pk__in=urgent).update(sync_priority_at=None)
+        for row in rows:
+            if row.status == SyncStatus.SUCCESS:
+                summary.pushed += 1
+            elif row.status == SyncStatus.RETRYING:
+                summary.retrying += 1
+            else:
+                summary.failed += 1
+        if any(row.error_category in AUTH_CATEGORIES for row in rows) or not may_call(integration.pk):
+            return "stopped: integration cannot call its provider"
+        if rows and all(row.status == SyncStatus.RETRYING for row in rows):
+            return "stopped: provider failing, the rest waits for the retry schedule"
+    return ""
 
 
 def due_retries(integration: Integration):

@@ -112,10 +112,12 @@ def test_rollups_checks_and_dashboard_count_the_same_attempts(sandbox):
 
 def _rate_limited_salesforce(sandbox):
     integration = connect(sandbox, "salesforce")
-    local_records(integration, 3)
-    # The org's daily limit is hit: the 2nd push gets 403 REQUEST_LIMIT_EXCEEDED, with no reset time.
+    local_records(integration, 1)
+    # The org's daily limit is hit: the 2nd call gets 403 REQUEST_LIMIT_EXCEEDED, with no reset time.
     sandbox.control("salesforce", rate_limit=1, window=86400)
     run.sync_integration(integration.pk, pull=False)
+    local_records(integration, 2)
+    run.sync_integration(integration.pk, pull=False)  # one batch call of two records: refused
     return integration
 
 
