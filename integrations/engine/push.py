@@ -354,8 +354,8 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                 synced.append(record.pk)
     # Bulk writes: the attempts, their rollups, the links and the records' status.
     new_rows = [row for row in rows.values() if row.pk is None]
+    queued = [row for row in rows.values() if row.pk is not None]  # operator-queued rows: the attempt itself
     SyncLog.objects.bulk_create(new_rows)
-    queued = [row for row in rows.values() if row.pk is not None]
     if queued:
         SyncLog.objects.bulk_update(
             queued,
