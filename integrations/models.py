@@ -139,12 +139,13 @@ class Integration(models.Model):
     last_error_category = models.CharField(max_length=32, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
     # A failed poll backs off like a failed push: failures in a row, and no poll before poll_retry_at.
-    poll_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    poll_failures = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     poll_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     conflict_policy = models.CharField(
         max_length=16,
         choices=ConflictPolicy.choices,
         default=ConflictPolicy.HOLD,
+        db_default=ConflictPolicy.HOLD,
         help_text="A field changed both here and at the provider since the last sync: who wins.",
     )
     # One running sync per integration: a lease taken with a conditional UPDATE, released at the end.
@@ -280,7 +281,7 @@ class RecordLink(models.Model):
     last_error_category = models.CharField(max_length=32, blank=True)
     # The local fields' values last agreed with the provider (after a push or an applied pull): the base of the
     # three-way merge that keeps an unpushed local edit from being overwritten by an older remote copy.
-    base = models.JSONField(default=dict, blank=True)
+    base = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
 
     class Meta:
         constraints = [
@@ -329,7 +330,7 @@ class SyncLog(models.Model):
     retry_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries", editable=False
     )
-    counted = models.BooleanField(default=False, editable=False)
+    counted = models.BooleanField(default=False, db_default=False, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     rate_limit_headers = models.JSONField(default=dict, blank=True)
     request_excerpt = models.TextField(blank=True)
@@ -438,7 +439,7 @@ class Defect(models.Model):
     description = models.TextField(blank=True)
     # SYNC_CONFLICT: {"fields": {local_field: {"base": ..., "ours": ..., "theirs": ..., "remote_field": ...}},
     # "remote_id": ...}: both values and the last agreed one, for "Keep ours" / "Take theirs".
-    details = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     resolution = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
