@@ -36,6 +36,7 @@ from integrations.models import (
     WebhookStatus,
 )
 from integrations.providers.rate_limits import parse_rate_limit
+from integrations.selectors import health as health_selectors
 from integrations.selectors import rates
 
 WINDOW_MINUTES = 15
@@ -105,6 +106,8 @@ class ProviderHealth:
     by_category: list[tuple[str, int]] = field(default_factory=list)
     series: list[Bucket] = field(default_factory=list)
     headroom: Headroom | None = None
+    # Seconds the shared quota still holds every call to the provider back (a rate limit); 0 when it does not.
+    quota_blocked_for: float = 0.0
     queue: dict[str, int] = field(default_factory=dict)
     defects: dict[str, int] = field(default_factory=dict)
     incidents: list[dict] = field(default_factory=list)
@@ -474,11 +477,16 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
 
     for slug, headroom in last_rate_limit_headers(slugs, since=now - HEADROOM_LOOKBACK).items():
         health[slug].headroom = headroom
+    for slug, seconds in health_selectors.quota_blocks(slugs).items():
+        health[slug].quota_blocked_for = seconds
 
     # Queues: sync work waiting (retries due now and later, pending, running) and webhook retries.
     for row in (
         scoped(
-            SyncLog.objects.filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING])
+            SyncLog.objects.filter(
+                Q(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING])
+                | Q(status=SyncStatus.RETRYING, next_attempt_at__isnull=False)
+            )
         )
         .values("provider")
         .annotate(

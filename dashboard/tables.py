@@ -269,6 +269,11 @@ class ProviderHealthTable(DashboardTable):
         h = record.headroom
         if record.is_total:
             return ""
+        if h is None and record.quota_blocked_for > 0:
+            return format_html(
+                '<strong class="dash-quota-blocked">calls held back {}s</strong>',
+                int(record.quota_blocked_for + 0.999),
+            )
         if h is None:
             hours = int(HEADROOM_LOOKBACK.total_seconds() // 3600)
             return format_html(EMPTY, f"No rate-limit headers in the last {hours} hours")
@@ -278,6 +283,12 @@ class ProviderHealthTable(DashboardTable):
             text = format_html("{} of {} left", h.remaining, h.limit)
         label = f"{record.name} rate-limit headroom: {h.remaining} of {h.limit} left"
         retry = format_html(" · retry after {}", h.retry_after) if h.retry_after else ""
+        if record.quota_blocked_for > 0:
+            retry = format_html(
+                '{} · <strong class="dash-quota-blocked">calls held back {}s</strong>',
+                retry,
+                int(record.quota_blocked_for + 0.999),
+            )
         return format_html(
             '{} <span class="dash-headroom">{}</span>{}<div class="dash-sub">'
             '<a href="{}" title="The sync log these headers came from">seen {}</a></div>',

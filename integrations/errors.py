@@ -49,3 +49,7 @@ POLL_INTERVAL_WEBHOOK = "A poll interval applies to polling mode only."
 SAMPLE_SIZE_RANGE = "The sample size must be between 1 and 1000."
 CLEAR_NEEDS_TARGET = "Name a provider or select the defects to clear."
 SYNC_NOW_TOO_MANY = "Sync now takes at most {n} records at once; narrow the selection."
+
+# Sync conflicts (services/conflicts.py).
+CONFLICT_CHOICE = "Choose 'ours' (keep the local value) or 'theirs' (take the provider's)."
+CONFLICT_NOT_OPEN = "No open sync conflict with this id."

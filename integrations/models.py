@@ -98,6 +98,14 @@ class IntegrationQuerySet(models.QuerySet):
         )
 
 
+class ConflictPolicy(models.TextChoices):
+    """What a field changed on both sides since the last agreed value becomes (issue 12)."""
+
+    HOLD = "hold", "Hold: a SYNC_CONFLICT defect, resolved by an operator"
+    LOCAL_WINS = "local_wins", "Ours wins: push the local value"
+    PROVIDER_WINS = "provider_wins", "Theirs wins: apply the provider's value"
+
+
 class Integration(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, db_index=True)
@@ -130,6 +138,16 @@ class Integration(models.Model):
     last_error = models.TextField(blank=True)
     last_error_category = models.CharField(max_length=32, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # A failed poll backs off like a failed push: failures in a row, and no poll before poll_retry_at.
+    poll_failures = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
+    poll_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    conflict_policy = models.CharField(
+        max_length=16,
+        choices=ConflictPolicy.choices,
+        default=ConflictPolicy.HOLD,
+        db_default=ConflictPolicy.HOLD,
+        help_text="A field changed both here and at the provider since the last sync: who wins.",
+    )
     # One running sync per integration: a lease taken with a conditional UPDATE, released at the end.
     sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
@@ -261,6 +279,9 @@ class RecordLink(models.Model):
         help_text="Last failed push; the record is not pushed again until it changes or is retried.",
     )
     last_error_category = models.CharField(max_length=32, blank=True)
+    # The local fields' values last agreed with the provider (after a push or an applied pull): the base of the
+    # three-way merge that keeps an unpushed local edit from being overwritten by an older remote copy.
+    base = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
 
     class Meta:
         constraints = [
@@ -276,8 +297,19 @@ class RecordLink(models.Model):
         return f"{self.integration} #{self.remote_id or '(not created)'}"
 
 
+class SyncLogQuerySet(models.QuerySet):
+    def awaiting_retry(self) -> "SyncLogQuerySet":
+        """Attempts whose retry is still to come. A retried attempt keeps its outcome (status, error) and only
+        loses its due time (`next_attempt_at`); its retry is a new row pointing at it (`retry_of`)."""
+        return self.filter(status=SyncStatus.RETRYING, next_attempt_at__isnull=False)
+
+
 class SyncLog(models.Model):
-    """One attempt to move one record (or one page of records) between us and a provider."""
+    """One attempt to move one record (or one page of records) between us and a provider; never rewritten.
+
+    A retry is a new row whose `retry_of` is the attempt it retries. `counted` says whether the attempt is in
+    the rollups (it reached the provider or waited for its quota), so that checks count what the rollups count.
+    """
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="sync_logs")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_logs")
@@ -295,6 +327,10 @@ class SyncLog(models.Model):
     error_message = models.TextField(blank=True)
     endpoint = models.CharField(max_length=300, blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries", editable=False
+    )
+    counted = models.BooleanField(default=False, db_default=False, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     rate_limit_headers = models.JSONField(default=dict, blank=True)
     request_excerpt = models.TextField(blank=True)
@@ -304,8 +340,11 @@ class SyncLog(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SyncLogQuerySet.as_manager()
+
     class Meta:
         indexes = [
+            models.Index(fields=["finished_at"], name="synclog_finished"),
             models.Index(fields=["integration", "status", "created_at"], name="synclog_integ_status_created"),
             models.Index(fields=["status", "created_at"], name="synclog_status_created"),
             models.Index(fields=["provider", "created_at"], name="synclog_provider_created"),
@@ -376,6 +415,7 @@ class DefectType(models.TextChoices):
     STALE_ENRICHMENT = "STALE_ENRICHMENT", "Stale enrichment"
     STALE_CRM_SYNC = "STALE_CRM_SYNC", "Stale CRM sync"
     SYNC_FAILED = "SYNC_FAILED", "Sync failed"
+    SYNC_CONFLICT = "SYNC_CONFLICT", "Sync conflict"
 
 
 class DefectStatus(models.TextChoices):
@@ -397,6 +437,9 @@ class Defect(models.Model):
     )
     status = models.CharField(max_length=16, choices=DefectStatus.choices, default=DefectStatus.OPEN)
     description = models.TextField(blank=True)
+    # SYNC_CONFLICT: {"fields": {local_field: {"base": ..., "ours": ..., "theirs": ..., "remote_field": ...}},
+    # "remote_id": ...}: both values and the last agreed one, for "Keep ours" / "Take theirs".
+    details = models.JSONField(default=dict, db_default=models.Value({}, models.JSONField()), blank=True)
     resolution = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -498,6 +541,9 @@ class AuditAction(models.TextChoices):
     WEBHOOKS_QUEUE_RETRIES = "webhooks.queue_retries", "Queue webhook retries"
     DEFECTS_CREATE_STALE = "defects.create_stale", "Create stale defects"
     DEFECTS_CLEAR_STALE = "defects.clear_stale", "Clear stale defects"
+    CONFLICT_KEEP_OURS = "conflict.keep_ours", "Conflict: keep ours"
+    CONFLICT_TAKE_THEIRS = "conflict.take_theirs", "Conflict: take theirs"
+    PROVIDER_QUOTA_RESTORE = "provider.quota_restore", "Quota is back"
     CREDENTIALS_ROTATE = "credentials.rotate", "Rotate credentials"
     TOKENS_REFRESH_EXPIRING = "tokens.refresh_expiring", "Refresh expiring tokens"
     API_TOKEN_CREATE = "api_token.create", "API token created"

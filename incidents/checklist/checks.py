@@ -38,6 +38,7 @@ from integrations.models import (
     WebhookStatus,
 )
 from integrations.providers.rate_limits import parse_rate_limit
+from integrations.selectors.rates import window_start
 
 WINDOW = timedelta(minutes=15)
 ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING)
@@ -96,20 +97,23 @@ def _logs(incident):
 def attempts(qs):
     """The attempts among sync logs: the one place checks count attempts (and retries) from sync logs.
 
-    Today a retry updates its log in place (attempt > 1). When the engine makes sync logs append-only with
-    `retry_of` (issue 12), this and `retried` are the two functions to adapt: every row is then one attempt and a
-    retry is a row with retry_of set.
+    Sync logs are append-only: every row is one attempt, and a retry is a row whose `retry_of` names the attempt
+    it retries.
     """
     return qs
 
 
 def retried(qs):
     """Attempts that were retries of an earlier attempt (see `attempts`)."""
-    return qs.filter(attempt__gt=1)
+    return qs.filter(retry_of__isnull=False)
 
 
 def _recent(qs, since):
-    return qs.filter(Q(created_at__gte=since) | Q(finished_at__gte=since))
+    """The attempts of the window that began at `since` (= now - WINDOW), counted as the rollups count them: the
+    ones the rollups counted (`counted`), by the minute they finished, from the rollups' first minute. So a
+    check's "n errors of m attempts" is the dashboard's and detection's for the same integrations."""
+    start = window_start(since + WINDOW, int(WINDOW.total_seconds() // 60))
+    return qs.filter(counted=True, finished_at__gte=start)
 
 
 def _errors(qs):
@@ -421,7 +425,7 @@ def rate_limit_headroom(incident) -> CheckResult:
 
 
 def _retrying(incident) -> tuple[int, int]:
-    logs = _logs(incident).filter(status=SyncStatus.RETRYING, record__isnull=False)
+    logs = _logs(incident).awaiting_retry().filter(record__isnull=False)
     return logs.count(), logs.filter(created_at__gte=timezone.now() - WINDOW).count()
 
 
@@ -571,7 +575,12 @@ def retry_succeeded(incident) -> CheckResult:
     start = incident_start(incident)
     pushes = _logs(incident).filter(direction=SyncDirection.PUSH, record__isnull=False, created_at__gte=start)
     retried_ok = retried(pushes).filter(status=SyncStatus.SUCCESS).count()
-    still = pushes.filter(status__in=ERROR_STATUSES).count()
+    # A failed attempt keeps its outcome; it still stands only while no retry of it has been made.
+    still = (
+        pushes.filter(status__in=ERROR_STATUSES)
+        .exclude(Exists(SyncLog.objects.filter(retry_of=OuterRef("pk"))))
+        .count()
+    )
     return CheckResult(
         still == 0 and retried_ok > 0,
         f"{retried_ok} previously failed pushes succeeded on retry; {still} still failed or retrying",
@@ -584,8 +593,20 @@ def no_new_failures_same_type(incident) -> CheckResult:
     if not category:
         return no_errors_15m(incident)
     since = timezone.now() - WINDOW
-    n = _recent(_logs(incident).filter(status__in=ERROR_STATUSES, error_category=category), since).count()
-    return CheckResult(n == 0, f"{n} new {category} failures in the last 15 minutes")
+    # Attempts are never rewritten: a failure that has been retried is superseded by its retry, which is
+    # counted in its turn (and a retry queued but not yet run is waited for, not taken as a success).
+    n = (
+        _recent(_logs(incident).filter(status__in=ERROR_STATUSES, error_category=category), since)
+        .exclude(Exists(SyncLog.objects.filter(retry_of=OuterRef("pk"))))
+        .count()
+    )
+    waiting = (
+        _logs(incident)
+        .filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING], retry_of__error_category=category)
+        .count()
+    )
+    more = f"; {waiting} retries of them not yet run" if waiting else ""
+    return CheckResult(n == 0 and waiting == 0, f"{n} new {category} failures in the last 15 minutes{more}")
 
 
 def _latest_audits(incident, action: str) -> dict[int, tuple]:

@@ -209,9 +209,7 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
         .values_list("tenant__slug", "status", "last_error_category")
         .order_by("tenant__slug")[:200]
     )
-    retrying = SyncLog.objects.filter(
-        provider=provider, status=SyncStatus.RETRYING, record__isnull=False
-    ).count()
+    retrying = SyncLog.objects.awaiting_retry().filter(provider=provider, record__isnull=False).count()
     threshold, min_errors = conf.error_rate_threshold(), conf.min_errors()
     endpoints = sorted(w.by_endpoint.items(), key=lambda kv: -kv[1][0])[:10]
     impact = {

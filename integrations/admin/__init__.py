@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from integrations import services
 from integrations.access.actors import OPERATE
@@ -577,11 +577,30 @@ class DefectAdmin(BigTableAdmin):
     search_fields = ["=record__id"]
     search_help_text = "Exact record id."
     raw_id_fields = ["tenant", "integration", "record"]
-    readonly_fields = ["created_at", "resolved_at", "resolved_by"]
+    readonly_fields = ["created_at", "resolved_at", "resolved_by", "conflict_values"]
+    exclude = ["details"]
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Conflicting values (base / ours / theirs)")
+    def conflict_values(self, obj):
+        """A SYNC_CONFLICT's fields: the value last agreed, ours and the provider's ("Keep ours" / "Take theirs")."""
+        entries = (obj.details or {}).get("fields") or {}
+        if not entries:
+            return "-"
+        return format_html(
+            '<table class="lo-conflict"><tr><th>field</th><th>base</th><th>ours</th><th>theirs</th></tr>{}</table>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (name, repr(e.get("base")), repr(e.get("ours")), repr(e.get("theirs")))
+                    for name, e in sorted(entries.items())
+                ),
+            ),
+        )
 
     @admin.display(description="Resolution")
     def resolution_short(self, obj):

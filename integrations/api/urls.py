@@ -11,6 +11,8 @@ urlpatterns = [
     path("integrations/<str:provider>/sync-logs/<int:log_id>", views.sync_log_detail, name="sync-log"),
     path("integrations/<str:provider>/failures", views.failures, name="failures"),
     path("integrations/<str:provider>/retry-failed", views.retry_failed, name="retry-failed"),
+    path("integrations/<str:provider>/restore-quota", views.restore_quota, name="restore-quota"),
+    path("conflicts/<int:defect_id>/resolve", views.conflict_resolve, name="conflict-resolve"),
     path("system-metrics/queues", views.queues, name="queues"),
     path(
         "admin/tenants/<str:tenant_id>/integrations/<str:provider>",

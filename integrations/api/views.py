@@ -217,6 +217,26 @@ def retry_failed(request, token, provider):
     return _ok({"provider": provider, "queued": result.changed, "already_queued": result.unchanged})
 
 
+@api_view("POST", admin_only=True)
+def restore_quota(request, token, provider):
+    """POST /api/v1/integrations/{provider}/restore-quota: "Quota is back" (the provider's quota is the app's,
+    shared by every tenant, so an admin token only)."""
+    provider = _provider(provider)
+    result = services.provider_quota_restore(provider=provider, actor=token)
+    return _ok({"provider": provider, "retries_due_now": result.changed, **result.details})
+
+
+@api_view("POST")
+def conflict_resolve(request, token, defect_id):
+    """POST /api/v1/conflicts/{id}/resolve {"choice": "ours" | "theirs"}: Keep ours / Take theirs."""
+    body = json_body(request)
+    choice = expect(body, "choice", str)
+    if choice not in ("ours", "theirs"):
+        raise ApiError(400, "invalid_value", "choice must be 'ours' or 'theirs'.", field="choice")
+    result = services.conflict_resolve(defect_id=defect_id, choice=choice, actor=token)
+    return _ok({"defect_id": defect_id, "choice": choice, "resolved": result.changed})
+
+
 @api_view("GET")
 def queues(request, token):
     """GET /api/v1/system-metrics/queues[?provider=P] (RB-03 check): sync and webhook queue depths."""

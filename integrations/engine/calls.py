@@ -17,7 +17,7 @@ from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.engine import leases
 from integrations.engine.outcomes import finish_attempt, note_error, record_call
-from integrations.engine.quota import configured_quota, provider_quota
+from integrations.engine.quota import provider_quota
 from integrations.models import ErrorCategory, Integration, SyncDirection, SyncLog, SyncStatus
 from integrations.providers import BaseClient, CallInfo, ProviderError, get_client
 from integrations.providers.rate_limits import parse_rate_limit
@@ -80,16 +80,18 @@ def quota_feedback(provider: str, call: CallInfo | None, error: ProviderError | 
         and error.category == ErrorCategory.RATE_LIMITED
         and not isinstance(error, QuotaUnavailable)
     ):
-        quota.observe(provider, retry_after=error.retry_after or configured_quota(provider).window_seconds)
+        if error.retry_after:
+            quota.observe(provider, retry_after=error.retry_after)
+        else:
+            quota.block_without_reset(provider)
         return
     seen = parse_rate_limit(call.rate_limit if call is not None else None)
     if seen.remaining is None:
         return
-    quota.observe(
-        provider,
-        remaining=seen.remaining,
-        reset_seconds=seen.window_seconds or configured_quota(provider).window_seconds,
-    )
+    if seen.remaining <= 0 and not seen.window_seconds:
+        quota.block_without_reset(provider)
+        return
+    quota.observe(provider, remaining=seen.remaining, reset_seconds=seen.window_seconds)
 
 
 def store_tokens(integration: Integration, tokens, *, when: datetime) -> None:

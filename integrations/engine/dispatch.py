@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.engine.pull import poll_due
 from integrations.engine.push import pending_records
 from integrations.models import Integration, SyncLog, SyncMode, SyncStatus, WebhookDelivery, WebhookStatus
 
@@ -16,17 +17,19 @@ def due_integration_ids(now: datetime | None = None) -> set[int]:
     callable_ = Integration.objects.callable()
     retries = (
         SyncLog.objects.filter(
-            status=SyncStatus.RETRYING, next_attempt_at__lte=now, integration__in=callable_
+            status__in=[SyncStatus.RETRYING, SyncStatus.PENDING],
+            next_attempt_at__lte=now,
+            integration__in=callable_,
         )
         .values_list("integration_id", flat=True)
         .distinct()
     )
     polling = [
-        pk
-        for pk, last, every in callable_.filter(mode=SyncMode.POLLING).values_list(
-            "pk", "last_polled_at", "poll_interval"
+        integration.pk
+        for integration in callable_.filter(mode=SyncMode.POLLING).only(
+            "pk", "last_polled_at", "poll_interval", "poll_retry_at"
         )
-        if last is None or last + every <= now
+        if poll_due(integration, now)
     ]
     return set(retries) | set(polling)
 

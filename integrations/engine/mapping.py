@@ -44,7 +44,7 @@ class Mapping:
         """The provider's flat fields for a record, or the first required local field that is missing."""
         fields = {}
         for local, remote, required in self.pairs:
-            value = _local_value(payload, local)
+            value = local_value(payload, local)
             if value in (None, ""):
                 if required:
                     return {}, local
@@ -70,7 +70,8 @@ class Mapping:
         return payload
 
 
-def _local_value(payload: dict, local: str):
+def local_value(payload: dict, local: str):
+    """A local field's value as the provider's field would hold it ("full_name" joins first and last)."""
     if local == "full_name":
         return " ".join(p for p in (payload.get("first_name"), payload.get("last_name")) if p) or None
     return payload.get(local)

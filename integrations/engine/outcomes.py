@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from django.utils import timezone
+
 from integrations.engine import rollups
 from integrations.models import Integration, SyncLog, SyncStatus
 from integrations.providers import CallInfo, ProviderError
@@ -19,7 +21,13 @@ def record_call(log_row: SyncLog, call: CallInfo | None) -> None:
 
 
 def finish_attempt(row: SyncLog, *, counted: bool = True) -> None:
-    """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted)."""
+    """Save an attempt's outcome and count it for the error rates (a call the provider never saw is not counted).
+
+    Every outcome, RETRYING included, has its finish time; `counted` is kept on the row so that a check that
+    counts sync logs counts exactly what the rollups count (by finish time, like the rollups' minutes).
+    """
+    row.finished_at = row.finished_at or timezone.now()
+    row.counted = counted
     row.save()
     if counted:
         rollups.count(

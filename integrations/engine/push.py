@@ -1,15 +1,18 @@
 """Pushing local records to the provider (and enriching them at an enrichment provider)."""
 
+import json
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
+from integrations.engine import rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.pull import agreed, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
     CrmSyncStatus,
@@ -58,27 +61,46 @@ def link_for(integration: Integration, record: Record) -> RecordLink:
         return RecordLink.objects.get(record=record, integration=integration)
 
 
+def new_attempt(
+    integration: Integration, record: Record, direction: str, operation: str, *, retry_of: SyncLog | None
+) -> SyncLog:
+    """The RUNNING row of one attempt. A retry is a new row pointing at the attempt it retries, whose outcome
+    stays as it was: only its due time is taken away, so that it is retried once. A row an operator queued
+    ("Retry failed syncs": PENDING, already pointing at the failed attempt) is itself the attempt."""
+    if retry_of is not None and retry_of.status == SyncStatus.PENDING:
+        retry_of.operation, retry_of.status, retry_of.next_attempt_at = operation, SyncStatus.RUNNING, None
+        retry_of.save(update_fields=["operation", "status", "next_attempt_at"])
+        return retry_of
+    row = SyncLog(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=direction,
+        object_type=PROVIDERS[integration.provider].object_type,
+        record=record,
+        operation=operation,
+        status=SyncStatus.RUNNING,
+    )
+    if retry_of is not None:
+        SyncLog.objects.filter(pk=retry_of.pk).update(next_attempt_at=None)
+        row.retry_of, row.attempt = retry_of, retry_of.attempt + 1
+    row.save()
+    return row
+
+
 def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
     """Push one record; the SyncLog says what happened. Transient failures become RETRYING with a due time."""
     integration = ctx.integration
     link = link_for(integration, record)
     operation = "update" if link.remote_id else "create"
-    row = retry_of or SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PUSH,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record=record,
-    )
-    row.operation, row.status = operation, SyncStatus.RUNNING
-    if retry_of is not None:
-        row.attempt += 1
-    row.error_category = row.error_field = row.error_message = ""
-    row.next_attempt_at = None
-    row.save()
+    row = new_attempt(integration, record, SyncDirection.PUSH, operation, retry_of=retry_of)
 
-    fields, missing = mapping_for(integration).to_remote(record.payload, str(record.external_id))
+    mapping = mapping_for(integration)
+    fields, missing = mapping.to_remote(record.payload, str(record.external_id))
+    held = set(held_fields(integration, record.pk)) if link.remote_id else set()
+    for remote_field in held:
+        # A field held by an open SYNC_CONFLICT stays as it is at the provider until an operator decides.
+        fields.pop(remote_field, None)
     if missing:
         return _fail_push(
             row,
@@ -96,7 +118,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     except NotCallable as e:
         row.status, row.error_category, row.error_message = SyncStatus.RETRYING, "", str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)
-        row.save()
+        finish_attempt(row, counted=False)
         return row
     except ProviderError as e:
         return _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
@@ -110,6 +132,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
         remote_updated_at=remote.updated_at,
         failed_at=None,
         last_error_category="",
+        base=agreed(mapping, fields, base=link.base, keep=held),
     )
     # .update() leaves Record.updated_at alone, so the record does not look changed again.
     Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)
@@ -121,20 +144,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     """Look a record's person up at the enrichment provider and keep what it knows (RB-09 "enrichment")."""
     integration = ctx.integration
     link = link_for(integration, record)
-    row = retry_of or SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PULL,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record=record,
-    )
-    row.operation, row.status = "enrich", SyncStatus.RUNNING
-    if retry_of is not None:
-        row.attempt += 1
-    row.error_category = row.error_field = row.error_message = ""
-    row.next_attempt_at = None
-    row.save()
+    row = new_attempt(integration, record, SyncDirection.PULL, "enrich", retry_of=retry_of)
     email = (record.payload or {}).get("email")
     if not email:
         return _fail_push(
@@ -148,7 +158,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     except NotCallable as e:
         row.status, row.error_message = SyncStatus.RETRYING, str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)
-        row.save()
+        finish_attempt(row, counted=False)
         return row
     except ProviderError as e:
         row = _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
@@ -161,7 +171,7 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
         # The provider is still looking (202): ask again shortly, without counting it as a failure.
         row.status, row.next_attempt_at = SyncStatus.RETRYING, now + timedelta(seconds=30)
         row.error_message = "lookup queued at the provider"
-        row.save()
+        finish_attempt(row)
         return row
     row.status, row.finished_at = SyncStatus.SUCCESS, now
     row.error_message = "" if person else "no match at the provider"
@@ -224,3 +234,244 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     if not isinstance(error, QuotaUnavailable):
         note_error(row.integration, error, now)
     return row
+
+
+def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> list[SyncLog]:
+    """Push many records with the provider's batch API: one call per batch of creates and one per batch of
+    updates (each one unit of the quota, one lease renewal), each record's outcome its own attempt row.
+
+    One record failing in a batch fails alone, with its field named; the rest succeed. The attempt rows, the
+    links and the records' sync status are written in bulk. A duplicate (a repeated create) is handed to
+    `push_record`, which adopts the provider's copy. Without a batch API, callers push one by one.
+    """
+    integration = ctx.integration
+    mapping = mapping_for(integration)
+    now = timezone.now()
+    links = {
+        lk.record_id: lk
+        for lk in RecordLink.objects.filter(integration=integration, record__in=[r for r, _ in items])
+    }
+    missing_links = [RecordLink(record=r, integration=integration) for r, _ in items if r.pk not in links]
+    if missing_links:
+        RecordLink.objects.bulk_create(missing_links, ignore_conflicts=True)
+        links = {
+            lk.record_id: lk
+            for lk in RecordLink.objects.filter(integration=integration, record__in=[r for r, _ in items])
+        }
+    held = _held_by_record(integration, [r.pk for r, _ in items])
+    object_type = PROVIDERS[integration.provider].object_type
+    rows: dict[int, SyncLog] = {}
+    creates, updates, fields_of, out = [], [], {}, []
+    for record, retry_of in items:
+        link = links[record.pk]
+        operation = "update" if link.remote_id else "create"
+        if retry_of is not None and retry_of.status == SyncStatus.PENDING:
+            row = retry_of
+            row.operation = operation
+        else:
+            row = SyncLog(
+                integration=integration,
+                tenant_id=integration.tenant_id,
+                provider=integration.provider,
+                direction=SyncDirection.PUSH,
+                object_type=object_type,
+                record=record,
+                operation=operation,
+                created_at=now,
+            )
+            if retry_of is not None:
+                row.retry_of, row.attempt = retry_of, retry_of.attempt + 1
+        rows[record.pk] = row
+        fields, missing = mapping.to_remote(record.payload, str(record.external_id))
+        if missing:
+            _settle_failed(
+                row,
+                ProviderError("missing_field", f"required field '{missing}' is empty", field=missing),
+                now,
+                counted=False,
+            )
+            continue
+        for remote_field in held.get(record.pk, ()) if link.remote_id else ():
+            fields.pop(remote_field, None)
+        fields_of[record.pk] = fields
+        (updates if link.remote_id else creates).append(record)
+    retried = [r.pk for _, r in items if r is not None and r.status != SyncStatus.PENDING]
+    if retried:
+        SyncLog.objects.filter(pk__in=retried).update(next_attempt_at=None)
+
+    adopt: list[tuple[Record, SyncLog | None]] = []
+    synced: list[int] = []
+    failed_error: ProviderError | None = None
+    size = ctx.client.batch_size
+    for group, is_update in ((creates, False), (updates, True)):
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            try:
+                if is_update:
+                    answers = ctx.call(
+                        lambda c, chunk=chunk: c.update_records(
+                            [(links[r.pk].remote_id, fields_of[r.pk]) for r in chunk]
+                        )
+                    )
+                else:
+                    answers = ctx.call(
+                        lambda c, chunk=chunk: c.create_records([fields_of[r.pk] for r in chunk])
+                    )
+            except (ProviderError, NotCallable) as e:
+                error = e if isinstance(e, ProviderError) else None
+                for record in chunk:
+                    row = rows[record.pk]
+                    if error is None:
+                        row.status, row.error_message = SyncStatus.RETRYING, str(e)
+                        row.next_attempt_at, row.finished_at = now + timedelta(minutes=1), now
+                    else:
+                        record_call(row, error.call or ctx.client.last_call)
+                        _settle_failed(row, error, now, counted=True)
+                failed_error = failed_error or error
+                continue
+            call = ctx.client.last_call
+            for record, answer in zip(chunk, answers, strict=True):
+                row = rows[record.pk]
+                record_call(row, call)
+                if isinstance(answer, ProviderError):
+                    if answer.category == ErrorCategory.DUPLICATE and not is_update:
+                        adopt.append((record, row.retry_of))
+                        rows.pop(record.pk)
+                        continue
+                    _settle_failed(row, answer, now, counted=True)
+                    continue
+                row.status, row.finished_at, row.counted = SyncStatus.SUCCESS, now, True
+                link = links[record.pk]
+                link.remote_id, link.synced_at, link.remote_updated_at = (
+                    answer.remote_id,
+                    now,
+                    answer.updated_at,
+                )
+                link.failed_at, link.last_error_category = None, ""
+                link.base = agreed(
+                    mapping, fields_of[record.pk], base=link.base, keep=set(held.get(record.pk, ()))
+                )
+                synced.append(record.pk)
+    # Bulk writes: the attempts, their rollups, the links and the records' status.
+    new_rows = [row for row in rows.values() if row.pk is None]
+    queued = [row for row in rows.values() if row.pk is not None]  # operator-queued rows: the attempt itself
+    SyncLog.objects.bulk_create(new_rows)
+    if queued:
+        SyncLog.objects.bulk_update(
+            queued,
+            [
+                "operation",
+                "status",
+                "error_category",
+                "error_field",
+                "error_message",
+                "http_status",
+                "endpoint",
+                "rate_limit_headers",
+                "request_excerpt",
+                "response_excerpt",
+                "duration_ms",
+                "next_attempt_at",
+                "finished_at",
+                "counted",
+            ],
+        )
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows.values():
+        if row.counted:
+            key = (
+                row.endpoint or "(quota wait)",
+                row.error_category if row.status != SyncStatus.SUCCESS else "",
+            )
+            counts[key] = counts.get(key, 0) + 1
+    for (endpoint, category), n in counts.items():
+        rollups.count(provider=integration.provider, endpoint=endpoint, category=category, n=n)
+    ok_links = [links[pk] for pk in synced]
+    if ok_links:
+        _update_synced_links(ok_links)
+        Record.objects.filter(pk__in=synced).update(crm_sync_status=CrmSyncStatus.SYNCED)
+    bad = [
+        row
+        for row in rows.values()
+        if row.status in (SyncStatus.FAILED, SyncStatus.RETRYING) and row.error_category
+    ]
+    if bad:
+        for category in {row.error_category for row in bad}:
+            RecordLink.objects.filter(
+                integration=integration,
+                record_id__in=[r.record_id for r in bad if r.error_category == category],
+            ).update(failed_at=now, last_error_category=category)
+        given_up = [
+            r.record_id
+            for r in bad
+            if r.status == SyncStatus.FAILED and r.error_category not in AUTH_CATEGORIES
+        ]
+        if given_up:
+            Record.objects.filter(pk__in=given_up).update(crm_sync_status=CrmSyncStatus.FAILED)
+    if synced:
+        note_success(integration, now)
+    worst = failed_error or next((ProviderError(r.error_category, r.error_message) for r in bad), None)
+    if worst is not None and not isinstance(worst, QuotaUnavailable):
+        note_error(integration, worst, now)
+    out = list(rows.values())
+    for record, retry_of in adopt:
+        out.append(push_record(ctx, record, retry_of=retry_of))
+    return out
+
+
+def _update_synced_links(links: list[RecordLink]) -> None:
+    """One UPDATE ... FROM (VALUES ...) for a batch's links on PostgreSQL (Django's bulk_update builds a CASE
+    per column and row, which took seconds per batch); bulk_update elsewhere."""
+    if connection.vendor != "postgresql":
+        RecordLink.objects.bulk_update(
+            links, ["remote_id", "synced_at", "remote_updated_at", "failed_at", "last_error_category", "base"]
+        )
+        return
+    table = connection.ops.quote_name(RecordLink._meta.db_table)
+    values = ", ".join(["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz, %s::jsonb)"] * len(links))
+    params = []
+    for link in links:
+        params += [
+            link.pk,
+            link.remote_id,
+            link.synced_at,
+            link.remote_updated_at,
+            json.dumps(link.base or {}),
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS l SET remote_id = v.remote_id, synced_at = v.synced_at, "
+            "remote_updated_at = v.remote_updated_at, failed_at = NULL, last_error_category = '', base = v.base "
+            f"FROM (VALUES {values}) AS v(id, remote_id, synced_at, remote_updated_at, base) WHERE l.id = v.id",
+            params,
+        )
+
+
+def _held_by_record(integration: Integration, record_ids: list[int]) -> dict[int, list[str]]:
+    from integrations.models import Defect, DefectStatus, DefectType
+
+    out: dict[int, list[str]] = {}
+    for record_id, details in Defect.objects.filter(
+        record_id__in=record_ids,
+        integration=integration,
+        defect_type=DefectType.SYNC_CONFLICT,
+        status=DefectStatus.OPEN,
+    ).values_list("record_id", "details"):
+        out[record_id] = [e["remote_field"] for e in ((details or {}).get("fields") or {}).values()]
+    return out
+
+
+def _settle_failed(row: SyncLog, error: ProviderError, now, *, counted: bool) -> None:
+    """A batch item's failure, as `_fail_push` decides it, kept in memory for the bulk write."""
+    row.error_category = error.category
+    row.error_field = (error.field or "")[:200]
+    row.error_message = error.message[:2000]
+    row.finished_at, row.counted = now, counted
+    if error.category in AUTH_CATEGORIES:
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(min(row.attempt, 4)))
+    elif error.transient and row.attempt < MAX_ATTEMPTS:
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
+    else:
+        row.status = SyncStatus.FAILED

@@ -19,6 +19,19 @@ from django.conf import settings
 
 from integrations.catalog import PROVIDERS
 
+# A rate limit without a usable reset time (Salesforce's 403 REQUEST_LIMIT_EXCEEDED, a 429 with no Retry-After)
+# blocks the provider for a short backoff that doubles with each such answer in a row, capped at minutes:
+# never the catalogue's whole window (24 h for Salesforce). The count of strikes forgets itself after
+# STRIKE_MEMORY_SECONDS without a new one.
+NO_RESET_BACKOFF_BASE_SECONDS = 5.0
+NO_RESET_BACKOFF_CAP_SECONDS = 300.0
+STRIKE_MEMORY_SECONDS = 900
+
+
+def no_reset_backoff(strikes: int) -> float:
+    return min(NO_RESET_BACKOFF_CAP_SECONDS, NO_RESET_BACKOFF_BASE_SECONDS * 2 ** max(0, strikes - 1))
+
+
 # Requests reach the provider a little after we count them; widen our window by this much.
 WINDOW_SLACK = 0.01
 WINDOW_SLACK_MIN_SECONDS = 0.05
@@ -90,8 +103,20 @@ class RedisWindow:
         ttl = self._redis.pttl(f"lineup:quota-block:{provider}")
         return ttl / 1000 if ttl and ttl > 0 else 0.0
 
+    def strike(self, provider: str) -> int:
+        key = f"lineup:quota-strikes:{provider}"
+        pipe = self._redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, STRIKE_MEMORY_SECONDS)
+        return int(pipe.execute()[0])
+
+    def unblock(self, provider: str) -> None:
+        self._redis.delete(f"lineup:quota-block:{provider}", f"lineup:quota-strikes:{provider}")
+
     def reset(self, provider: str) -> None:
-        self._redis.delete(f"lineup:quota:{provider}", f"lineup:quota-block:{provider}")
+        self._redis.delete(
+            f"lineup:quota:{provider}", f"lineup:quota-block:{provider}", f"lineup:quota-strikes:{provider}"
+        )
 
 
 class MemoryWindow:
@@ -100,6 +125,7 @@ class MemoryWindow:
     def __init__(self):
         self._hits: dict[str, deque] = {}
         self._blocked_until: dict[str, float] = {}
+        self._strikes: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def try_hit(self, provider: str) -> float:
@@ -127,10 +153,24 @@ class MemoryWindow:
         with self._lock:
             return max(0.0, self._blocked_until.get(provider, 0.0) - time.monotonic())
 
+    def strike(self, provider: str) -> int:
+        with self._lock:
+            now = time.monotonic()
+            n, at = self._strikes.get(provider, (0, now))
+            n = 1 if now - at > STRIKE_MEMORY_SECONDS else n + 1
+            self._strikes[provider] = (n, now)
+            return n
+
+    def unblock(self, provider: str) -> None:
+        with self._lock:
+            self._blocked_until.pop(provider, None)
+            self._strikes.pop(provider, None)
+
     def reset(self, provider: str) -> None:
         with self._lock:
             self._hits.pop(provider, None)
             self._blocked_until.pop(provider, None)
+            self._strikes.pop(provider, None)
 
 
 class ProviderQuota:
@@ -166,8 +206,23 @@ class ProviderQuota:
         elif remaining is not None and remaining <= 0 and reset_seconds:
             self._window.block(provider, reset_seconds)
 
+    def block_without_reset(self, provider: str) -> float:
+        """The provider said "no quota" without saying until when: block it until its window ends when that
+        window is short (seconds), else for the next step of a short growing backoff (never a day)."""
+        window = configured_quota(provider).window_seconds
+        if window <= NO_RESET_BACKOFF_CAP_SECONDS:
+            self._window.block(provider, window)
+            return window
+        seconds = no_reset_backoff(self._window.strike(provider))
+        self._window.block(provider, seconds)
+        return seconds
+
     def blocked_for(self, provider: str) -> float:
         return self._window.blocked_for(provider)
+
+    def unblock(self, provider: str) -> None:
+        """An operator says the quota is back ("Quota is back"): the block and its backoff are forgotten."""
+        self._window.unblock(provider)
 
     def reset(self, provider: str) -> None:
         self._window.reset(provider)

@@ -238,6 +238,9 @@ class BaseClient:
     field_aliases: ClassVar[dict[str, str]] = {}
     known_fields: ClassVar[tuple[str, ...]] = ()
     supports_webhooks: ClassVar[bool] = False
+    # Records one batch call may create or update (HubSpot batch/*, Salesforce sObject Collections); 0: none,
+    # one call per record. A batch is one call, one unit of the provider's quota.
+    batch_size: ClassVar[int] = 0
     # `calls` keeps the most recent exchanges only, so a long sync does not hoard excerpts in memory.
     max_calls: ClassVar[int] = 1000
 
@@ -585,6 +588,31 @@ class BaseClient:
 
     def update_record(self, remote_id: str, fields: dict) -> RemoteRecord:
         raise self._unsupported("update_record")
+
+    def create_records(self, items: list[dict]) -> list[RemoteRecord | ProviderError]:
+        """Create many in one call: per input, the created record or the error of that input alone."""
+        raise self._unsupported("create_records")
+
+    def update_records(self, items: list[tuple[str, dict]]) -> list[RemoteRecord | ProviderError]:
+        """Update many (remote id, fields) in one call: per input, the record or that input's error."""
+        raise self._unsupported("update_records")
+
+    def _item_error(self, item: dict, call: CallInfo | None) -> ProviderError:
+        """One failed input of a batch answer, in the one taxonomy (the whole call succeeded)."""
+        items = _error_items(item)
+        codes = {str(i[k]).upper() for i in items for k in _CODE_KEYS if isinstance(i.get(k), str)}
+        codes |= {str(i.get("statusCode", "")).upper() for i in items}
+        message = redact_text(_error_message(items) or "rejected in a batch")
+        field_name = self._error_field(item, items, message)
+        prefix = f"{self.provider}: "
+        kw: dict[str, Any] = {"call": call, "field": field_name}
+        if codes & _DUPLICATE_CODES or _DUPLICATE_RE.search(message):
+            return ProviderError("duplicate", prefix + message, existing_id=_existing_id(item, message), **kw)
+        if codes & _MISSING_CODES or _MISSING_RE.search(message):
+            return ProviderError("missing_field", prefix + message, **kw)
+        if codes & {"OBJECT_NOT_FOUND", "ENTITY_IS_DELETED", "NOT_FOUND"}:
+            return ProviderError("unknown", prefix + "not found: " + message, **kw)
+        return ProviderError("validation", prefix + message, **kw)
 
     def find_person(self, email: str) -> RemoteRecord | None:
         raise self._unsupported("find_person")

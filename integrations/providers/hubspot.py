@@ -27,6 +27,8 @@ from integrations.providers.base import (
 CONTACTS = "/crm/v3/objects/contacts"
 CONTACT = "/crm/v3/objects/contacts/{id}"
 SEARCH = "/crm/v3/objects/contacts/search"
+BATCH_CREATE = "/crm/v3/objects/contacts/batch/create"
+BATCH_UPDATE = "/crm/v3/objects/contacts/batch/update"
 PROPERTIES = ("email", "firstname", "lastname", "company", "jobtitle", "lineup_id")
 # Properties HubSpot adds to every object: metadata, not fields we sync.
 _META = {"hs_object_id", "createdate", "lastmodifieddate"}
@@ -50,6 +52,7 @@ class HubSpotClient(BaseClient):
     rate_limit_header_prefixes = ("x-hubspot-ratelimit-", "retry-after")
     known_fields = PROPERTIES
     supports_webhooks = True
+    batch_size = 100
 
     def _retry_after(self, response: requests.Response) -> float | None:
         # HubSpot sends no Retry-After: the rolling window's length is the safe wait.
@@ -124,6 +127,29 @@ class HubSpotClient(BaseClient):
             "PATCH", CONTACT, path_params={"id": remote_id}, json_body={"properties": _props(fields)}
         )
         return self._record(self._json_object(response, what="updated contact"), response)
+
+    def create_records(self, items: list[dict]) -> list[RemoteRecord | ProviderError]:
+        """POST batch/create (at most 100): results matched to inputs by lineup_id; 207 errors[] per input."""
+        return self._batch(BATCH_CREATE, [{"properties": _props(f)} for f in items], items, key="lineup_id")
+
+    def update_records(self, items: list[tuple[str, dict]]) -> list[RemoteRecord | ProviderError]:
+        inputs = [{"id": str(rid), "properties": _props(f)} for rid, f in items]
+        return self._batch(BATCH_UPDATE, inputs, [{"id": str(rid)} for rid, _ in items], key="id")
+
+    def _batch(self, endpoint: str, inputs: list[dict], wanted: list[dict], *, key: str):
+        response = self._request("POST", endpoint, json_body={"inputs": inputs})
+        call = self.last_call
+        data = self._json_object(response, what="batch result")
+        found: dict[str, RemoteRecord | ProviderError] = {}
+        for item in data.get("results") or []:
+            remote = self._record(item, response)
+            found[str(remote.remote_id if key == "id" else remote.fields.get(key))] = remote
+        for item in data.get("errors") or []:
+            context = item.get("context") or {}
+            for value in context.get("ids" if key == "id" else key) or []:
+                found[str(value)] = self._item_error(item, call)
+        missing = ProviderError("unknown", "hubspot: the batch answer did not mention this input", call=call)
+        return [found.get(str(w.get(key)), missing) for w in wanted]
 
     def check_credentials(self) -> None:
         self._request("GET", CONTACTS, params={"limit": 1})

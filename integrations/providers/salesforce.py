@@ -24,6 +24,7 @@ CONTACT_COLLECTION = f"{DATA}/sobjects/Contact/"
 CONTACT = f"{DATA}/sobjects/Contact/{{id}}"
 UPDATED = f"{DATA}/sobjects/Contact/updated/"
 QUERY = f"{DATA}/query/"
+COLLECTION = f"{DATA}/composite/sobjects/"
 FIELDS = ("Email", "FirstName", "LastName", "Title", "Lineup_Id__c")
 LINEUP_FIELD = "Lineup_Id__c"
 _META = {"attributes", "Id", "LastModifiedDate", "SystemModstamp", "CreatedDate", "IsDeleted"}
@@ -59,6 +60,7 @@ class SalesforceClient(BaseClient):
     known_fields = FIELDS
     field_aliases: ClassVar[dict[str, str]] = {LINEUP_FIELD: "lineup_id"}
     default_instance = "NA1"
+    batch_size = 200
 
     def _token_request(self, form: dict[str, Any], *, grant: str) -> TokenSet:
         tokens = super()._token_request(form, grant=grant)
@@ -167,6 +169,37 @@ class SalesforceClient(BaseClient):
         body = _to_salesforce(fields)
         self._request("PATCH", CONTACT, path_params={"id": remote_id}, json_body=body)  # 204, no body
         return RemoteRecord(remote_id=str(remote_id), fields=_from_sent(body), updated_at=None, raw={})
+
+    def create_records(self, items: list[dict]) -> list[RemoteRecord | ProviderError]:
+        """sObject Collections (at most 200, allOrNone false): one answer per record, in input order."""
+        bodies = [{"attributes": {"type": "Contact"}, **_to_salesforce(f)} for f in items]
+        return self._collection("POST", bodies)
+
+    def update_records(self, items: list[tuple[str, dict]]) -> list[RemoteRecord | ProviderError]:
+        bodies = [
+            {"attributes": {"type": "Contact"}, "id": str(rid), **_to_salesforce(f)} for rid, f in items
+        ]
+        return self._collection("PATCH", bodies)
+
+    def _collection(self, method: str, bodies: list[dict]) -> list[RemoteRecord | ProviderError]:
+        response = self._request(method, COLLECTION, json_body={"allOrNone": False, "records": bodies})
+        call = self.last_call
+        try:
+            answers = response.json()
+        except ValueError:
+            raise self._malformed("collection answer is not JSON", response) from None
+        if not isinstance(answers, list) or len(answers) != len(bodies):
+            raise self._malformed("collection answer does not list every record", response)
+        out: list[RemoteRecord | ProviderError] = []
+        for body, answer in zip(bodies, answers, strict=True):
+            sent = {k: v for k, v in body.items() if k not in ("attributes", "id")}
+            if isinstance(answer, dict) and answer.get("success"):
+                rid = str(answer.get("id") or body.get("id"))
+                out.append(RemoteRecord(remote_id=rid, fields=_from_sent(sent), updated_at=None, raw=answer))
+            else:
+                errors = (answer or {}).get("errors") if isinstance(answer, dict) else None
+                out.append(self._item_error({"errors": errors or []}, call))
+        return out
 
     def check_credentials(self) -> None:
         self._request("GET", QUERY, params={"q": "SELECT Id FROM Contact LIMIT 1"})

@@ -4,7 +4,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import (
@@ -117,7 +117,11 @@ def queue_depths(
 ) -> dict:
     """RB-03 "check queue depth": sync work by state, webhook deliveries waiting, and the Celery queues."""
     now = now or timezone.now()
-    logs = SyncLog.objects.filter(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING])
+    # A retried attempt keeps its RETRYING outcome but no due time: only attempts still to be retried wait.
+    logs = SyncLog.objects.filter(
+        Q(status__in=[SyncStatus.PENDING, SyncStatus.RUNNING])
+        | Q(status=SyncStatus.RETRYING, next_attempt_at__isnull=False)
+    )
     webhooks = WebhookDelivery.objects.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.QUEUED])
     if provider:
         logs, webhooks = logs.filter(provider=provider), webhooks.filter(provider=provider)
@@ -150,3 +154,12 @@ def _celery_or_why(broker_url: str | None) -> dict:
     return {
         "unavailable": f"the {scheme or 'configured'} broker does not report queue lengths (only Redis does)"
     }
+
+
+def quota_blocks(providers) -> dict[str, float]:
+    """Seconds the shared quota still holds each provider's calls back after a rate limit (0 when it does not);
+    "Quota is back" (services.provider_quota_restore) clears it."""
+    from integrations.engine.quota import provider_quota
+
+    quota = provider_quota()
+    return {slug: quota.blocked_for(slug) for slug in providers}

@@ -11,6 +11,12 @@ from integrations.services.common import (
     ActionResult,
     audit,
 )
+from integrations.services.conflicts import (
+    conflict_keep_ours,
+    conflict_resolve,
+    conflict_take_theirs,
+    open_conflicts,
+)
 from integrations.services.credentials import (
     credentials_rotate,
     integration_authorize_complete,
@@ -60,6 +66,7 @@ from integrations.services.syncs import (
 from integrations.services.throttle import (
     integrations_pause_non_critical,
     integrations_resume_non_critical,
+    provider_quota_restore,
     records_sync_now,
 )
 from integrations.services.tokens import (
@@ -116,5 +123,10 @@ __all__ = [
     "integrations_pause_non_critical",
     "integrations_resume_non_critical",
     "records_sync_now",
+    "provider_quota_restore",
+    "conflict_keep_ours",
+    "conflict_take_theirs",
+    "conflict_resolve",
+    "open_conflicts",
     "webhook_events_store",
 ]

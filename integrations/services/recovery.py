@@ -101,17 +101,22 @@ def _audit_rows(actor: Actor, action: str, rows) -> None:
 
 
 def retryable_logs(logs: QuerySet) -> QuerySet:
-    """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record."""
-    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False)
+    """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record, not yet
+    retried (no attempt points at them)."""
+    retried = SyncLog.objects.filter(retry_of=OuterRef("pk"))
+    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False).exclude(
+        Exists(retried)
+    )
 
 
 def sync_logs_retry_failed(
     *, logs: QuerySet, actor: Actor, audit_extra: dict | None = None, enqueue: bool = True
 ) -> ActionResult:
-    """Re-queue FAILED push logs (RB-04 step 4): each becomes RETRYING, due now, exactly once.
+    """Re-queue FAILED push logs (RB-04 step 4): each gets one new attempt, PENDING and due now, pointing at it.
 
-    Chunks oldest first; each chunk locks its rows with SKIP LOCKED (PostgreSQL) and flips them with one
-    conditional UPDATE, so two operators running it at once split the set instead of doubling it.
+    The failed attempt keeps its outcome (one attempt, one row, never rewritten). Chunks oldest first; each
+    chunk locks its rows with SKIP LOCKED (PostgreSQL) and skips those already retried, so two operators running
+    it at once split the set instead of doubling it.
     """
     require(actor, OPERATE)
     extra = audit_extra or {}
@@ -122,31 +127,60 @@ def sync_logs_retry_failed(
     last_pk = 0
     while True:
         with transaction.atomic():
-            rows = list(
+            failed = list(
                 target.filter(pk__gt=last_pk)
                 .order_by("pk")
                 .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "integration_id", "record_id", "tenant_id", "provider")[:CHUNK]
+                .only(
+                    "pk",
+                    "integration_id",
+                    "record_id",
+                    "tenant_id",
+                    "provider",
+                    "direction",
+                    "object_type",
+                    "operation",
+                    "attempt",
+                )[:CHUNK]
             )
-            if not rows:
+            if not failed:
                 break
-            last_pk = rows[-1][0]
+            last_pk = failed[-1].pk
+            # A row locked by another operator's run a moment ago may have been retried since: check again.
+            retried = set(
+                SyncLog.objects.filter(retry_of_id__in=[r.pk for r in failed]).values_list(
+                    "retry_of_id", flat=True
+                )
+            )
+            failed = [r for r in failed if r.pk not in retried]
             now = timezone.now()
-            changed = SyncLog.objects.filter(pk__in=[r[0] for r in rows], status=SyncStatus.FAILED).update(
-                status=SyncStatus.RETRYING, next_attempt_at=now, finished_at=None
+            SyncLog.objects.bulk_create(
+                [
+                    SyncLog(
+                        integration_id=r.integration_id,
+                        tenant_id=r.tenant_id,
+                        provider=r.provider,
+                        direction=r.direction,
+                        object_type=r.object_type,
+                        record_id=r.record_id,
+                        operation=r.operation,
+                        status=SyncStatus.PENDING,
+                        attempt=r.attempt + 1,
+                        retry_of_id=r.pk,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    for r in failed
+                ]
             )
             by_integration: dict[tuple, list[int]] = defaultdict(list)
-            for _, integration_id, record_id, tenant_id, provider in rows:
-                by_integration[(integration_id, tenant_id, provider)].append(record_id)
+            for r in failed:
+                by_integration[(r.integration_id, r.tenant_id, r.provider)].append(r.record_id)
             # The records become pushable again (a failure otherwise holds them until they change).
-            chunk_logs = SyncLog.objects.filter(
-                pk__in=[r[0] for r in rows],
-                integration_id=OuterRef("integration_id"),
-                record_id=OuterRef("record_id"),
-            )
-            RecordLink.objects.filter(record_id__in={r[2] for r in rows}).filter(Exists(chunk_logs)).update(
-                failed_at=None
-            )
+            for (integration_id, _, _), record_ids in by_integration.items():
+                RecordLink.objects.filter(integration_id=integration_id, record_id__in=record_ids).update(
+                    failed_at=None
+                )
             _audit_rows(
                 actor,
                 AuditAction.SYNC_LOGS_RETRY_FAILED,
@@ -155,9 +189,9 @@ def sync_logs_retry_failed(
                     for (integration_id, tenant_id, provider), record_ids in by_integration.items()
                 ],
             )
-            audited = True
+            audited = audited or bool(by_integration)
             integrations.update(key[0] for key in by_integration)
-            result.changed += changed
+            result.changed += len(failed)
     if not audited:
         audit(actor=actor, action=AuditAction.SYNC_LOGS_RETRY_FAILED, details={"changed": 0, **extra})
     if enqueue:
@@ -303,6 +337,7 @@ def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, descr
             "provider",
             "status",
             "description",
+            "details",
             "resolution",
             "created_at",
             "resolved_by",
@@ -313,7 +348,7 @@ def _insert_defects(records: QuerySet, *, provider: str, defect_type: str, descr
     )
     # "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.
     sql = (
-        f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '', %s, '', src.* "
+        f"INSERT INTO {table} ({columns}) SELECT %s, %s, %s, %s, '{{}}', '', %s, '', src.* "
         f"FROM ({select_sql}) AS src WHERE true ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
@@ -552,6 +587,8 @@ def _would_apply(integration: Integration, remote, mapping) -> str:
     """What apply_remote would do with a provider record, without doing it (reconcile --dry-run)."""
     import uuid
 
+    from integrations.engine import pull
+
     link = (
         RecordLink.objects.select_related("record")
         .filter(integration=integration, remote_id=remote.remote_id)
@@ -565,11 +602,10 @@ def _would_apply(integration: Integration, remote, mapping) -> str:
             ).first()
         except ValueError:
             record = None
-    if record is None:
-        return "created"
-    return (
-        "unchanged" if {**record.payload, **mapping.to_local(remote.fields)} == record.payload else "updated"
-    )
+        if record is not None:
+            link = RecordLink.objects.filter(record=record, integration=integration).first()
+    plan = pull.merge(integration, record, link, remote, mapping)
+    return "conflict" if plan.conflicts else plan.outcome
 
 
 def _reconcile_one(
@@ -585,6 +621,7 @@ def _reconcile_one(
         "created": 0,
         "updated": 0,
         "unchanged": 0,
+        "conflict": 0,
         "errors": 0,
         "error": "",
     }
@@ -632,7 +669,7 @@ def _reconcile_one(
                     now = timezone.now()
                     reconciled = []
                     for remote in page.records:
-                        record, outcome = pull.apply_remote(integration, remote, when=now)
+                        record, outcome = pull.apply_remote(integration, remote, when=now, mapping=mapping)
                         counts[outcome] += 1
                         if outcome != "unchanged":
                             reconciled.append(
@@ -684,10 +721,13 @@ def integrations_reconcile(
     require(actor, OPERATE)
     qs = scope_integrations(actor, as_queryset(integrations)).select_related("tenant").order_by("pk")
     per = [_reconcile_one(i, since=since, actor=actor, dry_run=dry_run, extra=audit_extra or {}) for i in qs]
-    total = {k: sum(p[k] for p in per) for k in ("checked", "created", "updated", "unchanged", "errors")}
+    total = {
+        k: sum(p[k] for p in per)
+        for k in ("checked", "created", "updated", "unchanged", "conflict", "errors")
+    }
     return ActionResult(
         action=AuditAction.INTEGRATION_RECONCILE,
-        changed=total["created"] + total["updated"],
+        changed=total["created"] + total["updated"] + total["conflict"],
         unchanged=total["unchanged"],
         details={**{f"n_{k}": v for k, v in total.items()}, "integrations": per, "dry_run": dry_run},
     )
@@ -711,17 +751,26 @@ def integrations_reconcile_in_background(*, integrations, since: datetime, actor
 # ------------------------------------------------------------------------------------------ verify
 
 
-def _same(local, remote) -> bool:
-    def norm(v):
-        if v is None or (isinstance(v, str) and not v.strip()):
-            return None
-        return str(v).strip()
-
-    return norm(local) == norm(remote)
+# Records missing at the provider listed one by one in a verify_sync result (all are counted).
+LISTED_MISSING = 200
 
 
-def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, list[dict], list[dict]]:
-    from integrations.engine import calls
+def _pending_push(integration: Integration, records: QuerySet) -> QuerySet:
+    """Those of `records` whose local change still waits to be pushed: changed since their last push and not
+    held by a failure, or with a retry still to come."""
+    from integrations.engine import push
+
+    waiting = SyncLog.objects.filter(
+        record=OuterRef("pk"),
+        integration=integration,
+        status__in=[SyncStatus.PENDING, SyncStatus.RUNNING, SyncStatus.RETRYING],
+        next_attempt_at__isnull=False,
+    )
+    return records.filter(Q(pk__in=push.pending_records(integration).values("pk")) | Q(Exists(waiting)))
+
+
+def _verify_one(integration: Integration, *, sample_size: int) -> dict:
+    from integrations.engine import calls, pull, push
     from integrations.providers import ProviderError
 
     base = {
@@ -729,9 +778,13 @@ def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, lis
         "tenant": integration.tenant.slug,
         "provider": integration.provider,
     }
+    # "n_mismatches": differing fields of the sample, plus every record missing at the provider (all counted,
+    # the first LISTED_MISSING listed).
+    out = {"checked": 0, "mismatches": [], "errors": [], "pending": [], "missing": 0, "n_mismatches": 0}
     problem = _callable_problem(integration)
     if problem:
-        return 0, [], [{**base, "record_id": None, "remote_id": None, "error": problem}]
+        out["errors"].append({**base, "record_id": None, "remote_id": None, "error": problem})
+        return out
     links = list(
         RecordLink.objects.filter(integration=integration)
         .exclude(remote_id="")
@@ -740,29 +793,75 @@ def _verify_one(integration: Integration, *, sample_size: int) -> tuple[int, lis
     )
     mapping = mapping_for(integration)
     ctx = calls.CallContext(integration)
-    checked, mismatches, problems = 0, [], []
+    sampled = [lk.record_id for lk in links]
+    pending_ids = set(
+        _pending_push(integration, Record.objects.filter(pk__in=sampled)).values_list("pk", flat=True)
+    )
+    held = set(
+        Defect.objects.filter(
+            record_id__in=sampled,
+            integration=integration,
+            defect_type=DefectType.SYNC_CONFLICT,
+            status=DefectStatus.OPEN,
+        ).values_list("record_id", flat=True)
+    )
     for link in sorted(links, key=lambda lk: lk.record_id):
         where = {**base, "record_id": link.record_id, "remote_id": link.remote_id}
         try:
             remote = ctx.call(lambda c, rid=link.remote_id: c.get_record(rid))
         except (ProviderError, calls.NotCallable) as e:
-            problems.append({**where, "error": str(e)[:500]})
+            out["errors"].append({**where, "error": str(e)[:500]})
             continue
-        checked += 1
+        out["checked"] += 1
         expected, _ = mapping.to_remote(link.record.payload, str(link.record.external_id))
-        for local_field, remote_field, _ in mapping.pairs:
-            local, theirs = expected.get(remote_field), remote.fields.get(remote_field)
-            if not _same(local, theirs):
-                mismatches.append(
-                    {
-                        **where,
-                        "field": local_field,
-                        "remote_field": remote_field,
-                        "local": local,
-                        "remote": theirs,
-                    }
-                )
-    return checked, mismatches, problems
+        differing = [
+            {
+                **where,
+                "field": lf,
+                "remote_field": rf,
+                "local": expected.get(rf),
+                "remote": remote.fields.get(rf),
+            }
+            for lf, rf, _ in mapping.pairs
+            if not pull.same_value(expected.get(rf), remote.fields.get(rf))
+        ]
+        if not differing:
+            continue
+        if link.record_id in pending_ids or link.record_id in held:
+            reason = "sync conflict held" if link.record_id in held else "pending push"
+            out["pending"].append({**where, "reason": reason, "fields": [d["field"] for d in differing]})
+        else:
+            out["mismatches"] += differing
+            out["n_mismatches"] += len(differing)
+    # Local records that should be at the provider but are not (never created there), whatever the sample.
+    if not push.is_enrichment(integration):
+        linked = RecordLink.objects.filter(record=OuterRef("pk"), integration=integration).exclude(
+            remote_id=""
+        )
+        absent = Record.objects.filter(
+            tenant_id=integration.tenant_id, kind=PROVIDERS[integration.provider].record_kind
+        ).exclude(Exists(linked))
+        waiting = set(_pending_push(integration, absent).values_list("pk", flat=True))
+        missing = absent.exclude(pk__in=waiting).order_by("pk")
+        out["missing"] = missing.count()
+        for record_id in missing.values_list("pk", flat=True)[:LISTED_MISSING]:
+            out["mismatches"].append(
+                {
+                    **base,
+                    "record_id": record_id,
+                    "remote_id": None,
+                    "field": "(record)",
+                    "remote_field": None,
+                    "local": "exists",
+                    "remote": None,
+                }
+            )
+        out["n_mismatches"] += out["missing"]
+        for record_id in sorted(waiting)[:LISTED_MISSING]:
+            out["pending"].append(
+                {**base, "record_id": record_id, "remote_id": None, "reason": "pending push", "fields": []}
+            )
+    return out
 
 
 def integrations_verify_sync(
@@ -782,33 +881,41 @@ def integrations_verify_sync(
         raise errors.ServiceError(errors.SAMPLE_SIZE_RANGE, field="sample_size")
     require(actor, OPERATE)
     qs = scope_integrations(actor, as_queryset(integrations)).select_related("tenant").order_by("pk")
-    checked, mismatches, problems = 0, [], []
+    checked, missing, n_mismatches, mismatches, problems, pending = 0, 0, 0, [], [], []
     for integration in qs:
-        n, found, failed = _verify_one(integration, sample_size=sample_size)
+        found = _verify_one(integration, sample_size=sample_size)
         audit(
             actor=actor,
             action=AuditAction.INTEGRATION_VERIFY_SYNC,
             integration=integration,
             details={
                 "sample_size": sample_size,
-                "checked": n,
-                "mismatches": len(found),
-                "errors": len(failed),
-                "sample": found[:AUDITED_MISMATCHES],
+                "checked": found["checked"],
+                "mismatches": found["n_mismatches"],
+                "missing_at_provider": found["missing"],
+                "pending_push": len(found["pending"]),
+                "errors": len(found["errors"]),
+                "sample": found["mismatches"][:AUDITED_MISMATCHES],
                 **(audit_extra or {}),
             },
         )
-        checked += n
-        mismatches += found
-        problems += failed
+        checked += found["checked"]
+        missing += found["missing"]
+        n_mismatches += found["n_mismatches"]
+        mismatches += found["mismatches"]
+        problems += found["errors"]
+        pending += found["pending"]
     return ActionResult(
         action=AuditAction.INTEGRATION_VERIFY_SYNC,
         unchanged=0,
         details={
             "n_checked": checked,
-            "n_mismatches": len(mismatches),
+            "n_mismatches": n_mismatches,
+            "n_missing": missing,
+            "n_pending": len(pending),
             "n_errors": len(problems),
             "mismatches": mismatches,
+            "pending": pending,
             "errors": problems,
         },
     )

@@ -6,9 +6,18 @@ from django.utils import timezone
 from integrations import errors
 from integrations.access.actors import OPERATE, Actor, require
 from integrations.catalog import PROVIDERS
-from integrations.models import ApiToken, ApiTokenScope, AuditAction, Integration, PauseSource, Record
+from integrations.models import (
+    ApiToken,
+    ApiTokenScope,
+    AuditAction,
+    Integration,
+    PauseSource,
+    Record,
+    SyncLog,
+)
 from integrations.services.common import PRIORITY_QUEUE, ActionResult, audit, enqueue_after_commit
 from integrations.services.switches import integration_pause, integration_resume
+from integrations.services.syncs import enqueue_syncs
 
 
 def _provider(provider: str) -> str:
@@ -79,4 +88,40 @@ def records_sync_now(*, records, actor: Actor) -> ActionResult:
         action=AuditAction.RECORDS_SYNC_NOW,
         changed=len(chosen),
         details={"n_integrations": len(by_integration)},
+    )
+
+
+def provider_quota_restore(*, provider: str, actor: Actor, audit_extra: dict | None = None) -> ActionResult:
+    """ "Quota is back": forget the provider's quota block (and its backoff), and make the retries it parked due
+    now. Each parked attempt keeps its outcome; only its due time moves (it is retried once, as a new row)."""
+    require(actor, OPERATE)
+    _provider(provider)
+    from integrations.engine.quota import provider_quota
+
+    quota = provider_quota()
+    blocked_for = quota.blocked_for(provider)
+    now = timezone.now()
+    with transaction.atomic():
+        parked = SyncLog.objects.awaiting_retry().filter(
+            provider=provider, error_category="rate_limited", next_attempt_at__gt=now, record__isnull=False
+        )
+        integration_ids = set(parked.values_list("integration_id", flat=True).distinct())
+        changed = parked.update(next_attempt_at=now)
+        quota.unblock(provider)
+        audit(
+            actor=actor,
+            action=AuditAction.PROVIDER_QUOTA_RESTORE,
+            provider=provider,
+            details={
+                "changed": changed,
+                "blocked_for_seconds": round(blocked_for, 1),
+                "n_integrations": len(integration_ids),
+                **(audit_extra or {}),
+            },
+        )
+        enqueue_syncs(integration_ids)
+    return ActionResult(
+        action=AuditAction.PROVIDER_QUOTA_RESTORE,
+        changed=changed,
+        details={"n_integrations": len(integration_ids), "was_blocked_for_seconds": round(blocked_for, 1)},
     )

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import math
 import random
 import re
@@ -310,6 +311,13 @@ class Provider(ABC):
             return pstate.add_record(account, self.unique_id(pstate), values)
         pstate.update_record(rec, fields)
         return rec
+
+    def write_item(self, pstate: ProviderState, account: str, fields: dict, rec: Record | None):
+        """One input of a batch: (record, None), or (None, the provider's error body) when it fails alone."""
+        try:
+            return self.write(pstate, account, fields, rec), None
+        except ApiError as e:
+            return None, json.loads(e.response.body or b"{}")
 
     def rejected_message(self, name: str, value) -> str:
         return f"Invalid value for field {name}: {value!r} is not accepted"

@@ -59,6 +59,8 @@ class HubSpot(OAuthProvider):
         ("POST", r"/crm/v3/objects/contacts", "h_create", "api"),
         ("GET", r"/crm/v3/objects/contacts", "h_list", "api"),
         ("POST", r"/crm/v3/objects/contacts/search", "h_search", "api"),
+        ("POST", r"/crm/v3/objects/contacts/batch/create", "h_batch_create", "api"),
+        ("POST", r"/crm/v3/objects/contacts/batch/update", "h_batch_update", "api"),
         ("GET", r"/crm/v3/objects/contacts/(?P<id>[^/]+)", "h_get", "api"),
         ("PATCH", r"/crm/v3/objects/contacts/(?P<id>[^/]+)", "h_update", "api"),
     ]
@@ -294,6 +296,75 @@ class HubSpot(OAuthProvider):
         if after + limit < len(records):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return json_response(200, out)
+
+    # ------------------------------------------------------------------ batch
+    BATCH_MAX = 100
+
+    def _batch_inputs(self, req):
+        body = self.read_json_object(req)
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            self.fail("bad_request", "Invalid input JSON: 'inputs' must be a non-empty list")
+        if len(inputs) > self.BATCH_MAX:
+            self.fail("bad_request", f"Batch size must be at most {self.BATCH_MAX}, got {len(inputs)}")
+        return inputs
+
+    def _batch_answer(self, started, results, errors, ok_status):
+        """201 (create) / 200 (update) COMPLETE, or 207 with errors[] per failed input (multi-status)."""
+        body = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso_ms(started),
+            "completedAt": iso_ms(now_ms()),
+        }
+        if errors:
+            body["errors"] = errors
+            body["numErrors"] = len(errors)
+            return json_response(207, body)
+        return json_response(ok_status, body)
+
+    def _item_error(self, error_body, context):
+        return {
+            "status": "error",
+            "category": error_body.get("category", "VALIDATION_ERROR"),
+            "message": error_body.get("message", ""),
+            "context": {**((error_body.get("errors") or [{}])[0].get("context") or {}), **context},
+            "errors": error_body.get("errors") or [],
+        }
+
+    def h_batch_create(self, pstate, req):
+        started, results, errors = now_ms(), [], []
+        for item in self._batch_inputs(req):
+            fields = self.parse_write(req, item if isinstance(item, dict) else {})
+            rec, error = self.write_item(pstate, req.account, fields, None)
+            if error is not None:
+                errors.append(self._item_error(error, {"lineup_id": [fields.get("lineup_id")]}))
+            else:
+                results.append(self.render(rec, req))
+        return self._batch_answer(started, results, errors, 201)
+
+    def h_batch_update(self, pstate, req):
+        started, results, errors = now_ms(), [], []
+        for item in self._batch_inputs(req):
+            record_id = str((item or {}).get("id") or "")
+            rec = pstate.get_record(req.account, record_id)
+            if rec is None:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Object not found.  objectId are usually numeric.",
+                        "context": {"ids": [record_id]},
+                    }
+                )
+                continue
+            fields = self.parse_write(req, item)
+            rec, error = self.write_item(pstate, req.account, fields, rec)
+            if error is not None:
+                errors.append(self._item_error(error, {"ids": [record_id]}))
+            else:
+                results.append(self.render(rec, req))
+        return self._batch_answer(started, results, errors, 200)
 
     # ------------------------------------------------------------------ webhooks
     def webhook_deliveries(

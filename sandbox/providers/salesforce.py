@@ -58,6 +58,8 @@ class Salesforce(OAuthProvider):
         ("GET", SF_VERSION + r"/sobjects/Contact/updated/?", "h_updated", "api"),
         ("GET", SF_VERSION + r"/sobjects/Contact/" + SF_ID + "/?", "h_get", "api"),
         ("PATCH", SF_VERSION + r"/sobjects/Contact/" + SF_ID + "/?", "h_update", "api"),
+        ("POST", SF_VERSION + r"/composite/sobjects/?", "h_collection_create", "api"),
+        ("PATCH", SF_VERSION + r"/composite/sobjects/?", "h_collection_update", "api"),
         ("GET", SF_VERSION + r"/query/?", "h_query", "api"),
         ("GET", SF_VERSION + r"/query/(?P<locator>01g[A-Za-z0-9]+-\d+)/?", "h_query_more", "api"),
     ]
@@ -218,6 +220,72 @@ class Salesforce(OAuthProvider):
 
     def updated(self, rec, req):
         return Response(204)
+
+    # sObject Collections: at most 200 records, allOrNone false, one answer per record in input order.
+    COLLECTION_MAX = 200
+
+    def _collection(self, req):
+        body = self.read_json_object(req)
+        records = body.get("records")
+        if not isinstance(records, list) or not records:
+            self.fail("bad_request", "records must be a non-empty list", code="JSON_PARSER_ERROR")
+        if len(records) > self.COLLECTION_MAX:
+            self.fail(
+                "bad_request",
+                f"Maximum number of records in a collection is {self.COLLECTION_MAX}",
+                code="EXCEEDED_ID_LIMIT",
+            )
+        if body.get("allOrNone") not in (False, None):
+            self.fail("bad_request", "the sandbox implements allOrNone=false only", code="INVALID_FIELD")
+        return records
+
+    def _collection_item(self, rec, error):
+        if error is None:
+            return {"id": rec.id, "success": True, "errors": []}
+        items = error if isinstance(error, list) else [error]
+        return {
+            "id": None,
+            "success": False,
+            "errors": [
+                {
+                    "statusCode": item.get("errorCode", "UNKNOWN_EXCEPTION"),
+                    "message": item.get("message", ""),
+                    "fields": item.get("fields") or [],
+                }
+                for item in items
+                if isinstance(item, dict)
+            ],
+        }
+
+    def h_collection_create(self, pstate, req):
+        out = []
+        for item in self._collection(req):
+            if not isinstance(item, dict) or (item.get("attributes") or {}).get("type") != "Contact":
+                out.append(self._collection_item(None, [{"errorCode": "INVALID_TYPE", "message": "Contact"}]))
+                continue
+            fields = self.parse_write(req, item)
+            out.append(self._collection_item(*self.write_item(pstate, req.account, fields, None)))
+        return json_response(200, out)
+
+    def h_collection_update(self, pstate, req):
+        out = []
+        for item in self._collection(req):
+            record_id = str((item or {}).get("id") or (item or {}).get("Id") or "")
+            rec = pstate.get_record(req.account, record_id)
+            if rec is None:
+                out.append(
+                    self._collection_item(
+                        None,
+                        [{"errorCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}],
+                    )
+                )
+                continue
+            fields = {k: v for k, v in self.parse_write(req, item).items() if k not in ("id", "Id")}
+            rec, error = self.write_item(pstate, req.account, fields, rec)
+            out.append(
+                self._collection_item(rec, error) if error else {"id": rec.id, "success": True, "errors": []}
+            )
+        return json_response(200, out)
 
     def h_updated(self, pstate, req):
         start, end = req.q("start"), req.q("end")

@@ -232,7 +232,10 @@ def test_retry_failed_queues_each_failed_log_once(client, world, django_capture_
     response = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {})
     assert response.status_code == 200 and response.json()["queued"] == 1
     world["failed"].refresh_from_db()
-    assert world["failed"].status == "RETRYING"
+    # One attempt, one row: the failed attempt keeps its outcome; its retry is a new row pointing at it.
+    assert world["failed"].status == "FAILED"
+    retry = SyncLog.objects.get(retry_of=world["failed"])
+    assert retry.status == "PENDING" and retry.next_attempt_at is not None
     again = send(client, "post", "/api/v1/integrations/hubspot/retry-failed", world["acme_token"], {})
     assert again.json()["queued"] == 0
     assert SyncLog.objects.get(pk=world["other"].pk).status == "FAILED"  # another tenant's log is untouched

@@ -30,7 +30,11 @@ def test_metrics_exports_integration_errors_total_by_provider_and_endpoint(clien
     sandbox.control("hubspot", mode="down")
     run.sync_integration(integration.pk, pull=False)
     text = client.get("/metrics").content.decode()
-    assert 'integration_errors_total{endpoint="/crm/v3/objects/contacts",provider="hubspot"} 2.0' in text
+    # HubSpot takes batches (issue 12): two records, one batch/create call, two failed attempts.
+    assert (
+        'integration_errors_total{endpoint="/crm/v3/objects/contacts/batch/create",provider="hubspot"} 2.0'
+        in text
+    )
     assert "# TYPE webhook_delivery_failures_total counter" in text
     assert 'lineup_integrations{provider="hubspot",status="error"} 1.0' in text
     assert 'lineup_sync_queue_depth{state="retrying_later"} 2.0' in text

@@ -107,7 +107,15 @@ def test_retry_failed_confirms_then_requeues_the_selected_failed_logs(client, op
     done = act(client, SYNCLOGS, "retry_failed_logs", ids[:2])
 
     assert "Retry failed syncs: 2 rows changed" in done.content.decode()
-    assert sorted(SyncLog.objects.values_list("status", flat=True)) == ["FAILED", "RETRYING", "RETRYING"]
+    # The failed attempts keep their outcome; each selected one gets one new attempt, due now.
+    assert sorted(SyncLog.objects.values_list("status", flat=True)) == [
+        "FAILED",
+        "FAILED",
+        "FAILED",
+        "PENDING",
+        "PENDING",
+    ]
+    assert set(SyncLog.objects.filter(status="PENDING").values_list("retry_of_id", flat=True)) == set(ids[:2])
     assert AuditEvent.objects.get(action="sync_logs.retry_failed").actor == "operator"
 
 
@@ -134,7 +142,7 @@ def test_select_all_over_the_threshold_returns_at_once_and_finishes_in_backgroun
         0,
         "operator",
     )
-    assert SyncLog.objects.filter(status="RETRYING").count() == 0  # nothing done inside the request
+    assert SyncLog.objects.filter(status="PENDING").count() == 0  # nothing done inside the request
 
     for callback in callbacks:  # the commit happens: the task runs (eagerly here) chunk by chunk
         callback()
@@ -142,7 +150,8 @@ def test_select_all_over_the_threshold_returns_at_once_and_finishes_in_backgroun
     operation.refresh_from_db()
     assert (operation.status, operation.done, operation.changed) == ("done", 50, 50)
     assert operation.finished_at is not None
-    assert SyncLog.objects.filter(status="RETRYING").count() == 50
+    assert SyncLog.objects.filter(status="PENDING", retry_of__isnull=False).count() == 50
+    assert SyncLog.objects.filter(status="FAILED").count() == 50
     audited = AuditEvent.objects.filter(action="sync_logs.retry_failed")
     assert audited.count() == 8 and sum(e.details["changed"] for e in audited) == 50  # one row per chunk of 7
     page = client.get(progress_url).content.decode()

@@ -82,7 +82,10 @@ def test_retry_failed_requeues_failed_pushes_once_and_makes_their_records_pushab
     assert result.changed == 3
     for row in failed:
         row.refresh_from_db()
-        assert row.status == "RETRYING" and row.next_attempt_at <= timezone.now()
+        assert row.status == "FAILED" and row.error_category  # the failed attempt keeps its outcome
+        [retry] = row.retries.all()
+        assert retry.status == "PENDING" and retry.next_attempt_at <= timezone.now()
+        assert retry.attempt == row.attempt + 1
     assert SyncLog.objects.get(pk=ok.pk).status == "SUCCESS"
     assert SyncLog.objects.get(pk=pull.pk).status == "FAILED"  # a page of a pull has no record to push
     assert not RecordLink.objects.filter(integration=hub, failed_at__isnull=False).exists()
@@ -104,8 +107,11 @@ def test_retry_failed_keeps_to_the_callers_filter(operator):
         provider="hubspot", error_category="validation", created_at__gte=timezone.now() - timedelta(hours=1)
     )
     assert services.sync_logs_retry_failed(logs=chosen, actor=operator).changed == 1
-    statuses = dict(SyncLog.objects.values_list("pk", "status"))
-    assert statuses == {validation.pk: "RETRYING", outage.pk: "FAILED", old.pk: "FAILED"}
+    statuses = dict(SyncLog.objects.filter(retry_of__isnull=True).values_list("pk", "status"))
+    assert statuses == {validation.pk: "FAILED", outage.pk: "FAILED", old.pk: "FAILED"}
+    assert list(SyncLog.objects.filter(retry_of__isnull=False).values_list("retry_of_id", flat=True)) == [
+        validation.pk
+    ]
 
 
 def test_retry_failed_is_refused_to_a_viewer_and_limited_to_a_tenant_tokens_tenant(viewer):
@@ -113,10 +119,10 @@ def test_retry_failed_is_refused_to_a_viewer_and_limited_to_a_tenant_tokens_tena
     failed_push(mine), failed_push(theirs)
     with pytest.raises(PermissionDenied):
         services.sync_logs_retry_failed(logs=SyncLog.objects.all(), actor=viewer)
-    assert not SyncLog.objects.filter(status="RETRYING").exists()
+    assert not SyncLog.objects.filter(status="PENDING").exists()
     token = ApiToken.objects.create(name="t", scope="tenant", tenant=mine.tenant, prefix="x", token_hash="h")
     assert services.sync_logs_retry_failed(logs=SyncLog.objects.all(), actor=token).changed == 1
-    assert SyncLog.objects.get(status="RETRYING").integration_id == mine.pk
+    assert SyncLog.objects.get(status="PENDING").integration_id == mine.pk
 
 
 def test_retried_validation_failure_reaches_the_provider_once_the_rule_is_fixed(sandbox, operator):
@@ -131,8 +137,9 @@ def test_retried_validation_failure_reaches_the_provider_once_the_rule_is_fixed(
     summary = run.sync_integration(integration.pk, pull=False)
 
     assert summary.pushed == 1
-    row = SyncLog.objects.get(record=bad)
-    assert row.status == "SUCCESS" and row.attempt == 2
+    first, row = SyncLog.objects.filter(record=bad).order_by("pk")
+    assert (first.status, first.error_category) == ("FAILED", "validation")  # the failure history stays
+    assert row.status == "SUCCESS" and row.attempt == 2 and row.retry_of_id == first.pk
     assert [external_id(r) for r in sandbox.records("greenhouse", integration.tenant.slug)] == [
         str(bad.external_id)
     ]

@@ -80,8 +80,10 @@ def test_two_concurrent_retries_queue_each_failed_log_exactly_once(postgres, mon
 
     assert not failures, failures
     assert sum(results.values()) == N, results
-    assert SyncLog.objects.filter(status="RETRYING").count() == N
-    assert not SyncLog.objects.filter(status="FAILED").exists()
+    # Each failed attempt keeps its outcome and has exactly one retry (one attempt, one row).
+    assert SyncLog.objects.filter(status="PENDING").count() == N
+    assert SyncLog.objects.filter(status="PENDING").values("retry_of").distinct().count() == N
+    assert SyncLog.objects.filter(status="FAILED").count() == N
     assert not RecordLink.objects.filter(failed_at__isnull=False).exists()
     audited = {
         name: sum(

@@ -4,6 +4,7 @@ import itertools
 
 from django.apps import apps
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 
 from integrations.access.roles import ADMIN, OPERATOR, VIEWER, ensure_groups  # noqa: F401
 from integrations.catalog import PROVIDERS
@@ -43,15 +44,20 @@ def sync_log(*, integration, count: bool = True, **kw) -> SyncLog:
     kw.setdefault("object_type", PROVIDERS[integration.provider].object_type)
     kw.setdefault("operation", "create")
     kw.setdefault("status", "SUCCESS")
+    counted = count and kw["status"] in ("SUCCESS", "FAILED", "RETRYING")
+    if counted:
+        # As finish_attempt keeps it: an outcome has its finish time, and says it is in the rollups.
+        kw.setdefault("counted", True)
+        kw.setdefault("finished_at", kw.get("created_at") or timezone.now())
     row = SyncLog.objects.create(
         integration=integration, tenant_id=integration.tenant_id, provider=integration.provider, **kw
     )
-    if count and row.status in ("SUCCESS", "FAILED", "RETRYING"):
+    if counted:
         rollups.count(
             provider=row.provider,
             endpoint=row.endpoint,
             category=row.error_category if row.status != "SUCCESS" else "",
-            at=row.created_at,
+            at=row.finished_at,
         )
     return row
 

@@ -167,6 +167,24 @@ def restore_webhook_mode(modeladmin, request, queryset):
     )
 
 
+@admin.action(description="Quota is back", permissions=["operate"])
+def quota_is_back(modeladmin, request, queryset):
+    return run_confirmed_action(
+        modeladmin,
+        request,
+        queryset,
+        title="Quota is back",
+        verb="Quota is back",
+        explanation="The providers of these integrations have their quota again: the block a rate limit left is "
+        "cleared and the retries it parked are due now (for every tenant of the provider: the quota is the "
+        "provider app's).",
+        service=lambda qs, data: _combine(
+            AuditAction.PROVIDER_QUOTA_RESTORE,
+            [services.provider_quota_restore(provider=slug, actor=request.user) for slug in _providers(qs)],
+        ),
+    )
+
+
 @admin.action(description="Defer enrichment on error", permissions=["operate"])
 def defer_enrichment_on(modeladmin, request, queryset):
     return run_confirmed_action(
@@ -383,6 +401,44 @@ def clear_stale_defects(modeladmin, request, queryset):
     )
 
 
+@admin.action(description="Keep ours (sync conflicts)", permissions=["operate"])
+def conflict_keep_ours(modeladmin, request, queryset):
+    return run_confirmed_action(
+        modeladmin,
+        request,
+        queryset,
+        title="Keep ours",
+        verb="Keep ours",
+        explanation=_of_which(
+            request,
+            "For each open sync conflict among these, the local value is kept and pushed to the provider; "
+            "other defects are left alone.",
+            services.open_conflicts(queryset),
+            "are open sync conflicts and will be resolved",
+        ),
+        service=lambda qs, data: services.conflict_keep_ours(defects=qs, actor=request.user),
+    )
+
+
+@admin.action(description="Take theirs (sync conflicts)", permissions=["operate"])
+def conflict_take_theirs(modeladmin, request, queryset):
+    return run_confirmed_action(
+        modeladmin,
+        request,
+        queryset,
+        title="Take theirs",
+        verb="Take theirs",
+        explanation=_of_which(
+            request,
+            "For each open sync conflict among these, the provider's value is applied locally; other defects "
+            "are left alone.",
+            services.open_conflicts(queryset),
+            "are open sync conflicts and will be resolved",
+        ),
+        service=lambda qs, data: services.conflict_take_theirs(defects=qs, actor=request.user),
+    )
+
+
 INTEGRATION_ACTIONS: list = [
     retry_failed_syncs,
     switch_to_polling,
@@ -393,10 +449,11 @@ INTEGRATION_ACTIONS: list = [
     create_stale_defects,
     reconcile_since,
     verify_sync,
+    quota_is_back,
 ]
 SYNCLOG_ACTIONS: list = [retry_failed_logs]
 WEBHOOK_ACTIONS: list = [queue_webhook_retry]
-DEFECT_ACTIONS: list = [clear_stale_defects]
+DEFECT_ACTIONS: list = [clear_stale_defects, conflict_keep_ours, conflict_take_theirs]
 
 
 # ------------------------------------------------------------------------------------------ progress screen

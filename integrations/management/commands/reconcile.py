@@ -40,12 +40,14 @@ class Command(BaseCommand):
         for row in d["integrations"]:
             self.stdout.write(
                 f"{row['tenant']}: checked {row['checked']}, created {row['created']}, updated {row['updated']}, "
-                f"unchanged {row['unchanged']}" + (f", error: {row['error']}" if row["error"] else "")
+                f"unchanged {row['unchanged']}, conflicts {row['conflict']}"
+                + (f", error: {row['error']}" if row["error"] else "")
             )
         prefix = "Dry run (nothing changed): " if dry_run else ""
         self.stdout.write(
             f"{prefix}{provider} since {moment.isoformat()}: checked {d['n_checked']}, created {d['n_created']}, "
-            f"updated {d['n_updated']}, unchanged {d['n_unchanged']}, errors {d['n_errors']}."
+            f"updated {d['n_updated']}, unchanged {d['n_unchanged']}, conflicts {d['n_conflict']}, "
+            f"errors {d['n_errors']}."
         )
         if d["n_errors"]:
             raise CommandError(f"{d['n_errors']} integration(s) could not be reconciled", returncode=1)

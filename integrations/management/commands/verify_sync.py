@@ -10,7 +10,9 @@ from integrations.errors import ServiceError
 class Command(BaseCommand):
     help = (
         "Compare a random sample of --sample-size linked records per integration, local against the provider, "
-        "field by field through the mapping, and print every mismatch (record, field, local, remote). "
+        "field by field through the mapping, and print every mismatch (record, field, local, remote); count "
+        "local records never created at the provider as mismatches; report records whose local change waits "
+        "to be pushed as pending push. "
         "Exit status: 0 when everything sampled agrees, 1 when there is a mismatch or a record could not be "
         "fetched, 2 on bad input (e.g. --sample-size 0)."
     )
@@ -45,11 +47,14 @@ class Command(BaseCommand):
                 f"MISMATCH {m['tenant']} record {m['record_id']} ({m['remote_id']}) {m['field']}: "
                 f"local={m['local']!r} remote={m['remote']!r}"
             )
+        for p in d["pending"]:
+            fields = f" {', '.join(p['fields'])}" if p["fields"] else ""
+            self.stdout.write(f"PENDING PUSH {p['tenant']} record {p['record_id']}{fields}: {p['reason']}")
         for e in d["errors"]:
             self.stdout.write(f"ERROR {e['tenant']} record {e['record_id']}: {e['error']}")
         self.stdout.write(
-            f"{provider}: compared {d['n_checked']} records, {d['n_mismatches']} mismatches, "
-            f"{d['n_errors']} errors."
+            f"{provider}: compared {d['n_checked']} records, {d['n_mismatches']} mismatches "
+            f"({d['n_missing']} missing at the provider), {d['n_pending']} pending push, {d['n_errors']} errors."
         )
         if d["n_mismatches"] or d["n_errors"]:
             raise CommandError(f"{d['n_mismatches']} mismatches, {d['n_errors']} errors", returncode=1)

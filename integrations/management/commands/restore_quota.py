@@ -1,0 +1,26 @@
+"""manage.py restore_quota --provider P: "Quota is back" (the provider's quota block cleared, parked retries due)."""
+
+from django.core.management.base import BaseCommand
+
+from integrations import services, timespec
+from integrations.access.actors import System
+
+
+class Command(BaseCommand):
+    help = (
+        "Quota is back: clear the provider's quota block (after a rate limit) and make the retries it parked "
+        "due now. Audited as provider.quota_restore. A bad provider exits 2 and changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--provider", required=True)
+
+    def handle(self, *args, provider, **options):
+        provider = timespec.provider(provider)
+        result = services.provider_quota_restore(
+            provider=provider, actor=System("cli"), audit_extra={"command": "restore_quota"}
+        )
+        self.stdout.write(
+            f"Quota is back for {provider}: block cleared (was {result.details['was_blocked_for_seconds']}s), "
+            f"{result.changed} parked retries due now."
+        )

@@ -1,0 +1,204 @@
+"""Issue 12, part 0: one attempt, one sync-log row; rate limits without a reset time; failed polls back off.
+
+- "Retry" overwrote the failed sync-log row as SUCCESS (log 3526: "422 validation/email" became SUCCESS, its
+  error fields emptied), and the tracker's checks then contradicted the rollups.
+- One Salesforce 403 REQUEST_LIMIT_EXCEEDED parked every retry 24 hours out, and nothing cleared it.
+- A failed poll was repeated every 5 s (last_polled_at moves only on success).
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from dashboard.selectors import dashboard
+from incidents.checklist import checks
+from incidents.models import Incident
+from integrations import services
+from integrations.access.actors import System
+from integrations.engine import dispatch, run
+from integrations.engine.quota import NO_RESET_BACKOFF_CAP_SECONDS, provider_quota
+from integrations.models import AuditEvent, Integration, SyncLog
+from integrations.selectors import rates
+from tests.support.sync import connect, external_id, local_records
+
+pytestmark = pytest.mark.django_db
+
+OPERATOR = System("test-operator")
+
+
+def _make_due():
+    SyncLog.objects.awaiting_retry().update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_retry_is_a_new_row_and_the_failed_attempt_keeps_its_outcome(sandbox):
+    integration = connect(sandbox, "hubspot")
+    [record] = local_records(integration, 1)
+    sandbox.control("hubspot", mode="down")
+    run.sync_integration(integration.pk, pull=False)
+    [failed] = SyncLog.objects.filter(record=record)
+    assert (failed.status, failed.error_category) == ("RETRYING", "provider_5xx")
+    before = (
+        failed.status,
+        failed.error_category,
+        failed.error_message,
+        failed.http_status,
+        failed.finished_at,
+    )
+
+    sandbox.control("hubspot", mode="ok")
+    _make_due()
+    run.sync_integration(integration.pk, pull=False)
+
+    first, retry = SyncLog.objects.filter(record=record).order_by("pk")
+    assert first.pk == failed.pk
+    assert (
+        first.status,
+        first.error_category,
+        first.error_message,
+        first.http_status,
+        first.finished_at,
+    ) == (before)
+    assert first.next_attempt_at is None  # retried once: no longer due
+    assert (retry.status, retry.retry_of_id, retry.attempt) == ("SUCCESS", first.pk, 2)
+    # Nothing is left to retry, and a second run retries nothing again.
+    assert not SyncLog.objects.awaiting_retry().exists()
+    run.sync_integration(integration.pk, pull=False)
+    assert SyncLog.objects.filter(record=record).count() == 2
+
+
+def test_rollups_checks_and_dashboard_count_the_same_attempts(sandbox):
+    """Log 3526's story: failures, a transient outage, Retry failed, then successes. The tracker's checks, the
+    rollups and the dashboard must all say the same "n errors of m attempts"."""
+    integration = connect(sandbox, "greenhouse")
+    bad = local_records(integration, 1, email="x@bad.example") + local_records(
+        integration, 1, email="y@bad.example"
+    )
+    local_records(integration, 3)
+    sandbox.control("greenhouse", reject={"field": "email", "contains": "@bad"})
+    run.sync_integration(integration.pk, pull=False)  # 2 validation failures, 3 successes
+    sandbox.control("greenhouse", reject=None, mode="down")
+    more = local_records(integration, 2)
+    run.sync_integration(integration.pk, pull=False)  # 2 transient failures
+    sandbox.control("greenhouse", mode="ok")
+    services.sync_logs_retry_failed(logs=SyncLog.objects.filter(provider="greenhouse"), actor=OPERATOR)
+    _make_due()
+    run.sync_integration(integration.pk, pull=False)  # 2 retried validation + 2 retried transient succeed
+
+    remote = {external_id(r) for r in sandbox.records("greenhouse", integration.tenant.slug)}
+    assert {str(r.external_id) for r in bad + more} <= remote
+    rolled = rates.error_rates(minutes=15)["greenhouse"]
+    assert (rolled.calls, rolled.errors) == (11, 4)
+
+    incident = Incident.objects.create(
+        provider="greenhouse", runbook="RB-04", title="t", severity="SEV-3", detected_by="test"
+    )
+    incident.affected_tenants.add(integration.tenant)
+    Incident.objects.filter(pk=incident.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    incident.refresh_from_db()
+    breakdown = checks.error_breakdown(incident).evidence
+    assert breakdown.startswith(f"{rolled.errors} errors of {rolled.calls} attempts")
+    restored = checks.success_rate_restored(incident).evidence
+    assert restored.startswith(f"{rolled.calls - rolled.errors} of {rolled.calls} attempts succeeded")
+    [health] = [p for p in dashboard(provider="greenhouse").providers if p.slug == "greenhouse"]
+    assert (health.calls_15m, health.errors_15m) == (rolled.calls, rolled.errors)
+    # The failure history is all there: every failed attempt kept its error, each has one retry.
+    failed = SyncLog.objects.filter(provider="greenhouse").exclude(error_category="")
+    assert failed.count() == 4 and all(row.retries.count() == 1 for row in failed)
+    assert checks.retry_succeeded(incident).passed
+
+
+def _rate_limited_salesforce(sandbox):
+    integration = connect(sandbox, "salesforce")
+    local_records(integration, 1)
+    # The org's daily limit is hit: the 2nd call gets 403 REQUEST_LIMIT_EXCEEDED, with no reset time.
+    sandbox.control("salesforce", rate_limit=1, window=86400)
+    run.sync_integration(integration.pk, pull=False)
+    local_records(integration, 2)
+    run.sync_integration(integration.pk, pull=False)  # one batch call of two records: refused
+    return integration
+
+
+def test_a_rate_limit_without_a_reset_time_blocks_briefly_not_the_catalogues_day(sandbox):
+    integration = _rate_limited_salesforce(sandbox)
+    try:
+        blocked = provider_quota().blocked_for("salesforce")
+        parked = SyncLog.objects.awaiting_retry().filter(
+            integration=integration, error_category="rate_limited"
+        )
+        assert parked.exists()
+        assert 0 < blocked <= NO_RESET_BACKOFF_CAP_SECONDS
+        latest = max(row.next_attempt_at for row in parked)
+        assert latest <= timezone.now() + timedelta(minutes=20)  # not 24 hours
+        # Shown on the dashboard, where the provider's headroom is.
+        [health] = [p for p in dashboard(provider="salesforce").providers if p.slug == "salesforce"]
+        assert health.quota_blocked_for > 0
+        # A second such answer in a row doubles the block (a growing backoff), still capped at minutes.
+        provider_quota().unblock("salesforce")
+        first = provider_quota().block_without_reset("salesforce")
+        second = provider_quota().block_without_reset("salesforce")
+        assert first < second <= NO_RESET_BACKOFF_CAP_SECONDS
+    finally:
+        provider_quota().reset("salesforce")
+
+
+def test_quota_is_back_clears_the_block_and_makes_the_parked_retries_due(sandbox):
+    integration = _rate_limited_salesforce(sandbox)
+    try:
+        parked = list(
+            SyncLog.objects.awaiting_retry()
+            .filter(integration=integration, error_category="rate_limited")
+            .values_list("pk", flat=True)
+        )
+        SyncLog.objects.filter(pk__in=parked).update(next_attempt_at=timezone.now() + timedelta(hours=24))
+        assert provider_quota().blocked_for("salesforce") > 0
+
+        result = services.provider_quota_restore(provider="salesforce", actor=OPERATOR)
+
+        assert result.changed == len(parked) > 0
+        assert provider_quota().blocked_for("salesforce") == 0
+        assert all(
+            row.next_attempt_at <= timezone.now() and row.status == "RETRYING"
+            for row in SyncLog.objects.filter(pk__in=parked)
+        )
+        event = AuditEvent.objects.get(action="provider.quota_restore")
+        assert (event.provider, event.details["changed"], event.actor) == (
+            "salesforce",
+            len(parked),
+            "system:test-operator",
+        )
+        sandbox.control("salesforce", rate_limit=None)
+        run.sync_integration(integration.pk, pull=False)
+        assert not SyncLog.objects.awaiting_retry().filter(integration=integration).exists()
+    finally:
+        provider_quota().reset("salesforce")
+
+
+def test_restore_quota_command_and_its_refusal(sandbox, capsys):
+    call_command("restore_quota", "--provider", "hubspot")
+    assert "Quota is back for hubspot" in capsys.readouterr().out
+    with pytest.raises(CommandError):
+        call_command("restore_quota", "--provider", "nope")
+    assert AuditEvent.objects.filter(action="provider.quota_restore").count() == 1
+
+
+def test_a_failed_poll_backs_off_like_a_failed_push(sandbox):
+    integration = connect(sandbox, "hubspot", mode="polling")
+    sandbox.control("hubspot", mode="down")
+    run.sync_integration(integration.pk)
+    integration.refresh_from_db()
+    assert integration.poll_failures == 1 and integration.poll_retry_at > timezone.now()
+    assert integration.pk not in dispatch.due_integration_ids()
+    calls = len(sandbox.requests("hubspot"))
+    run.sync_integration(integration.pk)  # a run started for pushes does not poll during the backoff
+    assert len(sandbox.requests("hubspot")) == calls
+
+    sandbox.control("hubspot", mode="ok")
+    Integration.objects.filter(pk=integration.pk).update(poll_retry_at=timezone.now() - timedelta(seconds=1))
+    assert integration.pk in dispatch.due_integration_ids()
+    run.sync_integration(integration.pk)
+    integration.refresh_from_db()
+    assert (integration.poll_failures, integration.poll_retry_at) == (0, None)
+    assert integration.last_polled_at is not None

@@ -1,0 +1,161 @@
+"""Issue 12, part 1: field-level, conflict-aware apply, and "Keep ours" / "Take theirs".
+
+Reported: `apply_remote` let the provider's copy win whatever changed locally since the last push, for
+reconcile, webhook processing and polling pulls alike.
+"""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations import services
+from integrations.access.actors import System
+from integrations.engine import run
+from integrations.engine.webhooks import process_webhook
+from integrations.models import AuditEvent, Defect, Integration, Record, RecordLink, WebhookDelivery
+from tests.support import factories
+from tests.support.sync import connect, local_records
+
+pytestmark = pytest.mark.django_db
+
+SINCE = timedelta(hours=2)
+
+
+def _synced(sandbox, **kw):
+    integration = connect(sandbox, "hubspot", mode="webhook", **kw)
+    [record] = local_records(integration, 1, company="Acme")
+    run.sync_integration(integration.pk, pull=False)
+    link = RecordLink.objects.get(record=record, integration=integration)
+    assert link.base["company"] == "Acme"  # the agreed values are kept on the link
+    return integration, record, link.remote_id
+
+
+def _edit_here(record, **changes):
+    record.refresh_from_db()
+    record.payload = {**record.payload, **changes}
+    record.save()
+
+
+def _remote(sandbox, remote_id):
+    [r] = [r for r in sandbox.records("hubspot") if r["id"] == remote_id]
+    return r["fields"]
+
+
+def _reconcile(integration):
+    return services.integrations_reconcile(
+        integrations=Integration.objects.filter(pk=integration.pk),
+        since=timezone.now() - SINCE,
+        actor=System("test"),
+    )
+
+
+def test_a_webhook_for_another_field_does_not_overwrite_an_unpushed_local_edit(sandbox):
+    integration, record, remote_id = _synced(sandbox)
+    _edit_here(record, title="Local title")  # not pushed yet
+    sandbox.update_record("hubspot", remote_id, {"company": "Their company"})
+    delivery = WebhookDelivery.objects.create(
+        integration=integration, provider="hubspot", event_id="e1", payload={"remote_ids": [remote_id]}
+    )
+
+    process_webhook(delivery.pk)
+
+    record.refresh_from_db()
+    assert (record.payload["title"], record.payload["company"]) == ("Local title", "Their company")
+    run.sync_integration(integration.pk, pull=False)  # the local edit still goes out
+    assert _remote(sandbox, remote_id)["jobtitle"] == "Local title"
+    assert _remote(sandbox, remote_id)["company"] == "Their company"
+
+
+def test_an_older_remote_copy_never_overwrites_an_unpushed_local_change(sandbox):
+    integration, record, _ = _synced(sandbox)
+    _edit_here(record, company="Ours now")
+    result = _reconcile(integration)  # HubSpot still holds the old value: one side changed, ours stays
+    record.refresh_from_db()
+    assert record.payload["company"] == "Ours now"
+    assert result.details["n_conflict"] == 0
+    assert not Defect.objects.exists()
+
+
+def test_a_held_conflict_shows_both_values_and_keep_ours_pushes_ours(sandbox, client):
+    integration, record, remote_id = _synced(sandbox)
+    _edit_here(record, company="Ours")
+    sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+
+    result = _reconcile(integration)
+
+    assert result.details["n_conflict"] == 1
+    defect = Defect.objects.get(defect_type="SYNC_CONFLICT", status="OPEN")
+    assert defect.details["fields"]["company"] == {
+        "remote_field": "company",
+        "base": "Acme",
+        "ours": "Ours",
+        "theirs": "Theirs",
+    }
+    record.refresh_from_db()
+    assert record.payload["company"] == "Ours"
+    run.sync_integration(integration.pk, pull=False)  # held: not pushed over theirs while undecided
+    assert _remote(sandbox, remote_id)["company"] == "Theirs"
+    # The defect page shows the base and both values.
+    staff = factories.user("op", group=factories.OPERATOR)
+    client.force_login(staff)
+    page = client.get(reverse("admin:integrations_defect_change", args=[defect.pk])).content.decode()
+    assert "&#x27;Acme&#x27;" in page and "&#x27;Ours&#x27;" in page and "&#x27;Theirs&#x27;" in page
+
+    # "Keep ours" through the API.
+    _, token = factories.api_token(scope="tenant", tenant=integration.tenant)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    url = f"/api/v1/conflicts/{defect.pk}/resolve"
+    bad = client.post(url, json.dumps({"choice": "mine"}), content_type="application/json", **headers)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "choice"
+    ok = client.post(url, json.dumps({"choice": "ours"}), content_type="application/json", **headers)
+    assert ok.status_code == 200 and ok.json()["resolved"] == 1
+    again = client.post(url, json.dumps({"choice": "ours"}), content_type="application/json", **headers)
+    assert again.status_code == 404
+
+    run.sync_integration(integration.pk, pull=False)
+    assert _remote(sandbox, remote_id)["company"] == "Ours"
+    defect.refresh_from_db()
+    assert defect.status == "RESOLVED"
+    event = AuditEvent.objects.get(action="conflict.keep_ours")
+    assert event.details["fields"] == {"company": "Ours"} and event.integration_id == integration.pk
+    assert RecordLink.objects.get(record=record).base["company"] == "Ours"
+
+
+def test_take_theirs_from_the_admin_applies_the_providers_value(sandbox, client):
+    integration, record, remote_id = _synced(sandbox)
+    _edit_here(record, company="Ours")
+    sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+    _reconcile(integration)
+    defect = Defect.objects.get(defect_type="SYNC_CONFLICT")
+    client.force_login(factories.user("op", group=factories.OPERATOR))
+
+    client.post(
+        reverse("admin:integrations_defect_changelist"),
+        {"action": "conflict_take_theirs", ACTION_CHECKBOX_NAME: [defect.pk], "confirm": "yes"},
+        follow=True,
+    )
+
+    record.refresh_from_db()
+    assert record.payload["company"] == "Theirs"
+    assert Defect.objects.get(pk=defect.pk).status == "RESOLVED"
+    assert AuditEvent.objects.filter(action="conflict.take_theirs", actor="op").count() == 1
+    # Nothing left to push, and a later pull finds both sides agreeing.
+    assert run.sync_integration(integration.pk, pull=False).pushed == 0
+    assert _reconcile(integration).details["n_conflict"] == 0
+    assert Record.objects.get(pk=record.pk).payload["company"] == "Theirs"
+
+
+def test_a_viewer_may_not_resolve_a_conflict(sandbox, viewer):
+    integration, record, remote_id = _synced(sandbox)
+    _edit_here(record, company="Ours")
+    sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+    _reconcile(integration)
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        services.conflict_take_theirs(defects=Defect.objects.all(), actor=viewer)
+    assert Defect.objects.get().status == "OPEN"
