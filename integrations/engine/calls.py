@@ -6,6 +6,7 @@ token once, and teaches the quota what the provider's rate-limit headers said.
 """
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -156,13 +157,28 @@ class CallContext:
     def __post_init__(self):
         self.client = self.client or client_for(self.integration)
 
+    def _wait_for_quota(self) -> bool:
+        """Wait up to QUOTA_WAIT_SECONDS for the shared quota, renewing the run's lease every few seconds of it,
+        so that a short lease (a killed worker's integration is free again soon) never lapses during a wait."""
+        deadline = time.monotonic() + QUOTA_WAIT_SECONDS
+        while True:
+            if self.lease_owner:
+                leases.renew_lease(self.integration.pk, self.lease_owner)
+            left = max(0.0, deadline - time.monotonic())
+            if provider_quota().acquire(
+                self.integration.provider, timeout=min(leases.RENEW_EVERY_SECONDS, left)
+            ):
+                if self.lease_owner:
+                    leases.renew_lease(self.integration.pk, self.lease_owner)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
     def call(self, fn: Callable[[BaseClient], object], *, _after_refresh: bool = False):
         if not may_call(self.integration.pk):
             raise NotCallable(f"{self.integration} is paused, disabled or needs re-authorization")
-        if not provider_quota().acquire(self.integration.provider, timeout=QUOTA_WAIT_SECONDS):
+        if not self._wait_for_quota():
             raise QuotaUnavailable(self.integration.provider)
-        if self.lease_owner:
-            leases.renew_lease(self.integration.pk, self.lease_owner)
         try:
             result = fn(self.client)
         except ProviderError as e:

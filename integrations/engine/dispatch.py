@@ -6,13 +6,15 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.engine.leases import lapsed_leases
 from integrations.engine.pull import poll_due
 from integrations.engine.push import pending_records
 from integrations.models import Integration, SyncLog, SyncMode, SyncStatus, WebhookDelivery, WebhookStatus
 
 
 def due_integration_ids(now: datetime | None = None) -> set[int]:
-    """Integrations with work due: retries whose time has come, and polling integrations whose interval passed."""
+    """Integrations with work due: retries whose time has come, polling integrations whose interval passed, and
+    integrations whose run died holding its lease (a killed worker: its records are still pending)."""
     now = now or timezone.now()
     callable_ = Integration.objects.callable()
     retries = (
@@ -31,7 +33,8 @@ def due_integration_ids(now: datetime | None = None) -> set[int]:
         )
         if poll_due(integration, now)
     ]
-    return set(retries) | set(polling)
+    dead_runs = lapsed_leases(now).filter(pk__in=callable_.values("pk")).values_list("pk", flat=True)
+    return set(retries) | set(polling) | set(dead_runs)
 
 
 def integrations_with_pending_records() -> list[int]:

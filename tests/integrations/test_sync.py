@@ -195,3 +195,22 @@ def test_enrichment_fills_in_what_the_provider_knows_and_defers_on_error(sandbox
     later.refresh_from_db()
     assert later.enrichment_status == "DEFERRED"
     assert SyncLog.objects.get(record=later).status == "RETRYING"
+
+
+def test_a_run_that_died_holding_its_lease_is_due_again_once_the_lease_lapses(sandbox):
+    """Issue 16: a killed worker's integration stalled for the whole 90 s lease, and nothing restarted it after."""
+    from integrations.engine import dispatch
+
+    integration = connect(sandbox, "greenhouse", mode="webhook")  # not due for a poll
+    local_records(integration, 2)
+    now = timezone.now()
+    Integration.objects.filter(pk=integration.pk).update(
+        sync_lease_owner="dead-worker", sync_lease_until=now + timedelta(seconds=5)
+    )
+    assert integration.pk not in dispatch.due_integration_ids(now)  # the run may still be alive
+    assert integration.pk in dispatch.due_integration_ids(now + timedelta(seconds=6))  # it was not: due again
+    Integration.objects.filter(pk=integration.pk).update(
+        sync_lease_until=now - timedelta(seconds=1)
+    )  # lapsed
+    summary = run.sync_integration(integration.pk)
+    assert summary.ran and summary.pushed == 2
