@@ -281,3 +281,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ==============================================================================================================
+# Issue 13 security hardening: ONE block (keep it together when merging; see README "Security").
+# ==============================================================================================================
+# Inbound webhooks: bodies larger than this answer 413 before anything reads them (JSON depth is capped too).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)

@@ -11,7 +11,8 @@ from django.utils.html import format_html
 
 from integrations import services
 from integrations.access.actors import OPERATE
-from integrations.admin.actions import credentials, diagnostics, recovery
+from integrations.admin.actions import credentials as credential_actions
+from integrations.admin.actions import diagnostics, recovery
 from integrations.admin.confirm import run_confirmed_action
 from integrations.admin.display import badge, short
 from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
@@ -127,13 +128,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         "resume_sync",
         "disable",
         "enable",
-        *credentials.INTEGRATION_ACTIONS,
+        *credential_actions.INTEGRATION_ACTIONS,
         *recovery.INTEGRATION_ACTIONS,
         *diagnostics.INTEGRATION_ACTIONS,
     ]
     readonly_fields = [
         "status_badge",
         "credentials_state",
+        "webhook_endpoint",
+        "webhook_secret_state",
+        "provider_account",
         "sync_paused",
         "sync_paused_reason",
         "sync_paused_until",
@@ -168,8 +172,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         (
             "Credentials",
             {
-                "fields": ["credentials_state", "expires_at", "last_refreshed_at"],
-                "description": "Secrets are encrypted at rest and never shown.",
+                "fields": [
+                    "credentials_state",
+                    "provider_account",
+                    "expires_at",
+                    "last_refreshed_at",
+                    "webhook_endpoint",
+                    "webhook_secret_state",
+                ],
+                "description": "Secrets are encrypted at rest and never shown (a new webhook secret is shown "
+                "once, on the Webhook secret page).",
             },
         ),
         (
@@ -280,6 +292,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     @admin.display(description="Last error")
     def last_error_short(self, obj):
         return short(obj.last_error, 50)
+
+    @admin.display(description="Webhook URL")
+    def webhook_endpoint(self, obj):
+        if obj.pk is None or not obj.supports_webhooks:
+            return "—"
+        return obj.webhook_url
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_state(self, obj):
+        return obj.webhook_secret_hint or "None: generate one (Webhook secret)"
 
     @admin.display(description="Credentials")
     def credentials_state(self, obj):

@@ -28,6 +28,7 @@ from integrations.providers.errors import (
     ProviderError,
     UnsupportedOperation,
 )
+from integrations.providers.jsonlimits import JsonRefused, loads_limited
 from integrations.providers.types import CallInfo, Page, ProviderStatus, RemoteRecord, TokenSet, WebhookEvent
 
 logger = logging.getLogger("integrations.providers")
@@ -164,11 +165,11 @@ def hmac_b64(secret: str | bytes, message: str | bytes) -> str:
 
 
 def load_json_body(body: bytes | str) -> Any:
-    """A webhook body as JSON, or ProviderError(validation)."""
+    """A webhook body as JSON (its depth checked before parsing), or ProviderError(validation)."""
     try:
-        return json.loads(body)
-    except (TypeError, ValueError, UnicodeDecodeError) as e:
-        raise ProviderError("validation", f"webhook body is not JSON: {e}") from e
+        return loads_limited(body)
+    except JsonRefused as e:
+        raise ProviderError("validation", f"webhook body is {e.message}") from None
 
 
 def _excerpt(text: str) -> str:

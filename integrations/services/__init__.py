@@ -67,6 +67,7 @@ from integrations.services.tokens import (
     tokens_refresh_expiring,
 )
 from integrations.services.webhooks import (
+    integration_rotate_webhook_secret,
     webhook_events_store,
 )
 
@@ -117,4 +118,5 @@ __all__ = [
     "integrations_resume_non_critical",
     "records_sync_now",
     "webhook_events_store",
+    "integration_rotate_webhook_secret",
 ]

@@ -416,12 +416,14 @@ def _rotate_refresh(integration: Integration, actor: Actor) -> bool:
     return bool(integration_refresh_token(integration=integration, actor=actor).changed)
 
 
-def _raw(ids: list[int]):
+# Every encrypted column of an integration (issue 13 added the webhook secret): re-encryption covers them all.
+ENCRYPTED_FIELDS = ("credentials", "webhook_secret")
+
+
+def _raw(ids: list[int], field: str = "credentials"):
     """(pk, stored token) pairs: the column as stored, not decrypted."""
     return (
-        Integration.objects.filter(pk__in=ids)
-        .annotate(raw=Cast("credentials", TextField()))
-        .values_list("pk", "raw")
+        Integration.objects.filter(pk__in=ids).annotate(raw=Cast(field, TextField())).values_list("pk", "raw")
     )
 
 
@@ -430,19 +432,27 @@ def _stale(ids: list[int]) -> set[int]:
 
 
 def _reencrypt(ids: list[int]) -> set[int]:
-    """Re-encrypt the raw credential tokens not yet under the newest key; one UPDATE per chunk."""
+    """Re-encrypt the raw tokens not yet under the newest key; one UPDATE per chunk and column.
+
+    Counts the integrations whose credentials were re-encrypted (the webhook secret follows silently)."""
+    changed: set[int] = set()
     with transaction.atomic():
-        rows = _raw(ids).select_for_update()
-        fresh = {pk: crypto.rotate(raw) for pk, raw in rows if raw and not crypto.is_current(raw)}
-        if fresh:
-            # Value(..., TextField) writes the new token as is; the field would encrypt it a second time.
-            Integration.objects.filter(pk__in=fresh).update(
-                credentials=Case(
-                    *[
-                        When(pk=pk, then=Value(token, output_field=TextField()))
-                        for pk, token in fresh.items()
-                    ],
-                    output_field=TextField(),
+        for field in ENCRYPTED_FIELDS:
+            rows = _raw(ids, field).select_for_update()
+            fresh = {pk: crypto.rotate(raw) for pk, raw in rows if raw and not crypto.is_current(raw)}
+            if fresh:
+                # Value(..., TextField) writes the new token as is; the field would encrypt it a second time.
+                Integration.objects.filter(pk__in=fresh).update(
+                    **{
+                        field: Case(
+                            *[
+                                When(pk=pk, then=Value(token, output_field=TextField()))
+                                for pk, token in fresh.items()
+                            ],
+                            output_field=TextField(),
+                        )
+                    }
                 )
-            )
-    return set(fresh)
+                if field == "credentials":
+                    changed |= set(fresh)
+    return changed

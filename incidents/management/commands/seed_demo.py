@@ -330,7 +330,8 @@ class Command(BaseCommand):
                     json={
                         "account": integration.tenant.slug,
                         "url": f"{settings.CONSOLE_URL}/webhooks/{provider}/{integration.tenant.slug}/",
-                        "secret": settings.PROVIDER_WEBHOOK_SECRET,
+                        # Each integration's own secret (issue 13): the sandbox signs with it.
+                        "secret": integration.webhook_secret_value,
                     },
                 ).raise_for_status()
 
