@@ -98,7 +98,7 @@ def store_tokens(integration: Integration, tokens, *, when: datetime) -> None:
     credentials["access_token"] = tokens.access_token
     if tokens.refresh_token:
         credentials["refresh_token"] = tokens.refresh_token
-    credentials.update({k: v for k, v in (tokens.extra or {}).items() if k in {"instance_url"}})
+    credentials.update({k: v for k, v in (tokens.extra or {}).items() if k in {"instance_url", "id"}})
     seconds = tokens.expires_in or PROVIDERS[integration.provider].token_seconds
     integration.credentials = credentials
     integration.expires_at = when + timedelta(seconds=seconds) if seconds else None

@@ -550,6 +550,11 @@ class BaseClient:
             grant="authorization_code",
         )
 
+    def account_of(self, tokens: TokenSet) -> str | None:
+        """The provider account (portal, org, ...) a token set belongs to, or None when the provider does not
+        say. Issue 13: an integration is bound to the account of its first grant."""
+        return None
+
     def authorize_url(self, *, redirect_uri: str, state: str, account: str | None = None) -> str:
         """The consent page URL to send an operator to (oauth2 providers)."""
         if self.auth_type != "oauth2":

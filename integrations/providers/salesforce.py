@@ -49,6 +49,16 @@ def trust_indicator(status: str) -> str:
     return "minor"
 
 
+def org_from_identity(identity: Any) -> str | None:
+    """The org id in a token response's identity URL (https://login.salesforce.com/id/<org>/<user>)."""
+    if not isinstance(identity, str):
+        return None
+    parts = [p for p in urlsplit(identity).path.split("/") if p]
+    if len(parts) >= 3 and parts[0] == "id" and parts[1]:
+        return parts[1]
+    return None
+
+
 class SalesforceClient(BaseClient):
     provider = "salesforce"
     auth_type = "oauth2"
@@ -167,6 +177,10 @@ class SalesforceClient(BaseClient):
         body = _to_salesforce(fields)
         self._request("PATCH", CONTACT, path_params={"id": remote_id}, json_body=body)  # 204, no body
         return RemoteRecord(remote_id=str(remote_id), fields=_from_sent(body), updated_at=None, raw={})
+
+    def account_of(self, tokens: TokenSet) -> str | None:
+        org = org_from_identity((tokens.extra or {}).get("id"))
+        return f"org:{org}" if org else None
 
     def check_credentials(self) -> None:
         self._request("GET", QUERY, params={"q": "SELECT Id FROM Contact LIMIT 1"})
