@@ -3,6 +3,7 @@
 import json
 from urllib.parse import urlencode
 
+from django import forms as django_forms
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import NoReverseMatch, reverse
@@ -19,6 +20,7 @@ from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
 from integrations.admin.forms import IntegrationForm, OptionalReasonForm, ReasonForm
 from integrations.admin.paginator import EstimatedCountPaginator
 from integrations.catalog import PROVIDERS
+from integrations.engine import allowlist
 from integrations.models import (
     ApiToken,
     AuditAction,
@@ -90,6 +92,20 @@ class TenantAdmin(admin.ModelAdmin):
         return obj.n_integrations
 
 
+class IntegrationBaseUrlForm(django_forms.ModelForm):
+    """base_url must be one of the provider's allowed hosts (issue 13, H3): credentials go nowhere else."""
+
+    def clean(self):
+        data = super().clean()
+        url = (data or {}).get("base_url")
+        provider = (data or {}).get("provider") or getattr(self.instance, "provider", "")
+        if url and provider:
+            problem = allowlist.url_problem(provider, url)
+            if problem:
+                self.add_error("base_url", problem)
+        return data
+
+
 class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
     extra = 0
@@ -109,6 +125,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         "last_error_short",
     ]
     list_display_links = ["__str__"]
+    form = IntegrationBaseUrlForm
     list_filter = [
         "provider",
         "status",
@@ -211,11 +228,15 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        details = {"changed": sorted(form.changed_data)}
+        if "base_url" in form.changed_data:
+            # Issue 13 (H3): the audit says where credentials go now, and where they went before.
+            details["base_url"] = {"old": form.initial.get("base_url", ""), "new": obj.base_url}
         services.audit(
             actor=request.user,
             action=AuditAction.INTEGRATION_UPDATE if change else AuditAction.INTEGRATION_CREATE,
             integration=obj,
-            details={"changed": sorted(form.changed_data)},
+            details=details,
         )
 
     def get_urls(self):

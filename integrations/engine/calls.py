@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
-from integrations.engine import leases
+from integrations.engine import allowlist, leases
 from integrations.engine.outcomes import finish_attempt, note_error, record_call
 from integrations.engine.quota import configured_quota, provider_quota
 from integrations.models import ErrorCategory, Integration, SyncDirection, SyncLog, SyncStatus
@@ -53,6 +53,7 @@ def client_for(integration: Integration) -> BaseClient:
         client_id=settings.PROVIDER_CLIENT_ID,
         client_secret=settings.PROVIDER_CLIENT_SECRET,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        url_guard=allowlist.guard_for(integration.provider),
     )
 
 

@@ -14,7 +14,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -252,6 +252,7 @@ class BaseClient:
         timeout: float = 10.0,
         session: requests.Session | None = None,
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
+        url_guard: Callable[[str], None] | None = None,
     ):
         if not base_url:
             raise ValueError(f"{self.provider}: base_url is required")
@@ -263,6 +264,8 @@ class BaseClient:
         self.timeout = float(timeout) if timeout and timeout > 0 else 10.0
         self.session = session or shared_session()
         self.retry_after_cap = retry_after_cap
+        # Issue 13: called with the URL of every request that carries credentials; raises to refuse it.
+        self.url_guard = url_guard
         self.last_call: CallInfo | None = None
         self.calls: list[CallInfo] = []
 
@@ -319,6 +322,8 @@ class BaseClient:
             duration_ms=0,
             request_excerpt=_excerpt(request_text),
         )
+        if self.url_guard is not None and (authenticated or token_grant or form is not None):
+            self.url_guard(full_url)
         started = time.monotonic()
         try:
             response = self.session.request(

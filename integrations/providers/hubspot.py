@@ -132,6 +132,8 @@ class HubSpotClient(BaseClient):
 
     def account_of(self, tokens: TokenSet) -> str | None:
         """HubSpot's access-token metadata names the portal: GET /oauth/v1/access-tokens/{token} -> hub_id."""
+        if self.url_guard is not None:  # the token travels in the path
+            self.url_guard(f"{self.base_url}{ACCESS_TOKEN_INFO}")
         response = self._request(
             "GET", ACCESS_TOKEN_INFO, path_params={"token": tokens.access_token}, authenticated=False
         )
