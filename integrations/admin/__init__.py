@@ -403,6 +403,7 @@ class SyncLogAdmin(BigTableAdmin):
         "error_short",
     ]
     list_filter = ["status", "error_category", "provider", TimeWindowFilter, "direction"]
+    link_lookups = ("endpoint", "tenant__id", "integration__id")  # the dashboard's links (issue 13, M1)
     list_select_related = ["tenant"]
     ordering = ["-created_at", "-id"]
     search_fields = ["=record__id", "=integration__id"]
@@ -577,6 +578,7 @@ class WebhookDeliveryAdmin(BigTableAdmin):
         "provider",
         type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"}),
     ]
+    link_lookups = ("integration__id",)
     list_select_related = ["integration__tenant"]
     ordering = ["-received_at", "-id"]
     search_fields = ["=event_id"]
@@ -615,6 +617,7 @@ class DefectAdmin(BigTableAdmin):
         "resolved_at",
     ]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]
+    link_lookups = ("tenant__id",)
     list_select_related = ["tenant", "record"]
     ordering = ["-created_at", "-id"]
     search_fields = ["=record__id"]
