@@ -15,3 +15,6 @@ class IntegrationsConfig(AppConfig):
         from integrations.admin.lookups import protect_every_admin
 
         protect_every_admin()
+        from integrations.services.logins import connect_login_signals
+
+        connect_login_signals()

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django import forms as django_forms
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -703,9 +704,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
             actor=request.user, name=obj.name, scope=obj.scope, tenant=obj.tenant
         )
         obj.pk = token.pk
-        self.message_user(
-            request, f"Token created. Copy it now, it will not be shown again: {raw}", messages.WARNING
-        )
+        # Issue 13: shown once on the response page (response_add), never through the messages cookie.
+        request.lineup_new_api_token = raw
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw = getattr(request, "lineup_new_api_token", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API token created: {obj.name}",
+            "opts": self.model._meta,
+            "original": obj,
+            "raw_token": raw,
+        }
+        response = TemplateResponse(request, "admin/integrations/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke", permissions=["change"])
     def revoke(self, request, queryset):

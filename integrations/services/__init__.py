@@ -24,6 +24,10 @@ from integrations.services.diagnostics import (
     integration_test_connectivity,
     provider_check_status_page,
 )
+from integrations.services.logins import (
+    login_failure_record,
+    login_lockout_record,
+)
 from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
     MAX_POLL_INTERVAL,
@@ -119,4 +123,6 @@ __all__ = [
     "records_sync_now",
     "webhook_events_store",
     "integration_rotate_webhook_secret",
+    "login_failure_record",
+    "login_lockout_record",
 ]
