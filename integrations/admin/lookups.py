@@ -1,4 +1,4 @@
-"""Issue 13 (M1): changelist lookups are limited to what a screen declares.
+"""Issue 13 (M1, M6): changelist lookups are limited to what a screen declares; every admin write is audited.
 
 Django allows any lookup on a model's own fields (`?credentials__regex=^gAAAAA`), which made the changelist an
 oracle for ciphertext and token hashes. `DeclaredLookupsOnly.lookup_allowed` allows only the parameters of the
@@ -61,12 +61,58 @@ class DeclaredLookupsOnly:
         return lookup_is_declared(self, lookup, request)
 
 
+class AuditedAdmin:
+    """ModelAdmin mixin (issue 13, M6): every add, change (old and new values, inlines included) and delete
+    writes an AuditEvent with the user who did it. Django's own LogEntry is kept as well."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        from integrations.services import admin_audit
+
+        request.lineup_admin_changes = {
+            "changes": admin_audit.form_changes(form) if form is not None else {},
+            "inlines": admin_audit.formset_changes(formsets),
+        }
+        return super().construct_change_message(request, form, formsets, add)
+
+    def _lineup_record(self, request, obj, action):
+        from integrations import services
+
+        details = getattr(request, "lineup_admin_changes", None) or {"changes": {}, "inlines": []}
+        request.lineup_admin_changes = None
+        services.admin_write_record(actor=request.user, action=action, obj=obj, details=details)
+
+    def log_addition(self, request, obj, message):
+        from integrations.services import admin_audit
+
+        self._lineup_record(request, obj, admin_audit.ADD)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        from integrations.services import admin_audit
+
+        self._lineup_record(request, obj, admin_audit.CHANGE)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        from integrations import services
+        from integrations.services import admin_audit
+
+        for obj in queryset:
+            services.admin_write_record(
+                actor=request.user,
+                action=admin_audit.DELETE,
+                obj=obj,
+                details={"values": admin_audit.snapshot(obj)},
+            )
+        return super().log_deletions(request, queryset)
+
+
 def protect_every_admin(site=None) -> None:
-    """Give every registered ModelAdmin the rule (the ones of django.contrib and django_celery_beat too)."""
+    """Give every registered ModelAdmin (django.contrib's and django_celery_beat's too) both rules: declared
+    lookups only, and an audited add/change/delete."""
     site = site or admin.site
     for model_admin in site._registry.values():
         cls = type(model_admin)
-        if not isinstance(model_admin, DeclaredLookupsOnly):
-            model_admin.__class__ = type(
-                cls.__name__, (DeclaredLookupsOnly, cls), {"__module__": cls.__module__}
-            )
+        bases = tuple(m for m in (AuditedAdmin, DeclaredLookupsOnly) if not isinstance(model_admin, m))
+        if bases:
+            model_admin.__class__ = type(cls.__name__, (*bases, cls), {"__module__": cls.__module__})

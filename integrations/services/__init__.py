@@ -3,6 +3,9 @@
 The functions live in modules by area (`services/<area>.py`); callers import them from `integrations.services`.
 """
 
+from integrations.services.admin_audit import (
+    admin_write_record,
+)
 from integrations.services.api_tokens import (
     api_token_create,
     api_token_revoke,
@@ -124,5 +127,6 @@ __all__ = [
     "webhook_events_store",
     "integration_rotate_webhook_secret",
     "login_failure_record",
+    "admin_write_record",
     "login_lockout_record",
 ]
