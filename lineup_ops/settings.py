@@ -382,6 +382,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # commands keep their one-line stderr
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_LOCKOUT_TEMPLATE = "admin/lineup/locked_out.html"
 
