@@ -66,8 +66,11 @@ class PauseSource(models.TextChoices):
 
 class IntegrationQuerySet(models.QuerySet):
     def callable(self) -> "IntegrationQuerySet":
-        """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do."""
-        return self.filter(enabled=True, sync_paused=False).exclude(status=IntegrationStatus.NEEDS_REAUTH)
+        """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do, nor
+        an inactive tenant's (issue 13)."""
+        return self.filter(enabled=True, sync_paused=False, tenant__is_active=True).exclude(
+            status=IntegrationStatus.NEEDS_REAUTH
+        )
 
     def settle_status(self) -> int:
         """Set each one's status from its switches and its last outcome (one UPDATE with a CASE, set-based).

@@ -38,6 +38,8 @@ def authenticate(request) -> ApiToken:
     token = ApiToken.objects.select_related("tenant").filter(token_hash=ApiToken.hash(raw.strip())).first()
     if token is None or token.revoked_at is not None:
         raise ApiError(401, "invalid_token", "The token is unknown or revoked.")
+    if token.tenant_id is not None and not token.tenant.is_active:
+        raise ApiError(403, "tenant_inactive", "The token's tenant is inactive.")
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
