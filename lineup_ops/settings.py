@@ -288,6 +288,7 @@ LOGGING = {
 # ==============================================================================================================
 # Inbound webhooks: bodies larger than this answer 413 before anything reads them (JSON depth is capped too).
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 
 # --- Start-up refuses unsafe settings (M2). ---
 # DJANGO_ENV unset means development (so `manage.py` and the test suite run as they are), but DEBUG is never on
