@@ -279,7 +279,10 @@ class Record(models.Model):
         ]
 
     def __str__(self) -> str:
-        label = self.payload.get("email") or self.payload.get("name") or self.payload.get("last_name") or ""
+        payload = (
+            self.payload if isinstance(self.payload, dict) else {}
+        )  # a list or string payload (issue 13, L8)
+        label = payload.get("email") or payload.get("name") or payload.get("last_name") or ""
         return f"{self.get_kind_display()} #{self.pk} {label}".strip()
 
 

@@ -548,7 +548,7 @@ class RecordAdmin(BigTableAdmin):
 
     @admin.display(description="Record")
     def label(self, obj):
-        p = obj.payload or {}
+        p = obj.payload if isinstance(obj.payload, dict) else {}
         return short(
             p.get("email")
             or p.get("name")

@@ -61,6 +61,35 @@ class DeclaredLookupsOnly:
         return lookup_is_declared(self, lookup, request)
 
 
+class SafeActionSelection:
+    """ModelAdmin mixin (issue 13, L9): a non-numeric `_selected_action` is a message, not a 500."""
+
+    def response_action(self, request, queryset):
+        from django.contrib import messages
+        from django.contrib.admin import helpers
+        from django.http import HttpResponseRedirect
+
+        pk = self.model._meta.pk
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        try:
+            for value in selected:
+                pk.to_python(value)
+                pk.get_prep_value(pk.to_python(value))
+        except Exception:  # noqa: BLE001 - ValidationError, ValueError, OverflowError: all the same to the user
+            self.message_user(
+                request, "The selection holds an id that is not one of these rows.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        if pk.get_internal_type() in ("AutoField", "BigAutoField", "IntegerField", "BigIntegerField") and any(
+            abs(int(v)) > 2**63 - 1 for v in selected
+        ):
+            self.message_user(
+                request, "The selection holds an id that is not one of these rows.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
 class AuditedAdmin:
     """ModelAdmin mixin (issue 13, M6): every add, change (old and new values, inlines included) and delete
     writes an AuditEvent with the user who did it. Django's own LogEntry is kept as well."""
@@ -113,6 +142,10 @@ def protect_every_admin(site=None) -> None:
     site = site or admin.site
     for model_admin in site._registry.values():
         cls = type(model_admin)
-        bases = tuple(m for m in (AuditedAdmin, DeclaredLookupsOnly) if not isinstance(model_admin, m))
+        bases = tuple(
+            m
+            for m in (AuditedAdmin, SafeActionSelection, DeclaredLookupsOnly)
+            if not isinstance(model_admin, m)
+        )
         if bases:
             model_admin.__class__ = type(cls.__name__, (*bases, cls), {"__module__": cls.__module__})
