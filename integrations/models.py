@@ -613,7 +613,8 @@ class BulkOperationStatus(models.TextChoices):
 class BulkOperation(models.Model):
     """An action over a large selection, done chunk by chunk in the background; the console shows its progress.
 
-    The selection is stored as its query and the highest pk it had when the operator confirmed (`params["query"]`,
+    The selection is stored as data (issue 13: its filters or ids, never a pickled query) and the highest pk it had
+    when the operator confirmed (`params["selection"]`,
     `params["max_pk"]`); each chunk re-applies the action's own conditions, so a re-run chunk changes nothing twice.
     """
 
