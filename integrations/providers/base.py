@@ -78,7 +78,15 @@ def parse_retry_after(
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds; None when absent or unparseable."""
+    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds; None when absent, unparseable
+    or outside 1970-9000 (issue 13: a year-1 time made the screens answer 500 west of UTC)."""
+    moment = _parse_timestamp(value)
+    if moment is None or not 1970 <= moment.year <= 9000:
+        return None
+    return moment
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
