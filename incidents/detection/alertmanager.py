@@ -143,7 +143,9 @@ def parse(payload) -> tuple[list[Alert], list[dict]]:
         if name not in KNOWN_ALERTS:
             ignore(f"not a Lineup alert ({', '.join(KNOWN_ALERTS)})", name, provider_text)
             continue
-        if not isinstance(provider, str) or provider not in PROVIDERS:  # a list label is unhashable (issue 13)
+        if (
+            not isinstance(provider, str) or provider not in PROVIDERS
+        ):  # a list label is unhashable (issue 13)
             ignore(f"no known provider label ({', '.join(PROVIDERS)}), got {provider!r}", name, provider_text)
             continue
         annotations = raw.get("annotations") if isinstance(raw.get("annotations"), dict) else {}

@@ -10,6 +10,6 @@ def clear(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("incidents", "0003_one_reconnect_action")]
+    dependencies = [("incidents", "0004_issue14_outbox")]
 
     operations = [migrations.RunPython(clear, migrations.RunPython.noop)]
