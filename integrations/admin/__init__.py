@@ -3,7 +3,6 @@
 import json
 from urllib.parse import urlencode
 
-from django import forms as django_forms
 from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q
 from django.template.response import TemplateResponse
@@ -93,7 +92,7 @@ class TenantAdmin(admin.ModelAdmin):
         return obj.n_integrations
 
 
-class IntegrationBaseUrlForm(django_forms.ModelForm):
+class IntegrationBaseUrlForm(IntegrationForm):
     """base_url must be one of the provider's allowed hosts (issue 13, H3): credentials go nowhere else."""
 
     def clean(self):
@@ -114,7 +113,6 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
-    form = IntegrationForm
     list_display = [
         "__str__",
         "status_badge",
