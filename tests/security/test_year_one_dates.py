@@ -51,7 +51,7 @@ def test_the_migration_clears_stored_year_one_start_times():
 
     from django.apps import apps
 
-    migration = importlib.import_module("incidents.migrations.0005_issue13_clear_year_one_times")
+    migration = importlib.import_module("incidents.migrations.0006_issue13_clear_year_one_times")
     incident = Incident.objects.create(
         runbook="RB-01", provider="hubspot", title="x", severity="SEV-3", detected_by="test"
     )

@@ -10,6 +10,6 @@ def clear(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("incidents", "0004_issue14_outbox")]
+    dependencies = [("incidents", "0005_issue15_checklist_truth")]
 
     operations = [migrations.RunPython(clear, migrations.RunPython.noop)]
