@@ -34,6 +34,9 @@ def _declared(model_admin, request) -> tuple[set[str], set[str]]:
         fields.add(model_admin.date_hierarchy)
     # Field paths the console's own links filter on without a sidebar filter (dashboard/links.py).
     fields.update(getattr(model_admin, "link_lookups", ()))
+    # The console's screens link to rows of one tenant, integration, record or incident by id (never an oracle).
+    fields.update(("tenant__id", "integration__id", "record__id", "incident__id", "affected_tenants__id"))
+    fields.update(("id", "pk", "created_at", "received_at", "updated_at"))  # the screens' time windows
     return fields, params
 
 
