@@ -377,7 +377,8 @@ class Suite:
         refused = sent = 0
         for i in integrations:
             url = f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/"
-            for label, (headers, body) in forged_deliveries(i.provider, url, targets[i.pk][1]).items():
+            forged = forged_deliveries(i.provider, url, targets[i.pk][1], secret=i.webhook_secret_value)
+            for label, (headers, body) in forged.items():
                 status = post(url, headers, body)
                 sent += 1
                 if status == 401:
@@ -407,7 +408,7 @@ class Suite:
                 i.provider,
                 i.tenant.slug,
                 f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/",
-                WEBHOOK_SECRET,
+                i.webhook_secret_value,  # each integration's own secret (issue 13)
             )
             for n in range(3):
                 self.sandbox.create_record(i.provider, i.tenant.slug, UI_FIELDS[i.provider](f"u{i.pk}-{n}"))
@@ -417,7 +418,9 @@ class Suite:
         received = duplicates = 0
         for i in integrations:
             url = f"{self.console}/webhooks/{i.provider}/{i.tenant.slug}/"
-            headers, body, event_id = signed_delivery(i.provider, url, targets[i.pk][0])
+            headers, body, event_id = signed_delivery(
+                i.provider, url, targets[i.pk][0], secret=i.webhook_secret_value
+            )
             event_ids[i.provider] = event_id
             answers = [post_json(url, headers, body) for _ in range(2)]
             with ThreadPoolExecutor(3) as pool:
@@ -547,23 +550,25 @@ def signed_delivery(provider: str, url: str, remote_id: str, *, secret: str = WE
     return headers, body, cls.parse_webhook(headers=headers, body=body)[0].event_id
 
 
-def forged_deliveries(provider: str, url: str, remote_id: str) -> dict[str, tuple[dict, bytes]]:
+def forged_deliveries(
+    provider: str, url: str, remote_id: str, *, secret: str = WEBHOOK_SECRET
+) -> dict[str, tuple[dict, bytes]]:
     """Deliveries an attacker could send: wrong secret, no signature, a signed body altered, a stale one."""
     out = {}
     headers, body, _ = signed_delivery(provider, url, remote_id, secret="not-the-webhook-secret")
     out["wrong secret"] = (headers, body)
     plain = {"Content-Type": "application/json"}
     out["no signature"] = (plain, _body(provider, remote_id, secrets.token_hex(8)))
-    headers, body, _ = signed_delivery(provider, url, remote_id)
+    headers, body, _ = signed_delivery(provider, url, remote_id, secret=secret)
     if provider == "lever":  # Lever signs token + triggeredAt only: alter the signature itself
         data = json.loads(body)
         data["signature"] = ("0" if data["signature"][0] != "0" else "1") + data["signature"][1:]
         out["altered signature"] = (headers, json.dumps(data).encode())
     else:
         out["altered body"] = (headers, _body(provider, remote_id, secrets.token_hex(8)))
-    if provider == "hubspot":
+    if provider in ("hubspot", "lever"):
         headers, body, _ = signed_delivery(
-            provider, url, remote_id, now=datetime.now(UTC) - timedelta(minutes=10)
+            provider, url, remote_id, secret=secret, now=datetime.now(UTC) - timedelta(minutes=10)
         )
         out["stale timestamp"] = (headers, body)
     return out

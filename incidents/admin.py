@@ -29,6 +29,7 @@ class IncidentAdmin(admin.ModelAdmin):
     ]
     list_display_links = None
     list_filter = ["status", "severity", "provider", "runbook"]
+    link_lookups = ("affected_tenants__id",)  # the dashboard's links (issue 13, M1)
     list_select_related = ["commander"]
     search_fields = ["=id", "=provider", "title"]
     search_help_text = "Exact incident id or provider slug, or words of the title."

@@ -35,6 +35,10 @@ OAUTH_STATE_USED = (
 )
 OAUTH_DENIED = "The provider reported that access was not granted; nothing was changed."
 OAUTH_CODE_REFUSED = "The provider refused the authorization code; nothing was changed. Start again."
+OAUTH_OTHER_ACCOUNT = (
+    "The grant is for another {provider} account ({granted}) than the one this integration is bound to "
+    "({bound}); nothing was changed. Sign in to the tenant's own account and start again."
+)
 
 # Recovery actions (services/recovery.py).
 UNKNOWN_PROVIDER = "Unknown provider '{provider}'."

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.access.crypto import EncryptedJSONField
-from integrations.catalog import PROVIDER_CHOICES
+from integrations.catalog import PROVIDER_CHOICES, PROVIDERS
 from integrations.providers import errors as taxonomy
 
 
@@ -66,8 +66,11 @@ class PauseSource(models.TextChoices):
 
 class IntegrationQuerySet(models.QuerySet):
     def callable(self) -> "IntegrationQuerySet":
-        """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do."""
-        return self.filter(enabled=True, sync_paused=False).exclude(status=IntegrationStatus.NEEDS_REAUTH)
+        """Integrations that may call their provider now: paused, disabled and needs-reauth ones never do, nor
+        an inactive tenant's (issue 13)."""
+        return self.filter(enabled=True, sync_paused=False, tenant__is_active=True).exclude(
+            status=IntegrationStatus.NEEDS_REAUTH
+        )
 
     def settle_status(self) -> int:
         """Set each one's status from its switches and its last outcome (one UPDATE with a CASE, set-based).
@@ -106,6 +109,11 @@ class ConflictPolicy(models.TextChoices):
     PROVIDER_WINS = "provider_wins", "Theirs wins: apply the provider's value"
 
 
+def new_webhook_secret() -> dict:
+    """A fresh per-integration webhook secret (the tenant gives it to the provider)."""
+    return {"secret": "whsec_" + secrets.token_urlsafe(32)}
+
+
 class Integration(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="integrations")
     provider = models.CharField(max_length=32, choices=PROVIDER_CHOICES, db_index=True)
@@ -131,6 +139,12 @@ class Integration(models.Model):
     )
     base_url = models.URLField(blank=True, help_text="Overrides the provider's API base URL (sandboxes).")
     credentials = EncryptedJSONField(blank=True, default=dict, editable=False)
+    # Issue 13: this integration's own webhook signing secret ({"secret": ...}), encrypted like the credentials;
+    # shown once when generated (integration_rotate_webhook_secret), afterwards only its hint.
+    webhook_secret = EncryptedJSONField(blank=True, default=new_webhook_secret, editable=False)
+    # Issue 13: the provider account (HubSpot portal, Salesforce org, ...) the first OAuth grant bound us to;
+    # a later grant for another account is refused.
+    provider_account = models.CharField(max_length=200, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -174,6 +188,28 @@ class Integration(models.Model):
     @property
     def has_credentials(self) -> bool:
         return bool(self.credentials)
+
+    @property
+    def supports_webhooks(self) -> bool:
+        return bool(getattr(PROVIDERS.get(self.provider), "supports_webhooks", False))
+
+    @property
+    def webhook_url(self) -> str:
+        """Where the provider sends this integration's webhooks (CONSOLE_URL + /webhooks/<provider>/<tenant>/)."""
+        from django.urls import reverse
+
+        path = reverse("webhook", args=[self.provider, self.tenant.slug])
+        return settings.CONSOLE_URL.rstrip("/") + path
+
+    @property
+    def webhook_secret_value(self) -> str:
+        return str((self.webhook_secret or {}).get("secret") or "")
+
+    @property
+    def webhook_secret_hint(self) -> str:
+        """Enough to tell two secrets apart, not enough to sign with."""
+        value = self.webhook_secret_value
+        return f"{value[:10]}…{value[-2:]}" if value else ""
 
 
 class SyncDirection(models.TextChoices):
@@ -261,7 +297,10 @@ class Record(models.Model):
         ]
 
     def __str__(self) -> str:
-        label = self.payload.get("email") or self.payload.get("name") or self.payload.get("last_name") or ""
+        payload = (
+            self.payload if isinstance(self.payload, dict) else {}
+        )  # a list or string payload (issue 13, L8)
+        label = payload.get("email") or payload.get("name") or payload.get("last_name") or ""
         return f"{self.get_kind_display()} #{self.pk} {label}".strip()
 
 
@@ -400,7 +439,10 @@ class WebhookDelivery(models.Model):
     class Meta:
         verbose_name_plural = "webhook deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["provider", "event_id"], name="one_delivery_per_provider_event"),
+            # Per integration (issue 13): two tenants' events with the same provider id are two events.
+            models.UniqueConstraint(
+                fields=["integration", "event_id"], name="one_delivery_per_integration_event"
+            ),
         ]
         indexes = [
             models.Index(fields=["provider", "status", "received_at"], name="webhook_provider_status"),
@@ -529,6 +571,13 @@ class AuditAction(models.TextChoices):
     INTEGRATION_AUTHORIZE_COMPLETE = "integration.authorize_complete", "Re-authorize: consent granted"
     INTEGRATION_UPDATE_API_KEY = "integration.update_api_key", "Update API key"
     INTEGRATION_ROTATE_CREDENTIALS = "integration.rotate_credentials", "Rotate credentials (one integration)"
+    INTEGRATION_ROTATE_WEBHOOK_SECRET = "integration.rotate_webhook_secret", "Generate webhook secret"
+    INTEGRATION_AUTHORIZE_REFUSED = "integration.authorize_refused", "Re-authorize refused: another account"
+    AUTH_LOGIN_FAILED = "auth.login_failed", "Login failed"
+    AUTH_LOCKED_OUT = "auth.locked_out", "Login locked out"
+    ADMIN_ADD = "admin.add", "Added in the admin"
+    ADMIN_CHANGE = "admin.change", "Changed in the admin"
+    ADMIN_DELETE = "admin.delete", "Deleted in the admin"
     INTEGRATION_TEST_CONNECTIVITY = "integration.test_connectivity", "Test connectivity"
     PROVIDER_CHECK_STATUS_PAGE = "provider.check_status_page", "Check provider status page"
     INTEGRATION_SET_MODE = "integration.set_mode", "Switch mode (polling / webhook)"
@@ -610,7 +659,8 @@ class BulkOperationStatus(models.TextChoices):
 class BulkOperation(models.Model):
     """An action over a large selection, done chunk by chunk in the background; the console shows its progress.
 
-    The selection is stored as its query and the highest pk it had when the operator confirmed (`params["query"]`,
+    The selection is stored as data (issue 13: its filters or ids, never a pickled query) and the highest pk it had
+    when the operator confirmed (`params["selection"]`,
     `params["max_pk"]`); each chunk re-applies the action's own conditions, so a re-run chunk changes nothing twice.
     """
 

@@ -32,7 +32,9 @@ class UsageError(CommandError):
     """Exit status 2 with a one-line message, changing nothing."""
 
     def __init__(self, message: str):
-        super().__init__(message, returncode=2)
+        # One line, whatever the input held (issue 13: a CR/LF in an argument broke the one-line contract).
+        one_line = str(message).replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(one_line[:500], returncode=2)
 
 
 def provider(value: str) -> str:
@@ -47,7 +49,10 @@ def duration(value: str, *, flag: str) -> timedelta:
     unit = UNITS.get(match.group(2).lower()) if match else None
     if not match or unit is None or int(match.group(1)) <= 0:
         raise UsageError(f"{flag}: '{value}' is not a duration such as 5m, 4h or '2 days'")
-    return timedelta(**{unit: int(match.group(1))})
+    try:
+        return timedelta(**{unit: int(match.group(1))})
+    except OverflowError:  # issue 13: 999999999999 days
+        raise UsageError(f"{flag}: '{value}' is too long a duration") from None
 
 
 def since(value: str, *, flag: str = "--since") -> datetime:
@@ -58,14 +63,23 @@ def since(value: str, *, flag: str = "--since") -> datetime:
             return timezone.now() - duration(match.group(1), flag=flag)
         except UsageError:
             pass
+        except OverflowError:  # issue 13: further back than year 1
+            raise UsageError(f"{flag}: '{value}' is too far back") from None
     else:
-        parsed = parse_datetime((value or "").strip())
-        if parsed is not None:
-            return (
-                parsed
-                if timezone.is_aware(parsed)
-                else timezone.make_aware(parsed, timezone.get_current_timezone())
-            )
+        try:
+            parsed = parse_datetime((value or "").strip())
+            if parsed is not None:
+                aware = (
+                    parsed
+                    if timezone.is_aware(parsed)
+                    else timezone.make_aware(parsed, timezone.get_current_timezone())
+                )
+                aware.astimezone(timezone.get_current_timezone())  # year 1 west of UTC overflows here
+                if aware.year < 1970:
+                    raise UsageError(f"{flag}: '{value}' is before 1970")
+                return aware
+        except (ValueError, OverflowError):  # issue 13: 2026-02-30, year 1 in a zone west of UTC
+            raise UsageError(f"{flag}: '{value}' is not a possible time") from None
     raise UsageError(f"{flag}: '{value}' is not a time such as '2 hours ago' or 2026-01-19T10:00:00Z")
 
 

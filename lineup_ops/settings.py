@@ -1,6 +1,7 @@
 """Settings for Lineup Ops: everything comes from the environment through one `environ.Env`."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -281,3 +282,127 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ==============================================================================================================
+# Issue 13 security hardening: ONE block (keep it together when merging; see README "Security").
+# ==============================================================================================================
+# Inbound webhooks: bodies larger than this answer 413 before anything reads them (JSON depth is capped too).
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+
+# --- Start-up refuses unsafe settings (M2). ---
+# DJANGO_ENV unset means development (so `manage.py` and the test suite run as they are), but DEBUG is never on
+# by default: DEBUG=true is honoured only with DJANGO_ENV=development and refused otherwise.
+DEBUG = env.bool("DEBUG", default=False)
+if DEBUG and DJANGO_ENV != "development":
+    raise ImproperlyConfigured(
+        f"DEBUG=true is allowed only with DJANGO_ENV=development (DJANGO_ENV is {DJANGO_ENV!r}): "
+        "the debug page shows settings and secrets"
+    )
+
+
+def _fernet_keys(raw: str) -> list[str]:
+    """FERNET_KEYS parsed at start: a malformed key stops start-up, named by its position."""
+    from cryptography.fernet import Fernet
+
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        raise ImproperlyConfigured("FERNET_KEYS holds no key: give one or more comma-separated Fernet keys")
+    for number, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"FERNET_KEYS key #{number} ({key[:4]}...) is malformed: a Fernet key is 32 url-safe "
+                "base64-encoded bytes (Fernet.generate_key())"
+            ) from None
+    return keys
+
+
+FERNET_KEYS = _fernet_keys(env.str("FERNET_KEYS", default="" if PRODUCTION else _DEV_FERNET_KEY))
+# The public development keys: refused whenever DEBUG is off, except for the test suite (DJANGO_ENV=test) and a
+# development instance that answers loopback names only (the demo: ALLOWED_HOSTS 127.0.0.1/localhost).
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "testserver", "::1", "[::1]"}
+_DEV_KEYS_ALLOWED = (
+    DEBUG or DJANGO_ENV == "test" or (not PRODUCTION and set(ALLOWED_HOSTS) <= _LOOPBACK_HOSTS)
+)
+if not _DEV_KEYS_ALLOWED:
+    for _name, _dev, _value in [
+        ("SECRET_KEY", _DEV_SECRET_KEY, SECRET_KEY),
+        ("FERNET_KEYS", _DEV_FERNET_KEY, ",".join(FERNET_KEYS)),
+        ("PROVIDER_WEBHOOK_SECRET", "sandbox-webhook-secret", PROVIDER_WEBHOOK_SECRET),
+        ("PROVIDER_CLIENT_SECRET", "sandbox-client-secret", PROVIDER_CLIENT_SECRET),
+    ]:
+        if _dev in [v.strip() for v in _value.split(",")]:
+            raise ImproperlyConfigured(
+                f"{_name} holds the public development value; set a real one (DEBUG is off, "
+                f"DJANGO_ENV={DJANGO_ENV}, ALLOWED_HOSTS={','.join(ALLOWED_HOSTS)})"
+            )
+
+# Static files without DEBUG outside production (the demo): WhiteNoise finds them as runserver would.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+
+# --- Outbound allow-list (H3): the hosts each provider's credentials may be sent to. ---
+# PROVIDER_ALLOWED_HOSTS="hubspot=api.hubapi.com;salesforce=*.my.salesforce.com|login.salesforce.com" replaces
+# the defaults of the providers it names (integrations/engine/allowlist.py: the providers' real API hosts).
+# Outside production the sandbox (SANDBOX_URL's host) and 127.0.0.1/localhost are allowed too.
+def _allowed_hosts(value: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        name, sep, hosts = part.partition("=")
+        if not sep or not name.strip():
+            raise ImproperlyConfigured(f"PROVIDER_ALLOWED_HOSTS: '{part}' is not provider=host|host")
+        out[name.strip()] = [h.strip().lower() for h in hosts.split("|") if h.strip()]
+    return out
+
+
+PROVIDER_ALLOWED_HOSTS = _allowed_hosts(env.str("PROVIDER_ALLOWED_HOSTS", default=""))
+
+# --- /metrics: closed unless METRICS_TOKEN is set (bearer) or METRICS_PUBLIC=true (a private network). ---
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+
+# --- Sessions (M5): an idle session ends after SESSION_IDLE_TIMEOUT_SECONDS (each request renews it). ---
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# The debug page and error reports never show these (defence in depth: DEBUG is off outside development).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "django.views.debug.SafeExceptionReporterFilter"
+
+# --- Login throttling and lockout (M5): django-axes. AXES_FAILURE_LIMIT wrong passwords for one user name from
+# one address lock that pair out for AXES_COOLOFF_MINUTES; failed logins and lockouts are audited. ---
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE += ["csp.middleware.CSPMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # commands keep their one-line stderr
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_LOCKOUT_TEMPLATE = "admin/lineup/locked_out.html"
+
+# --- Content-Security-Policy (M6): django-csp. Scripts only from our origin (no inline script anywhere);
+# styles allow inline (the admin's own templates use style attributes). ---
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# ==============================================================================================================
+# End of the issue 13 block.
+# ==============================================================================================================

@@ -16,6 +16,7 @@ def test_seed_demo_then_again(sandbox, settings, tmp_path, monkeypatch):
 
     monkeypatch.setattr(seed_demo, "LOGIN_FILE", tmp_path / "login.txt")
     call_command("seed_demo", sandbox_url=sandbox.url)
+    assert (tmp_path / "login.txt").stat().st_mode & 0o777 == 0o600  # issue 13: not world-readable
     assert Tenant.objects.count() >= 5
     assert Integration.objects.count() >= 12
     assert set(Integration.objects.values_list("provider", flat=True)) == set(PROVIDERS)

@@ -90,6 +90,28 @@ def _fingerprint(labels: dict) -> str:
     return hashlib.sha256(json.dumps(labels, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+class BadStart(ValueError):
+    pass
+
+
+def _starts_at(value) -> datetime | None:
+    """startsAt as an aware time; Alertmanager's zero time (year 1) means unset (issue 13, M4: it made the
+    screens answer 500 west of UTC); BadStart for an impossible, zoneless or far-off date."""
+    if value is None:
+        return None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except (ValueError, OverflowError):  # 2026-02-30 (issue 13, L3)
+        moment = None
+    if moment is None:
+        raise BadStart(f"startsAt is not an RFC 3339 time: {value!r}")
+    if moment.year <= 1:
+        return None
+    if moment.tzinfo is None or not 1970 <= moment.year <= 9000:
+        raise BadStart(f"startsAt must be a time with a zone, after 1970: {value!r}")
+    return moment
+
+
 def parse(payload) -> tuple[list[Alert], list[dict]]:
     """(alerts to apply, ignored alerts named with why). PayloadError only for a body that is not an
     Alertmanager notification at all."""
@@ -121,14 +143,16 @@ def parse(payload) -> tuple[list[Alert], list[dict]]:
         if name not in KNOWN_ALERTS:
             ignore(f"not a Lineup alert ({', '.join(KNOWN_ALERTS)})", name, provider_text)
             continue
-        if provider not in PROVIDERS:
+        if (
+            not isinstance(provider, str) or provider not in PROVIDERS
+        ):  # a list label is unhashable (issue 13)
             ignore(f"no known provider label ({', '.join(PROVIDERS)}), got {provider!r}", name, provider_text)
             continue
         annotations = raw.get("annotations") if isinstance(raw.get("annotations"), dict) else {}
-        starts = raw.get("startsAt")
-        starts_at = parse_datetime(starts) if isinstance(starts, str) else None
-        if starts is not None and starts_at is None:
-            ignore(f"startsAt is not an RFC 3339 time: {starts!r}", name, provider)
+        try:
+            starts_at = _starts_at(raw.get("startsAt"))
+        except BadStart as e:
+            ignore(str(e), name, provider)
             continue
         out.append(
             Alert(
@@ -139,7 +163,10 @@ def parse(payload) -> tuple[list[Alert], list[dict]]:
                 endpoint=str(labels.get("endpoint") or ""),
                 starts_at=starts_at,
                 fingerprint=str(raw.get("fingerprint") or "") or _fingerprint(labels),
-                summary=str(annotations.get("summary") or annotations.get("description") or "")[:300],
+                # One line: a summary becomes a mail subject (CR/LF would break the headers, issue 13).
+                summary=" ".join(
+                    str(annotations.get("summary") or annotations.get("description") or "").split()
+                )[:300],
                 severity=str(labels.get("severity") or ""),
             )
         )

@@ -57,6 +57,11 @@ SENDER = System("notifications")
 # ------------------------------------------------------------------------------------------ notes and notices
 
 
+def one_line(text: str) -> str:
+    """A mail header value: CR/LF in a tenant name or an alert summary would break the headers (issue 13, L6)."""
+    return " ".join(str(text).split())
+
+
 def incident_post_note(*, incident: Incident, actor: Actor, message: str) -> IncidentEvent:
     """An internal status note on the timeline."""
     timeline.require(actor)
@@ -95,7 +100,7 @@ def incident_notify_tenants(
             "next_update": next_update,
             "runbook_title": RunbookId(incident.runbook).label,
         }
-        subject = render_to_string("incidents/email/tenant_notice_subject.txt", context).strip()
+        subject = one_line(render_to_string("incidents/email/tenant_notice_subject.txt", context))
         body = render_to_string("incidents/email/tenant_notice.txt", context)
         notices.append((tenant.slug, to, subject, body))
         sent.append(tenant.slug)
@@ -225,7 +230,7 @@ def _page(incident: Incident, team: str) -> tuple[str, str]:
         f"{settings.CONSOLE_URL.rstrip('/')}{reverse('admin:incidents_incident_tracker', args=[incident.pk])}"
     )
     provider = PROVIDERS[incident.provider].name
-    subject = f"[{incident.severity}] {provider} incident INC-{incident.pk}: {incident.title}"
+    subject = one_line(f"[{incident.severity}] {provider} incident INC-{incident.pk}: {incident.title}")
     body = (
         f"{team.capitalize()}: you are paged for INC-{incident.pk} ({incident.severity}).\n\n"
         f"Provider: {provider}\nRunbook: {incident.runbook}\nDetected by: {incident.detected_by}\n"

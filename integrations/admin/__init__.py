@@ -3,21 +3,24 @@
 import json
 from urllib.parse import urlencode
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef, Q
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from integrations import services
 from integrations.access.actors import OPERATE
-from integrations.admin.actions import credentials, diagnostics, recovery
+from integrations.admin.actions import credentials as credential_actions
+from integrations.admin.actions import diagnostics, recovery
 from integrations.admin.confirm import run_confirmed_action
 from integrations.admin.display import badge, short
 from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
 from integrations.admin.forms import IntegrationForm, OptionalReasonForm, ReasonForm
 from integrations.admin.paginator import EstimatedCountPaginator
 from integrations.catalog import PROVIDERS
+from integrations.engine import allowlist
 from integrations.models import (
     ApiToken,
     AuditAction,
@@ -89,6 +92,20 @@ class TenantAdmin(admin.ModelAdmin):
         return obj.n_integrations
 
 
+class IntegrationBaseUrlForm(IntegrationForm):
+    """base_url must be one of the provider's allowed hosts (issue 13, H3): credentials go nowhere else."""
+
+    def clean(self):
+        data = super().clean()
+        url = (data or {}).get("base_url")
+        provider = (data or {}).get("provider") or getattr(self.instance, "provider", "")
+        if url and provider:
+            problem = allowlist.url_problem(provider, url)
+            if problem:
+                self.add_error("base_url", problem)
+        return data
+
+
 class FieldMappingInline(admin.TabularInline):
     model = FieldMapping
     extra = 0
@@ -96,7 +113,6 @@ class FieldMappingInline(admin.TabularInline):
 
 @admin.register(Integration)
 class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
-    form = IntegrationForm
     list_display = [
         "__str__",
         "status_badge",
@@ -108,6 +124,7 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         "last_error_short",
     ]
     list_display_links = ["__str__"]
+    form = IntegrationBaseUrlForm
     list_filter = [
         "provider",
         "status",
@@ -127,13 +144,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         "resume_sync",
         "disable",
         "enable",
-        *credentials.INTEGRATION_ACTIONS,
+        *credential_actions.INTEGRATION_ACTIONS,
         *recovery.INTEGRATION_ACTIONS,
         *diagnostics.INTEGRATION_ACTIONS,
     ]
     readonly_fields = [
         "status_badge",
         "credentials_state",
+        "webhook_endpoint",
+        "webhook_secret_state",
+        "provider_account",
         "sync_paused",
         "sync_paused_reason",
         "sync_paused_until",
@@ -168,8 +188,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
         (
             "Credentials",
             {
-                "fields": ["credentials_state", "expires_at", "last_refreshed_at"],
-                "description": "Secrets are encrypted at rest and never shown.",
+                "fields": [
+                    "credentials_state",
+                    "provider_account",
+                    "expires_at",
+                    "last_refreshed_at",
+                    "webhook_endpoint",
+                    "webhook_secret_state",
+                ],
+                "description": "Secrets are encrypted at rest and never shown (a new webhook secret is shown "
+                "once, on the Webhook secret page).",
             },
         ),
         (
@@ -199,11 +227,15 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        details = {"changed": sorted(form.changed_data)}
+        if "base_url" in form.changed_data:
+            # Issue 13 (H3): the audit says where credentials go now, and where they went before.
+            details["base_url"] = {"old": form.initial.get("base_url", ""), "new": obj.base_url}
         services.audit(
             actor=request.user,
             action=AuditAction.INTEGRATION_UPDATE if change else AuditAction.INTEGRATION_CREATE,
             integration=obj,
-            details={"changed": sorted(form.changed_data)},
+            details=details,
         )
 
     def get_urls(self):
@@ -280,6 +312,16 @@ class IntegrationAdmin(OperateMixin, admin.ModelAdmin):
     @admin.display(description="Last error")
     def last_error_short(self, obj):
         return short(obj.last_error, 50)
+
+    @admin.display(description="Webhook URL")
+    def webhook_endpoint(self, obj):
+        if obj.pk is None or not obj.supports_webhooks:
+            return "—"
+        return obj.webhook_url
+
+    @admin.display(description="Webhook secret")
+    def webhook_secret_state(self, obj):
+        return obj.webhook_secret_hint or "None: generate one (Webhook secret)"
 
     @admin.display(description="Credentials")
     def credentials_state(self, obj):
@@ -360,6 +402,7 @@ class SyncLogAdmin(BigTableAdmin):
         "error_short",
     ]
     list_filter = ["status", "error_category", "provider", TimeWindowFilter, "direction"]
+    link_lookups = ("endpoint", "tenant__id", "integration__id")  # the dashboard's links (issue 13, M1)
     list_select_related = ["tenant"]
     ordering = ["-created_at", "-id"]
     search_fields = ["=record__id", "=integration__id"]
@@ -503,7 +546,7 @@ class RecordAdmin(BigTableAdmin):
 
     @admin.display(description="Record")
     def label(self, obj):
-        p = obj.payload or {}
+        p = obj.payload if isinstance(obj.payload, dict) else {}
         return short(
             p.get("email")
             or p.get("name")
@@ -534,6 +577,7 @@ class WebhookDeliveryAdmin(BigTableAdmin):
         "provider",
         type("ReceivedFilter", (TimeWindowFilter,), {"field_name": "received_at"}),
     ]
+    link_lookups = ("integration__id",)
     list_select_related = ["integration__tenant"]
     ordering = ["-received_at", "-id"]
     search_fields = ["=event_id"]
@@ -572,6 +616,7 @@ class DefectAdmin(BigTableAdmin):
         "resolved_at",
     ]
     list_filter = ["status", "defect_type", "provider", TimeWindowFilter]
+    link_lookups = ("tenant__id",)
     list_select_related = ["tenant", "record"]
     ordering = ["-created_at", "-id"]
     search_fields = ["=record__id"]
@@ -676,9 +721,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
             actor=request.user, name=obj.name, scope=obj.scope, tenant=obj.tenant
         )
         obj.pk = token.pk
-        self.message_user(
-            request, f"Token created. Copy it now, it will not be shown again: {raw}", messages.WARNING
-        )
+        # Issue 13: shown once on the response page (response_add), never through the messages cookie.
+        request.lineup_new_api_token = raw
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw = getattr(request, "lineup_new_api_token", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API token created: {obj.name}",
+            "opts": self.model._meta,
+            "original": obj,
+            "raw_token": raw,
+        }
+        response = TemplateResponse(request, "admin/integrations/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke", permissions=["change"])
     def revoke(self, request, queryset):

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -96,7 +96,7 @@ class ApiKeyForm(forms.Form):
 
 def reconnect_view(request, object_id: str, model_admin):
     """The change page's Reconnect button: refresh (OAuth) or test the key, then say what to do next."""
-    integration = get_object_or_404(Integration, pk=unquote(object_id))
+    integration = _integration_or_404(object_id)
     if not request.user.has_perm(OPERATE):
         raise PermissionDenied("Reconnecting needs the right to operate integrations.")
     try:
@@ -129,7 +129,7 @@ def reconnect_view(request, object_id: str, model_admin):
 
 def api_key_view(request, object_id: str, model_admin):
     """Update API key: the key is tested at the provider before it replaces the stored one."""
-    integration = get_object_or_404(Integration.objects.select_related("tenant"), pk=unquote(object_id))
+    integration = _integration_or_404(object_id, Integration.objects.select_related("tenant"))
     if not request.user.has_perm(MANAGE_CREDENTIALS):
         raise PermissionDenied("Updating an API key needs the right to manage credentials.")
     if integration.auth_type != AuthType.API_KEY:
@@ -162,6 +162,44 @@ def api_key_view(request, object_id: str, model_admin):
     return TemplateResponse(request, "admin/integrations/integration/api_key.html", context)
 
 
+def _integration_or_404(object_id: str, queryset=None) -> Integration:
+    """A non-numeric id is a 404, not a 500 (issue 13, L9)."""
+    pk = unquote(str(object_id))
+    if not pk.isdigit():
+        raise Http404("No such integration.")
+    return get_object_or_404(queryset if queryset is not None else Integration.objects.all(), pk=int(pk))
+
+
+def webhook_secret_view(request, object_id: str, model_admin):
+    """Generate webhook secret: GET asks, POST rotates and shows the new secret once, in this page only
+    (never in a message cookie)."""
+    integration = _integration_or_404(object_id, Integration.objects.select_related("tenant"))
+    if not request.user.has_perm(MANAGE_CREDENTIALS):
+        raise PermissionDenied("Webhook secrets need the right to manage credentials.")
+    secret = ""
+    if request.method == "POST":
+        try:
+            result = services.integration_rotate_webhook_secret(integration=integration, actor=request.user)
+        except errors.ServiceError as e:
+            model_admin.message_user(request, e.message, messages.ERROR)
+            return HttpResponseRedirect(_change_url(integration.pk))
+        secret = result.details["secret"]
+        integration.refresh_from_db()
+    opts = model_admin.model._meta
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Webhook secret: {integration}",
+        "opts": opts,
+        "original": integration,
+        "secret": secret,
+        "webhook_url": integration.webhook_url,
+        "change_url": _change_url(integration.pk),
+    }
+    response = TemplateResponse(request, "admin/integrations/integration/webhook_secret.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def admin_urls(model_admin) -> list:
     """URL patterns for IntegrationAdmin.get_urls (put them before the default ones)."""
     wrap = model_admin.admin_site.admin_view
@@ -170,6 +208,11 @@ def admin_urls(model_admin) -> list:
             "<path:object_id>/api-key/",
             wrap(lambda request, object_id: api_key_view(request, object_id, model_admin)),
             name="integrations_integration_api_key",
+        ),
+        path(
+            "<path:object_id>/webhook-secret/",
+            wrap(lambda request, object_id: webhook_secret_view(request, object_id, model_admin)),
+            name="integrations_integration_webhook_secret",
         ),
         path(
             "<path:object_id>/reconnect/",

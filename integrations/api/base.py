@@ -1,10 +1,10 @@
 """API plumbing: bearer-token authentication, JSON bodies, and one error shape for every failure."""
 
 import functools
-import json
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.utils import timezone
@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integrations.errors import Conflict, ServiceError
 from integrations.models import ApiToken, ApiTokenScope
+from integrations.providers.jsonlimits import JsonRefused, loads_limited
 
 log = logging.getLogger(__name__)
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -38,6 +39,8 @@ def authenticate(request) -> ApiToken:
     token = ApiToken.objects.select_related("tenant").filter(token_hash=ApiToken.hash(raw.strip())).first()
     if token is None or token.revoked_at is not None:
         raise ApiError(401, "invalid_token", "The token is unknown or revoked.")
+    if token.tenant_id is not None and not token.tenant.is_active:
+        raise ApiError(403, "tenant_inactive", "The token's tenant is inactive.")
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -73,14 +76,21 @@ def api_view(*methods: str, admin_only: bool = False):
     return decorator
 
 
+def json_document(body: bytes):
+    """Any JSON document, its size and depth checked before parsing (issue 13: RecursionError was a 500)."""
+    if len(body or b"") > settings.API_MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"The body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
+    try:
+        return loads_limited(body or b"")
+    except JsonRefused as e:
+        raise ApiError(400, "malformed_json", f"The body is {e.message}.") from None
+
+
 def json_body(request) -> dict:
     """The request's JSON object; 400 naming the problem otherwise."""
     if not request.body:
         return {}
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {e}") from None
+    data = json_document(request.body)
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object.")
     return data

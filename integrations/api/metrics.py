@@ -1,5 +1,7 @@
 """GET /metrics: Prometheus text, computed from the database at scrape time (no per-process counters to lose)."""
 
+import hmac
+
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpResponse
@@ -57,10 +59,21 @@ class ConsoleCollector:
 
 
 def metrics_view(request):
+    """Closed by default (issue 13): a bearer METRICS_TOKEN (compared in constant time), or METRICS_PUBLIC=true."""
     token = getattr(settings, "METRICS_TOKEN", "")
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return HttpResponse(
+                "metrics need 'Authorization: Bearer <METRICS_TOKEN>'\n",
+                status=401,
+                content_type="text/plain",
+            )
+    elif not getattr(settings, "METRICS_PUBLIC", False):
         return HttpResponse(
-            "metrics need 'Authorization: Bearer <METRICS_TOKEN>'\n", status=401, content_type="text/plain"
+            "metrics are closed: set METRICS_TOKEN (or METRICS_PUBLIC=true on a private network)\n",
+            status=403,
+            content_type="text/plain",
         )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ConsoleCollector())

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
-from integrations.engine import leases
+from integrations.engine import allowlist, leases
 from integrations.engine.outcomes import finish_attempt, note_error, record_call
 from integrations.engine.quota import provider_quota
 from integrations.models import ErrorCategory, Integration, SyncDirection, SyncLog, SyncStatus
@@ -54,6 +54,7 @@ def client_for(integration: Integration) -> BaseClient:
         client_id=settings.PROVIDER_CLIENT_ID,
         client_secret=settings.PROVIDER_CLIENT_SECRET,
         timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+        url_guard=allowlist.guard_for(integration.provider),
     )
 
 
@@ -101,7 +102,7 @@ def store_tokens(integration: Integration, tokens, *, when: datetime) -> None:
     credentials["access_token"] = tokens.access_token
     if tokens.refresh_token:
         credentials["refresh_token"] = tokens.refresh_token
-    credentials.update({k: v for k, v in (tokens.extra or {}).items() if k in {"instance_url"}})
+    credentials.update({k: v for k, v in (tokens.extra or {}).items() if k in {"instance_url", "id"}})
     seconds = tokens.expires_in or PROVIDERS[integration.provider].token_seconds
     integration.credentials = credentials
     integration.expires_at = when + timedelta(seconds=seconds) if seconds else None

@@ -14,7 +14,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -28,6 +28,7 @@ from integrations.providers.errors import (
     ProviderError,
     UnsupportedOperation,
 )
+from integrations.providers.jsonlimits import JsonRefused, loads_limited
 from integrations.providers.types import CallInfo, Page, ProviderStatus, RemoteRecord, TokenSet, WebhookEvent
 
 logger = logging.getLogger("integrations.providers")
@@ -77,7 +78,15 @@ def parse_retry_after(
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds; None when absent or unparseable."""
+    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds; None when absent, unparseable
+    or outside 1970-9000 (issue 13: a year-1 time made the screens answer 500 west of UTC)."""
+    moment = _parse_timestamp(value)
+    if moment is None or not 1970 <= moment.year <= 9000:
+        return None
+    return moment
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
@@ -164,11 +173,11 @@ def hmac_b64(secret: str | bytes, message: str | bytes) -> str:
 
 
 def load_json_body(body: bytes | str) -> Any:
-    """A webhook body as JSON, or ProviderError(validation)."""
+    """A webhook body as JSON (its depth checked before parsing), or ProviderError(validation)."""
     try:
-        return json.loads(body)
-    except (TypeError, ValueError, UnicodeDecodeError) as e:
-        raise ProviderError("validation", f"webhook body is not JSON: {e}") from e
+        return loads_limited(body)
+    except JsonRefused as e:
+        raise ProviderError("validation", f"webhook body is {e.message}") from None
 
 
 def _excerpt(text: str) -> str:
@@ -254,6 +263,7 @@ class BaseClient:
         timeout: float = 10.0,
         session: requests.Session | None = None,
         retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
+        url_guard: Callable[[str], None] | None = None,
     ):
         if not base_url:
             raise ValueError(f"{self.provider}: base_url is required")
@@ -265,6 +275,8 @@ class BaseClient:
         self.timeout = float(timeout) if timeout and timeout > 0 else 10.0
         self.session = session or shared_session()
         self.retry_after_cap = retry_after_cap
+        # Issue 13: called with the URL of every request that carries credentials; raises to refuse it.
+        self.url_guard = url_guard
         self.last_call: CallInfo | None = None
         self.calls: list[CallInfo] = []
 
@@ -321,6 +333,8 @@ class BaseClient:
             duration_ms=0,
             request_excerpt=_excerpt(request_text),
         )
+        if self.url_guard is not None and (authenticated or token_grant or form is not None):
+            self.url_guard(full_url)
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -551,6 +565,11 @@ class BaseClient:
             },
             grant="authorization_code",
         )
+
+    def account_of(self, tokens: TokenSet) -> str | None:
+        """The provider account (portal, org, ...) a token set belongs to, or None when the provider does not
+        say. Issue 13: an integration is bound to the account of its first grant."""
+        return None
 
     def authorize_url(self, *, redirect_uri: str, state: str, account: str | None = None) -> str:
         """The consent page URL to send an operator to (oauth2 providers)."""

@@ -150,8 +150,9 @@ class GreenhouseClient(BaseClient):
         candidate = payload.get("candidate") if isinstance(payload, dict) else None
         if not isinstance(candidate, dict) or candidate.get("id") in (None, ""):
             raise ProviderError("validation", "greenhouse webhook has no payload.candidate.id")
-        # Greenhouse-Event-ID is per delivery attempt of one event; without it the body identifies the event.
-        event_id = header_value(headers, "Greenhouse-Event-ID") or hashlib.sha256(bytes(body)).hexdigest()
+        # Only the body is signed (Greenhouse-Event-ID is not): the body's hash is the dedupe id, so a signed
+        # body re-sent with a new Greenhouse-Event-ID is a duplicate (issue 13, M3).
+        event_id = "greenhouse-" + hashlib.sha256(bytes(body)).hexdigest()[:40]
         return [
             WebhookEvent(
                 event_id=str(event_id),

@@ -14,6 +14,7 @@ from integrations.providers.base import (
     Page,
     ProviderError,
     RemoteRecord,
+    TokenSet,
     WebhookEvent,
     epoch_ms,
     header_value,
@@ -33,6 +34,7 @@ PROPERTIES = ("email", "firstname", "lastname", "company", "jobtitle", "lineup_i
 # Properties HubSpot adds to every object: metadata, not fields we sync.
 _META = {"hs_object_id", "createdate", "lastmodifieddate"}
 MAX_WEBHOOK_AGE_S = 300
+ACCESS_TOKEN_INFO = "/oauth/v1/access-tokens/{token}"
 
 _ACTIONS = {
     "creation": "created",
@@ -153,6 +155,16 @@ class HubSpotClient(BaseClient):
 
     def check_credentials(self) -> None:
         self._request("GET", CONTACTS, params={"limit": 1})
+
+    def account_of(self, tokens: TokenSet) -> str | None:
+        """HubSpot's access-token metadata names the portal: GET /oauth/v1/access-tokens/{token} -> hub_id."""
+        if self.url_guard is not None:  # the token travels in the path
+            self.url_guard(f"{self.base_url}{ACCESS_TOKEN_INFO}")
+        response = self._request(
+            "GET", ACCESS_TOKEN_INFO, path_params={"token": tokens.access_token}, authenticated=False
+        )
+        hub_id = self._json_object(response, what="access-token metadata").get("hub_id")
+        return f"portal:{hub_id}" if hub_id not in (None, "") else None
 
     # ---------------------------------------------------------------------------------- webhooks
 

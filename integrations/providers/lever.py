@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Mapping
@@ -22,11 +23,17 @@ from integrations.providers.base import (
     load_json_body,
     parse_timestamp,
 )
+from integrations.providers.jsonlimits import JsonRefused, loads_limited
 
 OPPORTUNITIES = "/v1/opportunities"
 OPPORTUNITY = "/v1/opportunities/{id}"
 FLAT_FIELDS = ("name", "headline", "email", "lineup_id")
 TAG_PREFIX = "lineup:"
+# Issue 13: a delivery older than this (by its signed triggeredAt) is refused; a little clock skew is allowed.
+MAX_WEBHOOK_AGE_S = 300
+MAX_CLOCK_SKEW_S = 300
+# What signs a delivery: never stored or shown (a viewer could copy them into a forged delivery).
+SIGNING_FIELDS = ("token", "signature")
 
 _ACTIONS = {
     "candidateCreated": "created",
@@ -114,16 +121,28 @@ class LeverClient(BaseClient):
         body: bytes,
         now: datetime | None = None,
     ) -> bool:
+        """Lever signs only token + triggeredAt (provider-api-facts.md): the signature must match AND
+        triggeredAt must be recent (MAX_WEBHOOK_AGE_S), so a copied signature cannot be replayed later; the
+        unsigned rest of the body is only a hint (processing re-reads the opportunity from the API)."""
         if not secret:
             return False
         try:
-            data = json.loads(body)
-        except (TypeError, ValueError, UnicodeDecodeError):
+            data = loads_limited(body)
+        except JsonRefused:
             return False
         if not isinstance(data, dict):
             return False
         token, triggered, signature = data.get("token"), data.get("triggeredAt"), data.get("signature")
-        if not isinstance(token, str) or triggered is None or not isinstance(signature, str):
+        if not isinstance(token, str) or not isinstance(signature, str):
+            return False
+        if isinstance(triggered, bool) or not isinstance(triggered, (int, str)):
+            return False
+        try:
+            sent_ms = int(str(triggered).strip())
+        except ValueError:
+            return False
+        now_ms = epoch_ms(now or datetime.now(UTC))
+        if sent_ms < now_ms - MAX_WEBHOOK_AGE_S * 1000 or sent_ms > now_ms + MAX_CLOCK_SKEW_S * 1000:
             return False
         return hmac_equal(hmac_hex(secret, token + str(triggered)), signature.strip().lower())
 
@@ -146,14 +165,16 @@ class LeverClient(BaseClient):
         opportunity = inner.get("opportunityId") if isinstance(inner, dict) else None
         if opportunity in (None, ""):
             raise ProviderError("validation", "lever webhook has no data.opportunityId")
-        event_id = data.get("id") or f"{data.get('token', '')}:{data.get('triggeredAt', '')}"
+        # The dedupe id comes from the signed part only (the body's "id" is unsigned: a forger could pick it).
+        signed = f"{data.get('token', '')}:{data.get('triggeredAt', '')}".encode()
+        event_id = "lever-" + hashlib.sha256(signed).hexdigest()[:40]
         return [
             WebhookEvent(
-                event_id=str(event_id),
+                event_id=event_id,
                 remote_id=str(opportunity),
                 action=_ACTIONS.get(data["event"], data["event"]),
                 occurred_at=parse_timestamp(data.get("triggeredAt")),
-                raw=data,
+                raw={k: v for k, v in data.items() if k not in SIGNING_FIELDS},
             )
         ]
 

@@ -50,6 +50,16 @@ def trust_indicator(status: str) -> str:
     return "minor"
 
 
+def org_from_identity(identity: Any) -> str | None:
+    """The org id in a token response's identity URL (https://login.salesforce.com/id/<org>/<user>)."""
+    if not isinstance(identity, str):
+        return None
+    parts = [p for p in urlsplit(identity).path.split("/") if p]
+    if len(parts) >= 3 and parts[0] == "id" and parts[1]:
+        return parts[1]
+    return None
+
+
 class SalesforceClient(BaseClient):
     provider = "salesforce"
     auth_type = "oauth2"
@@ -200,6 +210,10 @@ class SalesforceClient(BaseClient):
                 errors = (answer or {}).get("errors") if isinstance(answer, dict) else None
                 out.append(self._item_error({"errors": errors or []}, call))
         return out
+
+    def account_of(self, tokens: TokenSet) -> str | None:
+        org = org_from_identity((tokens.extra or {}).get("id"))
+        return f"org:{org}" if org else None
 
     def check_credentials(self) -> None:
         self._request("GET", QUERY, params={"q": "SELECT Id FROM Contact LIMIT 1"})

@@ -3,6 +3,9 @@
 The functions live in modules by area (`services/<area>.py`); callers import them from `integrations.services`.
 """
 
+from integrations.services.admin_audit import (
+    admin_write_record,
+)
 from integrations.services.api_tokens import (
     api_token_create,
     api_token_revoke,
@@ -29,6 +32,10 @@ from integrations.services.diagnostics import (
     ConnectivityStep,
     integration_test_connectivity,
     provider_check_status_page,
+)
+from integrations.services.logins import (
+    login_failure_record,
+    login_lockout_record,
 )
 from integrations.services.recovery import (
     DEFAULT_RESOLUTION,
@@ -74,6 +81,7 @@ from integrations.services.tokens import (
     tokens_refresh_expiring,
 )
 from integrations.services.webhooks import (
+    integration_rotate_webhook_secret,
     webhook_events_store,
 )
 
@@ -129,4 +137,8 @@ __all__ = [
     "conflict_resolve",
     "open_conflicts",
     "webhook_events_store",
+    "integration_rotate_webhook_secret",
+    "login_failure_record",
+    "admin_write_record",
+    "login_lockout_record",
 ]

@@ -1,16 +1,14 @@
 """Bulk work at scale: an action over a huge selection returns at once and runs in chunks in the background.
 
-`start()` stores the selection as its query (Django's `Query`, pickled: our own data, read back by our own
-workers) and the highest pk it had when the operator confirmed, and enqueues `recovery_tasks.run_bulk_operation`;
+`start()` stores the selection as data (its simple filters, or its ids: services/selection.py; never a pickled
+query, issue 13) and the highest pk it had when the operator confirmed, and enqueues `recovery_tasks.run_bulk_operation`;
 `run()` walks it by pk, CHUNK ids at a time (a keyset read on the primary key), each chunk one transaction that
 also records the progress the console shows. Rows added after the confirmation are not touched; chunks
 re-apply the action's own conditions (a re-run chunk changes nothing twice), and the operation row is locked
 per chunk so a redelivered task never counts a chunk twice.
 """
 
-import base64
 import logging
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from django.utils import timezone
 from integrations.access.actors import OPERATE, Actor, actor_from_spec, actor_label, actor_spec, require
 from integrations.errors import ServiceError
 from integrations.models import AuditAction, BulkOperation, BulkOperationStatus, Defect, SyncLog
-from integrations.services import recovery
+from integrations.services import recovery, selection
 from integrations.services.common import ActionResult, audit, enqueue_after_commit
 
 log = logging.getLogger(__name__)
@@ -73,15 +71,13 @@ def is_large(queryset: QuerySet, threshold: int | None = None) -> bool:
     return queryset.order_by()[: threshold + 1].count() > threshold
 
 
-def freeze(queryset: QuerySet) -> str:
-    """A selection's query as text for BulkOperation.params (what the worker will run again)."""
-    return base64.b64encode(pickle.dumps(queryset.order_by().query)).decode()
+def freeze(queryset: QuerySet) -> dict:
+    """A selection as data for BulkOperation.params (what the worker will select again)."""
+    return selection.to_data(queryset.order_by())
 
 
-def thaw(model: type, frozen: str) -> QuerySet:
-    queryset = model.objects.all()
-    queryset.query = pickle.loads(base64.b64decode(frozen))  # noqa: S301 - written by freeze() above
-    return queryset
+def thaw(model: type, frozen: dict) -> QuerySet:
+    return selection.from_data(model, frozen)
 
 
 def next_ids(selection: QuerySet, *, after: int, up_to: int, limit: int) -> list[int]:
@@ -100,15 +96,16 @@ def start(*, action: str, queryset: QuerySet, actor: Actor, params: dict | None 
     spec = ACTIONS[action]
     require(actor, OPERATE)
     params = dict(params or {})
-    selection = spec.narrow(queryset, params)
-    size = selection.order_by().aggregate(total=Count("pk"), top=Max("pk"))
+    chosen = spec.narrow(queryset, params)
+    size = chosen.order_by().aggregate(total=Count("pk"), top=Max("pk"))
     total, top = size["total"], size["top"] or 0
     with transaction.atomic():
         operation = BulkOperation.objects.create(
             action=action,
             total=total,
             created_by=actor_label(actor),
-            params={**params, "actor": actor_spec(actor), "query": freeze(selection), "max_pk": top},
+            # The operator's selection as data; each chunk narrows it again (the action's own conditions).
+            params={**params, "actor": actor_spec(actor), "selection": freeze(queryset), "max_pk": top},
         )
         audit(
             actor=actor,
@@ -135,10 +132,13 @@ def run_chunk(operation_id: int) -> bool:
         ):
             return False
         spec = ACTIONS[operation.action]
-        selection = thaw(spec.model, operation.params["query"])
-        ids = next_ids(
-            selection, after=operation.cursor, up_to=operation.params.get("max_pk", 0), limit=CHUNK
-        )
+        if "selection" not in operation.params:
+            # An operation stored by an older version (a pickled query): never unpickled, start it again.
+            raise ServiceError(
+                "This operation was stored as a pickled query by an older version; start it again."
+            )
+        chosen = spec.narrow(thaw(spec.model, operation.params["selection"]), operation.params)
+        ids = next_ids(chosen, after=operation.cursor, up_to=operation.params.get("max_pk", 0), limit=CHUNK)
         if not ids:
             # Rows that left the selection meanwhile (someone else retried them) were skipped: the walk is complete.
             operation.status, operation.finished_at, operation.done = (

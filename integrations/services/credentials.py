@@ -263,8 +263,10 @@ def integration_authorize_complete(
             details={"outcome": "denied", "error": (error or "no code")[:100]},
         )
         raise errors.ServiceError(errors.OAUTH_DENIED, code="oauth_denied")
+    client = _client(integration)
     try:
-        tokens = _client(integration).exchange_code(code=code, redirect_uri=entry["redirect_uri"])
+        tokens = client.exchange_code(code=code, redirect_uri=entry["redirect_uri"])
+        granted = client.account_of(tokens) or ""
     except ProviderError as e:
         audit(
             actor=actor,
@@ -275,10 +277,29 @@ def integration_authorize_complete(
         raise errors.ServiceError(errors.OAUTH_CODE_REFUSED, code="oauth_code") from None
     from integrations.engine import calls
 
+    # Issue 13 (H2): the integration is bound to the provider account of its first grant (or of the tokens it
+    # holds); a grant for another account is refused, changes nothing and is audited with both accounts.
+    bound = integration.provider_account or _current_account(integration)
+    if bound and granted and granted != bound:
+        audit(
+            actor=actor,
+            action=AuditAction.INTEGRATION_AUTHORIZE_REFUSED,
+            integration=integration,
+            details={"outcome": "other_account", "bound_account": bound, "granted_account": granted},
+        )
+        raise errors.ServiceError(
+            errors.OAUTH_OTHER_ACCOUNT.format(
+                provider=PROVIDERS[integration.provider].name, granted=granted, bound=bound
+            ),
+            code="oauth_account",
+        )
     now = timezone.now()
     with transaction.atomic():
         locked = Integration.objects.select_for_update().select_related("tenant").get(pk=integration.pk)
         calls.store_tokens(locked, tokens, when=now)
+        if granted and not locked.provider_account:
+            locked.provider_account = granted
+            locked.save(update_fields=["provider_account", "updated_at"])
         _note_connected(locked.pk, now)
         audit(
             actor=actor,
@@ -286,6 +307,7 @@ def integration_authorize_complete(
             integration=locked,
             details={
                 "outcome": "authorized",
+                "account": granted or None,
                 "expires_at": locked.expires_at.isoformat() if locked.expires_at else None,
             },
         )
@@ -294,6 +316,24 @@ def integration_authorize_complete(
         changed=1,
         details={"outcome": "authorized", "integration_id": locked.pk, "expires_at": locked.expires_at},
     )
+
+
+def _current_account(integration: Integration) -> str:
+    """The account of the tokens the integration holds now ("" when unknown or unreachable)."""
+    creds = integration.credentials or {}
+    if not creds.get("access_token"):
+        return ""
+    from integrations.providers import TokenSet
+
+    try:
+        return (
+            _client(integration).account_of(
+                TokenSet(access_token=creds["access_token"], extra={"id": creds.get("id")})
+            )
+            or ""
+        )
+    except ProviderError:
+        return ""
 
 
 # ------------------------------------------------------------------------------------------ API keys
@@ -416,12 +456,14 @@ def _rotate_refresh(integration: Integration, actor: Actor) -> bool:
     return bool(integration_refresh_token(integration=integration, actor=actor).changed)
 
 
-def _raw(ids: list[int]):
+# Every encrypted column of an integration (issue 13 added the webhook secret): re-encryption covers them all.
+ENCRYPTED_FIELDS = ("credentials", "webhook_secret")
+
+
+def _raw(ids: list[int], field: str = "credentials"):
     """(pk, stored token) pairs: the column as stored, not decrypted."""
     return (
-        Integration.objects.filter(pk__in=ids)
-        .annotate(raw=Cast("credentials", TextField()))
-        .values_list("pk", "raw")
+        Integration.objects.filter(pk__in=ids).annotate(raw=Cast(field, TextField())).values_list("pk", "raw")
     )
 
 
@@ -430,19 +472,27 @@ def _stale(ids: list[int]) -> set[int]:
 
 
 def _reencrypt(ids: list[int]) -> set[int]:
-    """Re-encrypt the raw credential tokens not yet under the newest key; one UPDATE per chunk."""
+    """Re-encrypt the raw tokens not yet under the newest key; one UPDATE per chunk and column.
+
+    Counts the integrations whose credentials were re-encrypted (the webhook secret follows silently)."""
+    changed: set[int] = set()
     with transaction.atomic():
-        rows = _raw(ids).select_for_update()
-        fresh = {pk: crypto.rotate(raw) for pk, raw in rows if raw and not crypto.is_current(raw)}
-        if fresh:
-            # Value(..., TextField) writes the new token as is; the field would encrypt it a second time.
-            Integration.objects.filter(pk__in=fresh).update(
-                credentials=Case(
-                    *[
-                        When(pk=pk, then=Value(token, output_field=TextField()))
-                        for pk, token in fresh.items()
-                    ],
-                    output_field=TextField(),
+        for field in ENCRYPTED_FIELDS:
+            rows = _raw(ids, field).select_for_update()
+            fresh = {pk: crypto.rotate(raw) for pk, raw in rows if raw and not crypto.is_current(raw)}
+            if fresh:
+                # Value(..., TextField) writes the new token as is; the field would encrypt it a second time.
+                Integration.objects.filter(pk__in=fresh).update(
+                    **{
+                        field: Case(
+                            *[
+                                When(pk=pk, then=Value(token, output_field=TextField()))
+                                for pk, token in fresh.items()
+                            ],
+                            output_field=TextField(),
+                        )
+                    }
                 )
-            )
-    return set(fresh)
+                if field == "credentials":
+                    changed |= set(fresh)
+    return changed

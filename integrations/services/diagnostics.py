@@ -10,7 +10,7 @@ import requests
 from django.conf import settings
 
 from integrations.access.actors import OPERATE, Actor, require, scope_integrations
-from integrations.engine import status_pages
+from integrations.engine import allowlist, status_pages
 from integrations.engine.calls import base_url_for
 from integrations.models import AuditAction, Integration, ProviderStatusReading
 from integrations.services.common import audit
@@ -94,7 +94,14 @@ def integration_test_connectivity(*, integrations, actor: Actor) -> list[dict]:
         : settings.CONNECTIVITY_MAX_TARGETS
     ]:
         url = base_url_for(integration)
-        steps = probe(url)
+        problem = allowlist.url_problem(integration.provider, url)
+        if problem:
+            # Issue 13 (H3): only allowed hosts are probed; this is no port scanner.
+            steps = [ConnectivityStep("dns", False, detail=f"not probed: {problem}")] + [
+                ConnectivityStep(name, None) for name in ("tcp", "tls", "http")
+            ]
+        else:
+            steps = probe(url)
         ok = all(s.ok is not False for s in steps) and steps[-1].ok is True
         audit(
             actor=actor,

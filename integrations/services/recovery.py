@@ -740,9 +740,22 @@ def integrations_reconcile_in_background(*, integrations, since: datetime, actor
     ids = list(
         scope_integrations(actor, as_queryset(integrations)).order_by("pk").values_list("pk", flat=True)
     )
-    spec = actor_spec(actor)
-    for pk in ids:
-        enqueue_after_commit("integrations.reconcile_integration", pk, since.isoformat(), spec)
+    # Issue 13 (M6): the task takes its actor from this row, never from its arguments.
+    from integrations.models import BulkOperation, BulkOperationStatus
+
+    with transaction.atomic():
+        operation = BulkOperation.objects.create(
+            action=AuditAction.INTEGRATION_RECONCILE,
+            status=BulkOperationStatus.DONE,  # the record of who asked; each task audits its own reconcile
+            total=len(ids),
+            done=len(ids),
+            created_by=actor_label(actor),
+            params={"actor": actor_spec(actor), "since": since.isoformat(), "ids": ids},
+        )
+        for pk in ids:
+            enqueue_after_commit(
+                "integrations.reconcile_integration", pk, since.isoformat(), None, operation.pk
+            )
     return ActionResult(
         action=AuditAction.INTEGRATION_RECONCILE, details={"n_queued_in_background": len(ids)}
     )

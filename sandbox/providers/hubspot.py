@@ -63,7 +63,37 @@ class HubSpot(OAuthProvider):
         ("POST", r"/crm/v3/objects/contacts/batch/update", "h_batch_update", "api"),
         ("GET", r"/crm/v3/objects/contacts/(?P<id>[^/]+)", "h_get", "api"),
         ("PATCH", r"/crm/v3/objects/contacts/(?P<id>[^/]+)", "h_update", "api"),
+        # OAuth access-token metadata (HubSpot's real shape): which portal (hub_id) a token belongs to.
+        ("GET", r"/oauth/v1/access-tokens/(?P<token>[^/]+)", "h_access_token_info", "oauth"),
     ]
+
+    def h_access_token_info(self, pstate, req):
+        token = req.params["token"]
+        entry = pstate.access_tokens.get(token)
+        if entry is None or entry.expires_ms < now_ms():
+            return json_response(
+                404,
+                {
+                    "status": "error",
+                    "message": "The OAuth token used to make this call expired.",
+                    "category": "EXPIRED_AUTHENTICATION",
+                },
+            )
+        req.account = entry.account
+        return json_response(
+            200,
+            {
+                "token": token,
+                "user": f"admin@{entry.account}.example",
+                "hub_domain": f"{entry.account}.hubspot.example",
+                "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write", "oauth"],
+                "hub_id": portal_id(entry.account),
+                "app_id": HUBSPOT_APP_ID,
+                "expires_in": max(0, (entry.expires_ms - now_ms()) // 1000),
+                "user_id": 5000000 + portal_id(entry.account) % 1000,
+                "token_type": "access",
+            },
+        )
 
     def token_error(self, kind, message):
         status = {

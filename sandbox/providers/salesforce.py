@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import zlib
 from datetime import UTC, datetime
 
 from sandbox.providers.base import OAuthProvider, random_chars
@@ -20,6 +21,11 @@ SF_ID = r"(?P<id>[A-Za-z0-9]{15}|[A-Za-z0-9]{18})"
 
 def sf_date(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+def org_id(account: str) -> str:
+    """A stable 18-character Salesforce org id (00D...) for a sandbox account."""
+    return "00D" + f"{zlib.crc32(account.encode()):015d}"[-15:]
 
 
 class Salesforce(OAuthProvider):
@@ -88,7 +94,8 @@ class Salesforce(OAuthProvider):
             "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
             "scope": "refresh_token api",
             "instance_url": self.instance_url(req.base_url),
-            "id": f"https://login.salesforce.com/id/00DSANDBOX000001/005SANDBOX{req.account}",
+            # The identity URL names the org (00D...) and the user (005...): one org per sandbox account.
+            "id": f"https://login.salesforce.com/id/{org_id(req.account)}/005SANDBOX{req.account}",
             "token_type": "Bearer",
             "issued_at": str(now_ms()),
         }

@@ -11,9 +11,12 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from integrations.access import crypto
+from integrations.management.cli import os_user
 from integrations.models import AuditEvent, Integration
 from tests.support.credentials import raw_credentials
 from tests.support.sync import connect
+
+CLI_ACTOR = f"system:cli:{os_user()}"  # issue 13: commands name the OS user
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +47,7 @@ def test_refresh_tokens_refreshes_every_integration_of_the_provider(sandbox):
         assert fresh.last_refreshed_at and fresh.credentials["access_token"] != i.credentials["access_token"]
     assert Integration.objects.get(pk=other.pk).credentials == other.credentials
     events = AuditEvent.objects.filter(action="integration.reconnect")
-    assert {(e.actor, e.details["source"]) for e in events} == {("system:cli", "refresh_tokens")}
+    assert {(e.actor, e.details["source"]) for e in events} == {(CLI_ACTOR, "refresh_tokens")}
 
 
 def test_refresh_tokens_for_one_tenant_reports_needs_reauth(sandbox):
@@ -82,7 +85,7 @@ def test_rotate_credentials_store_in_vault_reencrypts_with_the_new_key(sandbox, 
     assert crypto.is_current(raw_credentials(a)) and crypto.is_current(raw_credentials(b))
     assert (
         AuditEvent.objects.filter(
-            action="integration.rotate_credentials", actor="system:cli", details__source="rotate_credentials"
+            action="integration.rotate_credentials", actor=CLI_ACTOR, details__source="rotate_credentials"
         ).count()
         == 2
     )

@@ -29,6 +29,7 @@ def test_metrics_exports_integration_errors_total_by_provider_and_endpoint(clien
     local_records(integration, 2)
     sandbox.control("hubspot", mode="down")
     run.sync_integration(integration.pk, pull=False)
+    settings.METRICS_PUBLIC = True  # closed by default (issue 13): opened explicitly here
     text = client.get("/metrics").content.decode()
     # HubSpot takes batches (issue 12): two records, one batch/create call, two failed attempts.
     assert (

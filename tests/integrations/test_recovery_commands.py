@@ -9,9 +9,12 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from integrations.engine import run as engine_run
+from integrations.management.cli import os_user
 from integrations.models import AuditEvent, Defect, Integration, RecordLink, SyncLog, WebhookDelivery
 from tests.support import factories
 from tests.support.sync import connect, local_records
+
+CLI_ACTOR = f"system:cli:{os_user()}"  # issue 13: commands name the OS user
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +114,7 @@ def test_queue_webhook_retries_queues_failed_and_dead_deliveries(world):
     ]
     event = AuditEvent.objects.get(action="webhooks.queue_retries")
     assert (event.actor, event.actor_type, event.details["command"]) == (
-        "system:cli",
+        CLI_ACTOR,
         "system",
         "queue_webhook_retries",
     )
@@ -148,7 +151,7 @@ def test_create_then_clear_stale_defects(world):
     assert (defect.status, defect.resolution, defect.resolved_by) == (
         "RESOLVED",
         "HubSpot back; re-synced",
-        "system:cli",
+        CLI_ACTOR,
     )
     commands = set(AuditEvent.objects.values_list("details__command", flat=True))
     assert commands == {"create_stale_defects", "clear_stale_defects"}
@@ -177,7 +180,7 @@ def test_set_mode_and_defer_enrichment(world):
     run("defer_enrichment", "--provider", "clearbit", "--off")
     assert Integration.objects.get(pk=clearbit.pk).enrichment_defer_on_error is False
     assert AuditEvent.objects.filter(details__command="set_mode").count() == 3
-    assert AuditEvent.objects.filter(details__command="defer_enrichment", actor="system:cli").count() == 2
+    assert AuditEvent.objects.filter(details__command="defer_enrichment", actor=CLI_ACTOR).count() == 2
 
 
 def test_reconcile_and_verify_sync_against_the_sandbox(sandbox):

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from integrations.models import Record, WebhookDelivery
@@ -32,7 +31,7 @@ def hubspot_event(event_id: int, object_id: str) -> bytes:
 def post_signed(client, integration, body: bytes, *, secret=None):
     url = "http://testserver" + reverse("webhook", args=[integration.provider, integration.tenant.slug])
     _, headers, body = get_client_class(integration.provider).sign_webhook(
-        secret=secret or settings.PROVIDER_WEBHOOK_SECRET, url=url, body=body
+        secret=secret or integration.webhook_secret_value, url=url, body=body
     )
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
     return client.post(url, body, content_type="application/json", **extra)
@@ -115,7 +114,7 @@ def test_the_sandbox_sends_real_signed_webhooks_that_the_console_processes(live_
         "greenhouse",
         integration.tenant.slug,
         f"{live_server.url}/webhooks/greenhouse/{integration.tenant.slug}/",
-        settings.PROVIDER_WEBHOOK_SECRET,
+        integration.webhook_secret_value,
     )
     sandbox.create_record(
         "greenhouse",

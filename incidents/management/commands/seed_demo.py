@@ -1,5 +1,6 @@
 """Seed demo tenants, integrations on the sandbox, a day of sync history, defects and an open incident."""
 
+import os
 import random
 import secrets
 from collections import Counter
@@ -330,7 +331,8 @@ class Command(BaseCommand):
                     json={
                         "account": integration.tenant.slug,
                         "url": f"{settings.CONSOLE_URL}/webhooks/{provider}/{integration.tenant.slug}/",
-                        "secret": settings.PROVIDER_WEBHOOK_SECRET,
+                        # Each integration's own secret (issue 13): the sandbox signs with it.
+                        "secret": integration.webhook_secret_value,
                     },
                 ).raise_for_status()
 
@@ -340,7 +342,11 @@ class Command(BaseCommand):
         else:
             password = secrets.token_urlsafe(9)
             LOGIN_FILE.parent.mkdir(parents=True, exist_ok=True)
-            LOGIN_FILE.write_text(password)
+            # Issue 13: readable by its owner only, from the first byte (no window at the default umask).
+            fd = os.open(LOGIN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(password)
+        os.chmod(LOGIN_FILE, 0o600)  # an older, world-readable file too
         users = [
             ("admin", None, True),
             ("operator", "Support operator", False),

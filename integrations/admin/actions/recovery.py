@@ -525,5 +525,7 @@ class BulkOperationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Options")
     def options(self, obj):
-        shown = {k: v for k, v in (obj.params or {}).items() if k not in ("query", "max_pk", "actor")}
+        shown = {
+            k: v for k, v in (obj.params or {}).items() if k not in ("query", "selection", "max_pk", "actor")
+        }
         return ", ".join(f"{k}: {v}" for k, v in sorted(shown.items())) or "—"

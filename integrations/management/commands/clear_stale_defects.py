@@ -3,18 +3,16 @@
 
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
-
 from integrations import services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 from integrations.models import AuditAction, AuditEvent, Defect
 
 # The defects an incident's "Create stale defects" made are inserted with its audit row: this much either side.
 CREATED_WITH = timedelta(minutes=1)
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Resolve the provider's OPEN stale defects (STALE_ENRICHMENT and STALE_CRM_SYNC, or --defect-type) "
         "created within --within, in one UPDATE, with a resolution. Bad input exits 2 and changes nothing."
@@ -62,7 +60,7 @@ class Command(BaseCommand):
                 provider=provider,
                 defects=defects,
                 within=window,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 resolution=resolution,
                 defect_type=defect_type,
                 dry_run=dry_run,

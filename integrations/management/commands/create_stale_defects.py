@@ -1,13 +1,11 @@
 """manage.py create_stale_defects --provider P --since "1 hour ago" [--dry-run] (RB-09 containment 3)."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Open a defect for every record the provider left stale since --since: STALE_ENRICHMENT for enrichment "
         "providers, STALE_CRM_SYNC otherwise (or --defect-type). Records with an open one are skipped, so "
@@ -29,7 +27,7 @@ class Command(BaseCommand):
             result = services.defects_create_stale(
                 provider=provider,
                 since=moment,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 defect_type=defect_type,
                 dry_run=dry_run,
                 audit_extra={"command": "create_stale_defects"},

@@ -1,13 +1,11 @@
 """manage.py defer_enrichment --provider P --on|--off [--tenant SLUG] (RB-09 containment 2, recovery 5)."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import selectors, services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Defer enrichment steps on error (--on) or stop deferring (--off) for a provider's integrations. "
         "Exactly one of --on/--off; bad input exits 2 and changes nothing."
@@ -30,7 +28,7 @@ class Command(BaseCommand):
         try:
             result = services.integrations_set_enrichment_defer(
                 integrations=integrations,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 on=on,
                 audit_extra={"command": "defer_enrichment"},
                 dry_run=dry_run,

@@ -1,13 +1,11 @@
 """manage.py queue_webhook_retries --provider P --max-retries 10 [--dry-run] (RB-09 containment 4)."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Queue the provider's FAILED and DEAD webhook deliveries for processing again, with --max-retries "
         "attempts in all (attempts so far count); the dispatcher picks them up within seconds. "
@@ -27,7 +25,7 @@ class Command(BaseCommand):
         try:
             result = services.webhooks_queue_retries(
                 provider=provider,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 max_retries=max_retries,
                 dry_run=dry_run,
                 audit_extra={"command": "queue_webhook_retries"},

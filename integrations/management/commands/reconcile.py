@@ -1,13 +1,13 @@
 """manage.py reconcile --provider P --since "2 hours ago" [--tenant SLUG] [--dry-run] (RB-09 recovery 3)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from integrations import selectors, services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Fetch what changed at the provider since --since (its list-updated-since API) and apply what is "
         "missing or different locally; each reconciled record gets a 'record.reconciled' audit event. "
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             result = services.integrations_reconcile(
                 integrations=integrations,
                 since=moment,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 dry_run=dry_run,
                 audit_extra={"command": "reconcile"},
             )

@@ -1,14 +1,12 @@
 """manage.py refresh_tokens --provider P [--tenant SLUG] [--dry-run]: RB-09 recovery 1, refresh OAuth tokens."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import services, timespec
-from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
+from integrations.management.cli import CliCommand, cli_actor
 from integrations.models import Integration
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = "Refresh the OAuth tokens of every integration of a provider (or one tenant's) and test each with a call."
 
     def add_arguments(self, parser):
@@ -39,7 +37,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: {qs.count()} {provider} integration(s), nothing changed.")
             return
         result = services.integrations_reconnect(
-            integrations=qs, actor=System("cli"), source="refresh_tokens"
+            integrations=qs, actor=cli_actor(options), source="refresh_tokens"
         )
         d = result.details
         self.stdout.write(

@@ -1,13 +1,11 @@
 """manage.py rotate_credentials --provider P [--store-in-vault] [--dry-run]: RB-09 recovery 2."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import services, timespec
-from integrations.access.actors import System
+from integrations.management.cli import CliCommand, cli_actor
 from integrations.selectors import tokens
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Rotate a provider's credentials: refresh every OAuth token; with --store-in-vault re-encrypt every "
         "stored credential with the newest FERNET_KEYS key so older keys can be dropped."
@@ -34,7 +32,10 @@ class Command(BaseCommand):
             )
             return
         result = services.credentials_rotate(
-            provider=provider, actor=System("cli"), store_in_vault=store_in_vault, source="rotate_credentials"
+            provider=provider,
+            actor=cli_actor(options),
+            store_in_vault=store_in_vault,
+            source="rotate_credentials",
         )
         d = result.details
         self.stdout.write(

@@ -1,13 +1,11 @@
 """manage.py set_mode --provider P --mode polling --poll-interval 5m [--tenant SLUG] (RB-09 containment 1)."""
 
-from django.core.management.base import BaseCommand
-
 from integrations import selectors, services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Switch a provider's integrations (or one tenant's) to polling every --poll-interval (default 5m), or "
         "back to webhook mode (the interval returns to the default; providers without webhooks stay polled). "
@@ -36,7 +34,7 @@ class Command(BaseCommand):
         try:
             result = services.integrations_set_mode(
                 integrations=integrations,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 mode=mode,
                 poll_interval=interval,
                 audit_extra={"command": "set_mode"},

@@ -1,13 +1,13 @@
 """manage.py verify_sync --provider P --sample-size 20 [--tenant SLUG] (RB-09 verification 3)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from integrations import selectors, services, timespec
-from integrations.access.actors import System
 from integrations.errors import ServiceError
+from integrations.management.cli import CliCommand, cli_actor
 
 
-class Command(BaseCommand):
+class Command(CliCommand):
     help = (
         "Compare a random sample of --sample-size linked records per integration, local against the provider, "
         "field by field through the mapping, and print every mismatch (record, field, local, remote); count "
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             result = services.integrations_verify_sync(
                 integrations=integrations,
                 sample_size=size,
-                actor=System("cli"),
+                actor=cli_actor(options),
                 audit_extra={"command": "verify_sync"},
             )
         except ServiceError as e:
