@@ -290,4 +290,6 @@ def test_the_number_of_queries_does_not_grow_with_providers_or_rows(client, view
     html = client.get(url).content.decode()
     assert len(re.findall(r'data-provider="[a-z]', html)) == 2 * len(PROVIDERS)  # all shown, in both tables
     assert seven == one, (one, seven)
-    assert seven <= 20
+    # A fixed budget: session and rights (4), one query per panel, three reads of the rollups (this window, the
+    # one before, the fast window), and the idle-timeout session save (a savepoint, the update, its release).
+    assert seven <= 24
