@@ -287,6 +287,8 @@ def test_rb03_rate_limit_exhaustion_from_fault_to_closed(
 
     # Fault: HubSpot's quota runs out at the sandbox; syncs get 429s. Detection is the beat's command.
     sandbox.control("hubspot", rate_limit=1, window=3600)
+    # HubSpot takes batches (issue 12): one call per tenant and run, so two rounds of traffic exhaust it.
+    _traffic(integrations, n=4)
     _traffic(integrations, n=4)
     call_command("detect_incidents", stdout=StringIO())
     w.incident = Incident.objects.get(provider="hubspot", runbook="RB-03")
