@@ -149,6 +149,8 @@ sed -e "s#^SECRET_KEY=.*#SECRET_KEY=$("$VENV/bin/python" -c 'import secrets; pri
     -e "s#^GUNICORN_WORKERS=.*#GUNICORN_WORKERS=2#" \
     "$ROOT/deploy/systemd/lineup-ops.env.example" >"$WORK/etc/lineup-ops.env"
 grep -q change-me "$WORK/etc/lineup-ops.env" && fail "lineup-ops.env.example has a key this script does not fill in"
+# Production sends credentials only to listed hosts: this run's provider is the sandbox on loopback.
+echo "PROVIDER_ALLOWED_HOSTS=$PROVIDER=127.0.0.1" >>"$WORK/etc/lineup-ops.env"
 cp "$ROOT/deploy/gunicorn.conf.py" "$WORK/etc/gunicorn.conf.py"
 set -a; . "$WORK/etc/lineup-ops.env"; set +a
 export PYTHONUNBUFFERED=1

@@ -134,3 +134,15 @@ def test_test_connectivity_probes_only_allowed_hosts(operator, listener):
     )
     assert result["ok"] is False and "not probed" in result["steps"][0].detail
     assert listener.hits == []
+
+
+def test_in_production_plain_http_goes_only_to_a_loopback_host_listed_by_name(settings):
+    """deploy/smoke.sh: a sandbox beside a production install is reachable once listed; nothing else over http."""
+    from integrations.engine.allowlist import url_problem
+
+    settings.PRODUCTION = True
+    settings.PROVIDER_ALLOWED_HOSTS = {"greenhouse": ["127.0.0.1"]}
+    assert url_problem("greenhouse", "http://127.0.0.1:8381/greenhouse") is None
+    assert url_problem("hubspot", "http://127.0.0.1:8381/hubspot") is not None  # not listed for HubSpot
+    settings.PROVIDER_ALLOWED_HOSTS = {"greenhouse": ["harvest.greenhouse.io"]}
+    assert "https" in url_problem("greenhouse", "http://harvest.greenhouse.io/v1")
