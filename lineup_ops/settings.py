@@ -229,7 +229,7 @@ CONNECTIVITY_MAX_TARGETS = env.int("CONNECTIVITY_MAX_TARGETS", default=20)
 SYNC_BACKOFF_BASE_SECONDS = env.float("SYNC_BACKOFF_BASE_SECONDS", default=2.0)
 # A failed webhook delivery is retried after about 30 s, 1, 2, 4 ... minutes, then DEAD (see queue_webhook_retries).
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
-SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=20.0)
+SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=15.0)
 SYNC_STUCK_AFTER_SECONDS = env.float("SYNC_STUCK_AFTER_SECONDS", default=15.0)
 
 # The demo keeps records changing so the console shows live syncs; never in production.
