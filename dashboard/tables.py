@@ -232,9 +232,10 @@ class ProviderHealthTable(DashboardTable):
             return format_html(EMPTY, f"No failed syncs in the last {WINDOW_MINUTES} minutes")
         items = format_html_join(
             "",
-            "<li><code>{}</code> {}</li>",
+            '<li><code title="{}">{}</code> {}</li>',
             (
                 (
+                    endpoint_label(endpoint),
                     endpoint_label(endpoint),
                     number_link(
                         n,
@@ -290,7 +291,7 @@ class ProviderHealthTable(DashboardTable):
                 int(record.quota_blocked_for + 0.999),
             )
         return format_html(
-            '{} <span class="dash-headroom">{}</span>{}<div class="dash-sub">'
+            '{}<div class="dash-headroom">{}</div>{}<div class="dash-sub">'
             '<a href="{}" title="The sync log these headers came from">seen {}</a></div>',
             charts.meter(h.fraction, label=label),
             text,

@@ -30,6 +30,9 @@ def test_seed_demo_then_again(sandbox, settings, tmp_path, monkeypatch):
     assert Defect.objects.filter(status="OPEN").exists()
     incident = Incident.objects.get()
     assert incident.status == "open" and incident.checklist.exists() and incident.affected_tenants.exists()
+    # The list's "Detected by" names a detector and what it saw, as detection itself writes it, not an alert name.
+    assert incident.detector == "console"
+    assert incident.detected_by.startswith("Lineup detection (fast): ")
     # The credentials are the sandbox's own: a sync goes through.
     greenhouse = Integration.objects.filter(provider="greenhouse").first()
     assert run.sync_integration(greenhouse.pk, pull=False).pushed > 0

@@ -1,5 +1,5 @@
-"""Issue 15: at 1280 px no list page scrolls horizontally. Every changelist the admin index links to, and the
-tracker, is measured in Chromium: the page's and the results table's scrollWidth never exceed their clientWidth.
+"""Issue 15: at 1280 px no list page scrolls horizontally. Every changelist the admin index links to, the tracker
+and the dashboard's tables are measured in Chromium: no page, results table or dashboard table scrolls sideways.
 Rows carry long text (errors, details, resolutions) so that a column that does not truncate shows."""
 
 from datetime import timedelta
@@ -24,6 +24,9 @@ MEASURE = """() => {
   const out = {page: [doc.scrollWidth, doc.clientWidth]};
   const results = document.querySelector('#changelist .results, #tracker');
   if (results) out.results = [results.scrollWidth, results.clientWidth];
+  document.querySelectorAll('.dash .table-container').forEach((el, i) => {
+    out['dashboard table ' + i] = [el.scrollWidth, el.clientWidth];
+  });
   const td = document.querySelector('#result_list tbody td');
   if (td) out.wrap = getComputedStyle(td).overflowWrap;
   return out;
@@ -94,6 +97,8 @@ def test_no_list_page_scrolls_horizontally_at_1280_px(live_server, page, artifac
     )
     assert len(hrefs) >= 8, hrefs
     hrefs.append(f"/admin/incidents/incident/{incident.pk}/tracker/")
+    # The dashboard's tables scroll inside their box rather than the page: at 1280 px none may need to.
+    hrefs.append("/dashboard/")
     too_wide = {}
     for href in hrefs:
         page.goto(f"{live_server.url}{href}")

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import Severity, TenantContact
+from incidents.models import Detector, Severity, TenantContact
 from incidents.services.opening import open_or_update_incident
 from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
@@ -245,7 +245,8 @@ class Command(BaseCommand):
             runbook="RB-09",
             severity=Severity.SEV3,
             title="HubSpot API returning 5xx",
-            detected_by="IDISIntegrationProviderErrors",
+            detected_by="Lineup detection (fast): 100% errors over 2 min on /crm/v3/objects/contacts",
+            detector=Detector.CONSOLE,
             actor=System("seed_demo"),
             started_at=timezone.now() - timedelta(minutes=50),
             dominant_category=ErrorCategory.PROVIDER_5XX,
