@@ -657,7 +657,7 @@ def create_stale(user) -> list[Figure]:
 
 def detection(sizes) -> list[Figure]:
     try:
-        from incidents import detection as det
+        from incidents.detection import rates as det
     except Exception as e:  # being written by a colleague: say so instead of failing the suite
         return [Figure("detection", f"{sizes.logs:,}", note=f"not available: {type(e).__name__}: {e}")]
     found = []
