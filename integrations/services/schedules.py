@@ -46,6 +46,12 @@ def ensure_schedules() -> list[str]:
                 enabled=False
             ):
                 changed.append(name)
+        # A schedule of ours kept under an older name would run its task a second time: disable it.
+        ours = {task for task, _ in {**all_schedules(), **DEMO_SCHEDULES}.values()}
+        stale = PeriodicTask.objects.filter(task__in=ours, enabled=True).exclude(name__in=wanted)
+        for name in stale.values_list("name", flat=True):
+            changed.append(name)
+        stale.update(enabled=False)
         for name, (task, seconds) in wanted.items():
             every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
             obj, created = PeriodicTask.objects.get_or_create(
