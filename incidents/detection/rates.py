@@ -39,7 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from incidents import conf
@@ -315,19 +315,35 @@ def state_signals(now: datetime) -> dict[str, Signal]:
     """Providers with at least half their enabled integrations (and 2 tenants) needing re-authorization or erring
     within the slow window, whatever the traffic: needs_reauth integrations stop calling, so no rate shows them."""
     since = now - timedelta(minutes=conf.slow_window_minutes())
-    rows = Integration.objects.filter(enabled=True).values_list(
-        "provider", "tenant_id", "status", "last_error_at", "last_error_category"
+    failing_q = Q(status=IntegrationStatus.NEEDS_REAUTH) | Q(
+        status=IntegrationStatus.ERROR, last_error_at__gte=since
     )
-    total: dict[str, int] = defaultdict(int)
+    enabled = Integration.objects.filter(enabled=True)
+    # Counted in the database (10,000 integrations are one aggregate, not 10,000 rows); the failing rows are read
+    # only for a provider that crosses the share.
+    counts = enabled.values("provider").annotate(
+        total=Count("id"),
+        failing=Count("id", filter=failing_q),
+        tenants=Count("tenant_id", distinct=True, filter=failing_q),
+    )
+    total: dict[str, int] = {}
+    crossing = []
+    for row in counts:
+        total[row["provider"]] = row["total"]
+        if (
+            row["provider"] in PROVIDERS
+            and row["failing"]
+            and row["failing"] >= conf.state_share() * row["total"]
+            and row["tenants"] >= conf.state_min_tenants()
+        ):
+            crossing.append(row["provider"])
     bad: dict[str, list] = defaultdict(list)
-    for provider, tenant_id, status, last_error_at, category in rows.iterator(chunk_size=5000):
-        total[provider] += 1
-        failing = status == IntegrationStatus.NEEDS_REAUTH or (
-            status == IntegrationStatus.ERROR and last_error_at is not None and last_error_at >= since
-        )
-        if failing:
-            auth = status == IntegrationStatus.NEEDS_REAUTH or category in AUTH_CATEGORIES
-            bad[provider].append((tenant_id, auth, category))
+    rows = enabled.filter(failing_q, provider__in=crossing).values_list(
+        "provider", "tenant_id", "status", "last_error_category"
+    )
+    for provider, tenant_id, status, category in rows:
+        auth = status == IntegrationStatus.NEEDS_REAUTH or category in AUTH_CATEGORIES
+        bad[provider].append((tenant_id, auth, category))
     out = {}
     for provider, failing in bad.items():
         tenants = {t for t, _, _ in failing}
