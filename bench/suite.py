@@ -13,8 +13,8 @@ Environment (all optional):
   BENCH_MAIN_DB=lineup_bench_main BENCH_PG=postgres://postgres@127.0.0.1:5432  BENCH_REDIS=redis://127.0.0.1:6379/11
   BENCH_REUSE=1              keep the database of the previous run when its sizes match (for development only:
                              time windows move, so detection finds less)
-  BENCH_SKIP=quota,dashboard  sections to leave out (changelists, detection, create_stale, retry, clear, pause,
-                             clear_service, quota, dashboard)
+  BENCH_SKIP=quota,dashboard  sections to leave out (changelists, detection, create_stale, bulk, clear_service, pause,
+                             quota, dashboard)
   BENCH_BUDGET=1800          seconds for the whole run: bench/dashboard.py is stopped when it would overrun
                              (BENCH_DASHBOARD_TIMEOUT=seconds overrides)
   BENCH_RESULTS=path         where to write the results (default bench/RESULTS.md; "-" for nowhere)
