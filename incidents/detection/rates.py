@@ -39,7 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, Min, OuterRef, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from incidents import conf
@@ -59,7 +59,6 @@ from integrations.models import (
     IntegrationStatus,
     OutcomeKind,
     ProviderStatusReading,
-    Record,
     SyncLog,
     SyncStatus,
     WebhookDelivery,
@@ -193,14 +192,17 @@ def impact_scope(provider: str, w: ProviderWindow, now: datetime) -> tuple[dict,
     )
     first_error = errors.aggregate(m=Min("created_at"))["m"]
     # RB-09 triage 5: records whose CRM sync failed in the last hour, by tenant.
-    recent_logs = SyncLog.objects.filter(
-        record=OuterRef("pk"), provider=provider, created_at__gte=now - IMPACT_WINDOW
-    )
+    # Driven from the hour's sync logs (a few thousand, by their time index) into the records, not from every
+    # FAILED record (50,000 at 1M records, a heap scan of 100 ms and more) into the logs.
     failed = dict(
-        Record.objects.filter(crm_sync_status=CrmSyncStatus.FAILED, kind=PROVIDERS[provider].record_kind)
-        .filter(Exists(recent_logs))
-        .values_list("tenant__slug")
-        .annotate(n=Count("pk"))
+        SyncLog.objects.filter(
+            provider=provider,
+            created_at__gte=now - IMPACT_WINDOW,
+            record__crm_sync_status=CrmSyncStatus.FAILED,
+            record__kind=PROVIDERS[provider].record_kind,
+        )
+        .values_list("record__tenant__slug")
+        .annotate(n=Count("record_id", distinct=True))
         .order_by()
     )
     failing = list(
