@@ -12,6 +12,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from incidents import errors
@@ -146,6 +147,7 @@ def tracker(modeladmin, request, pk):
         note_form=NoteForm(),
         durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
         impact=incident.impact or {},
+        impact_at=parse_datetime((incident.impact or {}).get("measured_at") or ""),
     )
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
 

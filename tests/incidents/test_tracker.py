@@ -215,3 +215,28 @@ def test_changelist_search_and_bad_ids_never_500(client, operator):
     assert client.get(_url("changelist") + "?q=hubspot").status_code == 200
     assert client.get(_url("changelist") + "?q=not-a-number").status_code == 200
     assert client.get("/admin/incidents/incident/abc/change/").status_code in (302, 404)
+
+
+def test_the_header_says_what_detection_saw_over_which_window_and_the_impact_time_is_readable(client, operator):
+    # Seen in the demo: "Error rate (15 min) 50%" beside "8 errors of 40 attempts (20%) in 15 min": the 50% was
+    # the fast window's (2 min), and "Impact at 2026-12-02T04:27:53.709728+00:00" was a raw ISO string.
+    incident = _incident(operator)
+    measured = timezone.now().replace(microsecond=709728)
+    Incident.objects.filter(pk=incident.pk).update(
+        error_rate=0.5,
+        dominant_category="provider_5xx",
+        impact={
+            "window_minutes": 15,
+            "measured_at": measured.isoformat(),
+            "attempts": 40,
+            "errors": 8,
+            "by_category": {"provider_5xx": 8},
+            "signal": {"source": "fast", "reason": "50% errors over 2 min"},
+        },
+    )
+    client.force_login(operator)
+    page = client.get(_url("tracker", incident.pk)).content.decode()
+    assert "Error rate (15 min)" not in page
+    assert "50% errors over 2 min, mostly provider_5xx" in page
+    assert measured.isoformat() not in page
+    assert f"Impact over 15 min at {timezone.localtime(measured):%Y-%m-%d %H:%M:%S}" in page
