@@ -217,7 +217,9 @@ def test_changelist_search_and_bad_ids_never_500(client, operator):
     assert client.get("/admin/incidents/incident/abc/change/").status_code in (302, 404)
 
 
-def test_the_header_says_what_detection_saw_over_which_window_and_the_impact_time_is_readable(client, operator):
+def test_the_header_says_what_detection_saw_over_which_window_and_the_impact_time_is_readable(
+    client, operator
+):
     # Seen in the demo: "Error rate (15 min) 50%" beside "8 errors of 40 attempts (20%) in 15 min": the 50% was
     # the fast window's (2 min), and "Impact at 2026-12-02T04:27:53.709728+00:00" was a raw ISO string.
     incident = _incident(operator)
