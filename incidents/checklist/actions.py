@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from incidents.models import Severity
 from incidents.selectors import affected_integrations, disabled_during, incident_start, paused_during
 from incidents.services import communication
 from integrations import services
@@ -55,6 +56,8 @@ class Action:
     targets: Callable | None = None
     # The right the action's service needs beyond working incidents ("" for none): shown before it refuses.
     needs: str = ""
+    # Why the step does not apply to this incident ("" when it does), shown instead of its button.
+    not_required: Callable[..., str] | None = None
 
     @property
     def name(self) -> str:
@@ -66,10 +69,10 @@ class Action:
 
 
 def action(
-    label: str, explanation: str, *, params=(), targets=None, needs: str = ""
+    label: str, explanation: str, *, params=(), targets=None, needs: str = "", not_required=None
 ) -> Callable[[Callable], Action]:
     def make(fn: Callable[..., ActionOutcome]) -> Action:
-        return Action(fn, label, explanation, tuple(params), targets, needs)
+        return Action(fn, label, explanation, tuple(params), targets, needs, not_required)
 
     return make
 
@@ -389,6 +392,27 @@ def test_connectivity(incident, actor, params) -> ActionOutcome:
 
 @action("Escalate to on-call", "Notifies the on-call rota for this severity (RB-09 escalation path).")
 def escalate(incident, actor, params) -> ActionOutcome:
+    result = communication.incident_escalate(incident=incident, actor=actor)
+    return ActionOutcome(result.summary)
+
+
+def _backend_not_required(incident) -> str:
+    if incident.severity == Severity.SEV2:
+        return ""
+    return (
+        f"Not required at {incident.severity}: Backend on-call is paged for SEV-2 "
+        "(no fallback, material impact). Raise the severity if that is the case."
+    )
+
+
+@action(
+    "Escalate to Backend on-call",
+    "At SEV-2, pages Backend on-call as well as Integrations on-call (RB-09 escalation path).",
+    not_required=_backend_not_required,
+)
+def escalate_backend(incident, actor, params) -> ActionOutcome:
+    if why := _backend_not_required(incident):
+        return ActionOutcome(why, ok=False)
     result = communication.incident_escalate(incident=incident, actor=actor)
     return ActionOutcome(result.summary)
 

@@ -148,6 +148,10 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
         found = escalation_sent(incident)
         if found:
             out["escalate"] = found
+    if "escalate_backend" in names:
+        found = escalation_sent(incident, teams={"backend"})
+        if found:
+            out["escalate_backend"] = found
     proofs = {n: PROOFS[n] for n in names if n in PROOFS}
     # The tracker's own runs: an `incident.action` row follows the service's rows within moments; a user's row
     # it follows was done from the tracker, not the admin (some services do not know the incident).
@@ -185,9 +189,9 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
     return out
 
 
-def escalation_sent(incident) -> Evidence | None:
-    """The escalation is done when every on-call team this severity calls for has its page SENT (the outbox row),
-    not merely queued: a mail server that is down leaves the step open."""
+def escalation_sent(incident, teams: set[str] | None = None) -> Evidence | None:
+    """The escalation is done when every on-call team this severity calls for (or `teams`) has its page SENT
+    (the outbox row), not merely queued: a mail server that is down leaves the step open."""
     rows = list(
         _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
             "created_at", "id"
@@ -200,7 +204,7 @@ def escalation_sent(incident) -> Evidence | None:
         ).values_list("pk", "sent_at")
     )
     told = {(r.details or {}).get("team") for r in rows if (r.details or {}).get("notification") in sent}
-    if not rows or not set(teams_for(incident.severity)) <= told:
+    if not rows or not (teams or set(teams_for(incident.severity))) <= told:
         return None
     last = rows[-1]
     at = max(sent.values())

@@ -145,7 +145,7 @@ def checklist_item_run_action(
 
 
 def _proven(action_name: str) -> bool:
-    return action_name in PROOFS or action_name in BY_CHECK or action_name == "escalate"
+    return action_name in PROOFS or action_name in BY_CHECK or action_name in ("escalate", "escalate_backend")
 
 
 def _jsonable(details: dict) -> dict:

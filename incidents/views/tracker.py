@@ -164,13 +164,15 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
     unknown = bool(item.action) and action is None  # a name no runbook has (any more)
     finished = incident.status == IncidentStatus.CLOSED
     needs = needs_role(action, user) if user is not None and operator else ""
+    not_required = action.not_required(incident) if action and action.not_required and not item.done else ""
     return {
         "item": item,
         "check_badge": check_badge(item.check_result) if item.check_name else "",
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
-        "can_run": operator and action is not None and not finished and not needs,
-        "needs": needs if action is not None and not finished else "",
+        "can_run": operator and action is not None and not finished and not needs and not not_required,
+        "needs": needs if action is not None and not finished and not not_required else "",
+        "not_required": not_required,
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
         "can_tick": operator and not item.check_name and not item.done and not item.skipped and not finished,
         "can_skip": operator

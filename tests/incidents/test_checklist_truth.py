@@ -101,6 +101,37 @@ def test_the_escalation_step_is_done_when_the_notification_was_sent(settings, op
     assert item.done and "On-call notified" in item.done_evidence and "sent" in item.done_evidence
 
 
+def test_the_sev2_escalation_step_is_not_ticked_by_a_sev3_page_and_says_it_is_not_required(
+    settings, operator, client
+):
+    # Seen in the demo: at SEV-3, paging Integrations on-call also ticked "Escalation: SEV-2 ...: + Backend
+    # on-call", with "On-call notified (integrations)" as its evidence; Backend on-call was never paged.
+    settings.ONCALL_INTEGRATIONS_EMAILS = ["oncall@example.com"]
+    settings.ONCALL_BACKEND_EMAILS = ["backend@example.com"]
+    incident, _ = _open("hubspot", "RB-09")
+    assert incident.severity == "SEV-3"
+    incident_escalate(incident=incident, actor=System("detection"))
+    for row in Notification.objects.filter(incident=incident, channel="email"):
+        notification_send(notification_id=row.pk)
+    sev3, sev2 = incident.checklist.filter(text__startswith="Escalation:").order_by("position")
+    incident_evaluate_checks(incident=incident)
+    sev3.refresh_from_db(), sev2.refresh_from_db()
+    assert sev3.done and "integrations" in sev3.done_evidence
+    assert not sev2.done
+    client.force_login(operator)
+    page = client.get(f"/admin/incidents/incident/{incident.pk}/tracker/").content.decode()
+    assert "Not required at SEV-3" in page
+    # At SEV-2 it is done once Backend on-call's page is sent.
+    incident.severity = "SEV-2"
+    incident.save(update_fields=["severity"])
+    incident_escalate(incident=incident, actor=System("detection"))
+    for row in Notification.objects.filter(incident=incident, channel="email", status="queued"):
+        notification_send(notification_id=row.pk)
+    incident_evaluate_checks(incident=incident)
+    sev2.refresh_from_db()
+    assert sev2.done and "backend" in sev2.done_evidence
+
+
 # ------------------------------------------------------------------------------------------ 2. undo by effect
 
 
