@@ -115,7 +115,7 @@ def how(row: AuditEvent) -> str:
         return "tracker" if details.get("incident") or source.startswith("INC-") else "admin"
     if row.actor == "system:cli" or details.get("source") in ("rotate_credentials", "refresh_tokens"):
         return "command"
-    return f"automatic ({row.actor})"
+    return "automatic"  # the evidence names the actor already
 
 
 def window(incident) -> tuple[datetime, datetime]:

@@ -287,3 +287,13 @@ def test_clear_stale_defects_from_the_tracker_leaves_older_defects_alone(operato
     )
     old.refresh_from_db(), new.refresh_from_db()
     assert (old.status, new.status) == ("OPEN", "RESOLVED")
+
+
+def test_evidence_of_automatic_work_names_its_actor_once():
+    # Seen in the demo: "Refresh token by system:token-refresh (automatic (system:token-refresh)) at ...".
+    from incidents.checklist.evidence import Evidence, how
+    from integrations.models import AuditEvent
+
+    row = AuditEvent(actor="system:token-refresh", actor_type="system", action="integration.refresh_token")
+    text = str(Evidence(row.actor, how(row), timezone.now(), "Refresh token"))
+    assert text.startswith("Refresh token by system:token-refresh (automatic) at ")
