@@ -59,8 +59,13 @@ ROLE_FOR = {MANAGE_CREDENTIALS: ADMIN}
 CHECK_BADGE = {"pass": ("SUCCESS", "pass"), "fail": ("FAILED", "fail"), "info": ("RECEIVED", "info")}
 
 
-def check_badge(result: str):
-    value, label = CHECK_BADGE.get(result, ("PENDING", "not run"))
+def check_badge(result: str, *, to_do: bool = False):
+    """The check's badge; a post-incident question not answered yet is work to do, not a failure."""
+    value, label = (
+        ("PENDING", "to do")
+        if to_do and result == "fail"
+        else CHECK_BADGE.get(result, ("PENDING", "not run"))
+    )
     return format_html('<span data-check="{}">{}</span>', result or "none", badge(value, label))
 
 
@@ -165,9 +170,11 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
     finished = incident.status == IncidentStatus.CLOSED
     needs = needs_role(action, user) if user is not None and operator else ""
     not_required = action.not_required(incident) if action and action.not_required and not item.done else ""
+    to_do = item.phase == Phase.POST_INCIDENT
     return {
         "item": item,
-        "check_badge": check_badge(item.check_result) if item.check_name else "",
+        "check_badge": check_badge(item.check_result, to_do=to_do) if item.check_name else "",
+        "to_do": to_do,
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
         "can_run": operator and action is not None and not finished and not needs and not not_required,

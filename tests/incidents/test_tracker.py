@@ -242,3 +242,14 @@ def test_the_header_says_what_detection_saw_over_which_window_and_the_impact_tim
     assert "50% errors over 2 min, mostly provider_5xx" in page
     assert measured.isoformat() not in page
     assert f"Impact over 15 min at {timezone.localtime(measured):%Y-%m-%d %H:%M:%S}" in page
+
+
+def test_an_unanswered_postmortem_question_is_to_do_not_failing(client, operator):
+    # Seen in the demo: every post-incident question showed a red "fail ... failing since 03:52" during the outage.
+    incident = _incident(operator)
+    client.force_login(operator)
+    page = client.get(_url("tracker", incident.pk)).content.decode()
+    post = page[page.index('id="phase-post_incident"') :]
+    post = post[: post.index("</table>")]
+    assert "to do" in post and "root cause not answered yet" in post
+    assert "failing since" not in post and ">fail<" not in post
