@@ -72,3 +72,33 @@ def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_t
     assert retry is not None and retry.error_category == "rate_limited"
     assert blocked <= 5, f"the whole provider is blocked for {blocked:.0f} s"
     assert (retry.next_attempt_at - retry.created_at).total_seconds() <= 60
+
+
+@pytest.mark.parametrize("provider, their_field, local_field", [("hubspot", "company", "company"),
+                                                                 ("greenhouse", "company", "company"),
+                                                                 ("salesforce", "LastName", "last_name")])
+def test_a_push_does_not_undo_an_edit_of_another_field_at_the_provider(sandbox, provider, their_field, local_field):
+    """`make faults` (edits on both sides during a fault): a record is edited here (its title) and, before its
+    push goes out, in the provider's UI (another field). The push sent every mapped field, the provider's edit
+    among them with our older value: the provider's edit was undone, and the pull after it saw nothing to take.
+    """
+    from integrations.models import Record
+
+    integration = connect(sandbox, provider)
+    [record] = local_records(integration, 1, company="Lineup", title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    [remote] = sandbox.records(provider, integration.tenant.slug)
+
+    record.payload = {**record.payload, "title": "Ours, edited here"}
+    record.save()
+    sandbox.update_record(provider, remote["id"], {their_field: "Theirs-edited-there"})
+    run.sync_integration(integration.pk, pull=True)  # a polling run: pushes first, then pulls
+    run.sync_integration(integration.pk, pull=True)
+
+    [remote] = sandbox.records(provider, integration.tenant.slug)
+    record = Record.objects.get(pk=record.pk)
+    title_field = {"hubspot": "jobtitle", "greenhouse": "title", "salesforce": "Title"}[provider]
+    assert remote["fields"][title_field] == "Ours, edited here"
+    assert remote["fields"][their_field] == "Theirs-edited-there"
+    assert record.payload["title"] == "Ours, edited here"
+    assert record.payload[local_field] == "Theirs-edited-there"
