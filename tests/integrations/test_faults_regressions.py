@@ -74,10 +74,17 @@ def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_t
     assert (retry.next_attempt_at - retry.created_at).total_seconds() <= 60
 
 
-@pytest.mark.parametrize("provider, their_field, local_field", [("hubspot", "company", "company"),
-                                                                 ("greenhouse", "company", "company"),
-                                                                 ("salesforce", "LastName", "last_name")])
-def test_a_push_does_not_undo_an_edit_of_another_field_at_the_provider(sandbox, provider, their_field, local_field):
+@pytest.mark.parametrize(
+    "provider, their_field, local_field",
+    [
+        ("hubspot", "company", "company"),
+        ("greenhouse", "company", "company"),
+        ("salesforce", "LastName", "last_name"),
+    ],
+)
+def test_a_push_does_not_undo_an_edit_of_another_field_at_the_provider(
+    sandbox, provider, their_field, local_field
+):
     """`make faults` (edits on both sides during a fault): a record is edited here (its title) and, before its
     push goes out, in the provider's UI (another field). The push sent every mapped field, the provider's edit
     among them with our older value: the provider's edit was undone, and the pull after it saw nothing to take.
