@@ -1,6 +1,10 @@
 """Engine bugs the fault suite (`make faults`) found, each reduced to a unit test against the sandbox."""
 
+import threading
+import time
+
 import pytest
+from django.db import connections
 
 from integrations.engine import push, run
 from integrations.engine.quota import provider_quota
@@ -109,3 +113,71 @@ def test_a_push_does_not_undo_an_edit_of_another_field_at_the_provider(
     assert remote["fields"][their_field] == "Theirs-edited-there"
     assert record.payload["title"] == "Ours, edited here"
     assert record.payload[local_field] == "Theirs-edited-there"
+
+
+def _push_in_background(integration_id: int) -> threading.Thread:
+    def push():
+        try:
+            run.sync_integration(integration_id, pull=False)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=push)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_made_while_the_records_push_is_in_flight_is_pushed_too(postgres, sandbox):
+    """`make faults`: a record edited here while a push of its previous version was still waiting on the
+    provider. The push marked the link synced at the time it finished, later than the edit, so the record no
+    longer looked changed: the edit stayed here and never reached the provider."""
+    from integrations.models import Record
+
+    integration = connect(sandbox, "greenhouse")
+    [record] = local_records(integration, 1, title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    record.payload = {**record.payload, "title": "First edit"}
+    record.save()
+    sandbox.control("greenhouse", mode="slow", delay=1.5)
+    pushing = _push_in_background(integration.pk)
+    time.sleep(0.5)  # the push has read the record and waits on the provider
+    record = Record.objects.get(pk=record.pk)
+    record.payload = {**record.payload, "title": "Second edit"}
+    record.save()
+    pushing.join(timeout=30)
+    sandbox.control("greenhouse", mode="ok")
+    run.sync_integration(integration.pk, pull=False)
+
+    [remote] = sandbox.records("greenhouse", integration.tenant.slug)
+    assert remote["fields"]["title"] == "Second edit"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_providers_edit_applied_while_a_push_to_another_provider_is_in_flight_reaches_it(postgres, sandbox):
+    """`make faults`, fault 1: Workday's poll brought a new last name home while a push of the same candidate
+    to Lever (its older version) was still under way; the push then marked the Lever link synced after the
+    poll's change, and Lever kept the old name. Here: Lever and Greenhouse of one tenant."""
+    from integrations.models import Record
+
+    lever = connect(sandbox, "lever")
+    greenhouse = connect(sandbox, "greenhouse", tenant=lever.tenant)
+    [record] = local_records(lever, 1, title="Engineer")
+    run.sync_integration(lever.pk, pull=False)
+    run.sync_integration(greenhouse.pk, pull=False)
+    record.payload = {**record.payload, "title": "Edited here"}
+    record.save()
+    sandbox.control("lever", mode="slow", delay=1.5)
+    pushing = _push_in_background(lever.pk)
+    time.sleep(0.5)  # Lever's push has read the record and waits on the provider
+    [at_greenhouse] = sandbox.records("greenhouse", lever.tenant.slug)
+    sandbox.update_record("greenhouse", at_greenhouse["id"], {"last_name": "Renamed-at-Greenhouse"})
+    run.sync_integration(greenhouse.pk, pull=True)  # Greenhouse's change comes home (a poll)
+    pushing.join(timeout=30)
+    sandbox.control("lever", mode="ok")
+    run.sync_integration(lever.pk, pull=False)
+
+    assert Record.objects.get(pk=record.pk).payload["last_name"] == "Renamed-at-Greenhouse"
+    [at_lever] = sandbox.records("lever", lever.tenant.slug)
+    assert at_lever["fields"]["name"] == "Ada Renamed-at-Greenhouse"
+    assert at_lever["fields"]["headline"] == "Edited here"
