@@ -133,7 +133,9 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     finish_attempt(row)
     RecordLink.objects.filter(pk=link.pk).update(
         remote_id=remote.remote_id,
-        synced_at=now,
+        # The version pushed, not the time the provider answered: an edit made while the call was under way is
+        # newer than this, so the record still looks changed and goes out next.
+        synced_at=record.updated_at,
         remote_updated_at=remote.updated_at,
         failed_at=None,
         last_error_category="",
@@ -353,7 +355,7 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                 link = links[record.pk]
                 link.remote_id, link.synced_at, link.remote_updated_at = (
                     answer.remote_id,
-                    now,
+                    record.updated_at,  # the version pushed (see push_record)
                     answer.updated_at,
                 )
                 link.failed_at, link.last_error_category = None, ""
