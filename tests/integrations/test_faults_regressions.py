@@ -181,3 +181,36 @@ def test_a_providers_edit_applied_while_a_push_to_another_provider_is_in_flight_
     [at_lever] = sandbox.records("lever", lever.tenant.slug)
     assert at_lever["fields"]["name"] == "Ada Renamed-at-Greenhouse"
     assert at_lever["fields"]["headline"] == "Edited here"
+
+
+def test_a_delivery_whose_processing_task_was_lost_is_processed_by_the_dispatcher(
+    client, sandbox, settings, django_capture_on_commit_callbacks
+):
+    """`make faults`, fault 3: webhooks received while Redis was down (or whose queued task a Redis restart
+    lost) stayed RECEIVED for good. The dispatcher retried FAILED and QUEUED deliveries only, so the change
+    they announced (a provider's edit) never came home."""
+    from datetime import timedelta
+
+    from integrations.engine import dispatch, webhooks
+    from integrations.models import Record, WebhookDelivery
+    from tests.integrations.test_webhooks import hubspot_event, post_signed
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    remote = sandbox.create_record(
+        "hubspot", integration.tenant.slug, {"email": "lost-task@example.com", "lastname": "Lost"}
+    )
+    with django_capture_on_commit_callbacks(
+        execute=False
+    ):  # the process task is never sent: the broker is down
+        assert post_signed(client, integration, hubspot_event(77, remote["id"])).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "RECEIVED"
+    assert dispatch.due_webhook_ids() == []  # just received: its task may still be on its way
+    WebhookDelivery.objects.update(
+        received_at=delivery.received_at - timedelta(seconds=settings.SYNC_STUCK_AFTER_SECONDS + 1)
+    )
+    for pk in dispatch.due_webhook_ids():
+        webhooks.process_webhook(pk)
+
+    assert WebhookDelivery.objects.get().status == "PROCESSED"
+    assert Record.objects.filter(tenant=integration.tenant, payload__email="lost-task@example.com").exists()
