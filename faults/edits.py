@@ -93,12 +93,18 @@ class EditCheck:
     conflicts: int = 0  # same-field edits held as SYNC_CONFLICT defects
     settled_ours: int = 0
     settled_theirs: int = 0
+    stale_conflicts: int = 0  # raised, but the provider holds ours already (a push that went out meanwhile)
     problems: list[str] = field(default_factory=list)
 
     def figures(self) -> str:
         return (
             f"{self.edits} edits, same-field {self.same}: {self.conflicts} conflicts raised, settled "
             f"{self.settled_ours} ours / {self.settled_theirs} theirs"
+            + (
+                f"; {self.stale_conflicts} of the conflicts stale (the provider holds ours)"
+                if self.stale_conflicts
+                else ""
+            )
         )
 
 
@@ -297,9 +303,18 @@ def check_edits(batch, edits: Edits, sandbox) -> EditCheck:
                 same_value(entry.get("ours"), pair.ours)
                 and same_value(entry.get("theirs"), pair.theirs)
                 and same_value(ours, pair.ours)
-                and same_value(theirs, pair.theirs)
             )
-            outcome = "conflict" if raised else f"conflict held with other values: {entry}"
+            if raised and same_value(theirs, pair.ours):
+                # Our push went out while the provider's copy was being fetched: it holds ours already; theirs
+                # is kept in the defect (nothing lost, but the conflict is stale).
+                c.stale_conflicts += 1
+            elif raised and not same_value(theirs, pair.theirs):
+                raised = False
+            outcome = (
+                "conflict"
+                if raised
+                else f"conflict held with other values: {entry}, {integration.provider} {theirs!r}"
+            )
         elif same_value(ours, theirs) and same_value(ours, pair.ours):
             outcome = "ours"
         elif (
