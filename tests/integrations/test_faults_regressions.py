@@ -214,3 +214,26 @@ def test_a_delivery_whose_processing_task_was_lost_is_processed_by_the_dispatche
 
     assert WebhookDelivery.objects.get().status == "PROCESSED"
     assert Record.objects.filter(tenant=integration.tenant, payload__email="lost-task@example.com").exists()
+
+
+def test_a_delivery_sent_twice_by_the_dispatcher_spends_one_attempt_per_due_time(
+    client, sandbox, django_capture_on_commit_callbacks
+):
+    """`make faults`, fault 1: while the workers were busy, the dispatcher sent the same due delivery again every
+    second; each task spent an attempt, so five went in seconds while the provider flapped, and the delivery was
+    DEAD (its change never came home) long before its retry schedule (4, 8, 16, 32 s) ended."""
+    from integrations.engine import webhooks
+    from integrations.models import WebhookDelivery
+    from tests.integrations.test_webhooks import hubspot_event, post_signed
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "twice@example.com"})
+    sandbox.control("hubspot", mode="down")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, integration, hubspot_event(78, remote["id"]))
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("FAILED", 1)
+    for _ in range(5):  # the same delivery, sent again before its retry is due
+        webhooks.process_webhook(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("FAILED", 1)
