@@ -193,7 +193,7 @@ def test_a_delivery_whose_processing_task_was_lost_is_processed_by_the_dispatche
 
     from integrations.engine import dispatch, webhooks
     from integrations.models import Record, WebhookDelivery
-    from tests.integrations.test_webhooks import hubspot_event, post_signed
+    from tests.support.webhooks import hubspot_event, post_signed
 
     integration = connect(sandbox, "hubspot", mode="webhook")
     remote = sandbox.create_record(
@@ -224,7 +224,7 @@ def test_a_delivery_sent_twice_by_the_dispatcher_spends_one_attempt_per_due_time
     DEAD (its change never came home) long before its retry schedule (4, 8, 16, 32 s) ended."""
     from integrations.engine import webhooks
     from integrations.models import WebhookDelivery
-    from tests.integrations.test_webhooks import hubspot_event, post_signed
+    from tests.support.webhooks import hubspot_event, post_signed
 
     integration = connect(sandbox, "hubspot", mode="webhook")
     remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "twice@example.com"})
