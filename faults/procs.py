@@ -13,11 +13,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "faults" / "out"
+# FAULTS_PRIVATE=1: a redis-server and a PostgreSQL cluster of the suite's own (free ports, under /tmp), so that
+# faults 3 and 4 restart only what the suite started, not the servers others on this machine are using.
+PRIVATE = os.environ.get("FAULTS_PRIVATE") == "1"
+PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+_private: dict = {}
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_START = [
@@ -202,6 +208,8 @@ def stop_redis() -> None:
 
 def pg_cluster() -> str | None:
     """The cluster version to restart, or None when PostgreSQL cannot be restarted here."""
+    if "pg_data" in _private:
+        return "private"
     if os.geteuid() != 0 or not shutil.which("pg_ctlcluster"):
         return None
     try:
@@ -212,6 +220,8 @@ def pg_cluster() -> str | None:
 
 
 def pg_ctl(action: str) -> int:
+    if "pg_data" in _private:
+        return _private_pg_ctl(action)
     version = pg_cluster()
     if version is None:
         return 1
@@ -255,3 +265,90 @@ def ensure_services_running(dsn: str) -> list[str]:
     if not start_pg(dsn):
         problems.append("PostgreSQL does not answer on 127.0.0.1:5432")
     return problems
+
+
+# ------------------------------------------------------------------------------------------ private servers
+
+
+def _as_postgres() -> list[str]:
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def _private_pg_ctl(action: str) -> int:
+    data, port = _private["pg_data"], _private["pg_port"]
+    argv = [*_as_postgres(), str(PG_BIN / "pg_ctl"), "-D", data, "-w", "-l", f"{data}/server.log"]
+    if action == "start":
+        argv += ["-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"]
+    else:
+        argv += ["-m", "fast", action]
+    return subprocess.run(
+        argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
+    ).returncode
+
+
+def start_private_redis() -> str:
+    """A redis-server of the suite's own on a free port (what faults 3 restarts); its URL without a db."""
+    global REDIS_PORT, REDIS_START
+    workdir = tempfile.mkdtemp(prefix="lineup-faults-redis-")
+    _private["redis_dir"] = workdir
+    REDIS_PORT = free_port()
+    REDIS_START = [
+        "redis-server",
+        "--daemonize",
+        "yes",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(REDIS_PORT),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+        "--logfile",
+        f"{workdir}/redis.log",
+    ]
+    if not start_redis():
+        raise RuntimeError(f"the suite's own redis-server did not start on port {REDIS_PORT}")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}"
+
+
+def start_private_pg() -> str:
+    """A PostgreSQL cluster of the suite's own (initdb, stock configuration, a free port): its DSN base."""
+    data = tempfile.mkdtemp(prefix="lineup-faults-pg-")
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    subprocess.run(
+        [
+            *_as_postgres(),
+            str(PG_BIN / "initdb"),
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
+    _private.update(pg_data=data, pg_port=free_port())
+    dsn = f"postgres://postgres@127.0.0.1:{_private['pg_port']}"
+    if not start_pg(f"{dsn}/postgres"):
+        raise RuntimeError("the suite's own PostgreSQL cluster did not start")
+    return dsn
+
+
+def stop_private() -> None:
+    """Stop the suite's own servers (if it started any) and remove their files."""
+    if "redis_dir" in _private:
+        stop_redis()
+        shutil.rmtree(_private.pop("redis_dir"), ignore_errors=True)
+    if "pg_data" in _private:
+        _private_pg_ctl("stop")
+        shutil.rmtree(_private.pop("pg_data"), ignore_errors=True)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bench import harness
 from bench.harness import PG, setup_django
 from faults import procs as P
 
@@ -22,6 +23,7 @@ PG_DSN = f"{PG}/postgres"
 SUITE_LIMIT = 27 * 60  # the whole run stays under 30 minutes
 SETTLE_LIMIT = 150.0  # after a fault, seconds for everything to come home
 PROGRESS_LIMIT = 60.0  # before a fault, seconds to wait for the batch to be under way
+EDITABLE_LIMIT = 20.0  # and for synced records to edit during it
 SLOW = 0.15  # the sandbox answers this much later while a fault is injected: batches take a while
 WEBHOOK_SECRET = "sandbox-webhook-secret"
 # Requests per window, ours and the sandbox's alike; a real limiter in Redis, with windows short enough to run fast.
@@ -39,6 +41,9 @@ ENGINE_ENV = {
     "SYNC_LEASE_SECONDS": "30",
     "SYNC_STUCK_AFTER_SECONDS": "4",
     "PROVIDER_TIMEOUT_SECONDS": "5",
+    # A webhook whose fetch failed (the provider down) is tried again within seconds, not the default 30 s.
+    # 4, 8, 16, 32 s: five tries outlast the flaps of fault 1 (with 1 s, deliveries went DEAD while it flapped).
+    "WEBHOOK_RETRY_BASE_SECONDS": "4",
     "PROVIDER_QUOTAS": ",".join(f"{p}={n}/{w}" for p, (n, w) in QUOTAS.items()),
     "PROVIDER_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "LOG_LEVEL": "WARNING",
@@ -53,15 +58,16 @@ class Result:
     check: object = None
     settle_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    edits: object = None  # faults.edits.EditCheck
 
     def line(self) -> str:
         head = f"{self.number}. {self.title:<44}"
         if self.held is None:
             return f"{head} {'; '.join(self.notes)}"
-        c = self.check
+        c, e = self.check, self.edits
         figures = (
-            f"expected={c.expected} at_sandbox={c.at_sandbox} duplicates={c.duplicates} "
-            f"stuck_logs={c.stuck} settle={self.settle_s:.1f}s"
+            f"lost_edits={e.lost if e else '?'} doubled={c.duplicates} conflicts_raised={e.conflicts if e else '?'} "
+            f"expected={c.expected} at_sandbox={c.at_sandbox} stuck_logs={c.stuck} settle={self.settle_s:.1f}s"
         )
         notes = f"  ({'; '.join(self.notes)})" if self.notes else ""
         return f"{head} {'held' if self.held else 'lost':<5} {figures}{notes}"
@@ -110,6 +116,12 @@ class Suite:
     def setup(self) -> None:
         import redis
 
+        global REDIS_URL, PG_DSN
+        if P.PRIVATE:
+            REDIS_URL = f"{P.start_private_redis()}/{REDIS_URL.rsplit('/', 1)[-1]}"
+            harness.PG = P.start_private_pg()
+            PG_DSN = f"{harness.PG}/postgres"
+            print(f"  own servers: Redis {REDIS_URL}, PostgreSQL {harness.PG}", flush=True)
         if not P.redis_up() or not P.pg_up(PG_DSN):
             raise RuntimeError("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) must be running")
         setup_django(
@@ -192,7 +204,15 @@ class Suite:
         self.procs.stop_all()
         if self.server:
             self.server.stop()
-        return P.ensure_services_running(PG_DSN)
+        problems = P.ensure_services_running(PG_DSN)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - Django may not be set up (a set-up failure)
+            pass
+        P.stop_private()
+        return problems
 
     # -------------------------------------------------------------------------------------- helpers
 
@@ -213,26 +233,78 @@ class Suite:
         wait_for(lambda: pushed(batch) >= share * expected, seconds=PROGRESS_LIMIT)
         return safe(pushed, batch, default=-1), expected
 
+    def editable(self, batch) -> None:
+        """Before the fault: until each integration has synced records to edit (at most EDITABLE_LIMIT s)."""
+        from faults.edits import wait_editable
+        from faults.world import safe
+
+        safe(wait_editable, batch, EDITABLE_LIMIT)
+
+    def edit(self, batch, notes: list[str]) -> None:
+        """Edits on both sides while the fault is on (faults/edits.py); checked by `finish`."""
+        from faults.edits import make_edits
+        from faults.world import safe
+
+        batch.edits = safe(make_edits, batch, self.sandbox, f"F{batch.key}")
+        if batch.edits is None:
+            notes.append("the edits could not be made (the database or the sandbox did not answer)")
+            return
+        notes.append(f"edited {batch.edits.made} fields ({len(batch.edits.same)} same-field pairs)")
+        notes.extend(batch.edits.notes)
+
     def finish(
         self, number: int, title: str, batch, notes: list[str], ok_extra: bool = True, extra_quiet=None
     ) -> Result:
-        from faults.world import settle
+        from faults.edits import Edits, check_edits
+        from faults.world import safe, settle
 
         for p in self.providers_of(batch):
             self.sandbox.control(p, mode="ok")
-        c, took, settled = settle(batch, self.sandbox, seconds=SETTLE_LIMIT, extra_quiet=extra_quiet)
+        edits = batch.edits or Edits()
+
+        def quiet() -> bool:
+            if extra_quiet is not None and not extra_quiet():
+                return False
+            return check_edits(batch, edits, self.sandbox).lost == 0
+
+        c, took, settled = settle(batch, self.sandbox, seconds=SETTLE_LIMIT, extra_quiet=quiet)
+        e = safe(check_edits, batch, edits, self.sandbox)
         if not settled:
             notes.append(
                 f"not quiet after {SETTLE_LIMIT:.0f}s: retrying={c.retrying} pending={c.pending} "
                 f"failed={c.failed} webhooks_open={c.webhooks_open} needs_reauth={c.needs_reauth}"
             )
         notes.extend(c.problems[:4])
+        if e is not None:
+            notes.append(e.figures())
+            notes.extend(e.problems[:4])
+        else:
+            notes.append("the field check could not run")
+        if batch.edits is None:
+            notes.append("no edits were made: the field check checked nothing")
         notes.append(self.evidence(batch))
+        safe(self.quiesce, batch)
         console, why = self.console_ok()
         if not console:
             notes.append(why)
-        held = c.intact and c.needs_reauth == 0 and console and ok_extra
-        return Result(number, title, held, c, took, notes)
+        held = (
+            c.intact
+            and c.needs_reauth == 0
+            and console
+            and ok_extra
+            and e is not None
+            and e.lost == 0
+            and batch.edits is not None
+        )
+        return Result(number, title, held, c, took, notes, edits=e)
+
+    @staticmethod
+    def quiesce(batch) -> None:
+        """A checked batch's polling integrations go back to the default interval: they stop loading the next
+        faults with a poll every few seconds."""
+        from integrations.models import DEFAULT_POLL_INTERVAL, Integration
+
+        Integration.objects.filter(pk__in=batch.integration_ids).update(poll_interval=DEFAULT_POLL_INTERVAL)
 
     @staticmethod
     def evidence(batch) -> str:
@@ -263,14 +335,17 @@ class Suite:
             ["salesforce", "greenhouse"],
             ["hubspot", "lever"],
         ]
-        batch = create_batch("1", self.sandbox, plan, per_kind=0, enqueue=False)
+        batch = create_batch("1", self.sandbox, plan, per_kind=0, enqueue=False, webhooks_to=self.console)
         for p in self.providers_of(batch):
             self.sandbox.control(p, mode="slow", delay=SLOW)
         batch = self._fill(batch, plan, per_kind=20)
         done, expected = self.under_way(batch, 0.1)
+        self.editable(batch)
         notes = [f"at fault {done}/{expected} pushed"]
-        for _ in range(3):
+        for flap in range(3):
             self.set_mode(batch, "down")
+            if flap == 0:
+                self.edit(batch, notes)  # while the providers are down
             time.sleep(3)
             self.set_mode(batch, "slow", delay=SLOW)
             time.sleep(2)
@@ -287,6 +362,7 @@ class Suite:
             per_kind=20,
         )
         done, expected = self.under_way(batch, 0.25)
+        self.editable(batch)
         victim = next(w for w in self.workers if w.alive())
         try:
             active = app.control.inspect(timeout=1.0).active() or {}
@@ -297,6 +373,7 @@ class Suite:
         victim.popen.wait(timeout=10)
         self.workers.remove(victim)
         notes = [f"at fault {done}/{expected} pushed", f"killed {victim.name} running {running} task(s)"]
+        self.edit(batch, notes)  # one worker left, the killed one's tasks unacknowledged
         fresh = self.start_worker()
         if not self.wait_workers():
             notes.append(f"{fresh.name} did not answer a ping")
@@ -310,14 +387,22 @@ class Suite:
             per_kind=20,
         )
         done, expected = self.under_way(batch, 0.25)
+        self.editable(batch)
         t0 = time.monotonic()
+        notes = []
+        # The edits start while Redis is down (a local edit's enqueue then fails after ~0.6 s of retries: the
+        # sweep must find it) and go on in a thread, so that the outage stays ~2 s.
+        editing = threading.Thread(target=self.edit, args=(batch, notes), name="faults-edits")
         try:
             P.stop_redis()
+            editing.start()
             time.sleep(2)
         finally:
             up = P.start_redis()
+            if editing.ident is not None:
+                editing.join(timeout=120)
         outage = time.monotonic() - t0
-        notes = [f"at fault {done}/{expected} pushed", f"Redis down {outage:.1f}s"]
+        notes[:0] = [f"at fault {done}/{expected} pushed", f"Redis down {outage:.1f}s"]
         if not up:
             notes.append("Redis did not come back")
         result = self.finish(3, "Redis restarted mid-sync", batch, notes)
@@ -338,6 +423,7 @@ class Suite:
             per_kind=20,
         )
         done, expected = self.under_way(batch, 0.25)
+        self.editable(batch)
         connections.close_all()
         t0 = time.monotonic()
         try:
@@ -350,6 +436,7 @@ class Suite:
         notes = [f"at fault {done}/{expected} pushed", f"PostgreSQL down {outage:.1f}s"]
         if not up:
             notes.append("PostgreSQL did not come back")
+        self.edit(batch, notes)  # nobody can edit here while the database is down: as soon as it is back
         return self.finish(4, title, batch, notes)
 
     def fault_webhooks(self) -> Result:
@@ -433,6 +520,8 @@ class Suite:
         notes.append(
             f"duplicates: {5 * expected_received} sent, {received} stored, {duplicates} answered duplicate"
         )
+        self.editable(batch)
+        self.edit(batch, notes)  # while the duplicated deliveries are processed
 
         def duplicates_once() -> bool:
             for provider, event_id in event_ids.items():
@@ -466,10 +555,13 @@ class Suite:
         oauth = sorted(self.providers_of(batch))
         for p in oauth:
             self.sandbox.control(p, expire_tokens=True)
+        notes = []
+        self.editable(batch)
+        self.edit(batch, notes)  # between the two expiries
         done2, _ = self.under_way(batch, 0.6)
         for p in oauth:
             self.sandbox.control(p, expire_tokens=True)
-        notes = [f"tokens expired at {done}/{expected} and {done2}/{expected} pushed"]
+        notes.insert(0, f"tokens expired at {done}/{expected} and {done2}/{expected} pushed")
         result = self.finish(6, "access tokens expire mid-sync (x2)", batch, notes)
         refreshed = SyncLog.objects.filter(
             integration_id__in=batch.integration_ids, operation="refresh_token"
@@ -483,7 +575,7 @@ class Suite:
     def _slow_batch(self, key: str, plan: list[list[str]], per_kind: int):
         from faults.world import create_batch
 
-        batch = create_batch(key, self.sandbox, plan, per_kind=0, enqueue=False)
+        batch = create_batch(key, self.sandbox, plan, per_kind=0, enqueue=False, webhooks_to=self.console)
         for p in self.providers_of(batch):
             self.sandbox.control(p, mode="slow", delay=SLOW)
         return self._fill(batch, plan, per_kind)
@@ -621,7 +713,8 @@ def main(argv: list[str]) -> int:
     suite = Suite(args)
     results: list[Result] = []
     code = 0
-    print(f"Fault suite: database {DB_NAME}, Redis {REDIS_URL}, logs in faults/out/", flush=True)
+    where = "servers of its own (FAULTS_PRIVATE=1)" if P.PRIVATE else f"Redis {REDIS_URL}"
+    print(f"Fault suite: database {DB_NAME}, {where}, logs in faults/out/", flush=True)
     try:
         suite.setup()
         print(

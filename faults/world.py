@@ -30,6 +30,7 @@ from integrations.models import (
 )
 
 POLLING_ONLY = {"salesforce", "workday"}
+POLL_SECONDS = 3  # polling integrations poll this often, so that a provider's edit comes home during a fault
 UI_FIELDS = {  # a record made "in the provider's UI", per provider (flat fields)
     "hubspot": lambda n: {"email": f"ui{n}@example.org", "firstname": "Ui", "lastname": f"Made{n}"},
     "greenhouse": lambda n: {"first_name": "Ui", "last_name": f"Made{n}", "email": f"ui{n}@example.org"},
@@ -67,6 +68,10 @@ class Sandbox:
     def create_record(self, provider: str, account: str, fields: dict) -> dict:
         return self._json("POST", f"/{provider}/records", json={"account": account, "fields": fields})
 
+    def update_record(self, provider: str, record_id: str, fields: dict) -> dict:
+        """A change "in the provider's UI" (it sends the provider's webhooks to subscribers)."""
+        return self._json("PATCH", f"/{provider}/records/{record_id}", json={"fields": fields})
+
     def delete_record(self, provider: str, record_id: str) -> None:
         self._json("DELETE", f"/{provider}/records/{record_id}")
 
@@ -94,6 +99,7 @@ class Batch:
     tenant_ids: list[int]
     record_ids: list[int]
     started: float = field(default_factory=time.monotonic)
+    edits: object = None  # faults.edits.Edits, once the fault's edits are made
 
     def integrations(self):
         return Integration.objects.filter(pk__in=self.integration_ids).select_related("tenant").order_by("pk")
@@ -112,9 +118,16 @@ def _payload(slug: str, n: int) -> dict:
 
 
 def create_batch(
-    key: str, sandbox: Sandbox, plan: list[list[str]], per_kind: int, *, enqueue: bool = True
+    key: str,
+    sandbox: Sandbox,
+    plan: list[list[str]],
+    per_kind: int,
+    *,
+    enqueue: bool = True,
+    webhooks_to: str | None = None,
 ) -> Batch:
-    """Fresh tenants (one per plan entry, with those providers), `per_kind` records of each kind they sync."""
+    """Fresh tenants (one per plan entry, with those providers), `per_kind` records of each kind they sync.
+    With `webhooks_to` (the console's URL) the sandbox sends each webhook integration's changes there."""
     token = uuid.uuid4().hex[:6]
     integration_ids, tenant_ids, record_ids = [], [], []
     for i, providers in enumerate(plan):
@@ -136,8 +149,13 @@ def create_batch(
                 credentials=creds,
                 expires_at=expires,
                 mode="polling" if p in POLLING_ONLY else "webhook",
+                poll_interval=timedelta(seconds=POLL_SECONDS),
             )
             integration_ids.append(integration.pk)
+            if webhooks_to and p not in POLLING_ONLY:
+                sandbox.subscribe(
+                    p, slug, f"{webhooks_to}/webhooks/{p}/{slug}/", integration.webhook_secret_value
+                )
         for kind in sorted({PROVIDERS[p].record_kind for p in providers}):
             for n in range(per_kind):
                 record_ids.append(
@@ -220,7 +238,8 @@ def check(batch: Batch, sandbox: Sandbox) -> Check:
         c.needs_reauth += integration.status == "needs_reauth"
     logs = SyncLog.objects.filter(integration_id__in=batch.integration_ids)
     c.stuck = logs.filter(status=SyncStatus.RUNNING).count()
-    c.retrying = logs.filter(status=SyncStatus.RETRYING).count()
+    # Attempts whose retry is still to come: a retried attempt keeps its RETRYING outcome (one row per attempt).
+    c.retrying = logs.awaiting_retry().count()
     c.failed = logs.filter(status=SyncStatus.FAILED, record__isnull=False).count()
     c.webhooks_open = (
         WebhookDelivery.objects.filter(integration_id__in=batch.integration_ids)

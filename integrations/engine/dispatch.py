@@ -47,10 +47,14 @@ def integrations_with_pending_records() -> list[int]:
 
 
 def due_webhook_ids(now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Deliveries to process: failed ones whose retry is due, queued ones, and received ones whose processing
+    task never came (sent while the broker was down, or lost in a broker restart)."""
     now = now or timezone.now()
+    lost_task = now - timedelta(seconds=settings.SYNC_STUCK_AFTER_SECONDS)
     return list(
         WebhookDelivery.objects.filter(
             Q(status=WebhookStatus.FAILED, next_attempt_at__lte=now)
+            | Q(status=WebhookStatus.RECEIVED, received_at__lte=lost_task)
             | Q(status=WebhookStatus.QUEUED, next_attempt_at__isnull=True)
             | Q(status=WebhookStatus.QUEUED, next_attempt_at__lte=now),
             integration__enabled=True,

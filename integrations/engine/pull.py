@@ -140,6 +140,17 @@ def agreed(mapping, fields: dict, *, base: dict | None = None, keep: set | froze
     return out
 
 
+def changed_since_base(fields: dict, base: dict | None) -> dict:
+    """Of the provider fields an update would send, those whose local value differs from the value last agreed
+    (a field the base does not know is sent too, and our lineup_id always): an update sends only our changes,
+    so that it does not undo an edit made at the provider since, in a field we did not change."""
+    if not base:
+        return fields
+    return {
+        k: v for k, v in fields.items() if k == EXTERNAL_ID or k not in base or not same_value(v, base[k])
+    }
+
+
 def apply_remote(
     integration: Integration, remote: RemoteRecord, *, when: datetime, mapping=None
 ) -> tuple[Record, str]:

@@ -12,7 +12,7 @@ from integrations.engine import rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
-from integrations.engine.pull import agreed, held_fields
+from integrations.engine.pull import agreed, changed_since_base, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
     CrmSyncStatus,
@@ -101,6 +101,11 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     for remote_field in held:
         # A field held by an open SYNC_CONFLICT stays as it is at the provider until an operator decides.
         fields.pop(remote_field, None)
+    unsent = set()
+    if link.remote_id:
+        # Only what changed here since the base: a field edited at the provider meanwhile is not undone.
+        sent = changed_since_base(fields, link.base)
+        unsent, fields = set(fields) - set(sent), sent
     if missing:
         return _fail_push(
             row,
@@ -128,11 +133,13 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     finish_attempt(row)
     RecordLink.objects.filter(pk=link.pk).update(
         remote_id=remote.remote_id,
-        synced_at=now,
+        # The version pushed, not the time the provider answered: an edit made while the call was under way is
+        # newer than this, so the record still looks changed and goes out next.
+        synced_at=record.updated_at,
         remote_updated_at=remote.updated_at,
         failed_at=None,
         last_error_category="",
-        base=agreed(mapping, fields, base=link.base, keep=held),
+        base=agreed(mapping, fields, base=link.base, keep=held | unsent),
     )
     # .update() leaves Record.updated_at alone, so the record does not look changed again.
     Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)
@@ -261,7 +268,7 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
     held = _held_by_record(integration, [r.pk for r, _ in items])
     object_type = PROVIDERS[integration.provider].object_type
     rows: dict[int, SyncLog] = {}
-    creates, updates, fields_of, out = [], [], {}, []
+    creates, updates, fields_of, unsent_of, out = [], [], {}, {}, []
     for record, retry_of in items:
         link = links[record.pk]
         operation = "update" if link.remote_id else "create"
@@ -293,6 +300,10 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
             continue
         for remote_field in held.get(record.pk, ()) if link.remote_id else ():
             fields.pop(remote_field, None)
+        if link.remote_id:
+            # Only what changed here since the base: a field edited at the provider meanwhile is not undone.
+            sent = changed_since_base(fields, link.base)
+            unsent_of[record.pk], fields = set(fields) - set(sent), sent
         fields_of[record.pk] = fields
         (updates if link.remote_id else creates).append(record)
     retried = [r.pk for _, r in items if r is not None and r.status != SyncStatus.PENDING]
@@ -344,12 +355,15 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                 link = links[record.pk]
                 link.remote_id, link.synced_at, link.remote_updated_at = (
                     answer.remote_id,
-                    now,
+                    record.updated_at,  # the version pushed (see push_record)
                     answer.updated_at,
                 )
                 link.failed_at, link.last_error_category = None, ""
                 link.base = agreed(
-                    mapping, fields_of[record.pk], base=link.base, keep=set(held.get(record.pk, ()))
+                    mapping,
+                    fields_of[record.pk],
+                    base=link.base,
+                    keep=set(held.get(record.pk, ())) | unsent_of.get(record.pk, set()),
                 )
                 synced.append(record.pk)
     # Bulk writes: the attempts, their rollups, the links and the records' status.

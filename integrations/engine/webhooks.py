@@ -25,6 +25,9 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
     delivery = WebhookDelivery.objects.select_related("integration__tenant").filter(pk=delivery_id).first()
     if delivery is None or delivery.status in (WebhookStatus.PROCESSED, WebhookStatus.DEAD):
         return delivery
+    if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now():
+        # Not due: another task for it already tried (the dispatcher sent it again while workers were busy).
+        return delivery
     integration = delivery.integration
     if not may_call(integration.pk):
         # Paused or disabled: keep the event, untouched, until the integration may sync again.

@@ -1,6 +1,10 @@
 """Engine bugs the fault suite (`make faults`) found, each reduced to a unit test against the sandbox."""
 
+import threading
+import time
+
 import pytest
+from django.db import connections
 
 from integrations.engine import push, run
 from integrations.engine.quota import provider_quota
@@ -72,3 +76,164 @@ def test_a_rate_limit_without_retry_after_blocks_for_the_configured_window_not_t
     assert retry is not None and retry.error_category == "rate_limited"
     assert blocked <= 5, f"the whole provider is blocked for {blocked:.0f} s"
     assert (retry.next_attempt_at - retry.created_at).total_seconds() <= 60
+
+
+@pytest.mark.parametrize(
+    "provider, their_field, local_field",
+    [
+        ("hubspot", "company", "company"),
+        ("greenhouse", "company", "company"),
+        ("salesforce", "LastName", "last_name"),
+    ],
+)
+def test_a_push_does_not_undo_an_edit_of_another_field_at_the_provider(
+    sandbox, provider, their_field, local_field
+):
+    """`make faults` (edits on both sides during a fault): a record is edited here (its title) and, before its
+    push goes out, in the provider's UI (another field). The push sent every mapped field, the provider's edit
+    among them with our older value: the provider's edit was undone, and the pull after it saw nothing to take.
+    """
+    from integrations.models import Record
+
+    integration = connect(sandbox, provider)
+    [record] = local_records(integration, 1, company="Lineup", title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    [remote] = sandbox.records(provider, integration.tenant.slug)
+
+    record.payload = {**record.payload, "title": "Ours, edited here"}
+    record.save()
+    sandbox.update_record(provider, remote["id"], {their_field: "Theirs-edited-there"})
+    run.sync_integration(integration.pk, pull=True)  # a polling run: pushes first, then pulls
+    run.sync_integration(integration.pk, pull=True)
+
+    [remote] = sandbox.records(provider, integration.tenant.slug)
+    record = Record.objects.get(pk=record.pk)
+    title_field = {"hubspot": "jobtitle", "greenhouse": "title", "salesforce": "Title"}[provider]
+    assert remote["fields"][title_field] == "Ours, edited here"
+    assert remote["fields"][their_field] == "Theirs-edited-there"
+    assert record.payload["title"] == "Ours, edited here"
+    assert record.payload[local_field] == "Theirs-edited-there"
+
+
+def _push_in_background(integration_id: int) -> threading.Thread:
+    def push():
+        try:
+            run.sync_integration(integration_id, pull=False)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=push)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_made_while_the_records_push_is_in_flight_is_pushed_too(postgres, sandbox):
+    """`make faults`: a record edited here while a push of its previous version was still waiting on the
+    provider. The push marked the link synced at the time it finished, later than the edit, so the record no
+    longer looked changed: the edit stayed here and never reached the provider."""
+    from integrations.models import Record
+
+    integration = connect(sandbox, "greenhouse")
+    [record] = local_records(integration, 1, title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    record.payload = {**record.payload, "title": "First edit"}
+    record.save()
+    sandbox.control("greenhouse", mode="slow", delay=1.5)
+    pushing = _push_in_background(integration.pk)
+    time.sleep(0.5)  # the push has read the record and waits on the provider
+    record = Record.objects.get(pk=record.pk)
+    record.payload = {**record.payload, "title": "Second edit"}
+    record.save()
+    pushing.join(timeout=30)
+    sandbox.control("greenhouse", mode="ok")
+    run.sync_integration(integration.pk, pull=False)
+
+    [remote] = sandbox.records("greenhouse", integration.tenant.slug)
+    assert remote["fields"]["title"] == "Second edit"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_providers_edit_applied_while_a_push_to_another_provider_is_in_flight_reaches_it(postgres, sandbox):
+    """`make faults`, fault 1: Workday's poll brought a new last name home while a push of the same candidate
+    to Lever (its older version) was still under way; the push then marked the Lever link synced after the
+    poll's change, and Lever kept the old name. Here: Lever and Greenhouse of one tenant."""
+    from integrations.models import Record
+
+    lever = connect(sandbox, "lever")
+    greenhouse = connect(sandbox, "greenhouse", tenant=lever.tenant)
+    [record] = local_records(lever, 1, title="Engineer")
+    run.sync_integration(lever.pk, pull=False)
+    run.sync_integration(greenhouse.pk, pull=False)
+    record.payload = {**record.payload, "title": "Edited here"}
+    record.save()
+    sandbox.control("lever", mode="slow", delay=1.5)
+    pushing = _push_in_background(lever.pk)
+    time.sleep(0.5)  # Lever's push has read the record and waits on the provider
+    [at_greenhouse] = sandbox.records("greenhouse", lever.tenant.slug)
+    sandbox.update_record("greenhouse", at_greenhouse["id"], {"last_name": "Renamed-at-Greenhouse"})
+    run.sync_integration(greenhouse.pk, pull=True)  # Greenhouse's change comes home (a poll)
+    pushing.join(timeout=30)
+    sandbox.control("lever", mode="ok")
+    run.sync_integration(lever.pk, pull=False)
+
+    assert Record.objects.get(pk=record.pk).payload["last_name"] == "Renamed-at-Greenhouse"
+    [at_lever] = sandbox.records("lever", lever.tenant.slug)
+    assert at_lever["fields"]["name"] == "Ada Renamed-at-Greenhouse"
+    assert at_lever["fields"]["headline"] == "Edited here"
+
+
+def test_a_delivery_whose_processing_task_was_lost_is_processed_by_the_dispatcher(
+    client, sandbox, settings, django_capture_on_commit_callbacks
+):
+    """`make faults`, fault 3: webhooks received while Redis was down (or whose queued task a Redis restart
+    lost) stayed RECEIVED for good. The dispatcher retried FAILED and QUEUED deliveries only, so the change
+    they announced (a provider's edit) never came home."""
+    from datetime import timedelta
+
+    from integrations.engine import dispatch, webhooks
+    from integrations.models import Record, WebhookDelivery
+    from tests.support.webhooks import hubspot_event, post_signed
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    remote = sandbox.create_record(
+        "hubspot", integration.tenant.slug, {"email": "lost-task@example.com", "lastname": "Lost"}
+    )
+    with django_capture_on_commit_callbacks(
+        execute=False
+    ):  # the process task is never sent: the broker is down
+        assert post_signed(client, integration, hubspot_event(77, remote["id"])).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "RECEIVED"
+    assert dispatch.due_webhook_ids() == []  # just received: its task may still be on its way
+    WebhookDelivery.objects.update(
+        received_at=delivery.received_at - timedelta(seconds=settings.SYNC_STUCK_AFTER_SECONDS + 1)
+    )
+    for pk in dispatch.due_webhook_ids():
+        webhooks.process_webhook(pk)
+
+    assert WebhookDelivery.objects.get().status == "PROCESSED"
+    assert Record.objects.filter(tenant=integration.tenant, payload__email="lost-task@example.com").exists()
+
+
+def test_a_delivery_sent_twice_by_the_dispatcher_spends_one_attempt_per_due_time(
+    client, sandbox, django_capture_on_commit_callbacks
+):
+    """`make faults`, fault 1: while the workers were busy, the dispatcher sent the same due delivery again every
+    second; each task spent an attempt, so five went in seconds while the provider flapped, and the delivery was
+    DEAD (its change never came home) long before its retry schedule (4, 8, 16, 32 s) ended."""
+    from integrations.engine import webhooks
+    from integrations.models import WebhookDelivery
+    from tests.support.webhooks import hubspot_event, post_signed
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    remote = sandbox.create_record("hubspot", integration.tenant.slug, {"email": "twice@example.com"})
+    sandbox.control("hubspot", mode="down")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, integration, hubspot_event(78, remote["id"]))
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("FAILED", 1)
+    for _ in range(5):  # the same delivery, sent again before its retry is due
+        webhooks.process_webhook(delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("FAILED", 1)
