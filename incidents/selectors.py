@@ -6,7 +6,7 @@ from statistics import median
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from incidents.models import Incident, IncidentEvent
+from incidents.models import ChecklistItem, Incident, IncidentEvent
 from integrations.models import AuditAction, AuditEvent, Integration
 
 # Audit rows written by incident services mirror IncidentEvents: the timeline shows the event once.
@@ -192,3 +192,20 @@ def paused_during(incident: Incident) -> QuerySet:
         Q(paused_for_incident=incident.pk)
         | Q(pk__in=_switched_in_window(incident, AuditAction.INTEGRATION_PAUSE))
     )
+
+
+def sub_steps(items: list[ChecklistItem]) -> dict[ChecklistItem, list[ChecklistItem]]:
+    """The group items of a checklist (ordered by position) with their sub-steps: an item with neither check nor
+    action followed by deeper items."""
+    out = {}
+    for i, item in enumerate(items):
+        if item.check_name or item.action:
+            continue
+        children = []
+        for child in items[i + 1 :]:
+            if child.depth <= item.depth:
+                break
+            children.append(child)
+        if children:
+            out[item] = children
+    return out

@@ -11,6 +11,7 @@ from incidents.checklist.checks import CheckResult, run
 from incidents.checklist.evidence import BY_CHECK, PROOFS, evidence_for
 from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
 from incidents.runbooks import ACTIONS, CHECKS
+from incidents.selectors import sub_steps
 from incidents.services import timeline
 from integrations.access.actors import Actor, System, actor_label
 from integrations.models import AuditAction
@@ -172,6 +173,8 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
         raise errors.ServiceError(errors.ITEM_HAS_CHECK, code="has_check")
     if item.done:
         return item
+    if any(g.pk == item.pk for g in sub_steps(list(incident.checklist.order_by("position")))):
+        raise errors.ServiceError(errors.ITEM_IS_GROUP, code="group")
     with transaction.atomic():
         ChecklistItem.objects.filter(pk=item.pk).update(
             done=True,
@@ -250,15 +253,10 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                 item.done_evidence = str(evidence)
                 completed.append(item)
     # A group item (no check, no action) is done when all its sub-steps are.
-    for i, item in enumerate(items):
-        if item.check_name or item.action or item.done:
+    for item, children in sub_steps(items).items():
+        if item.done:
             continue
-        children = []
-        for child in items[i + 1 :]:
-            if child.depth <= item.depth:
-                break
-            children.append(child)
-        if children and all(c.done or c.skipped for c in children):
+        if all(c.done or c.skipped for c in children):
             item.done, item.done_by, item.done_at = True, "check:sub-steps", now
             item.done_evidence = "all its sub-steps are done"
             completed.append(item)

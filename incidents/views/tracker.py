@@ -26,6 +26,7 @@ from incidents.selectors import (
     affected_integrations,
     durations,
     format_duration,
+    sub_steps,
     tenants_with_state,
     timeline,
 )
@@ -113,10 +114,13 @@ def tracker(modeladmin, request, pk):
     incident_evaluate_checks(incident=incident)
     operator = can_operate(request.user)
     items = list(ChecklistItem.objects.filter(incident=incident).order_by("position"))
+    groups = {item.pk for item in sub_steps(items)}
     phases = []
     for phase in Phase:
         rows = [
-            _item_row(item, operator, incident, request.user) for item in items if item.phase == phase.value
+            _item_row(item, operator, incident, request.user, group=item.pk in groups)
+            for item in items
+            if item.phase == phase.value
         ]
         if rows:
             phases.append(
@@ -164,7 +168,9 @@ def needs_role(action, user) -> str:
     return ROLE_FOR.get(action.needs, action.needs)
 
 
-def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None) -> dict:
+def _item_row(
+    item: ChecklistItem, operator: bool, incident: Incident, user=None, group: bool = False
+) -> dict:
     action = ACTIONS.get(item.action) if item.action else None
     unknown = bool(item.action) and action is None  # a name no runbook has (any more)
     finished = incident.status == IncidentStatus.CLOSED
@@ -181,7 +187,13 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
         "needs": needs if action is not None and not finished and not not_required else "",
         "not_required": not_required,
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
-        "can_tick": operator and not item.check_name and not item.done and not item.skipped and not finished,
+        "can_tick": operator
+        and not item.check_name
+        and not group
+        and not item.done
+        and not item.skipped
+        and not finished,
+        "group": group and not item.done,
         "can_skip": operator
         and item.phase == "post_incident"
         and not item.done

@@ -10,6 +10,7 @@ from django.utils import timezone
 from incidents import errors
 from incidents.models import ChecklistItem, Notification, Postmortem
 from incidents.services.checklist import (
+    checklist_item_mark_done,
     checklist_item_run_action,
     checklist_item_skip,
     incident_evaluate_checks,
@@ -297,3 +298,18 @@ def test_evidence_of_automatic_work_names_its_actor_once():
     row = AuditEvent(actor="system:token-refresh", actor_type="system", action="integration.refresh_token")
     text = str(Evidence(row.actor, how(row), timezone.now(), "Refresh token"))
     assert text.startswith("Refresh token by system:token-refresh (automatic) at ")
+
+
+def test_a_group_step_is_done_by_its_sub_steps_and_cannot_be_ticked_by_hand(operator, client):
+    # Seen in the demo: "Sync resumes" (a group of live checks, all failing) offered "Mark done".
+    incident, _ = _open("hubspot", "RB-09")
+    group = incident.checklist.get(text="Sync resumes")
+    with pytest.raises(errors.ServiceError):
+        checklist_item_mark_done(incident=incident, item=group, actor=operator)
+    group.refresh_from_db()
+    assert not group.done
+    client.force_login(operator)
+    page = client.get(f"/admin/incidents/incident/{incident.pk}/tracker/").content.decode()
+    row = page[page.index(">Sync resumes<") :]
+    row = row[: row.index("</tr>")]
+    assert "Mark done" not in row and "done when its sub-steps are" in row
