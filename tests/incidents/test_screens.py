@@ -196,3 +196,47 @@ def test_the_runbook_page_numbers_steps_as_the_runbook_does(client, operator):
     # Triage 1-5, containment 1-5, recovery 1-5, verification 1-4, postmortem questions 1-4; bullets unnumbered.
     assert printed == [str(i) for i in [*range(1, 6), *range(1, 6), *range(1, 6), *range(1, 5), *range(1, 5)]]
     assert "(console step, not in the runbook)" in page
+
+
+def _postmortem_state(page: str) -> str:
+    return re.sub(r"<[^>]+>", "", re.search(r'<p id="postmortem-state">(.*?)</p>', page, re.S).group(1))
+
+
+def _close(incident):
+    now = timezone.now()
+    Incident.objects.filter(pk=incident.pk).update(status="closed", resolved_at=now, closed_at=now)
+
+
+def test_a_closed_incident_with_a_complete_postmortem_asks_for_no_more_work(client, operator):
+    incident, _ = _incident()
+    Incident.objects.filter(pk=incident.pk).update(severity="SEV-2")
+    postmortem_save(
+        incident=incident,
+        actor=operator,
+        data={
+            "root_cause": "HubSpot returned 503 for an hour.",
+            "fallback_effective": "Polling kept the changes flowing.",
+            "reconciliation_completeness": "Every changed record was reconciled.",
+            "communication_timeliness": "Tenants were told within ten minutes.",
+        },
+    )
+    _close(incident)
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    state = _postmortem_state(page)
+    assert "Complete, by operator" in state and "Read the postmortem" in state
+    for asking in ("Write the postmortem", "Continue the postmortem", "edit", "Required"):
+        assert asking not in state, (asking, state)
+    # A tenant notice now would promise a next update that never comes.
+    assert 'value="Notify affected tenants"' not in page
+    pm = client.get(reverse("admin:incidents_incident_postmortem", args=[incident.pk])).content.decode()
+    assert "Required before closing" not in pm and "closed" in pm
+
+
+def test_a_closed_incident_that_needed_no_postmortem_does_not_ask_for_one(client, operator):
+    incident, _ = _incident()
+    Incident.objects.filter(pk=incident.pk).update(severity="SEV-3")
+    _close(incident)
+    client.force_login(operator)
+    state = _postmortem_state(_tracker(client, incident))
+    assert "Not required" in state and "Write the postmortem" not in state, state
