@@ -360,3 +360,141 @@ def test_rb03_rate_limit_exhaustion_from_fault_to_closed(
     w.move("closed")
     assert w.status() == "closed"
     w.shot("closed")
+
+
+def _cli(name, *args) -> str:
+    out = StringIO()
+    call_command(name, *args, stdout=out)
+    return out.getvalue()
+
+
+def _reauthorize_in_admin(w, integration):
+    """An Integrations admin opens the integration, presses Re-authorize and grants access at the provider."""
+    w.page.goto(f"{w.url}/admin/integrations/integration/{integration.pk}/change/")
+    assert w.page.inner_text(".field-status_badge .lo-badge") == "Needs re-auth"
+    w.page.click("#lo-reauthorize")
+    w.page.wait_for_selector("text=Grant access")
+    assert w.page.input_value("#account") == integration.tenant.slug
+    w.page.click("button.grant")
+    w.page.wait_for_selector(f"text=Re-authorized {integration.tenant.name}")
+    assert w.page.inner_text(".field-status_badge .lo-badge") == "Connected"
+
+
+def test_rb02_oauth_token_expiry_from_fault_to_closed(live_server, page, sandbox, artifacts_dir):
+    factories.user("operator", group=factories.OPERATOR)
+    factories.user("integrations-admin", group=factories.ADMIN)
+    _, raw = factories.api_token(scope="admin", name="runbook-curl")
+    integrations = _tenants_at(sandbox, "hubspot")
+    t0, t1 = integrations
+    w = Walk(page, live_server, artifacts_dir, "rb02")
+
+    # Fault: HubSpot expires every access token and revokes the refresh tokens; the next syncs get 401s and the
+    # engine marks both integrations needs_reauth. Detection is the beat's command.
+    sandbox.control("hubspot", expire_tokens=True, revoke_refresh_tokens=True)
+    _traffic(integrations, n=1)
+    assert set(Integration.objects.values_list("status", flat=True)) == {"needs_reauth"}
+    call_command("detect_incidents", stdout=StringIO())
+    w.incident = Incident.objects.get(provider="hubspot", runbook="RB-02")
+    assert w.incident.severity == "SEV-3"
+
+    # 1. The operator becomes the commander (tracker button); the tracker says who can re-authorize.
+    w.login("operator")
+    w.tracker()
+    w.page.click("input[name=acknowledge]")
+    w.page.wait_for_selector("#tracker")
+    assert w.status() == "acknowledged"
+    w.box(done=False, evidence="needs_reauth 2", check_name="status_report")
+    w.box(done=False, evidence="2 need re-authorization", check_name="token_report")
+    w.box(done=False, action="reconnect")
+    hints = w.page.locator("#affected-tenants .lo-reauth-hint")
+    assert hints.count() == 2 and "needs an Integrations admin" in hints.first.inner_text()
+    w.shot("acknowledged")
+
+    # 2. The runbook's curl lines: the status says needs_reauth; the forced refresh fails (the refresh token is
+    # gone too), and a refresh that failed ticks nothing.
+    status = w.api("GET", "/api/v1/integrations/hubspot/status", raw)
+    assert "needs_reauth" in str(status)
+    refreshed = w.api("POST", "/api/v1/integrations/hubspot/refresh", raw)
+    assert "needs_reauth" in str(refreshed)
+    w.tracker()
+    w.box(done=False, action="reconnect")
+    w.box(done=False, evidence="needs re-authorization: hubspot-t0, hubspot-t1", check_name="no_needs_reauth")
+    w.shot("refresh-failed-through-api")
+
+    # 3. The tracker's Reconnect says the same in words that match: failed, not "already so".
+    w.run("Reconnect", action="reconnect")
+    message = w.page.locator(".messagelist").inner_text()
+    assert "0 of 2 reconnected, 2 failed" in message and "already so" not in message
+    w.box(done=False, action="reconnect")
+    w.shot("reconnect-failed")
+
+    # 4. The command's dry run names both as needing re-authorization, and changes nothing.
+    out = _cli("refresh_tokens", "--provider", "hubspot", "--dry-run")
+    assert out.count("needs re-authorization") == 2 and "nothing changed" in out
+    w.move("recovering")
+    w.box(done=False, action="reconnect")
+    w.shot("recovering")
+
+    # 5. An Integrations admin re-authorizes tenant 0 in the admin (the provider's consent page): the
+    # re-authorize step is done by them, from the admin; tenant 1 still needs it.
+    w.login("integrations-admin")
+    _reauthorize_in_admin(w, t0)
+    w.shot("reauthorized-in-admin")
+    w.tracker()
+    w.box(done=True, evidence="by integrations-admin (admin)", action="reconnect")
+    w.box(done=False, evidence="needs re-authorization: hubspot-t1", check_name="no_needs_reauth")
+    w.shot("one-reauthorized")
+
+    # 6. ... and tenant 1. No integration needs re-authorization any more.
+    _reauthorize_in_admin(w, t1)
+    w.tracker()
+    w.box(done=True, evidence="none needs re-authorization", check_name="no_needs_reauth")
+    w.shot("both-reauthorized")
+
+    # 7. Sync resumes: new records go out through the sync command.
+    for integration in integrations:
+        local_records(integration, 2)
+    out = _cli("sync", "--provider", "hubspot", "--wait")
+    assert out.count("pushed=2") == 2, out
+    w.login("operator")
+    w.move("verifying")
+    w.tracker()
+    for check in ("token_refreshed", "test_call_ok", "sync_success"):
+        w.box(done=True, evidence="check passed at", check_name=check)
+    assert "2 of 2 refreshed" in w.row(check_name="token_refreshed").inner_text()
+    w.shot("verified")
+
+    # 8. Resolve without override.
+    w.move("resolved")
+    assert w.status() == "resolved"
+    w.shot("resolved")
+
+    # 9. Post-incident. Rotation needs an Integrations admin: the operator sees it disabled, saying so. The admin
+    # runs the runbook's command; its box is done, "(command)".
+    rotate = w.row(action="rotate_credentials")
+    assert rotate.locator("a.lo-run").count() == 0
+    assert "needs Integrations admin" in rotate.inner_text()
+    out = _cli("rotate_credentials", "--provider", "hubspot", "--store-in-vault")
+    assert "refreshed 2" in out, out
+    w.tracker()
+    w.box(done=True, evidence="(command)", action="rotate_credentials")
+    w.shot("rotated-by-command")
+
+    # 10. The TTL review is a person's: skipped with a reason. Proactive refresh: the operator marks it done.
+    ttl = w.incident.checklist.get(phase="post_incident", check_name="token_report")
+    w.page.fill(f"#item-{ttl.pk} input[name=reason]", "TTL is HubSpot's: 30 minutes, not ours to set.")
+    w.page.locator(f"#item-{ttl.pk} input.lo-skip-button").click()
+    w.page.wait_for_selector("#tracker")
+    assert w.row(pk=ttl.pk).get_attribute("data-skipped") == "yes"
+    proactive = w.incident.checklist.get(phase="post_incident", action="", check_name="")
+    w.page.locator(f"#item-{proactive.pk} input.lo-tick").click()
+    w.page.wait_for_selector("#tracker")
+    w.box(done=True, evidence="marked done by operator (tracker)", pk=proactive.pk)
+    w.shot("post-incident")
+
+    # 11. Closed. A SEV-3 resolved within 2 hours needs no postmortem, and the closed page does not ask for one.
+    w.move("closed")
+    assert w.status() == "closed"
+    state = w.page.locator("#postmortem-state").inner_text()
+    assert "Not required" in state and "Write the postmortem" not in state
+    w.shot("closed")
