@@ -34,7 +34,8 @@ def changed(details: dict) -> bool:
     if "changed" in details:
         return bool(details["changed"])
     if "outcome" in details:
-        return details["outcome"] in ("refreshed", "connected")
+        # A refresh or test call that worked, a consent granted at the provider, a new API key that works.
+        return details["outcome"] in ("refreshed", "connected", "authorized", "updated")
     if "ok" in details:
         return bool(details["ok"])
     counts = [v for k, v in details.items() if k.startswith("n_") and k != "n_failed"]

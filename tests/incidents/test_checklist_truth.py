@@ -256,3 +256,47 @@ def test_clear_stale_defects_from_the_tracker_leaves_older_defects_alone(operato
     )
     old.refresh_from_db(), new.refresh_from_db()
     assert (old.status, new.status) == ("OPEN", "RESOLVED")
+
+
+# ------------------------------------------------------------------------------------------ RB-02's own fixes
+
+
+def _rb02_at_sandbox(sandbox, provider):
+    from tests.support.sync import connect
+
+    tenant = factories.tenant(slug=f"{provider}-acme", name="Acme")
+    integration = connect(sandbox, provider, tenant)
+    sandbox.control(provider, expire_tokens=True, revoke_refresh_tokens=True)
+    services.integration_reconnect(integration=integration, actor=System("token-refresh"))
+    incident = incident_open(
+        provider=provider,
+        runbook="RB-02",
+        actor=System("detection"),
+        tenants=[tenant],
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert not _item(incident, action="reconnect").done  # the failed refresh is no evidence
+    return incident, integration
+
+
+@pytest.mark.urls("tests.integrations.credential_test_urls")
+def test_reauthorizing_at_the_consent_page_ticks_the_reauthorize_step(client, sandbox):
+    from tests.integrations.test_credentials import consent, local, start
+
+    incident, integration = _rb02_at_sandbox(sandbox, "hubspot")
+    assert Integration.objects.get(pk=integration.pk).status == "needs_reauth"
+    client.force_login(factories.user("credadmin", group=factories.ADMIN))
+    assert client.get(local(consent(start(client, integration)))).status_code == 302
+    assert Integration.objects.get(pk=integration.pk).status == "connected"
+    item = _item(incident, action="reconnect")
+    assert item.done and item.done_by == "credadmin", item.done_evidence
+    assert "Re-authorize: consent granted by credadmin (admin)" in item.done_evidence
+
+
+def test_a_new_api_key_that_works_ticks_the_step(sandbox):
+    incident, integration = _rb02_at_sandbox(sandbox, "greenhouse")
+    fresh = sandbox.credentials("greenhouse", integration.tenant.slug)["api_key"]
+    admin = factories.user("credadmin", group=factories.ADMIN)
+    services.integration_update_api_key(integration=integration, actor=admin, api_key=fresh)
+    item = _item(incident, action="reconnect")
+    assert item.done and "by credadmin" in item.done_evidence, item.done_evidence
