@@ -123,8 +123,15 @@ def window(incident) -> tuple[datetime, datetime]:
     return min(incident_start(incident), incident.opened_at), incident_end(incident)
 
 
+def evidence_window(incident) -> tuple[datetime, datetime]:
+    """Where work counts: from the incident's start until it is closed. Post-incident work is done after the
+    resolution by its nature (a resolved incident evaluates only its post-incident steps)."""
+    start, _ = window(incident)
+    return start, incident.closed_at or timezone.now()
+
+
 def _rows(incident, actions, *, incident_scoped: bool):
-    start, end = window(incident)
+    start, end = evidence_window(incident)
     qs = AuditEvent.objects.filter(
         provider=incident.provider, action__in=list(actions), created_at__gte=start, created_at__lte=end
     )

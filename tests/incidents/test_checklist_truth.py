@@ -300,3 +300,20 @@ def test_a_new_api_key_that_works_ticks_the_step(sandbox):
     services.integration_update_api_key(integration=integration, actor=admin, api_key=fresh)
     item = _item(incident, action="reconnect")
     assert item.done and "by credadmin" in item.done_evidence, item.done_evidence
+
+
+def test_post_incident_work_done_after_resolving_ticks_its_step(sandbox):
+    """Post-incident work happens after resolution by its nature: it counts until the incident is closed."""
+    from integrations.management.cli import cli_actor
+
+    incident, integration = _rb02_at_sandbox(sandbox, "hubspot")
+    Integration.objects.filter(pk=integration.pk).update(
+        credentials=sandbox.credentials("hubspot", integration.tenant.slug)  # re-authorized
+    )
+    incident.__class__.objects.filter(pk=incident.pk).update(status="resolved", resolved_at=timezone.now())
+    result = services.credentials_rotate(
+        provider="hubspot", actor=cli_actor({}), store_in_vault=True, source="rotate_credentials"
+    )
+    assert result.details["n_refreshed"] == 1
+    item = _item(incident, action="rotate_credentials")
+    assert item.done and "(command)" in item.done_evidence, item.done_evidence
