@@ -499,3 +499,107 @@ def test_rb02_oauth_token_expiry_from_fault_to_closed(live_server, page, sandbox
     state = w.page.locator("#postmortem-state").inner_text()
     assert "Not required" in state and "Write the postmortem" not in state
     w.shot("closed")
+
+
+def _admin_action(w, changelist, pks, action, verb):
+    """An admin action on selected rows of a changelist, through its confirmation page."""
+    w.page.goto(f"{w.url}/admin/integrations/{changelist}/")
+    for pk in pks:
+        w.page.check(f"input[name=_selected_action][value='{pk}']")
+    w.page.select_option("select[name=action]", action)
+    w.page.click("button[name=index]")
+    w.page.wait_for_selector(".lo-confirm")
+    w.page.click(f"input[type=submit][value^='Yes, {verb.lower()}']")
+
+
+def test_rb04_validation_errors_from_fault_to_closed(live_server, page, sandbox, artifacts_dir):
+    from integrations.models import Record
+
+    factories.user("operator", group=factories.OPERATOR)
+    _, raw = factories.api_token(scope="admin", name="runbook-curl")
+    integrations = _tenants_at(sandbox, "greenhouse", synced=2)
+    t0, t1 = integrations
+    w = Walk(page, live_server, artifacts_dir, "rb04")
+
+    # Fault: Greenhouse starts rejecting the email field (a schema change at the provider); new records fail
+    # validation, the ones already synced keep working. Detection is the beat's command.
+    sandbox.control("greenhouse", reject={"field": "email"})
+    _traffic(integrations, n=3)
+    assert Record.objects.filter(crm_sync_status="FAILED").count() == 6
+    call_command("detect_incidents", stdout=StringIO())
+    w.incident = Incident.objects.get(provider="greenhouse", runbook="RB-04")
+    assert w.incident.dominant_category == "validation"
+
+    # 1. The operator becomes the commander; the failure summary names the field.
+    w.login("operator")
+    w.tracker()
+    w.page.click("input[name=acknowledge]")
+    w.page.wait_for_selector("#tracker")
+    w.box(done=False, evidence="validation/email 6", phase="detection", check_name="failure_summary")
+    w.box(done=False, action="retry_failed")
+    w.box(done=False, check_name="no_unsynced_records")
+    w.shot("acknowledged")
+
+    # 2. The runbook's curl lines: failed sync logs, the failure summary, one failed record's details.
+    logs = w.api("GET", "/api/v1/integrations/greenhouse/sync-logs?status=FAILED", raw)
+    rows = logs.get("results") or logs.get("sync_logs") or logs.get("items") or []
+    assert len(rows) == 6, logs
+    summary = w.api("GET", "/api/v1/integrations/greenhouse/failures", raw)
+    assert "email" in str(summary) and "validation" in str(summary)
+    one = w.api("GET", f"/api/v1/integrations/greenhouse/sync-logs/{rows[0]['id']}", raw)
+    assert "email" in str(one)
+
+    # 3. The pattern is a field validation error: the operator ticks the step (a person's judgement).
+    fix = w.incident.checklist.get(text__startswith="Field validation errors")
+    w.page.locator(f"#item-{fix.pk} input.lo-tick").click()
+    w.page.wait_for_selector("#tracker")
+    w.box(done=True, evidence="marked done by operator (tracker)", pk=fix.pk)
+    w.move("contained")
+    w.shot("pattern-identified")
+
+    # 4. The data format is fixed at the provider. An admin action retries tenant 0's failed logs from the sync
+    # log list: the retry box is done, from the admin; half the records are still failed.
+    sandbox.control("greenhouse", reject=None)
+    w.move("recovering")
+    failed0 = SyncLog.objects.filter(integration=t0, status="FAILED").values_list("pk", flat=True)
+    _admin_action(w, "synclog", failed0, "retry_failed_logs", "Retry failed syncs")
+    assert Record.objects.filter(crm_sync_status="FAILED").count() == 3
+    w.tracker()
+    w.box(done=True, evidence="by operator (admin)", action="retry_failed")
+    w.box(done=False, evidence="3 still failed", check_name="retry_succeeded")
+    w.shot("retried-in-admin")
+
+    # 5. The runbook's curl retries the rest.
+    body = w.api("POST", "/api/v1/integrations/greenhouse/retry-failed", raw)
+    assert body["queued"] == 3, body
+    assert Record.objects.filter(crm_sync_status="FAILED").count() == 0
+    w.tracker()
+    w.box(done=True, evidence="6 previously failed pushes succeeded on retry", check_name="retry_succeeded")
+    w.shot("retried-through-api")
+
+    # 6. The runbook's verify_sync command: local and Greenhouse agree.
+    out = _cli("verify_sync", "--provider", "greenhouse", "--sample-size", "20")
+    assert "0 mismatches" in out, out
+    w.move("verifying")
+    w.tracker()
+    for item in ChecklistItem.objects.filter(incident=w.incident, phase="verification"):
+        w.box(done=True, evidence="check passed at", pk=item.pk)
+    assert "no mismatch" in w.row(phase="verification", check_name="verify_sync_clean").inner_text()
+    w.shot("verified")
+
+    # 7. Resolve. Post-incident: the review of other integrations shows its evidence but is a person's call;
+    # one item is done by the operator, the others are skipped with a reason.
+    w.move("resolved")
+    assert w.status() == "resolved"
+    w.tracker()
+    w.box(done=False, evidence="validation failures elsewhere: none", check_name="similar_failures_elsewhere")
+    logic = w.incident.checklist.get(text="Update validation logic if needed")
+    w.page.locator(f"#item-{logic.pk} input.lo-tick").click()
+    w.page.wait_for_selector("#tracker")
+    w.box(done=True, evidence="marked done by operator (tracker)", pk=logic.pk)
+    _skip_open_post_incident_items(w, "No mapping changed; no other provider fails on email.")
+    w.shot("post-incident")
+
+    w.move("closed")
+    assert w.status() == "closed"
+    w.shot("closed")
