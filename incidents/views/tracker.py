@@ -4,6 +4,7 @@ GET pages need the view right; every POST needs `incidents.operate_incident` and
 request with a message (or 403 for a viewer), never a 500, and changes nothing.
 """
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -24,6 +25,7 @@ from incidents.selectors import (
     METRICS,
     affected_integrations,
     durations,
+    failed_records_by_tenant,
     format_duration,
     tenants_with_state,
     timeline,
@@ -123,6 +125,7 @@ def tracker(modeladmin, request, pk):
                 }
             )
     entries, left_off = timeline(incident)
+    failed_now = failed_records_by_tenant(incident)
     postmortem = Postmortem.objects.filter(incident=incident).first()
     why = postmortem_requirement(incident)
     d = durations(incident)
@@ -135,7 +138,9 @@ def tracker(modeladmin, request, pk):
         status_badge=badge(incident.status, incident.get_status_display()),
         can_operate=operator,
         transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
-        tenants=[_tenant_row(t, incident, request.user) for t in tenants_with_state(incident)],
+        tenants=[
+            _tenant_row(t, incident, request.user, failed_now) for t in tenants_with_state(incident)
+        ],
         links=incident_links(incident),
         phases=phases,
         timeline=entries,
@@ -146,8 +151,17 @@ def tracker(modeladmin, request, pk):
         note_form=NoteForm(),
         durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
         impact=incident.impact or {},
+        impact_at=_parsed(incident.impact or {}),
     )
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
+
+
+def _parsed(impact: dict):
+    """When detection measured the impact, as a time the template formats like every other one."""
+    try:
+        return datetime.fromisoformat(impact["measured_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def needs_role(action, user) -> str:
@@ -179,8 +193,8 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
     }
 
 
-def _tenant_row(tenant, incident, user=None) -> dict:
-    failed = ((incident.impact or {}).get("failed_records_by_tenant") or {}).get(tenant.slug, 0)
+def _tenant_row(tenant, incident, user=None, failed_now=None) -> dict:
+    failed = (failed_now or {}).get(tenant.pk, 0)
     admin = user is not None and user.has_perm(MANAGE_CREDENTIALS)
     return {
         "tenant": tenant,

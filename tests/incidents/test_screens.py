@@ -227,6 +227,7 @@ def test_a_closed_incident_with_a_complete_postmortem_asks_for_no_more_work(clie
     assert "Complete, by operator" in state and "Read the postmortem" in state
     for asking in ("Write the postmortem", "Continue the postmortem", "edit", "Required"):
         assert asking not in state, (asking, state)
+    assert 'data-status="closed"' in page and 'lo-off" data-status="closed"' not in page  # not struck out
     # A tenant notice now would promise a next update that never comes.
     assert 'value="Notify affected tenants"' not in page
     pm = client.get(reverse("admin:incidents_incident_postmortem", args=[incident.pk])).content.decode()
@@ -240,3 +241,29 @@ def test_a_closed_incident_that_needed_no_postmortem_does_not_ask_for_one(client
     client.force_login(operator)
     state = _postmortem_state(_tracker(client, incident))
     assert "Not required" in state and "Write the postmortem" not in state, state
+
+
+def test_the_tenant_table_counts_failed_records_now_not_at_detection(client, operator):
+    from integrations.models import Record
+
+    incident, integrations = _incident()
+    # Detection's snapshot said 3; one record is still failed now, the others were retried.
+    Incident.objects.filter(pk=incident.pk).update(
+        impact={
+            "measured_at": "2026-12-02T04:10:51.552361+00:00",
+            "errors": 6,
+            "attempts": 14,
+            "by_category": {"validation": 6},
+            "failed_records_by_tenant": {"t0": 3},
+        }
+    )
+    factories.record(tenant=integrations[0].tenant, kind="contact").__class__.objects.update(
+        crm_sync_status="FAILED"
+    )
+    assert Record.objects.filter(crm_sync_status="FAILED").count() == 1
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    cells = re.findall(r'<td class="lo-failed-records">(\d+)</td>', page)
+    assert cells == ["1", "0"], cells
+    # The impact's time in the one format, not a raw ISO string.
+    assert "2026-12-02T04:10:51" not in page and "Impact at 2026-12-02 04:10:51 UTC" in page
