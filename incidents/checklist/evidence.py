@@ -114,7 +114,13 @@ def how(row: AuditEvent) -> str:
     if row.actor_type == ActorType.USER:
         source = str(details.get("source") or "")
         return "tracker" if details.get("incident") or source.startswith("INC-") else "admin"
-    if row.actor == "system:cli" or details.get("source") in ("rotate_credentials", "refresh_tokens"):
+    # Commands act as "system:cli:<os user>" (or "... as <console user>", integrations.management.cli).
+    if (
+        row.actor == "system:cli"
+        or row.actor.startswith("system:cli:")
+        or details.get("command")
+        or details.get("source") in ("rotate_credentials", "refresh_tokens")
+    ):
         return "command"
     return f"automatic ({row.actor})"
 

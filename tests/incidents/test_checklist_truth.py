@@ -70,6 +70,24 @@ def test_a_command_queuing_webhook_retries_ticks_its_step(operator):
     assert item.done and "(command)" in item.done_evidence
 
 
+@pytest.mark.parametrize("actor", ["", "operator"])
+def test_the_real_command_is_named_a_command_with_or_without_actor(operator, actor):
+    """Commands act as system:cli:<os user> (or '... as <console user>'): "(command)", not "automatic"."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    incident, integrations = _open("hubspot", "RB-09")
+    WebhookDelivery.objects.create(
+        integration=integrations[0], provider="hubspot", event_id="e1", status="FAILED"
+    )
+    args = ["queue_webhook_retries", "--provider", "hubspot"] + (["--actor", actor] if actor else [])
+    call_command(*args, stdout=StringIO())
+    item = _item(incident, action="queue_webhook_retries")
+    assert item.done and "(command)" in item.done_evidence, item.done_evidence
+    assert "automatic" not in item.done_evidence
+
+
 def test_an_action_that_changed_nothing_does_not_tick_its_step(operator):
     incident, _ = _open("hubspot", "RB-09")
     outcome = checklist_item_run_action(
