@@ -393,6 +393,22 @@ def escalate(incident, actor, params) -> ActionOutcome:
     return ActionOutcome(result.summary)
 
 
+@action(
+    "Escalate to backend on-call",
+    "SEV-2 only (no fallback, material impact): Backend on-call is paged as well as Integrations on-call "
+    "(RB-09 escalation path).",
+)
+def escalate_backend(incident, actor, params) -> ActionOutcome:
+    if "backend" not in communication.teams_for(incident.severity):
+        return ActionOutcome(
+            f"Not needed: INC-{incident.pk} is {incident.severity} (fallback available); Backend on-call is "
+            "paged at SEV-2.",
+            ok=False,
+        )
+    result = communication.incident_escalate(incident=incident, actor=actor)
+    return ActionOutcome(result.summary)
+
+
 # ------------------------------------------------------------------------------------------ communication
 
 

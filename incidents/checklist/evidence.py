@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from incidents.models import Notification, NotificationStatus
 from incidents.selectors import incident_end, incident_start
-from incidents.services.communication import teams_for
 from integrations.models import ActorType, AuditAction, AuditEvent
 
 TRACKER_LAG = timedelta(minutes=2)
@@ -92,6 +91,9 @@ PROOFS: dict[str, Proof] = {
 }
 # Actions whose step is proven by a check of their effect instead ("none left disabled"), or by escalation_sent.
 BY_CHECK = ("enable_integration", "resume_paused", "restore_normal_mode")
+# Escalation steps, each done when its own team's page was sent: RB-09's "SEV-3: Integrations on-call" and
+# "SEV-2: + Backend on-call" (a SEV-3 incident's page to Integrations on-call does not do the SEV-2 step).
+ESCALATIONS = {"escalate": "integrations", "escalate_backend": "backend"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def how(row: AuditEvent) -> str:
         or details.get("source") in ("rotate_credentials", "refresh_tokens")
     ):
         return "command"
-    return f"automatic ({row.actor})"
+    return "automatic"  # the actor (system:detection, system:beat ...) is named beside it
 
 
 def window(incident) -> tuple[datetime, datetime]:
@@ -158,10 +160,11 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
     """Evidence for each of the actions (two queries however many): {action name: Evidence} for those proven."""
     names = set(action_names)
     out: dict[str, Evidence] = {}
-    if "escalate" in names:
-        found = escalation_sent(incident)
-        if found:
-            out["escalate"] = found
+    for name, team in ESCALATIONS.items():
+        if name in names:
+            found = escalation_sent(incident, team)
+            if found:
+                out[name] = found
     proofs = {n: PROOFS[n] for n in names if n in PROOFS}
     # The tracker's own runs: an `incident.action` row follows the service's rows within moments; a user's row
     # it follows was done from the tracker, not the admin (some services do not know the incident).
@@ -199,23 +202,25 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
     return out
 
 
-def escalation_sent(incident) -> Evidence | None:
-    """The escalation is done when every on-call team this severity calls for has its page SENT (the outbox row),
-    not merely queued: a mail server that is down leaves the step open."""
-    rows = list(
-        _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
+def escalation_sent(incident, team: str = "integrations") -> Evidence | None:
+    """The escalation step is done when its team's page is SENT (the outbox row), not merely queued: a mail
+    server that is down leaves the step open."""
+    rows = [
+        r
+        for r in _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
             "created_at", "id"
         )
-    )
-    rows = [r for r in rows if (r.details or {}).get("severity") == incident.severity]
+        if (r.details or {}).get("team") == team
+    ]
     sent = dict(
         Notification.objects.filter(
             pk__in=[(r.details or {}).get("notification") for r in rows], status=NotificationStatus.SENT
         ).values_list("pk", "sent_at")
     )
-    told = {(r.details or {}).get("team") for r in rows if (r.details or {}).get("notification") in sent}
-    if not rows or not set(teams_for(incident.severity)) <= told:
+    done = [r for r in rows if (r.details or {}).get("notification") in sent]
+    if not done:
         return None
-    last = rows[-1]
-    at = max(sent.values())
-    return Evidence(last.actor, how(last), at, f"On-call notified ({', '.join(sorted(told))}): sent")
+    first = done[0]
+    at = sent[(first.details or {}).get("notification")]
+    severity = (first.details or {}).get("severity") or incident.severity
+    return Evidence(first.actor, how(first), at, f"On-call notified ({team}, {severity}): sent")

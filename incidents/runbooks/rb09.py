@@ -111,7 +111,7 @@ RUNBOOK = Runbook(
             T,
             "Escalation: SEV-2 (no fallback, material impact): + Backend on-call",
             source="SEV-2 (no fallback, material impact): + Backend on-call",
-            action=actions.escalate,
+            action=actions.escalate_backend,
         ),
         # Containment
         Step(

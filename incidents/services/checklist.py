@@ -8,7 +8,7 @@ from django.utils import timezone
 from incidents import errors
 from incidents.checklist.actions import Action, ActionOutcome
 from incidents.checklist.checks import CheckResult, run
-from incidents.checklist.evidence import BY_CHECK, PROOFS, evidence_for
+from incidents.checklist.evidence import BY_CHECK, ESCALATIONS, PROOFS, evidence_for
 from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
 from incidents.runbooks import ACTIONS, CHECKS
 from incidents.services import timeline
@@ -145,7 +145,7 @@ def checklist_item_run_action(
 
 
 def _proven(action_name: str) -> bool:
-    return action_name in PROOFS or action_name in BY_CHECK or action_name == "escalate"
+    return action_name in PROOFS or action_name in BY_CHECK or action_name in ESCALATIONS
 
 
 def _jsonable(details: dict) -> dict:

@@ -119,6 +119,30 @@ def test_the_escalation_step_is_done_when_the_notification_was_sent(settings, op
     assert item.done and "On-call notified" in item.done_evidence and "sent" in item.done_evidence
 
 
+@pytest.mark.parametrize("severity", ["SEV-3", "SEV-2"])
+def test_each_escalation_step_is_done_only_by_its_own_page(settings, operator, severity):
+    """RB-09's 'SEV-2: + Backend on-call' is not done by the integrations on-call page of a SEV-3 incident."""
+    settings.ONCALL_INTEGRATIONS_EMAILS = ["oncall@example.com"]
+    settings.ONCALL_BACKEND_EMAILS = ["backend@example.com"]
+    incident, _ = _open("hubspot", "RB-09")
+    incident.__class__.objects.filter(pk=incident.pk).update(severity=severity)
+    incident.refresh_from_db()
+    incident_escalate(incident=incident, actor=System("detection"))
+    for row in Notification.objects.filter(incident=incident, channel="email"):
+        notification_send(notification_id=row.pk)
+    sev3 = _item(incident, text__startswith="Escalation: SEV-3")
+    sev2 = _item(incident, text__startswith="Escalation: SEV-2")
+    assert sev3.done and "integrations" in sev3.done_evidence
+    assert "automatic (system:detection)" not in sev3.done_evidence  # who is named once
+    if severity == "SEV-2":
+        assert sev2.done and "backend" in sev2.done_evidence
+    else:
+        assert not sev2.done, sev2.done_evidence
+        outcome = checklist_item_run_action(incident=incident, item=sev2, actor=operator)
+        assert not outcome.ok and "SEV-3" in outcome.summary
+        assert not _item(incident, text__startswith="Escalation: SEV-2").done
+
+
 # ------------------------------------------------------------------------------------------ 2. undo by effect
 
 
