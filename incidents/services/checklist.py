@@ -25,6 +25,10 @@ POST_INCIDENT_GATE = IncidentStatus.VERIFYING
 LIVE_UNTIL = IncidentStatus.RESOLVED
 # A resolved incident evaluates only its post-incident steps (the postmortem).
 RESOLVED_PHASE = "post_incident"
+# Recovery undoes containment on purpose (RB-09 recovery 5 restores normal mode): once the incident is recovering,
+# a containment check that fails is not news: the step keeps its record (as it was), never unticked or shown
+# failing. One that passes still ticks its step.
+CONTAINMENT_RECORD_FROM = IncidentStatus.RECOVERING
 
 
 def _reached(status: str, gate: str) -> bool:
@@ -214,6 +218,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
     proven = evidence_for(
         incident, {i.action for i in items if i.action and not i.check_name and not i.done and not i.skipped}
     )
+    containment_is_record = _reached(status, CONTAINMENT_RECORD_FROM)
     for item in items:
         if item.skipped:
             continue
@@ -224,6 +229,8 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                     run(check, incident) if check else CheckResult(None, f"unknown check '{item.check_name}'")
                 )
             result = results[item.check_name]
+            if item.phase == "containment" and containment_is_record and not result.passed:
+                continue  # recovery undid it on purpose: the record stays as it was
             was = item.check_result
             item.check_result, item.check_evidence, item.checked_at = (
                 result.label,

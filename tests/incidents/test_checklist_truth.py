@@ -224,6 +224,25 @@ def test_success_rate_is_not_restored_during_a_total_outage(operator):
     assert step.check_result == "fail"
 
 
+def test_containment_undone_by_recovery_stays_done_and_is_not_shown_failing(operator):
+    """RB-09 recovery 5 restores normal mode on purpose: "Switch to polling" was done, and still was."""
+    incident, integrations = _open("hubspot", "RB-09")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="polling")
+    polling = _item(incident, check_name="mode_polling")
+    assert polling.done
+    incident_advance(incident=incident, actor=operator, to="contained")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="webhook")
+    assert not _item(incident, check_name="mode_polling").done  # contained: still live, undone too early
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="polling")
+    incident_advance(incident=incident, actor=operator, to="recovering")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="webhook")
+    polling = _item(incident, check_name="mode_polling")
+    assert polling.done and polling.failing_since is None and polling.check_result == "pass"
+    assert not incident.events.filter(
+        kind="reopened", details__check="mode_polling", at__gt=polling.done_at
+    ).exists()
+
+
 # ------------------------------------------------------------------------------------------ 4. resolve and close
 
 
