@@ -718,6 +718,10 @@ def test_rb09_provider_outage_two_way_sync_from_fault_to_closed(live_server, pag
     w.box(done=True, evidence="0 open stale defects", action="clear_stale_defects")  # its check: the effect
     assert "defects.clear_stale" in w.page.locator("#timeline ~ table").inner_text()
     w.box(done=True, evidence="check passed at", check_name="normal_mode")
+    # Containment was undone on purpose: its steps keep their record, not unticked, not shown failing.
+    for check in ("mode_polling", "enrichment_deferred"):
+        row = w.box(done=True, evidence="check passed at", check_name=check)
+        assert "untick" not in row.inner_text() and "failing since" not in row.inner_text()
     w.shot("normal-mode")
 
     # 7. Verification: verify_sync by its command; while the outage's errors are inside 15 minutes, "no new
