@@ -224,7 +224,11 @@ def rate_limit_report(incident) -> CheckResult:
         SyncLog.objects.filter(provider=incident.provider, error_category="rate_limited"), since
     ).count()
     last = _last_headers(incident)
-    seen = f"last headers {last[0]}" if last else "no rate-limit headers seen"
+    if last:
+        headers = ", ".join(f"{k}: {v}" for k, v in sorted(last[0].items()))
+        seen = f"last headers ({timezone.localtime(last[1]):%H:%M:%S}): {headers}"
+    else:
+        seen = "no rate-limit headers seen"
     return CheckResult(None, f"{n429} rate-limited attempts in 15 min; {seen}")
 
 

@@ -378,3 +378,14 @@ def test_post_incident_work_done_after_resolving_ticks_its_step(sandbox):
     assert result.details["n_refreshed"] == 1
     item = _item(incident, action="rotate_credentials")
     assert item.done and "(command)" in item.done_evidence, item.done_evidence
+
+
+def test_rate_limit_evidence_lists_the_headers_in_words_not_a_python_dict(operator):
+    incident, integrations = _open("hubspot", "RB-03")
+    factories.sync_log(
+        integration=integrations[0],
+        rate_limit_headers={"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "97"},
+    )
+    evidence = _item(incident, check_name="rate_limit_report").check_evidence
+    assert "{" not in evidence and "'" not in evidence, evidence
+    assert "X-HubSpot-RateLimit-Max: 100, X-HubSpot-RateLimit-Remaining: 97" in evidence
