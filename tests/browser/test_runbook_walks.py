@@ -404,6 +404,10 @@ def test_rb02_oauth_token_expiry_from_fault_to_closed(live_server, page, sandbox
     w.box(done=False, evidence="needs_reauth 2", check_name="status_report")
     w.box(done=False, evidence="2 need re-authorization", check_name="token_report")
     w.box(done=False, action="reconnect")
+    # HubSpot uses OAuth: RB-02's API-key steps are not this incident's, and say so.
+    api_key_step = w.row(text__startswith="Verify API key is still valid")
+    assert api_key_step.get_attribute("data-skipped") == "yes"
+    assert "Not for HubSpot: a step for API-key providers" in api_key_step.inner_text()
     hints = w.page.locator("#affected-tenants .lo-reauth-hint")
     assert hints.count() == 2 and "needs an Integrations admin" in hints.first.inner_text()
     w.shot("acknowledged")

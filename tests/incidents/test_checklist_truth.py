@@ -336,7 +336,7 @@ def _rb02_at_sandbox(sandbox, provider):
         tenants=[tenant],
         started_at=timezone.now() - timedelta(minutes=5),
     )
-    assert not _item(incident, action="reconnect").done  # the failed refresh is no evidence
+    assert not _item(incident, action="reconnect", skipped=False).done  # the failed refresh is no evidence
     return incident, integration
 
 
@@ -359,7 +359,7 @@ def test_a_new_api_key_that_works_ticks_the_step(sandbox):
     fresh = sandbox.credentials("greenhouse", integration.tenant.slug)["api_key"]
     admin = factories.user("credadmin", group=factories.ADMIN)
     services.integration_update_api_key(integration=integration, actor=admin, api_key=fresh)
-    item = _item(incident, action="reconnect")
+    item = _item(incident, action="reconnect", skipped=False)  # "Verify API key is still valid"
     assert item.done and "by credadmin" in item.done_evidence, item.done_evidence
 
 
@@ -389,3 +389,22 @@ def test_rate_limit_evidence_lists_the_headers_in_words_not_a_python_dict(operat
     evidence = _item(incident, check_name="rate_limit_report").check_evidence
     assert "{" not in evidence and "'" not in evidence, evidence
     assert "X-HubSpot-RateLimit-Max: 100, X-HubSpot-RateLimit-Remaining: 97" in evidence
+
+
+@pytest.mark.parametrize(
+    ("provider", "not_for", "kept"),
+    [
+        ("hubspot", ("For API key providers", "Verify API key", "Update credentials"), "Navigate to Settings"),
+        ("greenhouse", ("For providers with refresh tokens", "Navigate to Settings"), "Verify API key"),
+    ],
+)
+def test_rb02_steps_for_the_other_auth_type_are_not_this_incidents(provider, not_for, kept):
+    """RB-02 has steps for OAuth providers and steps for API-key ones: an OAuth consent must not tick "Verify API
+    key is still valid", and a HubSpot incident does not leave the API-key steps open."""
+    incident, _ = _open(provider, "RB-02")
+    for text in not_for:
+        item = incident.checklist.get(text__startswith=text)
+        assert item.skipped and not item.done, text
+        assert item.skip_reason.startswith(f"Not for {item.incident.get_provider_display()}"), item.skip_reason
+    item = incident.checklist.get(text__startswith=kept)
+    assert not item.skipped
