@@ -138,9 +138,7 @@ def tracker(modeladmin, request, pk):
         status_badge=badge(incident.status, incident.get_status_display()),
         can_operate=operator,
         transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
-        tenants=[
-            _tenant_row(t, incident, request.user, failed_now) for t in tenants_with_state(incident)
-        ],
+        tenants=[_tenant_row(t, incident, request.user, failed_now) for t in tenants_with_state(incident)],
         links=incident_links(incident),
         phases=phases,
         timeline=entries,

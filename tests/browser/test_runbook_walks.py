@@ -649,7 +649,11 @@ def test_rb09_provider_outage_two_way_sync_from_fault_to_closed(live_server, pag
     w.tracker()
     w.page.click("input[name=acknowledge]")
     w.page.wait_for_selector("#tracker")
-    w.box(done=True, evidence="On-call notified (integrations, SEV-3): sent", text__startswith="Escalation: SEV-3")
+    w.box(
+        done=True,
+        evidence="On-call notified (integrations, SEV-3): sent",
+        text__startswith="Escalation: SEV-3",
+    )
     w.box(done=False, text__startswith="Escalation: SEV-2")
     w.box(done=False, action="switch_to_polling")
     w.shot("acknowledged")

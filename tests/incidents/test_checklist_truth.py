@@ -394,7 +394,11 @@ def test_rate_limit_evidence_lists_the_headers_in_words_not_a_python_dict(operat
 @pytest.mark.parametrize(
     ("provider", "not_for", "kept"),
     [
-        ("hubspot", ("For API key providers", "Verify API key", "Update credentials"), "Navigate to Settings"),
+        (
+            "hubspot",
+            ("For API key providers", "Verify API key", "Update credentials"),
+            "Navigate to Settings",
+        ),
         ("greenhouse", ("For providers with refresh tokens", "Navigate to Settings"), "Verify API key"),
     ],
 )
@@ -405,6 +409,8 @@ def test_rb02_steps_for_the_other_auth_type_are_not_this_incidents(provider, not
     for text in not_for:
         item = incident.checklist.get(text__startswith=text)
         assert item.skipped and not item.done, text
-        assert item.skip_reason.startswith(f"Not for {item.incident.get_provider_display()}"), item.skip_reason
+        assert item.skip_reason.startswith(f"Not for {item.incident.get_provider_display()}"), (
+            item.skip_reason
+        )
     item = incident.checklist.get(text__startswith=kept)
     assert not item.skipped
