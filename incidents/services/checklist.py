@@ -258,7 +258,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                 completed.append(item)
     # A group item (no check, no action) is done when all its sub-steps are.
     for i, item in enumerate(items):
-        if item.check_name or item.action or item.done:
+        if item.check_name or item.action or item.done or item.skipped:
             continue
         children = []
         for child in items[i + 1 :]:

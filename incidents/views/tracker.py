@@ -179,7 +179,7 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
         "check_badge": check_badge(item.check_result) if item.check_name else "",
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
-        "can_run": operator and action is not None and not finished and not needs,
+        "can_run": operator and action is not None and not finished and not needs and not item.skipped,
         "needs": needs if action is not None and not finished else "",
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
         "can_tick": operator and not item.check_name and not item.done and not item.skipped and not finished,

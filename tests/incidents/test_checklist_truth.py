@@ -406,6 +406,7 @@ def test_rb02_steps_for_the_other_auth_type_are_not_this_incidents(provider, not
     """RB-02 has steps for OAuth providers and steps for API-key ones: an OAuth consent must not tick "Verify API
     key is still valid", and a HubSpot incident does not leave the API-key steps open."""
     incident, _ = _open(provider, "RB-02")
+    incident_evaluate_checks(incident=incident)  # a skipped group is not "done: all its sub-steps are done"
     for text in not_for:
         item = incident.checklist.get(text__startswith=text)
         assert item.skipped and not item.done, text
@@ -414,3 +415,12 @@ def test_rb02_steps_for_the_other_auth_type_are_not_this_incidents(provider, not
         )
     item = incident.checklist.get(text__startswith=kept)
     assert not item.skipped
+
+
+def test_sync_success_words_tell_a_test_call_from_a_sync(operator):
+    """'0 successful operations since 04:38:42; last success 04:38:54' read as a contradiction: the success was the
+    Reconnect's test call, not a sync."""
+    incident, integrations = _open("hubspot", "RB-02")
+    Integration.objects.update(last_success_at=timezone.now(), last_error_at=None)
+    evidence = _item(incident, check_name="sync_success").check_evidence
+    assert evidence.startswith("0 successful syncs since") and "last successful call" in evidence, evidence

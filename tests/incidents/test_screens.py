@@ -267,3 +267,13 @@ def test_the_tenant_table_counts_failed_records_now_not_at_detection(client, ope
     assert cells == ["1", "0"], cells
     # The impact's time in the one format, not a raw ISO string.
     assert "2026-12-02T04:10:51" not in page and "Impact at 2026-12-02 04:10:51 UTC" in page
+
+
+def test_a_skipped_step_offers_no_action_button(client, operator):
+    incident, _ = _incident(runbook="RB-02")
+    skipped = incident.checklist.get(text__startswith="Verify API key is still valid")  # HubSpot uses OAuth
+    assert skipped.skipped
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    row = re.search(rf'<tr id="item-{skipped.pk}".*?</tr>', page, re.S).group(0)
+    assert "lo-run" not in row and "Skipped: Not for HubSpot" in row
