@@ -565,6 +565,8 @@ def test_rb04_validation_errors_from_fault_to_closed(live_server, page, sandbox,
     w.move("recovering")
     failed0 = SyncLog.objects.filter(integration=t0, status="FAILED").values_list("pk", flat=True)
     _admin_action(w, "synclog", failed0, "retry_failed_logs", "Retry failed syncs")
+    w.page.wait_for_selector(".messagelist")
+    w.shot("admin-sync-logs-retried")
     assert Record.objects.filter(crm_sync_status="FAILED").count() == 3
     w.tracker()
     w.box(done=True, evidence="by operator (admin)", action="retry_failed")
@@ -719,6 +721,8 @@ def test_rb09_provider_outage_two_way_sync_from_fault_to_closed(live_server, pag
     stale = Defect.objects.filter(status="OPEN").values_list("pk", flat=True)
     assert len(stale) == 6
     _admin_action(w, "defect", stale, "clear_stale_defects", "Clear stale defects")
+    w.page.wait_for_selector(".messagelist")
+    w.shot("admin-defects-cleared")
     assert not Defect.objects.filter(status="OPEN").exists()
     w.tracker()
     w.run("Restore normal mode", action="restore_normal_mode")
