@@ -2,14 +2,14 @@
 
 A step with an action is done when an AuditEvent of one of the audit actions that action stands for (PROOFS)
 happened for the incident's provider (and, when the incident records affected tenants, for one of them or for
-the provider as a whole) inside the incident's window, and the event changed something. It does not matter
-whether the tracker, the admin, the JSON API or a command did it: every one of them writes the same audit row.
-The evidence names who did it, how (tracker, admin, API, command, automatic) and when.
+the provider as a whole) from the incident's start until it is closed (post-incident work comes after the
+resolution), and the event changed something. It does not matter whether the tracker, the admin, the JSON API or
+a command did it: every one of them writes the same audit row. The evidence names who did it, how (tracker,
+admin, API, command, automatic) and when.
 
-Escalation steps are done when the on-call notification was sent. Today the proof is the
-`incident.escalate_notify` audit row `incidents.services.communication.incident_escalate` writes when it hands
-the mail over. Once the notification outbox lands (issue 14), `escalation_sent` is the one function to rewire:
-read the outbox rows of this incident with status "sent" instead.
+Escalation steps are done when their team's on-call page was sent: the `incident.escalate_notify` audit rows
+`incidents.services.communication.incident_escalate` writes, whose outbox row (Notification) is SENT. RB-09's
+"SEV-3: Integrations on-call" step needs the integrations page, "SEV-2: + Backend on-call" the backend one.
 """
 
 from collections.abc import Callable
