@@ -3,12 +3,11 @@
 from datetime import timedelta
 from statistics import median
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from incidents.models import Incident, IncidentEvent
-from integrations.catalog import PROVIDERS
-from integrations.models import AuditAction, AuditEvent, CrmSyncStatus, Integration, Record
+from integrations.models import AuditAction, AuditEvent, Integration
 
 # Audit rows written by incident services mirror IncidentEvents: the timeline shows the event once.
 INCIDENT_AUDIT_PREFIX = "incident."
@@ -43,21 +42,6 @@ def tenants_with_state(incident: Incident) -> list:
                 to_attr="provider_integrations",
             )
         )
-    )
-
-
-def failed_records_by_tenant(incident: Incident) -> dict[int, int]:
-    """Records of the provider's kind left FAILED now, per affected tenant id (one query): the tracker's live
-    count, where detection's impact is a snapshot of when it opened."""
-    return dict(
-        Record.objects.filter(
-            tenant__in=incident.affected_tenants.all(),
-            kind=PROVIDERS[incident.provider].record_kind,
-            crm_sync_status=CrmSyncStatus.FAILED,
-        )
-        .values_list("tenant_id")
-        .annotate(n=Count("pk"))
-        .order_by()
     )
 
 

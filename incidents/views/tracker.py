@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -25,7 +26,6 @@ from incidents.selectors import (
     METRICS,
     affected_integrations,
     durations,
-    failed_records_by_tenant,
     format_duration,
     tenants_with_state,
     timeline,
@@ -125,7 +125,9 @@ def tracker(modeladmin, request, pk):
                 }
             )
     entries, left_off = timeline(incident)
-    failed_now = failed_records_by_tenant(incident)
+    # Per tenant, the same records as the "Records left failed or never created" link, counted now (detection's
+    # impact is a snapshot of when it opened).
+    failed_now = dict(unsynced_records(incident).values_list("tenant_id").annotate(n=Count("pk")).order_by())
     postmortem = Postmortem.objects.filter(incident=incident).first()
     why = postmortem_requirement(incident)
     d = durations(incident)

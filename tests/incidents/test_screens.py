@@ -261,10 +261,17 @@ def test_the_tenant_table_counts_failed_records_now_not_at_detection(client, ope
         crm_sync_status="FAILED"
     )
     assert Record.objects.filter(crm_sync_status="FAILED").count() == 1
+    # Tenant 1's record is waiting for a retry: never created at HubSpot (no remote id), not FAILED.
+    from integrations.models import RecordLink
+
+    waiting = factories.record(tenant=integrations[1].tenant, kind="contact")
+    RecordLink.objects.create(record=waiting, integration=integrations[1], remote_id="")
     client.force_login(operator)
     page = _tracker(client, incident)
     cells = re.findall(r'<td class="lo-failed-records">(\d+)</td>', page)
-    assert cells == ["1", "0"], cells
+    assert cells == ["1", "1"], cells
+    # The same records as the "left failed or never created" link counts: the two numbers agree.
+    assert "Records left failed or never created (2)" in page and "Records not synced" in page
     # The impact's time in the one format, not a raw ISO string.
     assert "2026-12-02T04:10:51" not in page and "Impact at 2026-12-02 04:10:51 UTC" in page
 
