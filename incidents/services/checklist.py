@@ -137,7 +137,7 @@ def checklist_item_run_action(
         )
         # An item with a check, or whose work writes evidence, completes from data, never from having run;
         # an action without either completes when its run succeeded.
-        if outcome.ok and not item.done and not item.check_name and not _proven(item.action):
+        if outcome.ok and not item.done and not item.check_name and not proven_from_data(item.action):
             ChecklistItem.objects.filter(pk=item.pk).update(
                 done=True,
                 done_by=actor_label(actor),
@@ -148,7 +148,8 @@ def checklist_item_run_action(
     return outcome
 
 
-def _proven(action_name: str) -> bool:
+def proven_from_data(action_name: str) -> bool:
+    """Whether the action's step completes from data (audit evidence, its effect's check, the page sent)."""
     return action_name in PROOFS or action_name in BY_CHECK or action_name in ESCALATIONS
 
 
@@ -165,7 +166,8 @@ def _jsonable(details: dict) -> dict:
 
 
 def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, actor: Actor) -> ChecklistItem:
-    """Tick an item a person did; items with a check complete only from data."""
+    """Tick an item a person did; items with a check, or with an action whose work the audit trail shows,
+    complete only from data."""
     item = _item(incident, item)
     try:
         timeline.require(actor)
@@ -176,6 +178,9 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
         raise errors.ServiceError(errors.ITEM_HAS_CHECK, code="has_check")
     if item.done:
         return item
+    if item.action and proven_from_data(item.action):
+        # The audit trail shows this step's work wherever it was done: a click is not that work.
+        raise errors.ServiceError(errors.ITEM_HAS_ACTION, code="has_action")
     with transaction.atomic():
         ChecklistItem.objects.filter(pk=item.pk).update(
             done=True,

@@ -36,6 +36,7 @@ from incidents.services.checklist import (
     checklist_item_run_action,
     checklist_item_skip,
     incident_evaluate_checks,
+    proven_from_data,
     refuse,
 )
 from incidents.services.communication import incident_notify_tenants, incident_post_note
@@ -184,7 +185,12 @@ def _item_row(item: ChecklistItem, operator: bool, incident: Incident, user=None
         "can_run": operator and action is not None and not finished and not needs and not item.skipped,
         "needs": needs if action is not None and not finished else "",
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
-        "can_tick": operator and not item.check_name and not item.done and not item.skipped and not finished,
+        "can_tick": operator
+        and not item.check_name
+        and not (item.action and proven_from_data(item.action))
+        and not item.done
+        and not item.skipped
+        and not finished,
         "can_skip": operator
         and item.phase == "post_incident"
         and not item.done

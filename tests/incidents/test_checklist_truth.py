@@ -424,3 +424,24 @@ def test_sync_success_words_tell_a_test_call_from_a_sync(operator):
     Integration.objects.update(last_success_at=timezone.now(), last_error_at=None)
     evidence = _item(incident, check_name="sync_success").check_evidence
     assert evidence.startswith("0 successful syncs since") and "last successful call" in evidence, evidence
+
+
+def test_a_step_whose_work_the_console_sees_cannot_be_ticked_by_hand(client, operator):
+    """'Re-auth integration: refresh OAuth tokens' ticked by a click, with no token refreshed, was a box that
+    ticked without its work."""
+    from django.urls import reverse
+
+    from incidents.services.checklist import checklist_item_mark_done
+
+    incident, _ = _open("hubspot", "RB-09")
+    item = incident.checklist.get(action="reconnect")
+    with pytest.raises(errors.ServiceError):
+        checklist_item_mark_done(incident=incident, item=item, actor=operator)
+    assert not _item(incident, action="reconnect").done
+    client.force_login(operator)
+    page = client.get(reverse("admin:incidents_incident_tracker", args=[incident.pk])).content.decode()
+    row = page[page.index(f'id="item-{item.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Mark done" not in row and "lo-run" in row
+    group = incident.checklist.get(text="Verify provider status page")  # a person's step: still tickable
+    checklist_item_mark_done(incident=incident, item=group, actor=operator)
