@@ -13,6 +13,10 @@ INCIDENT_FINISHED = "This incident is {status}: its checklist can no longer be r
 NOTE_REQUIRED = "A note needs some text."
 ITEM_HAS_CHECK = "This item completes itself when its check passes; it cannot be ticked by hand."
 ITEM_IS_GROUP = "This step is done when its sub-steps are; tick or skip those instead."
+ITEM_HAS_ACTION = (
+    "This step is done when its work is done, from the tracker, the admin, the API or a command; it cannot be "
+    "ticked by hand."
+)
 ITEM_NOT_IN_INCIDENT = "That checklist item does not belong to this incident."
 ALREADY_ACTIVE = "An active {runbook} incident for {provider} already exists: INC-{pk}."
 NO_AFFECTED_TENANTS = "No affected tenants are recorded for this incident."

@@ -224,7 +224,11 @@ def rate_limit_report(incident) -> CheckResult:
         SyncLog.objects.filter(provider=incident.provider, error_category="rate_limited"), since
     ).count()
     last = _last_headers(incident)
-    seen = f"last headers {last[0]}" if last else "no rate-limit headers seen"
+    if last:
+        headers = ", ".join(f"{k}: {v}" for k, v in sorted(last[0].items()))
+        seen = f"last headers ({timezone.localtime(last[1]):%H:%M:%S}): {headers}"
+    else:
+        seen = "no rate-limit headers seen"
     return CheckResult(None, f"{n429} rate-limited attempts in 15 min; {seen}")
 
 
@@ -341,9 +345,14 @@ def sync_success(incident) -> CheckResult:
     agg = _live(incident).aggregate(success=Max("last_success_at"), error=Max("last_error_at"))
     success, error = agg["success"], agg["error"]
     passed = bool(n and success and success > start and (error is None or success > error))
-    last = f"last success {success:%H:%M:%S}" if success else "no success yet"
-    last_error = f", last error {error:%H:%M:%S}" if error else ""
-    return CheckResult(passed, f"{n} successful operations since {start:%H:%M:%S}; {last}{last_error}")
+    # The integration's last success may be a test call (Reconnect), not a sync: the words keep them apart.
+    last = f"last successful call {_hms(success)}" if success else "no successful call yet"
+    last_error = f", last error {_hms(error)}" if error else ""
+    return CheckResult(passed, f"{n} successful syncs since {_hms(start)}; {last}{last_error}")
+
+
+def _hms(at) -> str:
+    return f"{timezone.localtime(at):%H:%M:%S}"
 
 
 @check("No errors in the last 15 minutes")

@@ -2,14 +2,14 @@
 
 A step with an action is done when an AuditEvent of one of the audit actions that action stands for (PROOFS)
 happened for the incident's provider (and, when the incident records affected tenants, for one of them or for
-the provider as a whole) inside the incident's window, and the event changed something. It does not matter
-whether the tracker, the admin, the JSON API or a command did it: every one of them writes the same audit row.
-The evidence names who did it, how (tracker, admin, API, command, automatic) and when.
+the provider as a whole) from the incident's start until it is closed (post-incident work comes after the
+resolution), and the event changed something. It does not matter whether the tracker, the admin, the JSON API or
+a command did it: every one of them writes the same audit row. The evidence names who did it, how (tracker,
+admin, API, command, automatic) and when.
 
-Escalation steps are done when the on-call notification was sent. Today the proof is the
-`incident.escalate_notify` audit row `incidents.services.communication.incident_escalate` writes when it hands
-the mail over. Once the notification outbox lands (issue 14), `escalation_sent` is the one function to rewire:
-read the outbox rows of this incident with status "sent" instead.
+Escalation steps are done when their team's on-call page was sent: the `incident.escalate_notify` audit rows
+`incidents.services.communication.incident_escalate` writes, whose outbox row (Notification) is SENT. RB-09's
+"SEV-3: Integrations on-call" step needs the integrations page, "SEV-2: + Backend on-call" the backend one.
 """
 
 from collections.abc import Callable
@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from incidents.models import Notification, NotificationStatus
 from incidents.selectors import incident_end, incident_start
-from incidents.services.communication import teams_for
 from integrations.models import ActorType, AuditAction, AuditEvent
 
 TRACKER_LAG = timedelta(minutes=2)
@@ -34,7 +33,8 @@ def changed(details: dict) -> bool:
     if "changed" in details:
         return bool(details["changed"])
     if "outcome" in details:
-        return details["outcome"] in ("refreshed", "connected")
+        # A refresh or test call that worked, a consent granted at the provider, a new API key that works.
+        return details["outcome"] in ("refreshed", "connected", "authorized", "updated")
     if "ok" in details:
         return bool(details["ok"])
     counts = [v for k, v in details.items() if k.startswith("n_") and k != "n_failed"]
@@ -91,6 +91,9 @@ PROOFS: dict[str, Proof] = {
 }
 # Actions whose step is proven by a check of their effect instead ("none left disabled"), or by escalation_sent.
 BY_CHECK = ("enable_integration", "resume_paused", "restore_normal_mode")
+# Escalation steps, each done when its own team's page was sent: RB-09's "SEV-3: Integrations on-call" and
+# "SEV-2: + Backend on-call" (a SEV-3 incident's page to Integrations on-call does not do the SEV-2 step).
+ESCALATIONS = {"escalate": "integrations", "escalate_backend": "backend"}
 
 
 @dataclass(frozen=True)
@@ -113,17 +116,30 @@ def how(row: AuditEvent) -> str:
     if row.actor_type == ActorType.USER:
         source = str(details.get("source") or "")
         return "tracker" if details.get("incident") or source.startswith("INC-") else "admin"
-    if row.actor == "system:cli" or details.get("source") in ("rotate_credentials", "refresh_tokens"):
+    # Commands act as "system:cli:<os user>" (or "... as <console user>", integrations.management.cli).
+    if (
+        row.actor == "system:cli"
+        or row.actor.startswith("system:cli:")
+        or details.get("command")
+        or details.get("source") in ("rotate_credentials", "refresh_tokens")
+    ):
         return "command"
-    return "automatic"  # the evidence names the actor already
+    return "automatic"  # the actor (system:detection, system:beat ...) is named beside it
 
 
 def window(incident) -> tuple[datetime, datetime]:
     return min(incident_start(incident), incident.opened_at), incident_end(incident)
 
 
+def evidence_window(incident) -> tuple[datetime, datetime]:
+    """Where work counts: from the incident's start until it is closed. Post-incident work is done after the
+    resolution by its nature (a resolved incident evaluates only its post-incident steps)."""
+    start, _ = window(incident)
+    return start, incident.closed_at or timezone.now()
+
+
 def _rows(incident, actions, *, incident_scoped: bool):
-    start, end = window(incident)
+    start, end = evidence_window(incident)
     qs = AuditEvent.objects.filter(
         provider=incident.provider, action__in=list(actions), created_at__gte=start, created_at__lte=end
     )
@@ -144,14 +160,11 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
     """Evidence for each of the actions (two queries however many): {action name: Evidence} for those proven."""
     names = set(action_names)
     out: dict[str, Evidence] = {}
-    if "escalate" in names:
-        found = escalation_sent(incident)
-        if found:
-            out["escalate"] = found
-    if "escalate_backend" in names:
-        found = escalation_sent(incident, teams={"backend"})
-        if found:
-            out["escalate_backend"] = found
+    for name, team in ESCALATIONS.items():
+        if name in names:
+            found = escalation_sent(incident, team)
+            if found:
+                out[name] = found
     proofs = {n: PROOFS[n] for n in names if n in PROOFS}
     # The tracker's own runs: an `incident.action` row follows the service's rows within moments; a user's row
     # it follows was done from the tracker, not the admin (some services do not know the incident).
@@ -189,23 +202,25 @@ def evidence_for(incident, action_names) -> dict[str, Evidence]:
     return out
 
 
-def escalation_sent(incident, teams: set[str] | None = None) -> Evidence | None:
-    """The escalation is done when every on-call team this severity calls for (or `teams`) has its page SENT
-    (the outbox row), not merely queued: a mail server that is down leaves the step open."""
-    rows = list(
-        _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
+def escalation_sent(incident, team: str = "integrations") -> Evidence | None:
+    """The escalation step is done when its team's page is SENT (the outbox row), not merely queued: a mail
+    server that is down leaves the step open."""
+    rows = [
+        r
+        for r in _rows(incident, [AuditAction.INCIDENT_ESCALATE_NOTIFY], incident_scoped=True).order_by(
             "created_at", "id"
         )
-    )
-    rows = [r for r in rows if (r.details or {}).get("severity") == incident.severity]
+        if (r.details or {}).get("team") == team
+    ]
     sent = dict(
         Notification.objects.filter(
             pk__in=[(r.details or {}).get("notification") for r in rows], status=NotificationStatus.SENT
         ).values_list("pk", "sent_at")
     )
-    told = {(r.details or {}).get("team") for r in rows if (r.details or {}).get("notification") in sent}
-    if not rows or not (teams or set(teams_for(incident.severity))) <= told:
+    done = [r for r in rows if (r.details or {}).get("notification") in sent]
+    if not done:
         return None
-    last = rows[-1]
-    at = max(sent.values())
-    return Evidence(last.actor, how(last), at, f"On-call notified ({', '.join(sorted(told))}): sent")
+    first = done[0]
+    at = sent[(first.details or {}).get("notification")]
+    severity = (first.details or {}).get("severity") or incident.severity
+    return Evidence(first.actor, how(first), at, f"On-call notified ({team}, {severity}): sent")

@@ -7,6 +7,7 @@ from incidents.checklist.checks import Check
 from incidents.models import Phase, RunbookId
 
 PHASE_ORDER = [p.value for p in Phase]
+AUTH_WORDS = {"oauth2": "OAuth", "api_key": "API-key"}
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Step:
     action: Action | None = None
     check: Check | None = None
     depth: int = 0
+    # Only for providers of this auth type ("oauth2" or "api_key"; "" for all): RB-02 has steps for each.
+    auth: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,13 @@ class Runbook:
     section: str
     steps: tuple[Step, ...] = field(default_factory=tuple)
 
-    def items(self) -> list[dict]:
-        """The checklist an incident gets: one item per step, keyed by phase and position."""
+    def items(self, *, auth_type: str = "", provider_name: str = "") -> list[dict]:
+        """The checklist an incident gets: one item per step, keyed by phase and position. Steps for another auth
+        type than the provider's are there, skipped, saying why."""
         out, counters = [], {}
         for position, step in enumerate(self.steps, start=1):
             counters[step.phase] = counters.get(step.phase, 0) + 1
+            other = bool(step.auth and auth_type and step.auth != auth_type)
             out.append(
                 {
                     "key": f"{step.phase}-{counters[step.phase]}",
@@ -43,6 +48,14 @@ class Runbook:
                     "depth": step.depth,
                     "source": step.source,
                     "block": step.block,
+                    "skipped": other,
+                    "skip_reason": (
+                        f"Not for {provider_name or 'this provider'}: a step for "
+                        f"{AUTH_WORDS.get(step.auth, step.auth)} providers, and it uses "
+                        f"{AUTH_WORDS.get(auth_type, auth_type)}."
+                        if other
+                        else ""
+                    ),
                 }
             )
         return out

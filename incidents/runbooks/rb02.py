@@ -52,12 +52,14 @@ RUNBOOK = Runbook(
             source="For providers with refresh tokens (auto-refresh should occur)",
             block="# Force token refresh\ncurl -X POST \\\n  https://lineup.app/api/v1/integrations/{provider}/refresh",
             action=actions.reconnect,
+            auth="oauth2",
         ),
         Step(
             R,
             "If refresh fails (refresh token also expired)",
             source="If refresh fails (refresh token also expired)",
             check=checks.no_needs_reauth,
+            auth="oauth2",
         ),
         Step(
             R,
@@ -65,6 +67,7 @@ RUNBOOK = Runbook(
             source="User must re-authorize the integration",
             depth=1,
             check=checks.no_needs_reauth,
+            auth="oauth2",
         ),
         Step(
             R,
@@ -72,11 +75,13 @@ RUNBOOK = Runbook(
             source="Navigate to Settings → Integrations → Reconnect",
             depth=1,
             action=actions.reconnect,
+            auth="oauth2",
         ),
         Step(
             R,
             "For API key providers (Greenhouse, Workday)",
             source="For API key providers (Greenhouse, Workday)",
+            auth="api_key",
         ),
         Step(
             R,
@@ -84,12 +89,14 @@ RUNBOOK = Runbook(
             source="Verify API key is still valid in provider dashboard",
             depth=1,
             action=actions.reconnect,
+            auth="api_key",
         ),
         Step(
             R,
             "Update credentials if rotated (the integration's Update API key form)",
             source="Update credentials if rotated",
             depth=1,
+            auth="api_key",
         ),
         # Recovery confirmation
         Step(

@@ -8,7 +8,7 @@ from django.utils import timezone
 from incidents import errors
 from incidents.checklist.actions import Action, ActionOutcome
 from incidents.checklist.checks import CheckResult, run
-from incidents.checklist.evidence import BY_CHECK, PROOFS, evidence_for
+from incidents.checklist.evidence import BY_CHECK, ESCALATIONS, PROOFS, evidence_for
 from incidents.models import STATUS_ORDER, ChecklistItem, Incident, IncidentEvent, IncidentStatus
 from incidents.runbooks import ACTIONS, CHECKS
 from incidents.selectors import sub_steps
@@ -26,6 +26,10 @@ POST_INCIDENT_GATE = IncidentStatus.VERIFYING
 LIVE_UNTIL = IncidentStatus.RESOLVED
 # A resolved incident evaluates only its post-incident steps (the postmortem).
 RESOLVED_PHASE = "post_incident"
+# Recovery undoes containment on purpose (RB-09 recovery 5 restores normal mode): once the incident is recovering,
+# a containment check that fails is not news: the step keeps its record (as it was), never unticked or shown
+# failing. One that passes still ticks its step.
+CONTAINMENT_RECORD_FROM = IncidentStatus.RECOVERING
 
 
 def _reached(status: str, gate: str) -> bool:
@@ -134,7 +138,7 @@ def checklist_item_run_action(
         )
         # An item with a check, or whose work writes evidence, completes from data, never from having run;
         # an action without either completes when its run succeeded.
-        if outcome.ok and not item.done and not item.check_name and not _proven(item.action):
+        if outcome.ok and not item.done and not item.check_name and not proven_from_data(item.action):
             ChecklistItem.objects.filter(pk=item.pk).update(
                 done=True,
                 done_by=actor_label(actor),
@@ -145,8 +149,9 @@ def checklist_item_run_action(
     return outcome
 
 
-def _proven(action_name: str) -> bool:
-    return action_name in PROOFS or action_name in BY_CHECK or action_name in ("escalate", "escalate_backend")
+def proven_from_data(action_name: str) -> bool:
+    """Whether the action's step completes from data (audit evidence, its effect's check, the page sent)."""
+    return action_name in PROOFS or action_name in BY_CHECK or action_name in ESCALATIONS
 
 
 def _jsonable(details: dict) -> dict:
@@ -162,7 +167,8 @@ def _jsonable(details: dict) -> dict:
 
 
 def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, actor: Actor) -> ChecklistItem:
-    """Tick an item a person did; items with a check complete only from data."""
+    """Tick an item a person did; items with a check, or with an action whose work the audit trail shows,
+    complete only from data."""
     item = _item(incident, item)
     try:
         timeline.require(actor)
@@ -175,6 +181,9 @@ def checklist_item_mark_done(*, incident: Incident, item: ChecklistItem | int, a
         return item
     if any(g.pk == item.pk for g in sub_steps(list(incident.checklist.order_by("position")))):
         raise errors.ServiceError(errors.ITEM_IS_GROUP, code="group")
+    if item.action and proven_from_data(item.action):
+        # The audit trail shows this step's work wherever it was done: a click is not that work.
+        raise errors.ServiceError(errors.ITEM_HAS_ACTION, code="has_action")
     with transaction.atomic():
         ChecklistItem.objects.filter(pk=item.pk).update(
             done=True,
@@ -217,6 +226,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
     proven = evidence_for(
         incident, {i.action for i in items if i.action and not i.check_name and not i.done and not i.skipped}
     )
+    containment_is_record = _reached(status, CONTAINMENT_RECORD_FROM)
     for item in items:
         if item.skipped:
             continue
@@ -227,6 +237,8 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                     run(check, incident) if check else CheckResult(None, f"unknown check '{item.check_name}'")
                 )
             result = results[item.check_name]
+            if item.phase == "containment" and containment_is_record and not result.passed:
+                continue  # recovery undid it on purpose: the record stays as it was
             was = item.check_result
             item.check_result, item.check_evidence, item.checked_at = (
                 result.label,
@@ -254,7 +266,7 @@ def incident_evaluate_checks(*, incident: Incident) -> int:
                 completed.append(item)
     # A group item (no check, no action) is done when all its sub-steps are.
     for item, children in sub_steps(items).items():
-        if item.done:
+        if item.done or item.skipped:
             continue
         if all(c.done or c.skipped for c in children):
             item.done, item.done_by, item.done_at = True, "check:sub-steps", now

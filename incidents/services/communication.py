@@ -364,12 +364,17 @@ def notification_send(*, notification_id: int, actor: Actor | None = None) -> No
     return row
 
 
+_OUTCOME_PREFIX = {NotificationPurpose.ESCALATION: "Escalation", NotificationPurpose.TENANT_NOTICE: "Notice"}
+
+
 def _note_outcome(row: Notification, actor: Actor, outcome: str) -> None:
     timeline.event(
         row.incident,
         "notification",
         actor,
-        f"{row.get_purpose_display()} to {row.label} {outcome}",
+        # "Escalation to integrations on-call (SEV-3) sent ...", as the queued line says it (the purpose's own
+        # label, "Escalation to on-call", would say "to" twice).
+        f"{_OUTCOME_PREFIX.get(row.purpose, row.get_purpose_display())} to {row.label} {outcome}",
         {
             "notification": row.pk,
             "status": row.status,

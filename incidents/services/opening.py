@@ -47,7 +47,13 @@ def default_severity(provider: str) -> str:
 
 def _create_checklist(incident: Incident) -> None:
     ChecklistItem.objects.bulk_create(
-        [ChecklistItem(incident=incident, **item) for item in RUNBOOKS[incident.runbook].items()]
+        [
+            ChecklistItem(incident=incident, **item)
+            for item in RUNBOOKS[incident.runbook].items(
+                auth_type=PROVIDERS[incident.provider].auth_type,
+                provider_name=PROVIDERS[incident.provider].name,
+            )
+        ]
     )
 
 

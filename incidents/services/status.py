@@ -9,7 +9,12 @@ from incidents import errors
 from incidents.models import STATUS_ORDER as ORDER
 from incidents.models import Incident, IncidentStatus
 from incidents.services import timeline
-from incidents.services.checklist import failing_verifications, open_post_incident_items
+from incidents.services.checklist import (
+    CONTAINMENT_RECORD_FROM,
+    failing_verifications,
+    incident_evaluate_checks,
+    open_post_incident_items,
+)
 from incidents.services.postmortem import postmortem_missing, postmortem_requirement
 from integrations.access.actors import Actor, System, actor_label
 from integrations.models import AuditAction
@@ -41,6 +46,8 @@ def incident_advance(*, incident: Incident, actor: Actor, to: str, override_reas
         raise errors.ServiceError(
             errors.BACKWARDS.format(current=current.status, target=to), code="backwards"
         )
+    if ORDER.index(current.status) < ORDER.index(CONTAINMENT_RECORD_FROM) <= ORDER.index(to):
+        incident_evaluate_checks(incident=current)  # containment's record is what holds as recovery begins
     resolving = ORDER.index(to) >= ORDER.index(IncidentStatus.RESOLVED) > ORDER.index(current.status)
     failing = failing_verifications(current) if resolving else []
     if failing and not override_reason:

@@ -4,15 +4,16 @@ GET pages need the view right; every POST needs `incidents.operate_incident` and
 request with a message (or 403 for a viewer), never a 500, and changes nothing.
 """
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from incidents import errors
@@ -36,6 +37,7 @@ from incidents.services.checklist import (
     checklist_item_run_action,
     checklist_item_skip,
     incident_evaluate_checks,
+    proven_from_data,
     refuse,
 )
 from incidents.services.communication import incident_notify_tenants, incident_post_note
@@ -133,6 +135,9 @@ def tracker(modeladmin, request, pk):
                 }
             )
     entries, left_off = timeline(incident)
+    # Per tenant, the same records as the "Records left failed or never created" link, counted now (detection's
+    # impact is a snapshot of when it opened).
+    failed_now = dict(unsynced_records(incident).values_list("tenant_id").annotate(n=Count("pk")).order_by())
     postmortem = Postmortem.objects.filter(incident=incident).first()
     why = postmortem_requirement(incident)
     d = durations(incident)
@@ -145,7 +150,7 @@ def tracker(modeladmin, request, pk):
         status_badge=badge(incident.status, incident.get_status_display()),
         can_operate=operator,
         transitions=[(s, IncidentStatus(s).label) for s in allowed_transitions(incident)] if operator else [],
-        tenants=[_tenant_row(t, incident, request.user) for t in tenants_with_state(incident)],
+        tenants=[_tenant_row(t, incident, request.user, failed_now) for t in tenants_with_state(incident)],
         links=incident_links(incident),
         phases=phases,
         timeline=entries,
@@ -156,9 +161,17 @@ def tracker(modeladmin, request, pk):
         note_form=NoteForm(),
         durations=[(label, format_duration(d[key])) for key, label, *_ in METRICS],
         impact=incident.impact or {},
-        impact_at=parse_datetime((incident.impact or {}).get("measured_at") or ""),
+        impact_at=_parsed(incident.impact or {}),
     )
     return TemplateResponse(request, "admin/incidents/incident/tracker.html", context)
+
+
+def _parsed(impact: dict):
+    """When detection measured the impact, as a time the template formats like every other one."""
+    try:
+        return datetime.fromisoformat(impact["measured_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def needs_role(action, user) -> str:
@@ -183,17 +196,23 @@ def _item_row(
         "to_do": to_do,
         "check_label": check_label(item.check_name),
         "action_label": action.label if action else item.action,
-        "can_run": operator and action is not None and not finished and not needs and not not_required,
+        "can_run": operator
+        and action is not None
+        and not finished
+        and not needs
+        and not item.skipped
+        and not not_required,
         "needs": needs if action is not None and not finished and not not_required else "",
         "not_required": not_required,
         "unavailable": errors.UNKNOWN_ACTION.format(action=item.action) if unknown else "",
         "can_tick": operator
         and not item.check_name
         and not group
+        and not (item.action and proven_from_data(item.action))
         and not item.done
         and not item.skipped
         and not finished,
-        "group": group and not item.done,
+        "group": group and not item.done and not item.skipped,
         "can_skip": operator
         and item.phase == "post_incident"
         and not item.done
@@ -202,8 +221,8 @@ def _item_row(
     }
 
 
-def _tenant_row(tenant, incident, user=None) -> dict:
-    failed = ((incident.impact or {}).get("failed_records_by_tenant") or {}).get(tenant.slug, 0)
+def _tenant_row(tenant, incident, user=None, failed_now=None) -> dict:
+    failed = (failed_now or {}).get(tenant.pk, 0)
     admin = user is not None and user.has_perm(MANAGE_CREDENTIALS)
     return {
         "tenant": tenant,

@@ -37,7 +37,7 @@ BADGE_COLOURS = {
     "recovering": "info",
     "verifying": "info",
     "resolved": "ok",
-    "closed": "off",
+    "closed": "muted",  # finished, not struck out: "off" (line-through) is for what is switched off
     "SEV-2": "bad",
     "SEV-3": "warn",
 }

@@ -71,6 +71,24 @@ def test_a_command_queuing_webhook_retries_ticks_its_step(operator):
     assert item.done and "(command)" in item.done_evidence
 
 
+@pytest.mark.parametrize("actor", ["", "operator"])
+def test_the_real_command_is_named_a_command_with_or_without_actor(operator, actor):
+    """Commands act as system:cli:<os user> (or '... as <console user>'): "(command)", not "automatic"."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    incident, integrations = _open("hubspot", "RB-09")
+    WebhookDelivery.objects.create(
+        integration=integrations[0], provider="hubspot", event_id="e1", status="FAILED"
+    )
+    args = ["queue_webhook_retries", "--provider", "hubspot"] + (["--actor", actor] if actor else [])
+    call_command(*args, stdout=StringIO())
+    item = _item(incident, action="queue_webhook_retries")
+    assert item.done and "(command)" in item.done_evidence, item.done_evidence
+    assert "automatic" not in item.done_evidence
+
+
 def test_an_action_that_changed_nothing_does_not_tick_its_step(operator):
     incident, _ = _open("hubspot", "RB-09")
     outcome = checklist_item_run_action(
@@ -131,6 +149,30 @@ def test_the_sev2_escalation_step_is_not_ticked_by_a_sev3_page_and_says_it_is_no
     incident_evaluate_checks(incident=incident)
     sev2.refresh_from_db()
     assert sev2.done and "backend" in sev2.done_evidence
+
+
+@pytest.mark.parametrize("severity", ["SEV-3", "SEV-2"])
+def test_each_escalation_step_is_done_only_by_its_own_page(settings, operator, severity):
+    """RB-09's 'SEV-2: + Backend on-call' is not done by the integrations on-call page of a SEV-3 incident."""
+    settings.ONCALL_INTEGRATIONS_EMAILS = ["oncall@example.com"]
+    settings.ONCALL_BACKEND_EMAILS = ["backend@example.com"]
+    incident, _ = _open("hubspot", "RB-09")
+    incident.__class__.objects.filter(pk=incident.pk).update(severity=severity)
+    incident.refresh_from_db()
+    incident_escalate(incident=incident, actor=System("detection"))
+    for row in Notification.objects.filter(incident=incident, channel="email"):
+        notification_send(notification_id=row.pk)
+    sev3 = _item(incident, text__startswith="Escalation: SEV-3")
+    sev2 = _item(incident, text__startswith="Escalation: SEV-2")
+    assert sev3.done and "integrations" in sev3.done_evidence
+    assert "automatic (system:detection)" not in sev3.done_evidence  # who is named once
+    if severity == "SEV-2":
+        assert sev2.done and "backend" in sev2.done_evidence
+    else:
+        assert not sev2.done, sev2.done_evidence
+        outcome = checklist_item_run_action(incident=incident, item=sev2, actor=operator)
+        assert not outcome.ok and "SEV-3" in outcome.summary
+        assert not _item(incident, text__startswith="Escalation: SEV-2").done
 
 
 # ------------------------------------------------------------------------------------------ 2. undo by effect
@@ -212,6 +254,25 @@ def test_success_rate_is_not_restored_during_a_total_outage(operator):
     factories.sync_log(integration=integrations[0], status="SUCCESS", created_at=timezone.now())
     step = _item(incident, check_name="success_rate_restored")
     assert step.check_result == "fail"
+
+
+def test_containment_undone_by_recovery_stays_done_and_is_not_shown_failing(operator):
+    """RB-09 recovery 5 restores normal mode on purpose: "Switch to polling" was done, and still was."""
+    incident, integrations = _open("hubspot", "RB-09")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="polling")
+    polling = _item(incident, check_name="mode_polling")
+    assert polling.done
+    incident_advance(incident=incident, actor=operator, to="contained")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="webhook")
+    assert not _item(incident, check_name="mode_polling").done  # contained: still live, undone too early
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="polling")
+    incident_advance(incident=incident, actor=operator, to="recovering")
+    services.integrations_set_mode(integrations=Integration.objects.all(), actor=operator, mode="webhook")
+    polling = _item(incident, check_name="mode_polling")
+    assert polling.done and polling.failing_since is None and polling.check_result == "pass"
+    assert not incident.events.filter(
+        kind="reopened", details__check="mode_polling", at__gt=polling.done_at
+    ).exists()
 
 
 # ------------------------------------------------------------------------------------------ 4. resolve and close
@@ -313,3 +374,132 @@ def test_a_group_step_is_done_by_its_sub_steps_and_cannot_be_ticked_by_hand(oper
     row = page[page.index(">Sync resumes<") :]
     row = row[: row.index("</tr>")]
     assert "Mark done" not in row and "done when its sub-steps are" in row
+
+
+# ------------------------------------------------------------------------------------------ RB-02's own fixes
+
+
+def _rb02_at_sandbox(sandbox, provider):
+    from tests.support.sync import connect
+
+    tenant = factories.tenant(slug=f"{provider}-acme", name="Acme")
+    integration = connect(sandbox, provider, tenant)
+    sandbox.control(provider, expire_tokens=True, revoke_refresh_tokens=True)
+    services.integration_reconnect(integration=integration, actor=System("token-refresh"))
+    incident = incident_open(
+        provider=provider,
+        runbook="RB-02",
+        actor=System("detection"),
+        tenants=[tenant],
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert not _item(incident, action="reconnect", skipped=False).done  # the failed refresh is no evidence
+    return incident, integration
+
+
+@pytest.mark.urls("tests.integrations.credential_test_urls")
+def test_reauthorizing_at_the_consent_page_ticks_the_reauthorize_step(client, sandbox):
+    from tests.integrations.test_credentials import consent, local, start
+
+    incident, integration = _rb02_at_sandbox(sandbox, "hubspot")
+    assert Integration.objects.get(pk=integration.pk).status == "needs_reauth"
+    client.force_login(factories.user("credadmin", group=factories.ADMIN))
+    assert client.get(local(consent(start(client, integration)))).status_code == 302
+    assert Integration.objects.get(pk=integration.pk).status == "connected"
+    item = _item(incident, action="reconnect")
+    assert item.done and item.done_by == "credadmin", item.done_evidence
+    assert "Re-authorize: consent granted by credadmin (admin)" in item.done_evidence
+
+
+def test_a_new_api_key_that_works_ticks_the_step(sandbox):
+    incident, integration = _rb02_at_sandbox(sandbox, "greenhouse")
+    fresh = sandbox.credentials("greenhouse", integration.tenant.slug)["api_key"]
+    admin = factories.user("credadmin", group=factories.ADMIN)
+    services.integration_update_api_key(integration=integration, actor=admin, api_key=fresh)
+    item = _item(incident, action="reconnect", skipped=False)  # "Verify API key is still valid"
+    assert item.done and "by credadmin" in item.done_evidence, item.done_evidence
+
+
+def test_post_incident_work_done_after_resolving_ticks_its_step(sandbox):
+    """Post-incident work happens after resolution by its nature: it counts until the incident is closed."""
+    from integrations.management.cli import cli_actor
+
+    incident, integration = _rb02_at_sandbox(sandbox, "hubspot")
+    Integration.objects.filter(pk=integration.pk).update(
+        credentials=sandbox.credentials("hubspot", integration.tenant.slug)  # re-authorized
+    )
+    incident.__class__.objects.filter(pk=incident.pk).update(status="resolved", resolved_at=timezone.now())
+    result = services.credentials_rotate(
+        provider="hubspot", actor=cli_actor({}), store_in_vault=True, source="rotate_credentials"
+    )
+    assert result.details["n_refreshed"] == 1
+    item = _item(incident, action="rotate_credentials")
+    assert item.done and "(command)" in item.done_evidence, item.done_evidence
+
+
+def test_rate_limit_evidence_lists_the_headers_in_words_not_a_python_dict(operator):
+    incident, integrations = _open("hubspot", "RB-03")
+    factories.sync_log(
+        integration=integrations[0],
+        rate_limit_headers={"X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "97"},
+    )
+    evidence = _item(incident, check_name="rate_limit_report").check_evidence
+    assert "{" not in evidence and "'" not in evidence, evidence
+    assert "X-HubSpot-RateLimit-Max: 100, X-HubSpot-RateLimit-Remaining: 97" in evidence
+
+
+@pytest.mark.parametrize(
+    ("provider", "not_for", "kept"),
+    [
+        (
+            "hubspot",
+            ("For API key providers", "Verify API key", "Update credentials"),
+            "Navigate to Settings",
+        ),
+        ("greenhouse", ("For providers with refresh tokens", "Navigate to Settings"), "Verify API key"),
+    ],
+)
+def test_rb02_steps_for_the_other_auth_type_are_not_this_incidents(provider, not_for, kept):
+    """RB-02 has steps for OAuth providers and steps for API-key ones: an OAuth consent must not tick "Verify API
+    key is still valid", and a HubSpot incident does not leave the API-key steps open."""
+    incident, _ = _open(provider, "RB-02")
+    incident_evaluate_checks(incident=incident)  # a skipped group is not "done: all its sub-steps are done"
+    for text in not_for:
+        item = incident.checklist.get(text__startswith=text)
+        assert item.skipped and not item.done, text
+        assert item.skip_reason.startswith(f"Not for {item.incident.get_provider_display()}"), (
+            item.skip_reason
+        )
+    item = incident.checklist.get(text__startswith=kept)
+    assert not item.skipped
+
+
+def test_sync_success_words_tell_a_test_call_from_a_sync(operator):
+    """'0 successful operations since 04:38:42; last success 04:38:54' read as a contradiction: the success was the
+    Reconnect's test call, not a sync."""
+    incident, integrations = _open("hubspot", "RB-02")
+    Integration.objects.update(last_success_at=timezone.now(), last_error_at=None)
+    evidence = _item(incident, check_name="sync_success").check_evidence
+    assert evidence.startswith("0 successful syncs since") and "last successful call" in evidence, evidence
+
+
+def test_a_step_whose_work_the_console_sees_cannot_be_ticked_by_hand(client, operator):
+    """'Re-auth integration: refresh OAuth tokens' ticked by a click, with no token refreshed, was a box that
+    ticked without its work."""
+    from django.urls import reverse
+
+    from incidents.services.checklist import checklist_item_mark_done
+
+    incident, _ = _open("hubspot", "RB-09")
+    item = incident.checklist.get(action="reconnect")
+    with pytest.raises(errors.ServiceError):
+        checklist_item_mark_done(incident=incident, item=item, actor=operator)
+    assert not _item(incident, action="reconnect").done
+    client.force_login(operator)
+    page = client.get(reverse("admin:incidents_incident_tracker", args=[incident.pk])).content.decode()
+    row = page[page.index(f'id="item-{item.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Mark done" not in row and "lo-run" in row
+    # A person's step (no action, no check, no sub-steps) is still tickable.
+    group = incident.checklist.get(text__startswith="Dashboard: ")
+    checklist_item_mark_done(incident=incident, item=group, actor=operator)

@@ -48,9 +48,7 @@ def test_with_the_mail_server_down_nothing_crashes_rows_fail_and_are_sent_when_i
     assert all("Connection refused" in n.last_error or "ConnectionRefused" in n.last_error for n in rows)
     messages = _messages(incident)
     assert messages[0].startswith("Escalation to integrations on-call (SEV-2) queued")
-    assert any(
-        m.startswith("Escalation to on-call to integrations on-call (SEV-2) failed: ") for m in messages
-    )
+    assert any(m.startswith("Escalation to integrations on-call (SEV-2) failed: ") for m in messages)
     assert not any("sent" in m for m in messages)  # the timeline never says "sent" for a failed send
 
     # The tracker page and an API request still answer while the mail server is down.

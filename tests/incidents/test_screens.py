@@ -196,3 +196,91 @@ def test_the_runbook_page_numbers_steps_as_the_runbook_does(client, operator):
     # Triage 1-5, containment 1-5, recovery 1-5, verification 1-4, postmortem questions 1-4; bullets unnumbered.
     assert printed == [str(i) for i in [*range(1, 6), *range(1, 6), *range(1, 6), *range(1, 5), *range(1, 5)]]
     assert "(console step, not in the runbook)" in page
+
+
+def _postmortem_state(page: str) -> str:
+    return re.sub(r"<[^>]+>", "", re.search(r'<p id="postmortem-state">(.*?)</p>', page, re.S).group(1))
+
+
+def _close(incident):
+    now = timezone.now()
+    Incident.objects.filter(pk=incident.pk).update(status="closed", resolved_at=now, closed_at=now)
+
+
+def test_a_closed_incident_with_a_complete_postmortem_asks_for_no_more_work(client, operator):
+    incident, _ = _incident()
+    Incident.objects.filter(pk=incident.pk).update(severity="SEV-2")
+    postmortem_save(
+        incident=incident,
+        actor=operator,
+        data={
+            "root_cause": "HubSpot returned 503 for an hour.",
+            "fallback_effective": "Polling kept the changes flowing.",
+            "reconciliation_completeness": "Every changed record was reconciled.",
+            "communication_timeliness": "Tenants were told within ten minutes.",
+        },
+    )
+    _close(incident)
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    state = _postmortem_state(page)
+    assert "Complete, by operator" in state and "Read the postmortem" in state
+    for asking in ("Write the postmortem", "Continue the postmortem", "edit", "Required"):
+        assert asking not in state, (asking, state)
+    assert 'data-status="closed"' in page and 'lo-off" data-status="closed"' not in page  # not struck out
+    # A tenant notice now would promise a next update that never comes.
+    assert 'value="Notify affected tenants"' not in page
+    pm = client.get(reverse("admin:incidents_incident_postmortem", args=[incident.pk])).content.decode()
+    assert "Required before closing" not in pm and "closed" in pm
+
+
+def test_a_closed_incident_that_needed_no_postmortem_does_not_ask_for_one(client, operator):
+    incident, _ = _incident()
+    Incident.objects.filter(pk=incident.pk).update(severity="SEV-3")
+    _close(incident)
+    client.force_login(operator)
+    state = _postmortem_state(_tracker(client, incident))
+    assert "Not required" in state and "Write the postmortem" not in state, state
+
+
+def test_the_tenant_table_counts_failed_records_now_not_at_detection(client, operator):
+    from integrations.models import Record
+
+    incident, integrations = _incident()
+    # Detection's snapshot said 3; one record is still failed now, the others were retried.
+    Incident.objects.filter(pk=incident.pk).update(
+        impact={
+            "measured_at": "2026-12-02T04:10:51.552361+00:00",
+            "errors": 6,
+            "attempts": 14,
+            "by_category": {"validation": 6},
+            "failed_records_by_tenant": {"t0": 3},
+        }
+    )
+    factories.record(tenant=integrations[0].tenant, kind="contact").__class__.objects.update(
+        crm_sync_status="FAILED"
+    )
+    assert Record.objects.filter(crm_sync_status="FAILED").count() == 1
+    # Tenant 1's record is waiting for a retry: never created at HubSpot (no remote id), not FAILED.
+    from integrations.models import RecordLink
+
+    waiting = factories.record(tenant=integrations[1].tenant, kind="contact")
+    RecordLink.objects.create(record=waiting, integration=integrations[1], remote_id="")
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    cells = re.findall(r'<td class="lo-failed-records">(\d+)</td>', page)
+    assert cells == ["1", "1"], cells
+    # The same records as the "left failed or never created" link counts: the two numbers agree.
+    assert "Records left failed or never created (2)" in page and "Records not synced" in page
+    # The impact's time in the one format, not a raw ISO string.
+    assert "2026-12-02T04:10:51" not in page and "Impact at 2026-12-02 04:10:51 UTC" in page
+
+
+def test_a_skipped_step_offers_no_action_button(client, operator):
+    incident, _ = _incident(runbook="RB-02")
+    skipped = incident.checklist.get(text__startswith="Verify API key is still valid")  # HubSpot uses OAuth
+    assert skipped.skipped
+    client.force_login(operator)
+    page = _tracker(client, incident)
+    row = re.search(rf'<tr id="item-{skipped.pk}".*?</tr>', page, re.S).group(0)
+    assert "lo-run" not in row and "Skipped: Not for HubSpot" in row

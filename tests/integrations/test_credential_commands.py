@@ -67,6 +67,17 @@ def test_refresh_tokens_dry_run_changes_nothing(sandbox):
     assert not AuditEvent.objects.exists() and sandbox.requests("hubspot") == []
 
 
+def test_refresh_tokens_dry_run_does_not_promise_a_refresh_the_provider_already_refused(sandbox):
+    a, b = connect(sandbox, "hubspot"), connect(sandbox, "hubspot")
+    sandbox.control("hubspot", revoke_refresh_tokens=True)
+    run("refresh_tokens", "--provider", "hubspot", "--tenant", a.tenant.slug)
+    assert Integration.objects.get(pk=a.pk).status == "needs_reauth"
+    out = run("refresh_tokens", "--provider", "hubspot", "--dry-run")
+    line = next(row for row in out.splitlines() if f"integration {a.pk} " in row)
+    assert not line.startswith("would refresh") and "needs re-authorization" in line, line
+    assert f"would refresh integration {b.pk}" in out
+
+
 def test_refresh_tokens_bad_input_exits_2_and_changes_nothing(sandbox):
     connect(sandbox, "hubspot")
     assert "unknown provider 'hubspto'" in usage_error("refresh_tokens", "--provider", "hubspto")

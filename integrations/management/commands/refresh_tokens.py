@@ -3,7 +3,7 @@
 from integrations import services, timespec
 from integrations.catalog import PROVIDERS
 from integrations.management.cli import CliCommand, cli_actor
-from integrations.models import Integration
+from integrations.models import Integration, IntegrationStatus
 
 
 class Command(CliCommand):
@@ -29,6 +29,13 @@ class Command(CliCommand):
                 raise timespec.UsageError(f"no {provider} integration for tenant '{tenant}'")
         if dry_run:
             for i in qs.select_related("tenant").order_by("pk"):
+                if i.status == IntegrationStatus.NEEDS_REAUTH:
+                    # The provider already refused this refresh token: a refresh would fail again.
+                    self.stdout.write(
+                        f"would try integration {i.pk} ({i.tenant.slug}), but its last refresh was refused: "
+                        "needs re-authorization (Re-authorize on its page)"
+                    )
+                    continue
                 has_refresh = "yes" if i.credentials.get("refresh_token") else "no (needs re-authorization)"
                 self.stdout.write(
                     f"would refresh integration {i.pk} ({i.tenant.slug}): status={i.status} "
