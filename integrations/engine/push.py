@@ -10,7 +10,7 @@ from integrations.catalog import PROVIDERS
 from integrations.engine import batch_sql, rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
-from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.outcomes import finish_attempt, note_error, note_outcomes, note_success, record_call
 from integrations.engine.pull import agreed, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
@@ -420,11 +420,10 @@ def _write_batch(
         ]
         if given_up:
             Record.objects.filter(pk__in=given_up).update(crm_sync_status=CrmSyncStatus.FAILED)
-    if synced:
-        note_success(integration, now)
     worst = failed_error or next((ProviderError(r.error_category, r.error_message) for r in bad), None)
-    if worst is not None and not isinstance(worst, QuotaUnavailable):
-        note_error(integration, worst, now)
+    if isinstance(worst, QuotaUnavailable):
+        worst = None
+    note_outcomes(integration, now, success=bool(synced), error=worst)
     # The rollups last, in a fixed order: their rows are shared by every worker of the provider, so they are
     # locked for the least time, and two batches committing at once never take them in opposite orders.
     counts: dict[tuple[str, str], int] = {}
