@@ -74,13 +74,17 @@ def _column_types(fields) -> str:
 
 
 def _json_value(field: models.Field, value):
+    if value is None or isinstance(value, str | int):
+        return (
+            value  # as Django would send it: its fields prepare these as they are (str subclasses: choices)
+        )
     if hasattr(value, "resolve_expression"):
         raise TypeError(f"{field} holds an expression, which this writer does not carry")
     if isinstance(field, models.JSONField):
         return value  # nested as JSON, read back as the jsonb column
-    if value is None:
-        return None
-    value = field.get_db_prep_save(value, connection)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.isoformat()
+    value = field.get_db_prep_save(value, connection)  # naive datetimes, dates, decimals, UUIDs...
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):

@@ -271,8 +271,9 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
         link = links[record.pk]
         operation = "update" if link.remote_id else "create"
         if retry_of is not None and retry_of.status == SyncStatus.PENDING:
+            # As `new_attempt` does: the queued row is the attempt, no longer due (an outcome sets its own).
             row = retry_of
-            row.operation = operation
+            row.operation, row.next_attempt_at = operation, None
         else:
             row = SyncLog(
                 integration=integration,

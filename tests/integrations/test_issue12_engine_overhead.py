@@ -6,15 +6,22 @@ On PostgreSQL, where the 5 ms goal is measured (`python -m bench.sync_engine`); 
 statements of 999 parameters, so its count grows with the batch for a reason that is not the engine's.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from integrations import services
+from integrations.access.actors import System
 from integrations.engine import run
 from integrations.models import Record, RecordLink, SyncLog
 from tests.support.sync import connect, local_records
 
 pytestmark = pytest.mark.django_db
+
+OPERATOR = System("test-operator")
 
 # Queries of a sync run that pushes one batch of new records, some of them refused by the provider: the run's
 # own (integration, lease, work, "more?") and the batch's (links, conflicts, the call, the bulk writes). It was 33
@@ -95,3 +102,36 @@ def test_the_lease_is_renewed_once_per_batch(sandbox, postgres):
         == 200
     )
     assert _lease_renewals(sql) == 2  # two batches of 100 (HubSpot's batch size), one renewal each
+
+
+@pytest.mark.parametrize("provider", ["hubspot", "salesforce"])
+def test_retried_failures_go_out_in_a_batch_and_keep_their_failed_attempts(sandbox, provider):
+    """The operator's "Retry failed syncs" rows (PENDING, pointing at the failure) are themselves the attempts
+    of the batch that pushes them: written back in bulk, the failed rows as they were. SQLite and PostgreSQL."""
+    field = {"hubspot": "email", "salesforce": "Email"}[provider]
+    integration = connect(sandbox, provider, mode="webhook")
+    records = [r for i in range(6) for r in local_records(integration, 1, email=f"x{i}@bad.example")]
+    sandbox.control(provider, reject={"field": field, "contains": "@bad"})
+    run.sync_integration(integration.pk, pull=False)
+    failed = {row.pk: row for row in SyncLog.objects.filter(integration=integration)}
+    assert {(row.status, row.error_field) for row in failed.values()} == {("FAILED", field)}
+
+    sandbox.control(provider, reject=None)
+    services.sync_logs_retry_failed(logs=SyncLog.objects.filter(integration=integration), actor=OPERATOR)
+    SyncLog.objects.filter(status="PENDING").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    summary = run.sync_integration(integration.pk, pull=False)
+
+    assert summary.pushed == 6
+    for row in SyncLog.objects.filter(pk__in=failed):
+        assert (row.status, row.error_field, row.finished_at) == (
+            "FAILED",
+            field,
+            failed[row.pk].finished_at,
+        )
+    retries = SyncLog.objects.filter(integration=integration, retry_of__in=list(failed))
+    assert sorted(r.record_id for r in retries) == sorted(r.pk for r in records)
+    assert {(r.status, r.attempt, r.error_field, r.next_attempt_at) for r in retries} == {
+        ("SUCCESS", 2, "", None)
+    }
+    assert all(r.endpoint and r.http_status in (200, 201) for r in retries)
+    assert RecordLink.objects.filter(integration=integration).exclude(remote_id="").count() == 6
