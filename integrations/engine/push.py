@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
@@ -402,25 +402,27 @@ def _write_batch(
             ok_links,
             ["remote_id", "synced_at", "remote_updated_at", "failed_at", "last_error_category", "base"],
         )
-        Record.objects.filter(pk__in=synced).update(crm_sync_status=CrmSyncStatus.SYNCED)
     bad = [
         row
         for row in rows.values()
         if row.status in (SyncStatus.FAILED, SyncStatus.RETRYING) and row.error_category
     ]
-    if bad:
-        for category in {row.error_category for row in bad}:
-            RecordLink.objects.filter(
-                integration=integration,
-                record_id__in=[r.record_id for r in bad if r.error_category == category],
-            ).update(failed_at=now, last_error_category=category)
-        given_up = [
-            r.record_id
-            for r in bad
-            if r.status == SyncStatus.FAILED and r.error_category not in AUTH_CATEGORIES
-        ]
-        if given_up:
-            Record.objects.filter(pk__in=given_up).update(crm_sync_status=CrmSyncStatus.FAILED)
+    for category in sorted({row.error_category for row in bad}):
+        RecordLink.objects.filter(
+            integration=integration,
+            record_id__in=[r.record_id for r in bad if r.error_category == category],
+        ).update(failed_at=now, last_error_category=category)
+    given_up = [
+        r.record_id for r in bad if r.status == SyncStatus.FAILED and r.error_category not in AUTH_CATEGORIES
+    ]
+    if synced or given_up:
+        # One statement for both: another integration of the tenant may be writing the same records' status in
+        # its own batch's transaction, and two statements each could take their rows in opposite orders.
+        Record.objects.filter(pk__in=[*synced, *given_up]).update(
+            crm_sync_status=Case(
+                When(pk__in=given_up, then=Value(CrmSyncStatus.FAILED)), default=Value(CrmSyncStatus.SYNCED)
+            )
+        )
     worst = failed_error or next((ProviderError(r.error_category, r.error_message) for r in bad), None)
     if isinstance(worst, QuotaUnavailable):
         worst = None
