@@ -698,12 +698,10 @@ def sync_engine() -> tuple[list[dict], str]:
 
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "bench.sync_engine", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-m", "bench.sync_engine", "--json"], cwd=ROOT, capture_output=True, text=True
     )
+    if done.returncode:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1]), f"{time.monotonic() - started:.0f} s"
 
 

@@ -177,8 +177,8 @@ class CallContext:
         so that a short lease (a killed worker's integration is free again soon) never lapses during a wait.
 
         One renewal per call when the quota is there at once (a batch is one call, so one renewal per batch):
-        the one when the quota is granted. Before a wait the lease is renewed only when that renewal is older
-        than RENEW_EVERY_SECONDS (a call that took long), so the lease is never older than two of those."""
+        the one when the quota is granted. Before a wait the lease is renewed only when the last renewal is older
+        than RENEW_EVERY_SECONDS (the previous call took long); during a wait, every RENEW_EVERY_SECONDS."""
         deadline = time.monotonic() + QUOTA_WAIT_SECONDS
         while True:
             self._renew_lease(unless_within=leases.RENEW_EVERY_SECONDS)
