@@ -14,7 +14,8 @@ Environment (all optional):
   BENCH_REUSE=1              keep the database of the previous run when its sizes match (for development only:
                              time windows move, so detection finds less)
   BENCH_SKIP=quota,dashboard  sections to leave out (changelists, detection, create_stale, bulk, clear_service, pause,
-                             quota, dashboard)
+                             quota, sync_engine, dashboard)
+  BENCH_SYNC_RECORDS=10000   the sync_engine section's backlog per provider (bench/sync_engine.py)
   BENCH_BUDGET=1800          seconds for the whole run: bench/dashboard.py is stopped when it would overrun
                              (BENCH_DASHBOARD_TIMEOUT=seconds overrides)
   BENCH_RESULTS=path         where to write the results (default bench/RESULTS.md; "-" for nowhere)
@@ -690,6 +691,20 @@ def quota() -> tuple[list[dict], str]:
     return rows, f"{time.monotonic() - started:.0f} s"
 
 
+def sync_engine() -> tuple[list[dict], str]:
+    """bench/sync_engine.py in its own process (its own database and Django state): records per provider call
+    and the engine's time per record on a backlog of BENCH_SYNC_RECORDS (10,000) per provider (issue 12)."""
+    from bench.harness import ROOT
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sync_engine", "--json"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), f"{time.monotonic() - started:.0f} s"
+
+
 def dashboard(budget_left: float) -> str | None:
     from bench.harness import ROOT
 
@@ -815,6 +830,15 @@ def run_suite() -> None:
         except Exception as e:
             quota_rows = [{"limiter": f"failed: {type(e).__name__}: {e}"}]
         section_times["quota"] = round(time.monotonic() - started)
+    sync_rows, sync_time = ([], "")
+    if "sync_engine" not in SKIP:
+        log(f"[{time.monotonic() - t0:5.0f} s] sync_engine (bench/sync_engine.py: its own database)")
+        started = time.monotonic()
+        try:
+            sync_rows, sync_time = sync_engine()
+        except Exception as e:
+            sync_rows = [{"provider": f"failed: {type(e).__name__}: {e}"}]
+        section_times["sync_engine"] = round(time.monotonic() - started)
     dash = None
     if "dashboard" not in SKIP:
         started = time.monotonic()
@@ -826,7 +850,7 @@ def run_suite() -> None:
 
     main_table = table([f.row() for f in figures])
     notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
-    goals = goal_lines(figures, quota_rows)
+    goals = goal_lines(figures, quota_rows) + sync_goal_lines(sync_rows)
     out = [
         f"Lineup Ops benchmark, {start['date']}",
         f"Data: {sizes.describe()} ({'generated in ' + secs(generated_in) if fresh else 'reused'})",
@@ -842,6 +866,12 @@ def run_suite() -> None:
     ]
     if quota_rows:
         out += ["", f"Provider quota (bench/quota.py, {quota_time}):", table(quota_rows)]
+    if sync_rows:
+        out += [
+            "",
+            f"Sync engine, records per provider call and engine ms per record (bench/sync_engine.py, {sync_time}):",
+            table(sync_rows),
+        ]
     if dash is not None:
         out += ["", "Dashboard (bench/dashboard.py):", dash]
     out += ["", "Goals:", *goals]
@@ -883,6 +913,14 @@ def goal_lines(figures: list[Figure], quota_rows: list[dict]) -> list[str]:
                 f"quota, {row['429 after first window']} 429s after the first window"
             )
     return lines
+
+
+def sync_goal_lines(rows: list[dict]) -> list[str]:
+    from bench.sync_engine import goal_lines as sync_goals
+
+    if any("engine ms per record" not in row for row in rows):
+        return [f"- [MISSED] sync engine: {row.get('provider')}" for row in rows]
+    return sync_goals(rows)
 
 
 def write_results(root, text: str, *, start, end, pg, gen_times, section_times, sizes) -> None:

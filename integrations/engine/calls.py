@@ -154,24 +154,41 @@ class CallContext:
     refreshes: int = 0
     lease_owner: str = ""
     calls: list = field(default_factory=list)
+    # When this context last renewed the lease (time.monotonic()); the run took it just before making it.
+    _renewed_at: float | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.client = self.client or client_for(self.integration)
+        if self.lease_owner and self._renewed_at is None:
+            self._renewed_at = time.monotonic()
+
+    def _renew_lease(self, *, unless_within: float = 0.0) -> None:
+        """Renew the run's lease, unless it was renewed less than `unless_within` seconds ago."""
+        if not self.lease_owner:
+            return
+        now = time.monotonic()
+        if self._renewed_at is not None and now - self._renewed_at < unless_within:
+            return
+        leases.renew_lease(self.integration.pk, self.lease_owner)
+        self._renewed_at = now
 
     def _wait_for_quota(self) -> bool:
         """Wait up to QUOTA_WAIT_SECONDS for the shared quota, renewing the run's lease every few seconds of it,
-        so that a short lease (a killed worker's integration is free again soon) never lapses during a wait."""
+        so that a short lease (a killed worker's integration is free again soon) never lapses during a wait.
+
+        One renewal per call when the quota is there at once (a batch is one call, so one renewal per batch):
+        the one when the quota is granted. Before a wait the lease is renewed only when the last renewal is older
+        than RENEW_EVERY_SECONDS (the previous call took long); during a wait, every RENEW_EVERY_SECONDS."""
         deadline = time.monotonic() + QUOTA_WAIT_SECONDS
         while True:
-            if self.lease_owner:
-                leases.renew_lease(self.integration.pk, self.lease_owner)
+            self._renew_lease(unless_within=leases.RENEW_EVERY_SECONDS)
             left = max(0.0, deadline - time.monotonic())
             if provider_quota().acquire(
                 self.integration.provider, timeout=min(leases.RENEW_EVERY_SECONDS, left)
             ):
-                if self.lease_owner:
-                    leases.renew_lease(self.integration.pk, self.lease_owner)
+                self._renew_lease()
                 return True
+            self._renewed_at = None  # a wait of up to RENEW_EVERY_SECONDS: renew before the next one
             if time.monotonic() >= deadline:
                 return False
 

@@ -47,3 +47,17 @@ def note_error(integration: Integration, error: ProviderError, when: datetime) -
         last_error_at=when, last_error_category=error.category, last_error=str(error)[:2000]
     )
     Integration.objects.filter(pk=integration.pk).settle_status()
+
+
+def note_outcomes(
+    integration: Integration, when: datetime, *, success: bool, error: ProviderError | None
+) -> None:
+    """A batch's successes and its worst error at once: one UPDATE and one status, as note_success then
+    note_error at the same time would leave them."""
+    changes = {"last_success_at": when} if success else {}
+    if error is not None:
+        changes.update(last_error_at=when, last_error_category=error.category, last_error=str(error)[:2000])
+    if not changes:
+        return
+    Integration.objects.filter(pk=integration.pk).update(**changes)
+    Integration.objects.filter(pk=integration.pk).settle_status()

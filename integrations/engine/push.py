@@ -1,17 +1,16 @@
 """Pushing local records to the provider (and enriching them at an enrichment provider)."""
 
-import json
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
-from integrations.engine import rollups
+from integrations.engine import batch_sql, rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
-from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.outcomes import finish_attempt, note_error, note_outcomes, note_success, record_call
 from integrations.engine.pull import agreed, changed_since_base, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
@@ -254,18 +253,24 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
     integration = ctx.integration
     mapping = mapping_for(integration)
     now = timezone.now()
-    links = {
-        lk.record_id: lk
-        for lk in RecordLink.objects.filter(integration=integration, record__in=[r for r, _ in items])
-    }
-    missing_links = [RecordLink(record=r, integration=integration) for r, _ in items if r.pk not in links]
-    if missing_links:
-        RecordLink.objects.bulk_create(missing_links, ignore_conflicts=True)
+    record_ids = [r.pk for r, _ in items]
+    retried = [r.pk for _, r in items if r is not None and r.status != SyncStatus.PENDING]
+    # Before the call, one transaction (one commit): the missing links, and the retried attempts' due times.
+    with transaction.atomic():
         links = {
             lk.record_id: lk
-            for lk in RecordLink.objects.filter(integration=integration, record__in=[r for r, _ in items])
+            for lk in RecordLink.objects.filter(integration=integration, record_id__in=record_ids)
         }
-    held = _held_by_record(integration, [r.pk for r, _ in items])
+        missing_links = [RecordLink(record=r, integration=integration) for r, _ in items if r.pk not in links]
+        if missing_links:
+            RecordLink.objects.bulk_create(missing_links, ignore_conflicts=True)
+            links = {
+                lk.record_id: lk
+                for lk in RecordLink.objects.filter(integration=integration, record_id__in=record_ids)
+            }
+        if retried:
+            SyncLog.objects.filter(pk__in=retried).update(next_attempt_at=None)
+    held = _held_by_record(integration, record_ids)
     object_type = PROVIDERS[integration.provider].object_type
     rows: dict[int, SyncLog] = {}
     creates, updates, fields_of, unsent_of, out = [], [], {}, {}, []
@@ -273,8 +278,9 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
         link = links[record.pk]
         operation = "update" if link.remote_id else "create"
         if retry_of is not None and retry_of.status == SyncStatus.PENDING:
+            # As `new_attempt` does: the queued row is the attempt, no longer due (an outcome sets its own).
             row = retry_of
-            row.operation = operation
+            row.operation, row.next_attempt_at = operation, None
         else:
             row = SyncLog(
                 integration=integration,
@@ -306,9 +312,6 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
             unsent_of[record.pk], fields = set(fields) - set(sent), sent
         fields_of[record.pk] = fields
         (updates if link.remote_id else creates).append(record)
-    retried = [r.pk for _, r in items if r is not None and r.status != SyncStatus.PENDING]
-    if retried:
-        SyncLog.objects.filter(pk__in=retried).update(next_attempt_at=None)
 
     adopt: list[tuple[Record, SyncLog | None]] = []
     synced: list[int] = []
@@ -366,30 +369,80 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                     keep=set(held.get(record.pk, ())) | unsent_of.get(record.pk, set()),
                 )
                 synced.append(record.pk)
-    # Bulk writes: the attempts, their rollups, the links and the records' status.
+    # After the call, one transaction (one commit): the attempts, the links, the records' status, the
+    # integration's status and the rollups, so that the rollups never count an attempt the sync log lacks.
+    with transaction.atomic():
+        _write_batch(integration, rows, links, synced, failed_error, now)
+    out = list(rows.values())
+    for record, retry_of in adopt:
+        out.append(push_record(ctx, record, retry_of=retry_of))
+    return out
+
+
+def _write_batch(
+    integration: Integration,
+    rows: dict[int, SyncLog],
+    links: dict[int, RecordLink],
+    synced: list[int],
+    failed_error: ProviderError | None,
+    now,
+) -> None:
+    """A batch's bulk writes: a fixed number of statements, however many records the batch holds."""
     new_rows = [row for row in rows.values() if row.pk is None]
     queued = [row for row in rows.values() if row.pk is not None]  # operator-queued rows: the attempt itself
-    SyncLog.objects.bulk_create(new_rows)
-    if queued:
-        SyncLog.objects.bulk_update(
-            queued,
-            [
-                "operation",
-                "status",
-                "error_category",
-                "error_field",
-                "error_message",
-                "http_status",
-                "endpoint",
-                "rate_limit_headers",
-                "request_excerpt",
-                "response_excerpt",
-                "duration_ms",
-                "next_attempt_at",
-                "finished_at",
-                "counted",
-            ],
+    batch_sql.insert_rows(new_rows)
+    batch_sql.update_rows(
+        queued,
+        [
+            "operation",
+            "status",
+            "error_category",
+            "error_field",
+            "error_message",
+            "http_status",
+            "endpoint",
+            "rate_limit_headers",
+            "request_excerpt",
+            "response_excerpt",
+            "duration_ms",
+            "next_attempt_at",
+            "finished_at",
+            "counted",
+        ],
+    )
+    ok_links = [links[pk] for pk in synced]
+    if ok_links:
+        batch_sql.update_rows(
+            ok_links,
+            ["remote_id", "synced_at", "remote_updated_at", "failed_at", "last_error_category", "base"],
         )
+    bad = [
+        row
+        for row in rows.values()
+        if row.status in (SyncStatus.FAILED, SyncStatus.RETRYING) and row.error_category
+    ]
+    for category in sorted({row.error_category for row in bad}):
+        RecordLink.objects.filter(
+            integration=integration,
+            record_id__in=[r.record_id for r in bad if r.error_category == category],
+        ).update(failed_at=now, last_error_category=category)
+    given_up = [
+        r.record_id for r in bad if r.status == SyncStatus.FAILED and r.error_category not in AUTH_CATEGORIES
+    ]
+    if synced or given_up:
+        # One statement for both: another integration of the tenant may be writing the same records' status in
+        # its own batch's transaction, and two statements each could take their rows in opposite orders.
+        Record.objects.filter(pk__in=[*synced, *given_up]).update(
+            crm_sync_status=Case(
+                When(pk__in=given_up, then=Value(CrmSyncStatus.FAILED)), default=Value(CrmSyncStatus.SYNCED)
+            )
+        )
+    worst = failed_error or next((ProviderError(r.error_category, r.error_message) for r in bad), None)
+    if isinstance(worst, QuotaUnavailable):
+        worst = None
+    note_outcomes(integration, now, success=bool(synced), error=worst)
+    # The rollups last, in a fixed order: their rows are shared by every worker of the provider, so they are
+    # locked for the least time, and two batches committing at once never take them in opposite orders.
     counts: dict[tuple[str, str], int] = {}
     for row in rows.values():
         if row.counted:
@@ -398,67 +451,8 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                 row.error_category if row.status != SyncStatus.SUCCESS else "",
             )
             counts[key] = counts.get(key, 0) + 1
-    for (endpoint, category), n in counts.items():
+    for (endpoint, category), n in sorted(counts.items()):
         rollups.count(provider=integration.provider, endpoint=endpoint, category=category, n=n)
-    ok_links = [links[pk] for pk in synced]
-    if ok_links:
-        _update_synced_links(ok_links)
-        Record.objects.filter(pk__in=synced).update(crm_sync_status=CrmSyncStatus.SYNCED)
-    bad = [
-        row
-        for row in rows.values()
-        if row.status in (SyncStatus.FAILED, SyncStatus.RETRYING) and row.error_category
-    ]
-    if bad:
-        for category in {row.error_category for row in bad}:
-            RecordLink.objects.filter(
-                integration=integration,
-                record_id__in=[r.record_id for r in bad if r.error_category == category],
-            ).update(failed_at=now, last_error_category=category)
-        given_up = [
-            r.record_id
-            for r in bad
-            if r.status == SyncStatus.FAILED and r.error_category not in AUTH_CATEGORIES
-        ]
-        if given_up:
-            Record.objects.filter(pk__in=given_up).update(crm_sync_status=CrmSyncStatus.FAILED)
-    if synced:
-        note_success(integration, now)
-    worst = failed_error or next((ProviderError(r.error_category, r.error_message) for r in bad), None)
-    if worst is not None and not isinstance(worst, QuotaUnavailable):
-        note_error(integration, worst, now)
-    out = list(rows.values())
-    for record, retry_of in adopt:
-        out.append(push_record(ctx, record, retry_of=retry_of))
-    return out
-
-
-def _update_synced_links(links: list[RecordLink]) -> None:
-    """One UPDATE ... FROM (VALUES ...) for a batch's links on PostgreSQL (Django's bulk_update builds a CASE
-    per column and row, which took seconds per batch); bulk_update elsewhere."""
-    if connection.vendor != "postgresql":
-        RecordLink.objects.bulk_update(
-            links, ["remote_id", "synced_at", "remote_updated_at", "failed_at", "last_error_category", "base"]
-        )
-        return
-    table = connection.ops.quote_name(RecordLink._meta.db_table)
-    values = ", ".join(["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz, %s::jsonb)"] * len(links))
-    params = []
-    for link in links:
-        params += [
-            link.pk,
-            link.remote_id,
-            link.synced_at,
-            link.remote_updated_at,
-            json.dumps(link.base or {}),
-        ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS l SET remote_id = v.remote_id, synced_at = v.synced_at, "
-            "remote_updated_at = v.remote_updated_at, failed_at = NULL, last_error_category = '', base = v.base "
-            f"FROM (VALUES {values}) AS v(id, remote_id, synced_at, remote_updated_at, base) WHERE l.id = v.id",
-            params,
-        )
 
 
 def _held_by_record(integration: Integration, record_ids: list[int]) -> dict[int, list[str]]:
