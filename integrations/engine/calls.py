@@ -7,6 +7,7 @@ token once, and teaches the quota what the provider's rate-limit headers said.
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -154,6 +155,8 @@ class CallContext:
     refreshes: int = 0
     lease_owner: str = ""
     calls: list = field(default_factory=list)
+    # The next call pushes records asked for "Sync now": it waits for the quota ahead of the backlog.
+    priority: bool = False
 
     def __post_init__(self):
         self.client = self.client or client_for(self.integration)
@@ -162,17 +165,20 @@ class CallContext:
         """Wait up to QUOTA_WAIT_SECONDS for the shared quota, renewing the run's lease every few seconds of it,
         so that a short lease (a killed worker's integration is free again soon) never lapses during a wait."""
         deadline = time.monotonic() + QUOTA_WAIT_SECONDS
+        quota, provider, ticket = provider_quota(), self.integration.provider, uuid.uuid4().hex
         while True:
             if self.lease_owner:
                 leases.renew_lease(self.integration.pk, self.lease_owner)
             left = max(0.0, deadline - time.monotonic())
-            if provider_quota().acquire(
-                self.integration.provider, timeout=min(leases.RENEW_EVERY_SECONDS, left)
+            # One ticket for the whole wait: the run keeps its place in the provider's line between renewals.
+            if quota.acquire(
+                provider, timeout=min(leases.RENEW_EVERY_SECONDS, left), ticket=ticket, priority=self.priority
             ):
                 if self.lease_owner:
                     leases.renew_lease(self.integration.pk, self.lease_owner)
                 return True
             if time.monotonic() >= deadline:
+                quota.leave(provider, ticket)
                 return False
 
     def call(self, fn: Callable[[BaseClient], object], *, _after_refresh: bool = False):
