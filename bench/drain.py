@@ -5,10 +5,13 @@ BENCH_DRAIN_TENANTS (default 10) tenants of the one provider app (tenant k of n 
 biggest ten times the smallest), as an outage leaves it: every record changed while HubSpot was down, none
 pushed. Then the provider is back and beat's sweep starts the drain. Real Celery workers do it (2 processes,
 --concurrency=8 each, as deploy/systemd runs them) on PostgreSQL and Redis, against the sandbox as a real HTTP
-server in this process, with HubSpot's quota set to BENCH_DRAIN_QUOTA calls per window (default 40/10 s, at
-the console and at the sandbox alike, so that the quota, not the CPU, is the limit: 100 records per batch call,
-4 calls a second, 400 records a second, 250 s for 100,000). A thread stands for beat (dispatch every 5 s, sweep
-every 120 s).
+server in this process, with HubSpot's quota set to BENCH_DRAIN_QUOTA calls per window (default 20/10 s, at
+the console and at the sandbox alike). The default is chosen so that the quota, not the CPU, is the limit on the
+shared 2-core machine: 100 records per batch call, 2 calls a second, 200 records a second, 500 s for 100,000.
+Unthrottled, the same two workers pushed about 290 records a second with the machine's load at 5-8, and the
+engine, PostgreSQL and the sandbox together take about 3 CPU-ms per record, so 200 a second leaves headroom;
+HubSpot's own 100/10 s (1,000 records a second) would measure the CPU. The window stays HubSpot's 10 s, so the
+limiter's slack (1% of the window) costs 1%. A thread stands for beat (dispatch every 5 s, sweep every 120 s).
 
 Figures:
 - drain time, from the sweep until every record is at the provider, against the quota-limited minimum
@@ -23,7 +26,7 @@ Figures:
   the limit, not the CPU.
 
 Environment: BENCH_DRAIN_DB (default lineup_bench_drain: dropped and re-created), BENCH_REDIS (harness),
-BENCH_DRAIN_RECORDS, BENCH_DRAIN_TENANTS, BENCH_DRAIN_QUOTA ("40/10"), BENCH_DRAIN_WORKERS (2),
+BENCH_DRAIN_RECORDS, BENCH_DRAIN_TENANTS, BENCH_DRAIN_QUOTA ("20/10"), BENCH_DRAIN_WORKERS (2),
 BENCH_DRAIN_CONCURRENCY (8).
 Run: .venv/bin/python -m bench.drain  (prints a table; `json` as the argument prints one JSON line).
 """
@@ -39,7 +42,7 @@ import time
 PROVIDER = "hubspot"
 RECORDS = int(os.environ.get("BENCH_DRAIN_RECORDS", "100000"))
 TENANTS = int(os.environ.get("BENCH_DRAIN_TENANTS", "10"))
-QUOTA, WINDOW = (int(x) for x in os.environ.get("BENCH_DRAIN_QUOTA", "40/10").split("/"))
+QUOTA, WINDOW = (int(x) for x in os.environ.get("BENCH_DRAIN_QUOTA", "20/10").split("/"))
 WORKERS = int(os.environ.get("BENCH_DRAIN_WORKERS", "2"))
 CONCURRENCY = int(os.environ.get("BENCH_DRAIN_CONCURRENCY", "8"))
 DB = os.environ.get("BENCH_DRAIN_DB", "lineup_bench_drain")
