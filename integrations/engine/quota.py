@@ -108,12 +108,26 @@ def _window_ms(provider: str) -> tuple[int, int]:
     return int(window * 1000), q.limit
 
 
+_USED_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
 class RedisWindow:
     def __init__(self, url: str):
         import redis
 
         self._redis = redis.Redis.from_url(url)
         self._hit = self._redis.register_script(_HIT_LUA)
+        self._used = self._redis.register_script(_USED_LUA)
+
+    def used(self, provider: str) -> int:
+        """Calls admitted within the window now."""
+        window_ms, _ = _window_ms(provider)
+        return int(self._used(keys=[f"lineup:quota:{provider}"], args=[window_ms]))
 
     def try_hit(self, provider: str, ticket: str | None = None, *, priority: bool = False) -> float:
         """0 when admitted, else the seconds to wait; the waiter keeps its place in line under its ticket."""
@@ -216,6 +230,12 @@ class MemoryWindow:
         with self._lock:
             self._line.get(provider, {}).pop(ticket, None)
 
+    def used(self, provider: str) -> int:
+        window_ms, _ = _window_ms(provider)
+        with self._lock:
+            now = time.monotonic()
+            return sum(1 for hit in self._hits.get(provider, ()) if hit > now - window_ms / 1000)
+
     def block(self, provider: str, seconds: float) -> None:
         with self._lock:
             until = time.monotonic() + seconds
@@ -292,6 +312,13 @@ class ProviderQuota:
         if retry_after:
             self._window.block(provider, retry_after)
         elif remaining is not None and remaining <= 0 and reset_seconds:
+            # A drain that uses the quota to the full hears "0 remaining" on the last call of every provider
+            # window. When our own window is full too, that last call was ours and the window already holds
+            # every worker until the next slot; blocking for the provider's whole interval on top left up to a
+            # window of the quota unused each time. Only a provider that ran out before us (another client of
+            # the same app) blocks everyone.
+            if self._window.used(provider) >= configured_quota(provider).limit:
+                return
             self._window.block(provider, reset_seconds)
 
     def block_without_reset(self, provider: str) -> float:

@@ -89,3 +89,28 @@ def test_acquire_without_a_ticket_leaves_the_line_when_it_times_out(window, sett
     assert admitted(window, ["later"]) == []
     settings.PROVIDER_QUOTAS = {PROVIDER: (2, 600)}
     assert admitted(window, ["later"]) == ["later"]  # the timed-out caller holds no place ahead of it
+
+
+def test_the_providers_last_slot_being_ours_blocks_no_one(window, settings):
+    """HubSpot says "0 remaining" on the last call of every window a drain uses to the full. When that last slot
+    was ours, our own window already waits for the next one; blocking every worker for the provider's whole
+    interval as well left up to a window of the quota unused, again and again (a drain at 0.7 of the quota)."""
+    settings.PROVIDER_QUOTAS = {PROVIDER: (2, 600)}
+    quota = quota_module.ProviderQuota("memory://")
+    quota._window = window
+    assert quota.acquire(PROVIDER, timeout=0)
+    quota.observe(PROVIDER, remaining=1, reset_seconds=600)
+    assert quota.acquire(PROVIDER, timeout=0)
+    quota.observe(PROVIDER, remaining=0, reset_seconds=600)
+    assert quota.blocked_for(PROVIDER) == 0
+
+
+def test_the_provider_out_of_quota_before_us_blocks_everyone(window, settings):
+    """Another client of the same app used some of it: the provider has none left while our window has."""
+    settings.PROVIDER_QUOTAS = {PROVIDER: (5, 600)}
+    quota = quota_module.ProviderQuota("memory://")
+    quota._window = window
+    assert quota.acquire(PROVIDER, timeout=0)
+    quota.observe(PROVIDER, remaining=0, reset_seconds=600)
+    assert quota.blocked_for(PROVIDER) > 0
+    assert quota.acquire(PROVIDER, timeout=0) is False
