@@ -197,11 +197,11 @@ def generate(url: str, sizes: Sizes, log=print) -> dict:
             INSERT INTO integrations_integration (id, tenant_id, provider, category, auth_type, status, enabled,
                 sync_paused, sync_paused_reason, sync_paused_source, mode, poll_interval, enrichment_defer_on_error, is_critical, base_url,
                 credentials, expires_at, last_success_at, last_error, last_error_category, sync_lease_owner,
-                created_at, updated_at)
+                provider_account, webhook_secret, created_at, updated_at)
             SELECT j + 1, j % {T} + 1, {PROVIDER_ARR}[p + 1], {CATEGORY_ARR}[p + 1], {AUTH_ARR}[p + 1],
                 CASE WHEN p = {LEVER} THEN 'error' ELSE 'connected' END, true, false, '', '', {MODE_ARR}[p + 1],
                 interval '5 minutes', false, j % 20 = 0, '', '', now() + make_interval(hours => j % 72),
-                now() - interval '1 minute', '', '', '', now() - interval '300 days', now() - interval '1 day'
+                now() - interval '1 minute', '', '', '', '', '', now() - interval '300 days', now() - interval '1 day'
             FROM (SELECT j, (j % {T} + j / {T}) % 7 AS p FROM generate_series(0, {NI - 1}) AS j) AS s""")
 
     def records():
