@@ -25,6 +25,10 @@ WINDOW_HISTORY = 100
 CODE_TTL_SECONDS = 600
 
 
+def _normal(value) -> str:
+    return str("" if value is None else value).strip().lower()
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -146,6 +150,10 @@ class ProviderState:
     current_window: dict | None = None
     max_accepted_in_window: int = 0
     seq: int = 0
+    # (account, field) -> (the account's records dict, normalised value -> ids): find_by_field's index, built on
+    # first use and kept by add/update/delete_record (a real provider's unique index: a batch of 100 creates
+    # into an account of 20,000 records scanned and sorted all of them per input, seconds per batch).
+    _field_index: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- settings
     @property
@@ -259,6 +267,9 @@ class ProviderState:
             record_id, account, self.next_seq(), {k: v for k, v in fields.items() if v is not None}, now, now
         )
         self.records.setdefault(account, {})[record_id] = rec
+        for (acct, name), (_, index) in self._field_index.items():
+            if acct == account:
+                index.setdefault(_normal(rec.fields.get(name)), set()).add(rec.id)
         return rec
 
     def update_record(self, rec: Record, changes: dict) -> dict:
@@ -267,6 +278,10 @@ class ProviderState:
         for key, value in changes.items():
             if rec.fields.get(key) != value:
                 changed[key] = value
+                indexed = self._field_index.get((rec.account, key))
+                if indexed is not None:
+                    indexed[1].get(_normal(rec.fields.get(key)), set()).discard(rec.id)
+                    indexed[1].setdefault(_normal(value), set()).add(rec.id)
                 if value is None:
                     rec.fields.pop(key, None)
                 else:
@@ -276,15 +291,25 @@ class ProviderState:
 
     def delete_record(self, rec: Record) -> None:
         self.records.get(rec.account, {}).pop(rec.id, None)
+        for (acct, name), (_, index) in self._field_index.items():
+            if acct == rec.account:
+                index.get(_normal(rec.fields.get(name)), set()).discard(rec.id)
 
     def find_by_field(self, account: str, name: str, value, exclude_id: str | None = None) -> Record | None:
         if value in (None, ""):
             return None
-        wanted = str(value).strip().lower()
-        for rec in self.account_records(account):
-            if rec.id != exclude_id and str(rec.fields.get(name, "")).strip().lower() == wanted:
-                return rec
-        return None
+        wanted = _normal(value)
+        records = self.records.get(account, {})
+        indexed = self._field_index.get((account, name))
+        if (
+            indexed is None or indexed[0] is not records
+        ):  # first use, or the records were replaced (load_state)
+            index: dict[str, set] = {}
+            for rec in records.values():
+                index.setdefault(_normal(rec.fields.get(name)), set()).add(rec.id)
+            indexed = self._field_index[(account, name)] = (records, index)
+        matches = [records[i] for i in indexed[1].get(wanted, ()) if i in records and i != exclude_id]
+        return min(matches, key=lambda r: r.seq) if matches else None
 
     # ---------------------------------------------------------------- stats
     def log_request(

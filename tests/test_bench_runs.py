@@ -29,6 +29,11 @@ def test_the_benchmark_suite_runs_every_section_at_the_smallest_size(postgres, t
         "BENCH_STOCK_RUNS": "1",
         "BENCH_BASELINE_ROWS": "20",
         "BENCH_SYNC_RECORDS": "300",
+        "BENCH_DRAIN_RECORDS": "600",
+        "BENCH_DRAIN_TENANTS": "3",
+        "BENCH_DRAIN_WORKERS": "1",
+        "BENCH_DRAIN_CONCURRENCY": "2",
+        "BENCH_DRAIN_DB": f"lineup_bench_drain_smoke_{os.getpid()}",
         # The dashboard section grows to 10M sync logs whatever the scale, and the quota section runs 40 s.
         "BENCH_SKIP": "dashboard,quota",
         "BENCH_RESULTS": "-",
@@ -41,7 +46,8 @@ def test_the_benchmark_suite_runs_every_section_at_the_smallest_size(postgres, t
         )
     finally:
         with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env["BENCH_MAIN_DB"]}" WITH (FORCE)')
+            for name in (env["BENCH_MAIN_DB"], env["BENCH_DRAIN_DB"]):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     assert "not available" not in run.stdout and "failed: " not in run.stdout, run.stdout

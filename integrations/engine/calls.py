@@ -7,6 +7,7 @@ token once, and teaches the quota what the provider's rate-limit headers said.
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -156,6 +157,8 @@ class CallContext:
     calls: list = field(default_factory=list)
     # When this context last renewed the lease (time.monotonic()); the run took it just before making it.
     _renewed_at: float | None = field(default=None, repr=False)
+    # The next call pushes records asked for "Sync now": it waits for the quota ahead of the backlog.
+    priority: bool = False
 
     def __post_init__(self):
         self.client = self.client or client_for(self.integration)
@@ -180,16 +183,19 @@ class CallContext:
         the one when the quota is granted. Before a wait the lease is renewed only when the last renewal is older
         than RENEW_EVERY_SECONDS (the previous call took long); during a wait, every RENEW_EVERY_SECONDS."""
         deadline = time.monotonic() + QUOTA_WAIT_SECONDS
+        quota, provider, ticket = provider_quota(), self.integration.provider, uuid.uuid4().hex
         while True:
             self._renew_lease(unless_within=leases.RENEW_EVERY_SECONDS)
             left = max(0.0, deadline - time.monotonic())
-            if provider_quota().acquire(
-                self.integration.provider, timeout=min(leases.RENEW_EVERY_SECONDS, left)
+            # One ticket for the whole wait: the run keeps its place in the provider's line between renewals.
+            if quota.acquire(
+                provider, timeout=min(leases.RENEW_EVERY_SECONDS, left), ticket=ticket, priority=self.priority
             ):
                 self._renew_lease()
                 return True
             self._renewed_at = None  # a wait of up to RENEW_EVERY_SECONDS: renew before the next one
             if time.monotonic() >= deadline:
+                quota.leave(provider, ticket)
                 return False
 
     def call(self, fn: Callable[[BaseClient], object], *, _after_refresh: bool = False):

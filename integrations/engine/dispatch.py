@@ -9,6 +9,7 @@ from django.utils import timezone
 from integrations.engine.leases import lapsed_leases
 from integrations.engine.pull import poll_due
 from integrations.engine.push import pending_records
+from integrations.engine.run import due_retries
 from integrations.models import Integration, SyncLog, SyncMode, SyncStatus, WebhookDelivery, WebhookStatus
 
 
@@ -35,6 +36,14 @@ def due_integration_ids(now: datetime | None = None) -> set[int]:
     ]
     dead_runs = lapsed_leases(now).filter(pk__in=callable_.values("pk")).values_list("pk", flat=True)
     return set(retries) | set(polling) | set(dead_runs)
+
+
+def has_work(integration_id: int) -> bool:
+    """Records waiting to be pushed, or retries due: what a regular run of the integration would do."""
+    integration = Integration.objects.filter(pk=integration_id).first()
+    if integration is None:
+        return False
+    return pending_records(integration).exists() or due_retries(integration).exists()
 
 
 def integrations_with_pending_records() -> list[int]:

@@ -36,20 +36,51 @@ def no_reset_backoff(strikes: int) -> float:
 WINDOW_SLACK = 0.01
 WINDOW_SLACK_MIN_SECONDS = 0.05
 
-# Atomically: drop hits older than the window; admit if fewer than the limit, else say how long to wait.
+# Waiters are served in order: first those waiting for a priority call ("Sync now"), then the others by how
+# long they have waited. Without an order, every waiter wakes when a slot frees and the quickest takes it: one
+# tenant's run could lose the race for the whole of its quota wait while others won twice, and a "Sync now"
+# waited behind the backlog. A waiter looks again at least every POLL_SECONDS (that is its heartbeat); one not
+# seen for STALE_SECONDS (a killed worker, a caller that gave up) loses its place.
+POLL_SECONDS = 0.5
+STALE_SECONDS = 2.0
+AHEAD_POLL_SECONDS = 0.01  # a slot is free but a waiter ahead takes it: look again this soon
+PRIORITY_AHEAD_MS = 10**12
+
+# Atomically: place the waiter in line; drop hits older than the window and waiters not seen lately; admit if
+# a slot is free for the waiter's place in line, else say how long to wait (-1: a waiter ahead takes the slot).
 # Time comes from Redis so that workers on several hosts share one clock.
 _HIT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local ticket = ARGV[4]
+local stale = tonumber(ARGV[6])
+if not redis.call('ZSCORE', KEYS[3], ticket) then
+  local rank = now
+  if ARGV[5] == '1' then rank = now - tonumber(ARGV[7]) end
+  redis.call('ZADD', KEYS[3], rank, ticket)
+end
+redis.call('ZADD', KEYS[4], now, ticket)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - stale)) do
+  redis.call('ZREM', KEYS[3], gone)
+  redis.call('ZREM', KEYS[4], gone)
+end
+redis.call('PEXPIRE', KEYS[3], stale * 2)
+redis.call('PEXPIRE', KEYS[4], stale * 2)
 local block = redis.call('PTTL', KEYS[2])
 if block > 0 then return block end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+local free = limit - redis.call('ZCARD', KEYS[1])
+if free > 0 then
+  if redis.call('ZRANK', KEYS[3], ticket) < free then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], window)
+    redis.call('ZREM', KEYS[3], ticket)
+    redis.call('ZREM', KEYS[4], ticket)
+    return 0
+  end
+  return -1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
@@ -77,21 +108,56 @@ def _window_ms(provider: str) -> tuple[int, int]:
     return int(window * 1000), q.limit
 
 
+_USED_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
 class RedisWindow:
     def __init__(self, url: str):
         import redis
 
         self._redis = redis.Redis.from_url(url)
         self._hit = self._redis.register_script(_HIT_LUA)
+        self._used = self._redis.register_script(_USED_LUA)
 
-    def try_hit(self, provider: str) -> float:
-        """0 when admitted, else the seconds to wait."""
+    def used(self, provider: str) -> int:
+        """Calls admitted within the window now."""
+        window_ms, _ = _window_ms(provider)
+        return int(self._used(keys=[f"lineup:quota:{provider}"], args=[window_ms]))
+
+    def try_hit(self, provider: str, ticket: str | None = None, *, priority: bool = False) -> float:
+        """0 when admitted, else the seconds to wait; the waiter keeps its place in line under its ticket."""
         window_ms, limit = _window_ms(provider)
-        wait_ms = self._hit(
-            keys=[f"lineup:quota:{provider}", f"lineup:quota-block:{provider}"],
-            args=[window_ms, limit, uuid.uuid4().hex],
+        wait_ms = int(
+            self._hit(
+                keys=[
+                    f"lineup:quota:{provider}",
+                    f"lineup:quota-block:{provider}",
+                    f"lineup:quota-line:{provider}",
+                    f"lineup:quota-seen:{provider}",
+                ],
+                args=[
+                    window_ms,
+                    limit,
+                    uuid.uuid4().hex,
+                    ticket or uuid.uuid4().hex,
+                    int(priority),
+                    int(STALE_SECONDS * 1000),
+                    PRIORITY_AHEAD_MS,
+                ],
+            )
         )
-        return int(wait_ms) / 1000
+        return AHEAD_POLL_SECONDS if wait_ms < 0 else wait_ms / 1000
+
+    def leave(self, provider: str, ticket: str) -> None:
+        pipe = self._redis.pipeline()
+        pipe.zrem(f"lineup:quota-line:{provider}", ticket)
+        pipe.zrem(f"lineup:quota-seen:{provider}", ticket)
+        pipe.execute()
 
     def block(self, provider: str, seconds: float) -> None:
         key, ms = f"lineup:quota-block:{provider}", max(1, int(seconds * 1000))
@@ -115,7 +181,11 @@ class RedisWindow:
 
     def reset(self, provider: str) -> None:
         self._redis.delete(
-            f"lineup:quota:{provider}", f"lineup:quota-block:{provider}", f"lineup:quota-strikes:{provider}"
+            f"lineup:quota:{provider}",
+            f"lineup:quota-block:{provider}",
+            f"lineup:quota-strikes:{provider}",
+            f"lineup:quota-line:{provider}",
+            f"lineup:quota-seen:{provider}",
         )
 
 
@@ -126,23 +196,45 @@ class MemoryWindow:
         self._hits: dict[str, deque] = {}
         self._blocked_until: dict[str, float] = {}
         self._strikes: dict[str, tuple[int, float]] = {}
+        self._line: dict[str, dict[str, list[float]]] = {}  # provider -> ticket -> [rank, last seen]
         self._lock = threading.Lock()
 
-    def try_hit(self, provider: str) -> float:
+    def try_hit(self, provider: str, ticket: str | None = None, *, priority: bool = False) -> float:
         window_ms, limit = _window_ms(provider)
         window = window_ms / 1000
+        ticket = ticket or uuid.uuid4().hex
         with self._lock:
             now = time.monotonic()
+            line = self._line.setdefault(provider, {})
+            place = line.setdefault(ticket, [now - PRIORITY_AHEAD_MS / 1000 if priority else now, now])
+            place[1] = now
+            for gone in [t for t, (_, seen) in line.items() if seen <= now - STALE_SECONDS]:
+                del line[gone]
             blocked = self._blocked_until.get(provider, 0.0) - now
             if blocked > 0:
                 return blocked
             hits = self._hits.setdefault(provider, deque())
             while hits and hits[0] <= now - window:
                 hits.popleft()
-            if len(hits) < limit:
-                hits.append(now)
-                return 0.0
+            free = limit - len(hits)
+            if free > 0:
+                ahead = sum(1 for rank, _ in line.values() if rank < place[0])
+                if ahead < free:
+                    hits.append(now)
+                    del line[ticket]
+                    return 0.0
+                return AHEAD_POLL_SECONDS
             return max(0.001, hits[0] + window - now)
+
+    def leave(self, provider: str, ticket: str) -> None:
+        with self._lock:
+            self._line.get(provider, {}).pop(ticket, None)
+
+    def used(self, provider: str) -> int:
+        window_ms, _ = _window_ms(provider)
+        with self._lock:
+            now = time.monotonic()
+            return sum(1 for hit in self._hits.get(provider, ()) if hit > now - window_ms / 1000)
 
     def block(self, provider: str, seconds: float) -> None:
         with self._lock:
@@ -169,6 +261,7 @@ class MemoryWindow:
     def reset(self, provider: str) -> None:
         with self._lock:
             self._hits.pop(provider, None)
+            self._line.pop(provider, None)
             self._blocked_until.pop(provider, None)
             self._strikes.pop(provider, None)
 
@@ -180,17 +273,32 @@ class ProviderQuota:
         self.url = url
         self._window = RedisWindow(url) if url.startswith(("redis://", "rediss://")) else MemoryWindow()
 
-    def acquire(self, provider: str, *, timeout: float = 30.0) -> bool:
-        """Wait for a free slot in the provider's quota; False if none came within `timeout` seconds."""
+    def acquire(
+        self, provider: str, *, timeout: float = 30.0, ticket: str | None = None, priority: bool = False
+    ) -> bool:
+        """Wait for a free slot in the provider's quota, in line behind those who waited longer (behind priority
+        waiters only, with `priority`); False if none came within `timeout` seconds.
+
+        A caller that waits in several steps passes the same `ticket` to each and keeps its place in line; it
+        calls leave() if it gives up. Without a ticket, a waiter that times out leaves the line itself.
+        """
+        own = ticket is None
+        ticket = ticket or uuid.uuid4().hex
         deadline = time.monotonic() + timeout
         while True:
-            wait = self._window.try_hit(provider)
+            wait = self._window.try_hit(provider, ticket, priority=priority)
             if wait <= 0:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
+                if own:
+                    self._window.leave(provider, ticket)
                 return False
-            time.sleep(min(wait, left))
+            time.sleep(min(wait, left, POLL_SECONDS))
+
+    def leave(self, provider: str, ticket: str) -> None:
+        """A waiter gives up its place in line."""
+        self._window.leave(provider, ticket)
 
     def observe(
         self,
@@ -204,6 +312,13 @@ class ProviderQuota:
         if retry_after:
             self._window.block(provider, retry_after)
         elif remaining is not None and remaining <= 0 and reset_seconds:
+            # A drain that uses the quota to the full hears "0 remaining" on the last call of every provider
+            # window. When our own window is full too, that last call was ours and the window already holds
+            # every worker until the next slot; blocking for the provider's whole interval on top left up to a
+            # window of the quota unused each time. Only a provider that ran out before us (another client of
+            # the same app) blocks everyone.
+            if self._window.used(provider) >= configured_quota(provider).limit:
+                return
             self._window.block(provider, reset_seconds)
 
     def block_without_reset(self, provider: str) -> float:

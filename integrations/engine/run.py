@@ -63,6 +63,7 @@ def sync_integration(
             else _with_priority(integration, _work(integration, record_ids))
         ):
             renew_lease(integration.pk, owner)
+            ctx.priority = bool(record.sync_priority_at)
             row = step(ctx, record, retry_of=retry_of)
             if record.sync_priority_at:
                 Record.objects.filter(pk=record.pk).update(sync_priority_at=None)
@@ -116,6 +117,7 @@ def _push_in_batches(ctx: CallContext, integration: Integration, work, summary: 
                 chunk.append((record, retry_of))
         if not chunk:
             break
+        ctx.priority = any(r.sync_priority_at for r, _ in chunk)  # ahead of the backlog in the quota
         rows = push_batch(ctx, chunk)
         urgent = [record.pk for record, _ in chunk if record.sync_priority_at]
         if urgent:

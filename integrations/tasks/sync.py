@@ -16,9 +16,14 @@ def sync_integration(
     integration_id: int, pull: bool | None = None, record_ids: list[int] | None = None
 ) -> dict:
     summary = run.sync_integration(integration_id, pull=pull, record_ids=record_ids)
-    if summary.more:
+    if summary.more or (summary.ran and record_ids is not None and dispatch.has_work(integration_id)):
         # Work is chunked: the next batch goes to the back of the queue, so other integrations get their turn.
-        sync_integration.apply_async((integration_id,), countdown=0.5)
+        # A run for chosen records ("Sync now", a few changed records) hands the rest of the backlog on too:
+        # when it took the lease, the backlog's own next run found "another sync is running" and stopped.
+        # No pause after a run that pushed something (the queue's order is the turn-taking; a pause only left
+        # the provider's quota unused during a drain); a run that moved nothing waits a little.
+        moved = summary.pushed + summary.failed + summary.retrying
+        sync_integration.apply_async((integration_id,), countdown=0 if moved else 0.5)
     return asdict(summary)
 
 

@@ -699,3 +699,18 @@ def test_unknown_path_and_method(sandbox):
     assert hs.call("GET", "/crm/v3/objects/companies").status_code == 404
     r = hs.call("DELETE", hs.path)
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
+
+
+def test_duplicate_email_follows_changes_and_deletes(api, sandbox):
+    """The sandbox's email index (a provider's unique index) moves with the record's email and goes with it."""
+    if DUPLICATE[api.slug] is None:
+        return
+    status, _ = DUPLICATE[api.slug]
+    field = EMAIL[api.slug]
+    first = api.created_id(api.create(api.sample(1)))
+    assert api.update(first, {field: api.sample(2)[field]}).status_code != status
+    # the old address is free again, the new one is taken
+    assert api.create(api.sample(1)).status_code != status
+    assert api.create({**api.sample(4), field: api.sample(2)[field]}).status_code == status
+    sandbox.delete_record(api.slug, first)
+    assert api.create({**api.sample(5), field: api.sample(2)[field]}).status_code != status
