@@ -399,7 +399,7 @@ def _rb02_at_sandbox(sandbox, provider):
 
 @pytest.mark.urls("tests.integrations.credential_test_urls")
 def test_reauthorizing_at_the_consent_page_ticks_the_reauthorize_step(client, sandbox):
-    from tests.integrations.test_credentials import consent, local, start
+    from tests.support.credentials import consent, local, start
 
     incident, integration = _rb02_at_sandbox(sandbox, "hubspot")
     assert Integration.objects.get(pk=integration.pk).status == "needs_reauth"

@@ -5,7 +5,6 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
@@ -19,7 +18,7 @@ from integrations.models import AuditEvent, Integration
 from integrations.selectors.tokens import check_token
 from integrations.services import credentials as cred
 from tests.support import factories
-from tests.support.credentials import raw_credentials
+from tests.support.credentials import consent, local, raw_credentials, start
 from tests.support.sync import connect
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.credential_test_urls")]
@@ -107,29 +106,6 @@ def test_reconnect_while_the_provider_is_down_fails_without_needing_reauth(sandb
 
 
 # ------------------------------------------------------------------------------------------ re-authorization
-
-
-def start(client, integration) -> str:
-    response = client.get(reverse("integration_authorize", args=[integration.pk]))
-    assert response.status_code == 302
-    return response["Location"]
-
-
-def consent(sandbox_url: str, decision: str = "grant") -> str:
-    """The customer's admin at the provider's consent page: GET the form, press a button; the redirect back."""
-    page = requests.get(sandbox_url, timeout=10)
-    assert page.status_code == 200 and "Grant access" in page.text
-    account = parse_qs(urlsplit(sandbox_url).query)["account"][0]
-    answer = requests.post(
-        sandbox_url, data={"decision": decision, "account": account}, allow_redirects=False, timeout=10
-    )
-    assert answer.status_code == 302
-    return answer.headers["Location"]
-
-
-def local(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 @pytest.mark.parametrize("provider", ["hubspot", "salesforce", "lever"])
