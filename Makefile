@@ -21,7 +21,7 @@ install-test: $(VENV)/.test
 demo: install
 	mkdir -p var
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py run_demo
+	$(PY) manage.py run_demo $(DEMO_ARGS)
 
 test: install-test
 	mkdir -p var

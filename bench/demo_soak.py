@@ -1,6 +1,6 @@
 """Soak the demo: `make demo` under continuous use and faults for a given time; report any process death.
 
-    python -m bench.demo_soak --hours 2 [--port 8000] [--sandbox-port 8765]
+    python -m bench.demo_soak --hours 2 [--port 8000] [--sandbox-port 8765] [--broker-port 6390]
 
 Starts `make demo` in this checkout, then until the time is up: an operator browses the dashboard, the
 integration, sync-log and incident lists and the tracker every few seconds; the JSON API is read; every few
@@ -66,14 +66,26 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--sandbox-port", type=int, default=8765)
+    parser.add_argument(
+        "--broker-port", type=int, default=0, help="the embedded broker's (default: the demo's)"
+    )
     parser.add_argument("--fault-every", type=float, default=240.0, help="seconds between faults")
     parser.add_argument("--log", default=str(ROOT / "var" / "demo-soak.log"))
     args = parser.parse_args()
     base = f"http://127.0.0.1:{args.port}"
+    # `make demo` as README has it; other ports only so that a soak can run beside a demo on the defaults.
+    demo_args = f"--port {args.port} --sandbox-port {args.sandbox_port}"
+    if args.broker_port:
+        demo_args += f" --broker-port {args.broker_port}"
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     log = open(args.log, "w")
     demo = subprocess.Popen(
-        ["make", "demo"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        ["make", "demo", f"DEMO_ARGS={demo_args}"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     started = time.monotonic()
     try:
@@ -91,7 +103,7 @@ def main() -> int:
         served = re.findall(r"http://127\.0\.0\.1:(\d+)/admin/", text)
         password = (ROOT / "var" / "demo-login.txt").read_text().strip()
         session = _login(base, password)
-        sandbox = os.environ.get("SANDBOX_URL", "http://127.0.0.1:8765")
+        sandbox = f"http://127.0.0.1:{args.sandbox_port}"
         answers: Counter = Counter()
         bad: list[str] = []
         faults = 0
