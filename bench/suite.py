@@ -830,33 +830,29 @@ def run_suite() -> None:
         section_times[name] = round(time.monotonic() - started)
     connection.close()
 
-    quota_rows, quota_time = ([], "")
-    if "quota" not in SKIP:
-        log(f"[{time.monotonic() - t0:5.0f} s] quota (bench/quota.py: its own database and two workers)")
+    def side_section(name: str, what: str, run, empty, failed_key: str):
+        """A section in its own process or database: its rows and time, or one row saying how it failed."""
+        if name in SKIP:
+            return empty, ""
+        log(f"[{time.monotonic() - t0:5.0f} s] {name} ({what})")
         started = time.monotonic()
         try:
-            quota_rows, quota_time = quota()
+            rows, took = run()
         except Exception as e:
-            quota_rows = [{"limiter": f"failed: {type(e).__name__}: {e}"}]
-        section_times["quota"] = round(time.monotonic() - started)
-    sync_rows, sync_time = ([], "")
-    if "sync_engine" not in SKIP:
-        log(f"[{time.monotonic() - t0:5.0f} s] sync_engine (bench/sync_engine.py: its own database)")
-        started = time.monotonic()
-        try:
-            sync_rows, sync_time = sync_engine()
-        except Exception as e:
-            sync_rows = [{"provider": f"failed: {type(e).__name__}: {e}"}]
-        section_times["sync_engine"] = round(time.monotonic() - started)
-    drain_row, drain_time = ({}, "")
-    if "drain" not in SKIP:
-        log(f"[{time.monotonic() - t0:5.0f} s] drain (bench/drain.py: its own database and two workers)")
-        started = time.monotonic()
-        try:
-            drain_row, drain_time = drain()
-        except Exception as e:
-            drain_row = {"records": f"failed: {type(e).__name__}: {e}"}
-        section_times["drain"] = round(time.monotonic() - started)
+            failed = {failed_key: f"failed: {type(e).__name__}: {e}"}
+            rows, took = (failed if isinstance(empty, dict) else [failed]), ""
+        section_times[name] = round(time.monotonic() - started)
+        return rows, took
+
+    quota_rows, quota_time = side_section(
+        "quota", "bench/quota.py: its own database and two workers", quota, [], "limiter"
+    )
+    sync_rows, sync_time = side_section(
+        "sync_engine", "bench/sync_engine.py: its own database", sync_engine, [], "provider"
+    )
+    drain_row, drain_time = side_section(
+        "drain", "bench/drain.py: its own database and two workers", drain, {}, "records"
+    )
     dash = None
     if "dashboard" not in SKIP:
         started = time.monotonic()

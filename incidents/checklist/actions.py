@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from incidents.models import Severity
 from incidents.selectors import affected_integrations, disabled_during, incident_start, paused_during
 from incidents.services import communication
 from integrations import services
@@ -397,7 +396,7 @@ def escalate(incident, actor, params) -> ActionOutcome:
 
 
 def _backend_not_required(incident) -> str:
-    if incident.severity == Severity.SEV2:
+    if "backend" in communication.teams_for(incident.severity):
         return ""
     return (
         f"Not required at {incident.severity}: Backend on-call is paged for SEV-2 "

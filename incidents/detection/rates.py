@@ -348,11 +348,7 @@ def state_signals(now: datetime) -> dict[str, Signal]:
         bad[provider].append((tenant_id, auth, category))
     out = {}
     for provider, failing in bad.items():
-        tenants = {t for t, _, _ in failing}
-        if provider not in PROVIDERS or len(failing) < conf.state_share() * total[provider]:
-            continue
-        if len(tenants) < conf.state_min_tenants():
-            continue
+        tenants = {t for t, _, _ in failing}  # the share and the tenant floor were checked in the aggregate
         auth = [c for _, is_auth, c in failing if is_auth]
         if len(auth) * 2 >= len(failing):
             categories = [c for c in auth if c in AUTH_CATEGORIES]
