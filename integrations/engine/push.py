@@ -118,7 +118,7 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
         if link.remote_id:
             remote = ctx.call(lambda c: c.update_record(link.remote_id, fields))
         else:
-            remote = _create_or_adopt(ctx, fields, str(record.external_id))
+            remote = _create_or_adopt(ctx, fields, str(record.external_id), tried_before=_tried_before(row))
     except NotCallable as e:
         row.status, row.error_category, row.error_message = SyncStatus.RETRYING, "", str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)
@@ -198,8 +198,31 @@ def enrich_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None 
     return row
 
 
-def _create_or_adopt(ctx: CallContext, fields: dict, external_id: str) -> RemoteRecord:
-    """Create; when the provider already holds our record (a repeated push), adopt it and update it."""
+def _tried_before(row: SyncLog) -> bool:
+    """Whether an earlier attempt to create this record at this integration exists: its create may have reached
+    the provider even though nothing here says so (the worker or the database went away before the answer was
+    written)."""
+    return (
+        SyncLog.objects.filter(
+            integration_id=row.integration_id,
+            record_id=row.record_id,
+            direction=SyncDirection.PUSH,
+            operation="create",
+        )
+        .exclude(pk=row.pk)
+        .exists()
+    )
+
+
+def _create_or_adopt(ctx: CallContext, fields: dict, external_id: str, *, tried_before=False) -> RemoteRecord:
+    """Create; when the provider already holds our record (a repeated push), adopt it and update it.
+
+    Most providers refuse a second record with our email and name the first. One that does not (PandaDoc) is
+    asked for our record first, when an earlier create attempt may have made it (`tried_before`)."""
+    if tried_before and ctx.client.finds_by_external_id:
+        existing = ctx.call(lambda c: c.find_by_external_id(external_id))
+        if existing is not None and str(existing.fields.get(EXTERNAL_ID) or "") == external_id:
+            return ctx.call(lambda c: c.update_record(existing.remote_id, fields))
     try:
         return ctx.call(lambda c: c.create_record(fields))
     except ProviderError as e:

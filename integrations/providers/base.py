@@ -247,6 +247,10 @@ class BaseClient:
     field_aliases: ClassVar[dict[str, str]] = {}
     known_fields: ClassVar[tuple[str, ...]] = ()
     supports_webhooks: ClassVar[bool] = False
+    # The provider keeps any number of records with the same email (it refuses no create as a duplicate), but
+    # can be asked for the record carrying our lineup_id: find_by_external_id. A create whose answer was lost
+    # is then looked up before it is made again, instead of being adopted from the duplicate error.
+    finds_by_external_id: ClassVar[bool] = False
     # Records one batch call may create or update (HubSpot batch/*, Salesforce sObject Collections); 0: none,
     # one call per record. A batch is one call, one unit of the provider's quota.
     batch_size: ClassVar[int] = 0
@@ -635,6 +639,10 @@ class BaseClient:
 
     def find_person(self, email: str) -> RemoteRecord | None:
         raise self._unsupported("find_person")
+
+    def find_by_external_id(self, external_id: str) -> RemoteRecord | None:
+        """The provider's record that carries our lineup_id, or None (see finds_by_external_id)."""
+        raise self._unsupported("find_by_external_id")
 
     def check_credentials(self) -> None:
         self.list_records(limit=1)

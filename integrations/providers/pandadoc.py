@@ -44,6 +44,7 @@ class PandaDocClient(BaseClient):
     known_fields = FLAT_FIELDS
     field_aliases: ClassVar[dict[str, str]] = {"metadata": "lineup_id", "recipients": "recipient_email"}
     supports_webhooks = True
+    finds_by_external_id = True  # many documents may go to one recipient: PandaDoc refuses no duplicate
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"API-Key {self.credentials.get('api_key') or ''}"}
@@ -80,6 +81,14 @@ class PandaDocClient(BaseClient):
     def get_record(self, remote_id: str) -> RemoteRecord:
         response = self._request("GET", DOCUMENT, path_params={"id": remote_id})
         return self._record(self._json_object(response, what="document"), response)
+
+    def find_by_external_id(self, external_id: str) -> RemoteRecord | None:
+        """List documents filtered by metadata (PandaDoc's `metadata_<key>=<value>`): ours holds lineup_id."""
+        response = self._request("GET", DOCUMENTS, params={"metadata_lineup_id": external_id, "count": 1})
+        items = self._json_object(response, what="document list").get("results")
+        if not isinstance(items, list):
+            raise self._malformed("document list has no results[]", response)
+        return self._record(items[0], response) if items else None
 
     def create_record(self, fields: dict) -> RemoteRecord:
         response = self._request("POST", DOCUMENTS, json_body=nest(fields))

@@ -237,3 +237,59 @@ def test_a_delivery_sent_twice_by_the_dispatcher_spends_one_attempt_per_due_time
         webhooks.process_webhook(delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("FAILED", 1)
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice_at_a_provider_without_duplicate_checks(sandbox):
+    """Fault 4 of `make faults` (PostgreSQL restarted mid-sync), one run in four: a PandaDoc document twice.
+
+    The create reached PandaDoc, then the worker could not write what PandaDoc answered (the database was
+    down), so the attempt stayed RUNNING with no remote id on the link; the sweep retried it and created the
+    document again. HubSpot, Salesforce and the ATSs refuse a second record with our email and name the first
+    (adopted since round 1), but PandaDoc keeps any number of documents for one recipient. Before creating
+    again, the engine now asks the provider for a document carrying our lineup_id, and adopts it.
+    """
+    from integrations.engine.calls import CallContext
+    from integrations.engine.mapping import mapping_for
+    from integrations.engine.push import push_record
+
+    integration = connect(sandbox, "pandadoc")
+    (record,) = local_records(integration, 1, name="Offer letter", recipient_email="ada@example.com")
+    # The interrupted first attempt: its create reached the provider; nothing of its answer was written here.
+    lost = SyncLog.objects.create(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider="pandadoc",
+        direction="push",
+        object_type="document",
+        record=record,
+        operation="create",
+        status="RUNNING",
+    )
+    fields, _ = mapping_for(integration).to_remote(record.payload, str(record.external_id))
+    first = CallContext(integration).call(lambda c: c.create_record(fields))
+    SyncLog.objects.filter(pk=lost.pk).update(status="RETRYING", next_attempt_at=lost.created_at)  # the sweep
+
+    row = push_record(CallContext(integration), record, retry_of=lost)
+
+    docs = [
+        r
+        for r in sandbox.records("pandadoc", integration.tenant.slug)
+        if external_id(r) == str(record.external_id)
+    ]
+    assert len(docs) == 1, f"{len(docs)} documents carry lineup_id {record.external_id}"
+    assert row.status == "SUCCESS"
+    assert record.links.get(integration=integration).remote_id == first.remote_id
+
+
+def test_a_first_create_asks_nothing_first(sandbox):
+    """The look-up costs a call only when an earlier create attempt of the record exists."""
+    from integrations.engine.calls import CallContext
+    from integrations.engine.push import push_record
+
+    integration = connect(sandbox, "pandadoc")
+    (record,) = local_records(integration, 1, name="Offer letter", recipient_email="ada@example.com")
+    before = len(sandbox.requests("pandadoc", integration.tenant.slug))
+    row = push_record(CallContext(integration), record)
+    assert row.status == "SUCCESS"
+    calls = sandbox.requests("pandadoc", integration.tenant.slug)[before:]
+    assert [c["method"] for c in calls] == ["POST"]

@@ -1025,6 +1025,19 @@ def test_pandadoc_flattening_and_paging(canned, session):
     assert client.list_records(limit=5).next_cursor is None
 
 
+def test_pandadoc_find_by_external_id_filters_by_metadata_and_refuses_a_malformed_list(canned, session):
+    doc = {"id": "d-1", "name": "Offer", "metadata": {"lineup_id": "c-4"}}
+    canned.add("GET", "/public/v1/documents", 200, {"results": [doc]})
+    client = client_for("pandadoc", canned, session)
+    assert client.find_by_external_id("c-4").remote_id == "d-1"
+    assert canned.last().query["metadata_lineup_id"] == ["c-4"]
+    canned.reset()
+    canned.add("GET", "/public/v1/documents", 200, {"documents": []})
+    with pytest.raises(ProviderError) as exc:
+        client.find_by_external_id("c-4")
+    assert exc.value.category == "unknown" and "malformed response" in exc.value.message
+
+
 def test_clearbit_find_person(canned, session):
     person = {
         "id": "p-1",

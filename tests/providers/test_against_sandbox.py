@@ -318,6 +318,24 @@ def test_duplicate_names_the_existing_record(sandbox, provider):
     assert not err.transient
 
 
+@pytest.mark.parametrize("provider", [p for p in RECORD_PROVIDERS if p not in DEDUPES])
+def test_a_provider_without_duplicate_checks_finds_our_record_by_lineup_id(sandbox, provider):
+    """What the engine asks before it creates again a record whose first create may have landed (issue 12)."""
+    client = make_client(sandbox, provider)
+    assert client.finds_by_external_id
+    client.create_record(sample(provider, email="same@example.com", lineup_id="lu-other"))
+    ours = client.create_record(sample(provider, email="same@example.com", lineup_id="lu-ours"))
+    found = client.find_by_external_id("lu-ours")
+    assert found is not None and found.remote_id == ours.remote_id
+    assert found.fields["lineup_id"] == "lu-ours"
+    assert client.find_by_external_id("lu-never-made") is None
+
+
+@pytest.mark.parametrize("provider", DEDUPES)
+def test_providers_that_refuse_duplicates_are_not_asked(sandbox, provider):
+    assert not make_client(sandbox, provider).finds_by_external_id
+
+
 # ------------------------------------------------------------------------------------------ outages
 
 
