@@ -157,8 +157,18 @@ def apply_remote(
     """Bring one provider record into the local data, field by field (see `merge`): update its linked record,
     adopt ours, or create one. Outcomes: created, updated, unchanged, conflict (a SYNC_CONFLICT defect held)."""
     mapping = mapping or mapping_for(integration)
+    # Read, merge and write under row locks, link before record (the order a push writes them in): a user's
+    # save landing between the read and the write would otherwise be overwritten with theirs, unseen.
+    with transaction.atomic():
+        return _apply_locked(integration, remote, when=when, mapping=mapping)
+
+
+def _apply_locked(
+    integration: Integration, remote: RemoteRecord, *, when: datetime, mapping
+) -> tuple[Record, str]:
     link = (
-        RecordLink.objects.select_related("record")
+        RecordLink.objects.select_for_update()
+        .select_related("record")
         .filter(integration=integration, remote_id=remote.remote_id)
         .first()
     )
@@ -167,13 +177,17 @@ def apply_remote(
         lineup_id = remote.fields.get(EXTERNAL_ID)
         if lineup_id:
             try:
-                record = Record.objects.filter(
-                    tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id))
-                ).first()
+                record = (
+                    Record.objects.select_for_update()
+                    .filter(tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id)))
+                    .first()
+                )
             except ValueError:
                 record = None
         if record is not None:
-            link = RecordLink.objects.filter(record=record, integration=integration).first()
+            link = (
+                RecordLink.objects.select_for_update().filter(record=record, integration=integration).first()
+            )
     if record is None:
         record = Record.objects.create(
             tenant_id=integration.tenant_id,

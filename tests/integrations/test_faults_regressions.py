@@ -293,3 +293,72 @@ def test_a_first_create_asks_nothing_first(sandbox):
     assert row.status == "SUCCESS"
     calls = sandbox.requests("pandadoc", integration.tenant.slug)[before:]
     assert [c["method"] for c in calls] == ["POST"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_local_edit_saved_while_a_providers_change_is_applied_is_not_overwritten(
+    postgres, sandbox, monkeypatch
+):
+    """`make faults`, fault 5: the same field edited here and at HubSpot at the same moment. The webhook's
+    apply_remote read the record, the user's edit was saved, and apply_remote wrote the record it had read with
+    theirs: ours was gone, both sides held theirs, and no conflict was raised. apply_remote now reads the record
+    under a row lock: the edit waits for it (and then wins, being the later one), or it sees the edit (and the
+    same-field change becomes a conflict)."""
+    from django.db import transaction
+
+    from integrations.engine import pull
+    from integrations.engine.calls import CallContext
+    from integrations.models import Defect, Record
+
+    integration = connect(sandbox, "hubspot")
+    [record] = local_records(integration, 1, title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    [at_hubspot] = sandbox.records("hubspot", integration.tenant.slug)
+    sandbox.update_record("hubspot", at_hubspot["id"], {"jobtitle": "Theirs"})
+    remote = CallContext(integration).call(lambda c: c.get_record(at_hubspot["id"]))
+
+    read, edited = threading.Event(), threading.Event()
+    real_merge = pull.merge
+
+    def merge_then_pause(*args, **kwargs):
+        plan = real_merge(*args, **kwargs)
+        read.set()
+        edited.wait(timeout=1.5)  # the user's save lands now, unless it waits for apply_remote's lock
+        return plan
+
+    monkeypatch.setattr(pull, "merge", merge_then_pause)
+
+    def apply():
+        try:
+            pull.apply_remote(integration, remote, when=remote.updated_at)
+        finally:
+            connections.close_all()
+
+    def edit_here():  # as faults/edits.py and a user's save: the row locked, read, written
+        try:
+            with transaction.atomic():
+                mine = Record.objects.select_for_update().get(pk=record.pk)
+                mine.payload = {**mine.payload, "title": "Ours"}
+                mine.save(update_fields=["payload", "updated_at"])
+            edited.set()
+        finally:
+            connections.close_all()
+
+    applying = threading.Thread(target=apply)
+    applying.start()
+    assert read.wait(timeout=10)
+    editing = threading.Thread(target=edit_here)
+    editing.start()
+    applying.join(timeout=30)
+    editing.join(timeout=30)
+    monkeypatch.setattr(pull, "merge", real_merge)
+    run.sync_integration(integration.pk, pull=False)
+
+    title = Record.objects.get(pk=record.pk).payload["title"]
+    conflict = Defect.objects.filter(record_id=record.pk, defect_type="SYNC_CONFLICT", status="OPEN").exists()
+    assert title == "Ours" or conflict, (
+        f"our edit is gone: the record holds {title!r} and no conflict was raised"
+    )
+    if not conflict:
+        [at_hubspot] = sandbox.records("hubspot", integration.tenant.slug)
+        assert at_hubspot["fields"]["jobtitle"] == "Ours"
