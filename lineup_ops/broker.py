@@ -11,8 +11,9 @@ restarted it (celery/celery#8030 and #8091; make faults' Redis restart, bench/RE
 
 Here that channel raises redis' ConnectionError instead: the broker connection is gone, which is what kombu
 and Celery already handle. The close goes on, the consumer reconnects, and a late acknowledgement is logged
-and dropped; the task's message waits in Redis's unacked index and comes back after the visibility timeout,
-as it would had the worker been killed. lineup_ops.celery registers this class for redis:// and rediss://.
+and dropped. The task's message stays in Redis's unacked index and comes back after the visibility timeout, as
+it would had the worker been killed (unless the restarted Redis kept nothing: then the engine's sweeps find
+the work again, as for any lost task). lineup_ops.celery registers this class for redis:// and rediss://.
 """
 
 from kombu.transport import redis as kombu_redis
@@ -21,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous=False):
-        if self.connection.client is None:
+        if getattr(self.connection, "client", None) is None:  # detached, or the channel itself closed
             raise RedisConnectionError("the broker connection of this channel was closed")
         return super()._connparams(asynchronous=asynchronous)
 

@@ -5,7 +5,7 @@ transport from it, and then closes it. kombu 5.7's Redis channel rebuilds its co
 from that detached transport, and raised AttributeError ("'NoneType' object has no attribute 'hostname'")
 when a task in flight was acknowledged, or its unacknowledged messages requeued, after that. Celery does not
 count an AttributeError as a connection error: it called it unrecoverable, and the worker stayed alive
-without consuming anything again. These tests use the machine's Redis (CELERY_BROKER_URL)."""
+without consuming anything again. The test uses the machine's Redis (CELERY_BROKER_URL)."""
 
 import logging
 
@@ -43,15 +43,19 @@ def test_closing_a_channel_of_a_collected_connection_with_unacked_messages(url, 
     conn = Connection(url)
     queue, message = _one_unacked_message(conn, "lineup-test-broker-close")
     channel = queue.channel
-    # The state Celery leaves a channel in when the broker died while the channel waited in BRPOP: its close
-    # during collect failed half way, so the channel is still open, still holding its unacknowledged message.
-    conn.transport.client = None
-    with pytest.raises(conn.connection_errors):
-        channel.close()
-    # The task in flight finishes after that, and Celery acknowledges it through ack_log_error, which logs a
-    # connection error and goes on (the message waits in Redis's unacked index for the visibility timeout).
-    with caplog.at_level(logging.CRITICAL, logger="lineup-test"):
-        message.ack_log_error(logging.getLogger("lineup-test"), conn.connection_errors + conn.channel_errors)
-    assert "Couldn't ack" in caplog.text
-    with Connection(url) as fresh:
-        Queue(queue.name, queue.exchange, channel=fresh.channel()).delete()
+    try:
+        # The state Celery leaves a channel in when the broker died while the channel waited in BRPOP: its
+        # close during collect failed half way, so the channel is still open, holding its unacknowledged message.
+        conn.transport.client = None
+        with pytest.raises(conn.connection_errors):
+            channel.close()
+        # The task in flight finishes after that, and Celery acknowledges it through ack_log_error, which logs a
+        # connection error and goes on (the message waits in Redis's unacked index for the visibility timeout).
+        with caplog.at_level(logging.CRITICAL, logger="lineup-test"):
+            message.ack_log_error(
+                logging.getLogger("lineup-test"), conn.connection_errors + conn.channel_errors
+            )
+        assert "Couldn't ack" in caplog.text
+    finally:
+        with Connection(url) as fresh:
+            Queue(queue.name, queue.exchange, channel=fresh.channel()).delete()

@@ -118,7 +118,9 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
         if link.remote_id:
             remote = ctx.call(lambda c: c.update_record(link.remote_id, fields))
         else:
-            remote = _create_or_adopt(ctx, fields, str(record.external_id), tried_before=_tried_before(row))
+            # The look-up of an earlier attempt costs a query: only for a provider that could be asked.
+            tried = ctx.client.finds_by_external_id and _tried_before(row)
+            remote = _create_or_adopt(ctx, fields, str(record.external_id), tried_before=tried)
     except NotCallable as e:
         row.status, row.error_category, row.error_message = SyncStatus.RETRYING, "", str(e)
         row.next_attempt_at = timezone.now() + timedelta(minutes=1)

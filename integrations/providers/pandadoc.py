@@ -83,12 +83,23 @@ class PandaDocClient(BaseClient):
         return self._record(self._json_object(response, what="document"), response)
 
     def find_by_external_id(self, external_id: str) -> RemoteRecord | None:
-        """List documents filtered by metadata (PandaDoc's `metadata_<key>=<value>`): ours holds lineup_id."""
-        response = self._request("GET", DOCUMENTS, params={"metadata_lineup_id": external_id, "count": 1})
+        """List documents filtered by metadata (PandaDoc's `metadata_<key>=<value>`): ours holds lineup_id.
+
+        PandaDoc's list gives document summaries, which may leave the metadata out: a summary without it is the
+        filter's answer, ours. One that shows another lineup_id is not (a filter the server ignored)."""
+        response = self._request("GET", DOCUMENTS, params={"metadata_lineup_id": external_id, "count": 100})
         items = self._json_object(response, what="document list").get("results")
         if not isinstance(items, list):
             raise self._malformed("document list has no results[]", response)
-        return self._record(items[0], response) if items else None
+        for item in items:
+            found = self._record(item, response)
+            shown = found.fields.get("lineup_id")
+            if shown in (None, ""):
+                found.fields["lineup_id"] = external_id
+                return found
+            if str(shown) == external_id:
+                return found
+        return None
 
     def create_record(self, fields: dict) -> RemoteRecord:
         response = self._request("POST", DOCUMENTS, json_body=nest(fields))

@@ -281,6 +281,48 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice_at_a_provider_without_
     assert record.links.get(integration=integration).remote_id == first.remote_id
 
 
+def test_a_create_tried_before_but_not_made_is_made_once(sandbox):
+    """The earlier attempt never reached PandaDoc: one look-up finds nothing, one create makes the document."""
+    from integrations.engine.calls import CallContext
+    from integrations.engine.push import push_record
+
+    integration = connect(sandbox, "pandadoc")
+    (record,) = local_records(integration, 1, name="Offer letter", recipient_email="ada@example.com")
+    failed = SyncLog.objects.create(  # an attempt whose create never reached PandaDoc (refused, timed out)
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider="pandadoc",
+        direction="push",
+        object_type="document",
+        record=record,
+        operation="create",
+        status="RETRYING",
+    )
+    before = len(sandbox.requests("pandadoc", integration.tenant.slug))
+    row = push_record(CallContext(integration), record, retry_of=failed)
+    calls = [c["method"] for c in sandbox.requests("pandadoc", integration.tenant.slug)[before:]]
+    assert row.status == "SUCCESS" and calls == ["GET", "POST"]
+    docs = [
+        r
+        for r in sandbox.records("pandadoc", integration.tenant.slug)
+        if external_id(r) == str(record.external_id)
+    ]
+    assert len(docs) == 1
+
+
+def test_no_look_up_query_for_a_provider_that_refuses_duplicates(sandbox, monkeypatch):
+    """Greenhouse names the existing candidate in its duplicate error: no earlier attempt is looked for."""
+    from integrations.engine import push as push_module
+    from integrations.engine.calls import CallContext
+
+    looked = []
+    monkeypatch.setattr(push_module, "_tried_before", lambda row: looked.append(row) or True)
+    integration = connect(sandbox, "greenhouse")
+    (record,) = local_records(integration, 1)
+    assert push_module.push_record(CallContext(integration), record).status == "SUCCESS"
+    assert looked == []
+
+
 def test_a_first_create_asks_nothing_first(sandbox):
     """The look-up costs a call only when an earlier create attempt of the record exists."""
     from integrations.engine.calls import CallContext

@@ -1038,6 +1038,20 @@ def test_pandadoc_find_by_external_id_filters_by_metadata_and_refuses_a_malforme
     assert exc.value.category == "unknown" and "malformed response" in exc.value.message
 
 
+def test_pandadoc_find_by_external_id_trusts_the_filter_for_a_summary_without_metadata(canned, session):
+    """PandaDoc's list gives summaries; one without metadata is the filter's answer. One showing another
+    lineup_id is not ours (the server ignored the filter), and nothing is adopted."""
+    canned.add("GET", "/public/v1/documents", 200, {"results": [{"id": "d-2", "name": "Offer"}]})
+    client = client_for("pandadoc", canned, session)
+    found = client.find_by_external_id("c-9")
+    assert found.remote_id == "d-2" and found.fields["lineup_id"] == "c-9"
+    canned.reset()
+    canned.add(
+        "GET", "/public/v1/documents", 200, {"results": [{"id": "d-3", "metadata": {"lineup_id": "x"}}]}
+    )
+    assert client.find_by_external_id("c-9") is None
+
+
 def test_clearbit_find_person(canned, session):
     person = {
         "id": "p-1",

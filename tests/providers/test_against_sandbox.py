@@ -331,9 +331,12 @@ def test_a_provider_without_duplicate_checks_finds_our_record_by_lineup_id(sandb
     assert client.find_by_external_id("lu-never-made") is None
 
 
-@pytest.mark.parametrize("provider", DEDUPES)
-def test_providers_that_refuse_duplicates_are_not_asked(sandbox, provider):
-    assert not make_client(sandbox, provider).finds_by_external_id
+def test_no_batch_client_relies_on_a_look_up():
+    """push_batch writes its attempts after the call and never looks up: a provider whose creates need the
+    look-up (it refuses no duplicate) must push one record per call, through push_record."""
+    for provider in PROVIDERS:
+        cls = get_client_class(provider)
+        assert not (cls.finds_by_external_id and cls.batch_size), provider
 
 
 # ------------------------------------------------------------------------------------------ outages
