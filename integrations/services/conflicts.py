@@ -82,8 +82,13 @@ def conflict_take_theirs(*, defects: QuerySet, actor: Actor, audit_extra: dict |
             entries = defect.details.get("fields") or {}
             theirs = {e["remote_field"]: e.get("theirs") for e in entries.values()}
             mapping = mapping_for(defect.integration)
+            # Link before record, as apply_remote and a push lock and write them: no deadlock with either.
+            link = (
+                RecordLink.objects.select_for_update()
+                .filter(record_id=defect.record_id, integration=defect.integration)
+                .first()
+            )
             record = Record.objects.select_for_update().get(pk=defect.record_id)
-            link = RecordLink.objects.filter(record=record, integration=defect.integration).first()
             was_pending = link is None or link.synced_at is None or record.updated_at > link.synced_at
             record.payload = {**record.payload, **mapping.to_local(theirs)}
             Record.objects.filter(pk=record.pk).update(payload=record.payload, updated_at=now)
