@@ -239,6 +239,20 @@ def test_a_delivery_sent_twice_by_the_dispatcher_spends_one_attempt_per_due_time
     assert (delivery.status, delivery.attempts) == ("FAILED", 1)
 
 
+def _earlier_create(integration, record, status: str) -> SyncLog:
+    """An earlier attempt to create the record at the provider, as an interrupted or failed push leaves it."""
+    return SyncLog.objects.create(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction="push",
+        object_type="document",
+        record=record,
+        operation="create",
+        status=status,
+    )
+
+
 def test_a_create_whose_answer_was_lost_is_not_made_twice_at_a_provider_without_duplicate_checks(sandbox):
     """Fault 4 of `make faults` (PostgreSQL restarted mid-sync), one run in four: a PandaDoc document twice.
 
@@ -255,16 +269,7 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice_at_a_provider_without_
     integration = connect(sandbox, "pandadoc")
     (record,) = local_records(integration, 1, name="Offer letter", recipient_email="ada@example.com")
     # The interrupted first attempt: its create reached the provider; nothing of its answer was written here.
-    lost = SyncLog.objects.create(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider="pandadoc",
-        direction="push",
-        object_type="document",
-        record=record,
-        operation="create",
-        status="RUNNING",
-    )
+    lost = _earlier_create(integration, record, "RUNNING")
     fields, _ = mapping_for(integration).to_remote(record.payload, str(record.external_id))
     first = CallContext(integration).call(lambda c: c.create_record(fields))
     SyncLog.objects.filter(pk=lost.pk).update(status="RETRYING", next_attempt_at=lost.created_at)  # the sweep
@@ -288,16 +293,9 @@ def test_a_create_tried_before_but_not_made_is_made_once(sandbox):
 
     integration = connect(sandbox, "pandadoc")
     (record,) = local_records(integration, 1, name="Offer letter", recipient_email="ada@example.com")
-    failed = SyncLog.objects.create(  # an attempt whose create never reached PandaDoc (refused, timed out)
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider="pandadoc",
-        direction="push",
-        object_type="document",
-        record=record,
-        operation="create",
-        status="RETRYING",
-    )
+    failed = _earlier_create(
+        integration, record, "RETRYING"
+    )  # it never reached PandaDoc (refused, timed out)
     before = len(sandbox.requests("pandadoc", integration.tenant.slug))
     row = push_record(CallContext(integration), record, retry_of=failed)
     calls = [c["method"] for c in sandbox.requests("pandadoc", integration.tenant.slug)[before:]]
