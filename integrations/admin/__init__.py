@@ -3,10 +3,13 @@
 import json
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -628,6 +631,50 @@ class DefectAdmin(BigTableAdmin):
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return badge(obj.status, obj.get_status_display())
+
+    # The defect page's buttons run the same confirmed actions as the list, for the one defect shown.
+    CONFLICT_CHOICES = {"ours": recovery.conflict_keep_ours, "theirs": recovery.conflict_take_theirs}
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.conflict_view)
+        return [
+            path("<path:object_id>/conflict/<str:choice>/", view, name="integrations_defect_conflict")
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id) if str(object_id).isdigit() else None
+        if obj is not None and self.has_operate_permission(request):
+            if services.open_conflicts(Defect.objects.filter(pk=obj.pk)).exists():
+                extra_context = {
+                    **(extra_context or {}),
+                    "lo_conflict_urls": {
+                        choice: reverse("admin:integrations_defect_conflict", args=[obj.pk, choice])
+                        for choice in self.CONFLICT_CHOICES
+                    },
+                }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def conflict_view(self, request, object_id, choice):
+        """POST: "Keep ours" / "Take theirs" for this defect, through the action's confirmation page.
+        GET (the confirmation page's "No, take me back") returns to the defect page."""
+        action = self.CONFLICT_CHOICES.get(choice)
+        if action is None or not str(object_id).isdigit():
+            raise Http404
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        defect = queryset.first()
+        if defect is None or not self.has_view_permission(request, defect):
+            raise Http404
+        page = reverse("admin:integrations_defect_change", args=[defect.pk])
+        if request.method != "POST":
+            return redirect(page)
+        if not self.has_operate_permission(request):
+            raise PermissionDenied("Resolving a sync conflict needs the right to operate integrations.")
+        if not services.open_conflicts(queryset).exists():
+            self.message_user(
+                request, "This defect is not an open sync conflict: nothing changed.", messages.WARNING
+            )
+            return redirect(page)
+        return action(self, request, queryset) or redirect(page)
 
     @admin.display(description="Conflicting values (base / ours / theirs)")
     def conflict_values(self, obj):

@@ -159,3 +159,77 @@ def test_a_viewer_may_not_resolve_a_conflict(sandbox, viewer):
     with pytest.raises(PermissionDenied):
         services.conflict_take_theirs(defects=Defect.objects.all(), actor=viewer)
     assert Defect.objects.get().status == "OPEN"
+
+
+def _held_conflict(sandbox):
+    integration, record, remote_id = _synced(sandbox)
+    _edit_here(record, company="Ours")
+    sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+    _reconcile(integration)
+    return integration, record, remote_id, Defect.objects.get(defect_type="SYNC_CONFLICT", status="OPEN")
+
+
+def test_the_defect_page_offers_keep_ours_and_confirms_before_pushing(sandbox, client):
+    """Walked in Chromium: the defect page showed both values but no way to settle them from there."""
+    integration, record, remote_id, defect = _held_conflict(sandbox)
+    client.force_login(factories.user("op", group=factories.OPERATOR))
+    page_url = reverse("admin:integrations_defect_change", args=[defect.pk])
+    page = client.get(page_url).content.decode()
+    assert 'id="lo-keep-ours"' in page and 'id="lo-take-theirs"' in page
+    url = reverse("admin:integrations_defect_conflict", args=[defect.pk, "ours"])
+    assert f'action="{url}"' in page
+
+    confirm = client.post(url)  # the button: a confirmation page first, nothing changed yet
+    assert confirm.status_code == 200
+    assert "Keep ours</strong> will act on <strong>1</strong>" in confirm.content.decode()
+    assert Defect.objects.get(pk=defect.pk).status == "OPEN"
+    assert client.get(url).url == page_url  # "No, take me back" leads to the defect page
+
+    done = client.post(url, {"confirm": "yes"})
+    assert done.status_code == 302 and done.url == page_url
+    assert Defect.objects.get(pk=defect.pk).status == "RESOLVED"
+    assert AuditEvent.objects.filter(action="conflict.keep_ours", actor="op").count() == 1
+    run.sync_integration(integration.pk, pull=False)
+    assert _remote(sandbox, remote_id)["company"] == "Ours"
+    after = client.get(page_url).content.decode()
+    assert (
+        'id="lo-keep-ours"' not in after and "Kept ours" in after
+    )  # settled: no buttons, the resolution shows
+
+
+def test_the_defect_page_take_theirs_applies_theirs(sandbox, client):
+    _, record, _, defect = _held_conflict(sandbox)
+    client.force_login(factories.user("op", group=factories.OPERATOR))
+    url = reverse("admin:integrations_defect_conflict", args=[defect.pk, "theirs"])
+    client.post(url, {"confirm": "yes"})
+    record.refresh_from_db()
+    assert record.payload["company"] == "Theirs"
+    assert AuditEvent.objects.filter(action="conflict.take_theirs", actor="op").count() == 1
+
+
+def test_the_defect_page_buttons_refuse_a_viewer_and_bad_input(sandbox, client):
+    _, record, _, defect = _held_conflict(sandbox)
+    client.force_login(factories.user("view", group=factories.VIEWER))
+    page = client.get(reverse("admin:integrations_defect_change", args=[defect.pk])).content.decode()
+    assert 'id="lo-keep-ours"' not in page
+    ours = reverse("admin:integrations_defect_conflict", args=[defect.pk, "ours"])
+    assert client.post(ours, {"confirm": "yes"}).status_code == 403
+    assert Defect.objects.get(pk=defect.pk).status == "OPEN"
+
+    client.force_login(factories.user("op", group=factories.OPERATOR))
+    base = reverse("admin:integrations_defect_change", args=[defect.pk])
+    assert client.post(base + "conflict/mine/", {"confirm": "yes"}).status_code == 404
+    assert (
+        client.post("/admin/integrations/defect/nope/conflict/ours/", {"confirm": "yes"}).status_code == 404
+    )
+    assert (
+        client.post(reverse("admin:integrations_defect_conflict", args=[999999, "ours"])).status_code == 404
+    )
+    other = Defect.objects.create(tenant=record.tenant, provider="hubspot", defect_type="STALE_CRM_SYNC")
+    refused = client.post(
+        reverse("admin:integrations_defect_conflict", args=[other.pk, "ours"]), {"confirm": "yes"}
+    )
+    assert refused.status_code == 302  # back to its page, saying it is not an open sync conflict
+    assert Defect.objects.get(pk=other.pk).status == "OPEN"
+    assert Defect.objects.get(pk=defect.pk).status == "OPEN"
+    assert not AuditEvent.objects.filter(action__startswith="conflict.").exists()
