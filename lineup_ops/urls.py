@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 
 from incidents.api import alertmanager
 from incidents.views.runbooks import runbook_detail, runbook_list
@@ -7,6 +8,8 @@ from integrations.api import webhooks
 from integrations.api.metrics import metrics_view
 
 urlpatterns = [
+    # The bare address leads to the console (its login when signed out), not to a "Not Found".
+    path("", RedirectView.as_view(url=reverse_lazy("admin:index")), name="root"),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     path("webhooks/<str:provider>/<slug:tenant_slug>/", webhooks.receive, name="webhook"),

@@ -293,3 +293,12 @@ def test_the_number_of_queries_does_not_grow_with_providers_or_rows(client, view
     # A fixed budget: session and rights (4), one query per panel, three reads of the rollups (this window, the
     # one before, the fast window), and the idle-timeout session save (a savepoint, the update, its release).
     assert seven <= 24
+
+
+@pytest.mark.django_db
+def test_the_site_root_leads_to_the_console(client, viewer):
+    """Opening http://127.0.0.1:8000 (what make demo says it serves) gave a bare "Not Found"."""
+    anonymous = client.get("/", follow=True)
+    assert anonymous.status_code == 200 and anonymous.redirect_chain[-1][0].startswith("/admin/login/")
+    client.force_login(viewer)
+    assert client.get("/").url == "/admin/"
