@@ -132,18 +132,20 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     record_call(row, ctx.client.last_call)
     row.status, row.finished_at = SyncStatus.SUCCESS, now
     finish_attempt(row)
-    RecordLink.objects.filter(pk=link.pk).update(
-        remote_id=remote.remote_id,
-        # The version pushed, not the time the provider answered: an edit made while the call was under way is
-        # newer than this, so the record still looks changed and goes out next.
-        synced_at=record.updated_at,
-        remote_updated_at=remote.updated_at,
-        failed_at=None,
-        last_error_category="",
-        base=agreed(mapping, fields, base=link.base, keep=held | unsent),
-    )
-    # .update() leaves Record.updated_at alone, so the record does not look changed again.
-    Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)
+    with transaction.atomic():  # the link locked before the record, as apply_remote takes them
+        base = _current_bases([link.pk]).get(link.pk, link.base)
+        RecordLink.objects.filter(pk=link.pk).update(
+            remote_id=remote.remote_id,
+            # The version pushed, not the time the provider answered: an edit made while the call was under way
+            # is newer than this, so the record still looks changed and goes out next.
+            synced_at=record.updated_at,
+            remote_updated_at=remote.updated_at,
+            failed_at=None,
+            last_error_category="",
+            base=agreed(mapping, fields, base=base, keep=held | unsent),
+        )
+        # .update() leaves Record.updated_at alone, so the record does not look changed again.
+        Record.objects.filter(pk=record.pk).update(crm_sync_status=CrmSyncStatus.SYNCED)
     note_success(integration, now)
     return row
 
@@ -387,21 +389,35 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                     answer.updated_at,
                 )
                 link.failed_at, link.last_error_category = None, ""
-                link.base = agreed(
-                    mapping,
-                    fields_of[record.pk],
-                    base=link.base,
-                    keep=set(held.get(record.pk, ())) | unsent_of.get(record.pk, set()),
-                )
                 synced.append(record.pk)
     # After the call, one transaction (one commit): the attempts, the links, the records' status, the
     # integration's status and the rollups, so that the rollups never count an attempt the sync log lacks.
     with transaction.atomic():
+        bases = _current_bases(links[pk].pk for pk in synced)
+        for pk in synced:
+            link = links[pk]
+            link.base = agreed(
+                mapping,
+                fields_of[pk],
+                base=bases.get(link.pk, link.base),
+                keep=set(held.get(pk, ())) | unsent_of.get(pk, set()),
+            )
         _write_batch(integration, rows, links, synced, failed_error, now)
     out = list(rows.values())
     for record, retry_of in adopt:
         out.append(push_record(ctx, record, retry_of=retry_of))
     return out
+
+
+def _current_bases(link_ids) -> dict[int, dict]:
+    """The links' bases as they are now, locked until the transaction ends (in id order, so that two writers
+    cannot deadlock). A push computes the base it writes from these, not from its read before the call:
+    apply_remote may have agreed a provider's edit of a field not pushed while the call was under way."""
+    ids = sorted(set(link_ids))
+    if not ids:
+        return {}
+    rows = RecordLink.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", "base")
+    return {pk: base for pk, base in rows}
 
 
 def _write_batch(

@@ -402,3 +402,52 @@ def test_a_local_edit_saved_while_a_providers_change_is_applied_is_not_overwritt
     if not conflict:
         [at_hubspot] = sandbox.records("hubspot", integration.tenant.slug)
         assert at_hubspot["fields"]["jobtitle"] == "Ours"
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batch", "one-call"])
+def test_a_providers_edit_agreed_while_a_push_is_in_flight_keeps_its_base(sandbox, monkeypatch, batched):
+    """Last session's note: a push wrote the link's base from the copy it read before its call. A webhook that
+    agreed the provider's edit of another field while the call was under way was undone in the base, so the
+    next local edit of that field looked like an edit on both sides: a conflict that was not one, held until an
+    operator settled it."""
+    from integrations.engine import pull
+    from integrations.engine.calls import CallContext
+    from integrations.models import Defect, Record, RecordLink
+    from integrations.providers.hubspot import HubSpotClient
+
+    integration = connect(sandbox, "hubspot")
+    [record] = local_records(integration, 1, company="Lineup", title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    [at_hubspot] = sandbox.records("hubspot", integration.tenant.slug)
+    remote_id = at_hubspot["id"]
+    record.payload = {**record.payload, "title": "Ours"}
+    record.save()
+
+    def the_providers_ui_edits_and_its_webhook_is_applied():
+        sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+        remote = CallContext(integration).call(lambda c: c.get_record(remote_id))
+        assert pull.apply_remote(integration, remote, when=remote.updated_at)[1] == "updated"
+
+    name = "update_records" if batched else "update_record"
+    real = getattr(HubSpotClient, name)
+
+    def call_with_a_webhook_under_way(self, *args, **kwargs):
+        the_providers_ui_edits_and_its_webhook_is_applied()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(HubSpotClient, name, call_with_a_webhook_under_way)
+    if batched:
+        run.sync_integration(integration.pk, pull=False)
+    else:
+        push.push_record(CallContext(integration), Record.objects.get(pk=record.pk))
+    monkeypatch.setattr(HubSpotClient, name, real)
+
+    base = RecordLink.objects.get(record=record).base
+    assert (base["jobtitle"], base["company"]) == ("Ours", "Theirs")
+    record = Record.objects.get(pk=record.pk)
+    record.payload = {**record.payload, "company": "Ours again"}  # an edit here only, after both agreed
+    record.save()
+    run.sync_integration(integration.pk, pull=True)
+    assert not Defect.objects.filter(defect_type="SYNC_CONFLICT").exists()
+    [at_hubspot] = sandbox.records("hubspot", integration.tenant.slug)
+    assert (at_hubspot["fields"]["company"], at_hubspot["fields"]["jobtitle"]) == ("Ours again", "Ours")
