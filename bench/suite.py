@@ -193,11 +193,9 @@ def sql(statement: str, params=None) -> int:
 
 
 def reset_logs() -> None:
-    """Retried logs (RETRYING, finished_at cleared by the action) back to FAILED; their links failed again."""
-    sql(
-        "UPDATE integrations_synclog SET status = 'FAILED', next_attempt_at = NULL, "
-        "finished_at = created_at + interval '1 second' WHERE status = 'RETRYING' AND finished_at IS NULL"
-    )
+    """The attempts Retry failed queued (PENDING rows pointing at a failure; the failed rows themselves are never
+    rewritten) are removed, so the failures are retryable again; their links failed again."""
+    sql("DELETE FROM integrations_synclog WHERE retry_of_id IS NOT NULL AND status = 'PENDING'")
     sql(
         "UPDATE integrations_recordlink SET failed_at = now() - interval '2 hours' "
         "WHERE (record_id - 1) % 20 = 0 AND failed_at IS NULL"
@@ -428,17 +426,35 @@ def bulk_actions(client, user, sizes) -> list[Figure]:
     from django.utils import timezone
 
     from integrations import services
-    from integrations.models import Defect, SyncLog
+    from integrations.models import Defect, RecordLink, SyncLog
 
     out: list[Figure] = []
     if "retry" not in SKIP:
 
         def retry_loop(n: int) -> int:
+            # The same work one row at a time: a new attempt pointing at the failure, and its link made pushable.
             done = 0
             now = timezone.now()
             for obj in services.retryable_logs(SyncLog.objects.all()).order_by("pk")[:n]:
-                obj.status, obj.next_attempt_at, obj.finished_at = "RETRYING", now, None
-                obj.save()
+                SyncLog.objects.create(
+                    integration_id=obj.integration_id,
+                    tenant_id=obj.tenant_id,
+                    provider=obj.provider,
+                    direction=obj.direction,
+                    object_type=obj.object_type,
+                    record_id=obj.record_id,
+                    operation=obj.operation,
+                    status="PENDING",
+                    attempt=obj.attempt + 1,
+                    retry_of=obj,
+                    next_attempt_at=now,
+                )
+                link = RecordLink.objects.filter(
+                    integration_id=obj.integration_id, record_id=obj.record_id
+                ).first()
+                if link is not None:
+                    link.failed_at = None
+                    link.save()
                 done += 1
             return done
 

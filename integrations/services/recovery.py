@@ -176,11 +176,16 @@ def sync_logs_retry_failed(
             by_integration: dict[tuple, list[int]] = defaultdict(list)
             for r in failed:
                 by_integration[(r.integration_id, r.tenant_id, r.provider)].append(r.record_id)
-            # The records become pushable again (a failure otherwise holds them until they change).
-            for (integration_id, _, _), record_ids in by_integration.items():
-                RecordLink.objects.filter(integration_id=integration_id, record_id__in=record_ids).update(
-                    failed_at=None
-                )
+            # The records become pushable again (a failure otherwise holds them until they change): the links
+            # of the chunk's (integration, record) pairs, in one UPDATE however many integrations it spans.
+            chunk = SyncLog.objects.filter(
+                pk__in=[r.pk for r in failed],
+                integration_id=OuterRef("integration_id"),
+                record_id=OuterRef("record_id"),
+            )
+            RecordLink.objects.filter(record_id__in={r.record_id for r in failed}).filter(
+                Exists(chunk)
+            ).update(failed_at=None)
             _audit_rows(
                 actor,
                 AuditAction.SYNC_LOGS_RETRY_FAILED,

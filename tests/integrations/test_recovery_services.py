@@ -97,6 +97,44 @@ def test_retry_failed_requeues_failed_pushes_once_and_makes_their_records_pushab
     assert services.sync_logs_retry_failed(logs=SyncLog.objects.all(), actor=operator).changed == 0
 
 
+def _retry_queries(operator, n_integrations: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(n_integrations):
+        failed_push(
+            factories.integration(tenant=factories.tenant(slug=f"q{n_integrations}-{i}"), provider="hubspot")
+        )
+    with CaptureQueriesContext(connection) as queries:
+        changed = services.sync_logs_retry_failed(
+            logs=SyncLog.objects.all(), actor=operator, enqueue=False
+        ).changed
+    assert changed == n_integrations
+    SyncLog.objects.all().delete()
+    return len(queries)
+
+
+def test_retry_failed_costs_the_same_queries_for_2_integrations_as_for_20(operator):
+    """make bench, after issue 12's retries became new rows: a chunk of 2,000 spread over many integrations cost
+    1,013 queries (one links UPDATE per integration), where it had cost 13."""
+    _retry_queries(operator, 1)  # the operator's permissions are cached from here on
+    assert _retry_queries(operator, 2) == _retry_queries(operator, 20)
+
+
+def test_retry_failed_makes_pushable_only_the_links_it_retried(operator):
+    tenant = factories.tenant()
+    hub = factories.integration(tenant=tenant, provider="hubspot")
+    sf = factories.integration(tenant=tenant, provider="salesforce")
+    record = factories.record(tenant=tenant)
+    retried = failed_push(hub, record=record)
+    failed_push(sf, record=record)  # the same record failed at Salesforce too: not selected
+
+    services.sync_logs_retry_failed(logs=SyncLog.objects.filter(pk=retried.pk), actor=operator)
+
+    links = dict(RecordLink.objects.filter(record=record).values_list("integration__provider", "failed_at"))
+    assert links["hubspot"] is None and links["salesforce"] is not None
+
+
 def test_retry_failed_keeps_to_the_callers_filter(operator):
     hub = factories.integration(provider="hubspot")
     validation = failed_push(hub, category="validation")
