@@ -1,4 +1,5 @@
-"""Indexes for "Retry failed" on a big sync log: the FAILED pushes, and the retries (where retry_of is set).
+"""Indexes for "Retry failed" on a big sync log: the FAILED pushes (all, and by error type), and the retries
+(where retry_of is set).
 
 On PostgreSQL the indexes are built CONCURRENTLY, so that a deploy does not hold writes to the sync log while
 they are built (about 2 s per 10 million rows here); the full retry_of index they replace is dropped last.
@@ -43,6 +44,14 @@ class Migration(migrations.Migration):
                 condition=models.Q(("direction", "push"), ("record__isnull", False), ("status", "FAILED")),
                 fields=["id"],
                 name="synclog_failed_push",
+            ),
+        ),
+        AddIndexConcurrentlyOnPostgres(
+            model_name="synclog",
+            index=models.Index(
+                condition=models.Q(("direction", "push"), ("record__isnull", False), ("status", "FAILED")),
+                fields=["error_category", "id"],
+                name="synclog_failed_push_category",
             ),
         ),
         migrations.AlterField(

@@ -26,6 +26,7 @@ from integrations.catalog import PROVIDERS
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.models import (
     DEFAULT_POLL_INTERVAL,
+    FAILED_PUSH,
     AuditAction,
     AuditEvent,
     CrmSyncStatus,
@@ -104,9 +105,7 @@ def retryable_logs(logs: QuerySet) -> QuerySet:
     """The part of a selection of sync logs that Retry failed re-queues: FAILED pushes of a record, not yet
     retried (no attempt points at them)."""
     retried = SyncLog.objects.filter(retry_of=OuterRef("pk"))
-    return logs.filter(status=SyncStatus.FAILED, direction=SyncDirection.PUSH, record__isnull=False).exclude(
-        Exists(retried)
-    )
+    return logs.filter(FAILED_PUSH).exclude(Exists(retried))
 
 
 def sync_logs_retry_failed(
