@@ -35,11 +35,13 @@ class NotCallable(Exception):
 
 
 class QuotaUnavailable(ProviderError):
+    """No call was made: the provider's quota is used up, or its rate limit holds calls back for a while."""
+
     def __init__(self, provider: str):
+        held = provider_quota().blocked_for(provider)
+        why = f"calls held back {held:.0f}s after the provider's rate limit" if held else "quota used up"
         super().__init__(
-            "rate_limited",
-            f"{provider} quota exhausted; waiting for the window to reset",
-            retry_after=provider_quota().blocked_for(provider) or 1.0,
+            "rate_limited", f"{provider}: {why}; no request made, retried then", retry_after=held or 1.0
         )
 
 

@@ -26,7 +26,11 @@ from integrations.models import (
 )
 from integrations.providers import ProviderError, RemoteRecord
 
-MAX_ATTEMPTS = 8
+# A transient failure (the provider down, a 5xx, a timeout, a 429) is retried on a backoff capped at
+# BACKOFF_CAP_SECONDS: 42 attempts span about 4 to 8 hours at the default 2 s base, so an outage of hours does
+# not give a record up (it was 8: about 4 minutes). A wait for the quota that made no request is not an attempt
+# at the provider and never gives a record up (`_decide`). Past this, the record is FAILED until Retry failed.
+MAX_ATTEMPTS = 42
 
 
 def pending_records(integration: Integration):
@@ -245,16 +249,9 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     row.error_category = error.category
     row.error_field = (error.field or "")[:200]
     row.error_message = error.message[:2000]
-    if error.category in AUTH_CATEGORIES:
-        # Not the record's fault: it goes out once the integration can call again (refreshed or re-authorized);
-        # dispatch skips integrations that need re-authorization, so this waits without a retry storm.
-        row.status = SyncStatus.RETRYING
-        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(min(row.attempt, 4)))
-    elif error.transient and row.attempt < MAX_ATTEMPTS:
-        row.status = SyncStatus.RETRYING
-        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempt, error.retry_after))
-    else:
-        row.status, row.finished_at = SyncStatus.FAILED, now
+    _decide(row, error, now)
+    if row.status == SyncStatus.FAILED:
+        row.finished_at = now
     # Counted: what the provider answered, and waits for its quota (RB-03: "sync operations queuing up"); not a
     # local refusal that never reached anyone (a required field missing before the call).
     finish_attempt(row, counted=call is not None or isinstance(error, QuotaUnavailable))
@@ -516,7 +513,18 @@ def _settle_failed(row: SyncLog, error: ProviderError, now, *, counted: bool) ->
     row.error_field = (error.field or "")[:200]
     row.error_message = error.message[:2000]
     row.finished_at, row.counted = now, counted
-    if error.category in AUTH_CATEGORIES:
+    _decide(row, error, now)
+
+
+def _decide(row: SyncLog, error: ProviderError, now) -> None:
+    """A failed attempt's outcome: RETRYING with its due time, or FAILED (given up until Retry failed)."""
+    if isinstance(error, QuotaUnavailable):
+        # No request was made: the provider refused nothing. It goes out when the block ends, however long.
+        row.status = SyncStatus.RETRYING
+        row.next_attempt_at = now + timedelta(seconds=max(1.0, error.retry_after or 0.0))
+    elif error.category in AUTH_CATEGORIES:
+        # Not the record's fault: it goes out once the integration can call again (refreshed or re-authorized);
+        # dispatch skips integrations that need re-authorization, so this waits without a retry storm.
         row.status = SyncStatus.RETRYING
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(min(row.attempt, 4)))
     elif error.transient and row.attempt < MAX_ATTEMPTS:

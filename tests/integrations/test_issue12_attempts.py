@@ -202,3 +202,50 @@ def test_a_failed_poll_backs_off_like_a_failed_push(sandbox):
     integration.refresh_from_db()
     assert (integration.poll_failures, integration.poll_retry_at) == (0, None)
     assert integration.last_polled_at is not None
+
+
+@pytest.mark.parametrize("provider", ["salesforce", "greenhouse"], ids=["batch", "one-call"])
+def test_waiting_for_the_quota_never_gives_a_record_up(sandbox, provider, monkeypatch):
+    """Walked on make demo: Salesforce at 1 call an hour. Four edited records were FAILED within 8 minutes and
+    never reached Salesforce: waits for the quota that made no request counted as attempts, and after 8 of them
+    the record was given up. A manual retry during the block failed at once, without calling the provider."""
+    from integrations.engine import calls
+    from integrations.engine.push import MAX_ATTEMPTS
+    from integrations.models import Record
+
+    monkeypatch.setattr(calls, "QUOTA_WAIT_SECONDS", 0.2)  # how long a run waits for the quota before parking
+    integration = connect(sandbox, provider)
+    [record] = local_records(integration, 1)
+    try:
+        provider_quota().observe(provider, retry_after=60)
+        run.sync_integration(integration.pk, pull=False)
+        [wait] = SyncLog.objects.filter(integration=integration)
+        assert (wait.status, wait.http_status) == ("RETRYING", None)  # no request was made
+        SyncLog.objects.filter(pk=wait.pk).update(attempt=MAX_ATTEMPTS + 3)  # many waits already
+        _make_due()
+        run.sync_integration(integration.pk, pull=False)
+
+        latest = SyncLog.objects.filter(integration=integration).order_by("-pk").first()
+        assert latest.status == "RETRYING" and latest.next_attempt_at is not None, latest.error_message
+        assert "no request" in latest.error_message
+        assert Record.objects.get(pk=record.pk).crm_sync_status != "FAILED"
+        provider_quota().unblock(provider)
+        _make_due()
+        run.sync_integration(integration.pk, pull=False)
+        assert SyncLog.objects.filter(integration=integration).order_by("-pk").first().status == "SUCCESS"
+        assert len(sandbox.records(provider, integration.tenant.slug)) == 1
+    finally:
+        provider_quota().reset(provider)
+
+
+def test_a_provider_outage_of_hours_does_not_give_a_record_up():
+    """Walked on make demo: HubSpot down for 7 minutes left edited records FAILED (8 attempts in about 4 minutes
+    at the default 2 s base), and nothing pushed them when HubSpot came back. The retry schedule of a transient
+    failure now spans hours before a record is given up to an operator's Retry failed."""
+    from integrations.engine.calls import BACKOFF_CAP_SECONDS
+    from integrations.engine.push import MAX_ATTEMPTS
+
+    base = 2.0  # SYNC_BACKOFF_BASE_SECONDS's default
+    # The shortest schedule equal jitter allows: half of each attempt's ceiling.
+    shortest = sum(min(BACKOFF_CAP_SECONDS, base * 2 ** (n - 1)) / 2 for n in range(1, MAX_ATTEMPTS))
+    assert shortest >= 4 * 3600
