@@ -171,7 +171,7 @@ def error_breakdown(incident) -> CheckResult:
 @check("Queue depth")
 def queue_report(incident) -> CheckResult:
     logs = _logs(incident)
-    retrying = logs.filter(status=SyncStatus.RETRYING).count()
+    retrying = logs.awaiting_retry().count()  # a retried attempt keeps its RETRYING outcome, not its due time
     pending = logs.filter(status=SyncStatus.PENDING).count()
     webhooks = WebhookDelivery.objects.filter(
         integration__in=affected_integrations(incident).values("pk"),

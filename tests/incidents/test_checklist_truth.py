@@ -503,3 +503,24 @@ def test_a_step_whose_work_the_console_sees_cannot_be_ticked_by_hand(client, ope
     # A person's step (no action, no check, no sub-steps) is still tickable.
     group = incident.checklist.get(text__startswith="Dashboard: ")
     checklist_item_mark_done(incident=incident, item=group, actor=operator)
+
+
+def test_queue_depth_counts_the_retries_still_to_come_not_the_attempts_already_retried(operator):
+    """Walked on make demo: the tracker said "70 sync retries waiting" for Salesforce when none was waiting; every
+    attempt that had been retried keeps its RETRYING outcome (one attempt, one row), and the check counted them."""
+    from incidents.checklist.checks import queue_report
+
+    incident, [one, _] = _open("salesforce", "RB-03")
+    record = factories.record(tenant=one.tenant)
+    retried = factories.sync_log(integration=one, record=record, status="RETRYING", next_attempt_at=None)
+    factories.sync_log(
+        integration=one,
+        record=record,
+        status="RETRYING",
+        retry_of=retried,
+        next_attempt_at=timezone.now() + timedelta(minutes=1),
+    )
+
+    assert queue_report(incident).evidence.startswith("1 sync retries waiting"), queue_report(
+        incident
+    ).evidence
