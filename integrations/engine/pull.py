@@ -298,9 +298,13 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
             finish_attempt(row, counted=err.call is not None)
             if not isinstance(e, NotCallable) and not isinstance(e, QuotaUnavailable):
                 note_error(integration, err, row.finished_at)
-            # A failed poll backs off like a failed push (not again at the next dispatch, seconds later).
+            # A failed poll backs off like a failed push (not again at the next dispatch, seconds later), and a
+            # failing provider is never polled more often than a healthy one: at least the poll interval.
             failures = integration.poll_failures + 1
-            wait = backoff_seconds(failures, getattr(e, "retry_after", None))
+            wait = max(
+                integration.poll_interval.total_seconds(),
+                backoff_seconds(failures, getattr(e, "retry_after", None)),
+            )
             Integration.objects.filter(pk=integration.pk).update(
                 poll_failures=failures, poll_retry_at=row.finished_at + timedelta(seconds=wait)
             )

@@ -249,3 +249,16 @@ def test_a_provider_outage_of_hours_does_not_give_a_record_up():
     # The shortest schedule equal jitter allows: half of each attempt's ceiling.
     shortest = sum(min(BACKOFF_CAP_SECONDS, base * 2 ** (n - 1)) / 2 for n in range(1, MAX_ATTEMPTS))
     assert shortest >= 4 * 3600
+
+
+def test_a_failing_poll_is_never_tried_more_often_than_its_interval(sandbox):
+    """Walked on make demo: HubSpot polled every 5 minutes and down: six polls in 80 seconds. The backoff began at
+    2 s and grew, but a failing provider was polled far more often than a healthy one."""
+    integration = connect(sandbox, "hubspot", mode="polling")
+    Integration.objects.filter(pk=integration.pk).update(poll_interval=timedelta(minutes=5))
+    sandbox.control("hubspot", mode="down")
+    started = timezone.now()
+    run.sync_integration(integration.pk)
+    integration.refresh_from_db()
+    assert integration.poll_failures == 1
+    assert integration.poll_retry_at >= started + timedelta(minutes=5)
