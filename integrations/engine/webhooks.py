@@ -5,19 +5,50 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from integrations.catalog import PROVIDERS
 from integrations.engine import rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds, may_call
-from integrations.engine.outcomes import note_error, note_success
+from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
 from integrations.engine.pull import apply_remote
-from integrations.models import OutcomeKind, WebhookDelivery, WebhookStatus
+from integrations.models import (
+    OutcomeKind,
+    RecordLink,
+    SyncDirection,
+    SyncLog,
+    SyncStatus,
+    WebhookDelivery,
+    WebhookStatus,
+)
 from integrations.providers import ProviderError
 
 
-def _count_call(provider: str, call, category: str = "") -> None:
-    """Count a provider call made while processing a webhook in the sync rollups, as a sync's attempt is."""
-    rollups.count(
-        provider=provider, endpoint=(call.endpoint if call else "") or "(webhook fetch)", category=category
+def _fetched(
+    integration, remote_id: str, call, *, record_id=None, error: ProviderError | None = None
+) -> None:
+    """A fetch made for a webhook is an attempt like a sync's: one sync-log row (direction pull, operation
+    "fetch"), counted in the rollups by finish_attempt, so that the error rates (issue 14), the dashboard's
+    figures and the sync logs they link to count the same calls."""
+    if record_id is None:
+        record_id = (
+            RecordLink.objects.filter(integration=integration, remote_id=remote_id)
+            .values_list("record_id", flat=True)
+            .first()
+        )
+    row = SyncLog(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=SyncDirection.PULL,
+        object_type=PROVIDERS[integration.provider].object_type,
+        record_id=record_id,
+        operation="fetch",
+        status=SyncStatus.SUCCESS if error is None else SyncStatus.FAILED,
     )
+    record_call(row, call)
+    if error is not None:
+        row.error_category, row.error_field = error.category, (error.field or "")[:200]
+        row.error_message = error.message[:2000]
+    finish_attempt(row)
 
 
 def process_webhook(delivery_id: int) -> WebhookDelivery | None:
@@ -38,17 +69,19 @@ def process_webhook(delivery_id: int) -> WebhookDelivery | None:
         return delivery
     delivery.attempts += 1
     now = timezone.now()
-    ctx = None
+    ctx, fetching = None, ""
     try:
         ctx = CallContext(integration)
         for remote_id in delivery.payload.get("remote_ids", []):
+            fetching = remote_id
             remote = ctx.call(lambda c, rid=remote_id: c.get_record(rid))
-            _count_call(delivery.provider, ctx.client.last_call)
-            apply_remote(integration, remote, when=timezone.now())
+            call = ctx.client.last_call
+            record, _ = apply_remote(integration, remote, when=timezone.now())
+            _fetched(integration, remote_id, call, record_id=record.pk)
     except (ProviderError, NotCallable) as e:
-        if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable):
+        if isinstance(e, ProviderError) and not isinstance(e, QuotaUnavailable) and ctx is not None:
             # The provider saw this call: it counts in the error rates like a sync's (issue 14).
-            _count_call(delivery.provider, e.call or (ctx.client.last_call if ctx else None), e.category)
+            _fetched(integration, str(fetching), e.call or ctx.client.last_call, error=e)
         delivery.last_error = str(e)[:2000]
         if delivery.attempts >= delivery.max_retries:
             delivery.status, delivery.next_attempt_at = WebhookStatus.DEAD, None

@@ -274,3 +274,38 @@ def test_restore_quota_refuses_when_it_cannot_reach_the_workers_quota(sandbox, c
     with pytest.raises(CommandError, match="RATE_LIMIT_STORAGE_URL"):
         call_command("restore_quota", "--provider", "salesforce")
     assert not AuditEvent.objects.filter(action="provider.quota_restore").exists()
+
+
+def test_a_webhooks_fetches_are_attempts_the_sync_log_shows_as_the_rollups_count_them(sandbox):
+    """Walked on make demo: HubSpot's "/crm/v3/objects/contacts/{id} 23" on the dashboard opened 0 sync logs, and
+    the 15-minute figures were above the rows they link to: processing a webhook counted its fetches in the sync
+    rollups (the error rates, issue 14) but wrote no sync-log row for them."""
+    from integrations.engine.webhooks import process_webhook
+    from integrations.models import RecordLink, WebhookDelivery
+
+    integration = connect(sandbox, "hubspot", mode="webhook")
+    [record] = local_records(integration, 1, company="Acme")
+    run.sync_integration(integration.pk, pull=False)
+    remote_id = RecordLink.objects.get(record=record).remote_id
+    sandbox.update_record("hubspot", remote_id, {"company": "Theirs"})
+    ok = WebhookDelivery.objects.create(
+        integration=integration, provider="hubspot", event_id="e-ok", payload={"remote_ids": [remote_id]}
+    )
+    process_webhook(ok.pk)
+    sandbox.control("hubspot", mode="down")
+    down = WebhookDelivery.objects.create(
+        integration=integration, provider="hubspot", event_id="e-down", payload={"remote_ids": [remote_id]}
+    )
+    process_webhook(down.pk)
+
+    fetches = SyncLog.objects.filter(integration=integration, direction="pull", operation="fetch")
+    assert sorted(fetches.values_list("status", "record_id")) == [
+        ("FAILED", record.pk),
+        ("SUCCESS", record.pk),
+    ]
+    assert all("/crm/v3/objects/contacts/" in row.endpoint and row.counted for row in fetches)
+    rolled = rates.error_rates(minutes=15)["hubspot"]
+    counted = SyncLog.objects.filter(provider="hubspot", counted=True)
+    assert (rolled.calls, rolled.errors) == (counted.count(), counted.exclude(status="SUCCESS").count())
+    [health] = [p for p in dashboard(provider="hubspot").providers if p.slug == "hubspot"]
+    assert (health.calls_15m, health.errors_15m) == (rolled.calls, rolled.errors)
