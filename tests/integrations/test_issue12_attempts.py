@@ -264,12 +264,13 @@ def test_a_failing_poll_is_never_tried_more_often_than_its_interval(sandbox):
     assert integration.poll_retry_at >= started + timedelta(minutes=5)
 
 
-def test_restore_quota_refuses_when_it_cannot_reach_the_workers_quota(sandbox, capsys):
+def test_restore_quota_refuses_when_it_cannot_reach_the_workers_quota(sandbox, settings):
     """Walked on make demo: `manage.py restore_quota` from a shell printed "block cleared" and wrote its audit
     event, while the workers' block went on ("calls held back 176s"): the shell counted the quota in its own
     memory (no CELERY_BROKER_URL in its environment), not in the workers' Redis."""
     from lineup_ops.celery import app
 
+    settings.RATE_LIMIT_STORAGE_URL = "memory://"  # a shell without CELERY_BROKER_URL in its environment
     app.conf.task_always_eager = False  # the work runs in workers, other processes
     with pytest.raises(CommandError, match="RATE_LIMIT_STORAGE_URL"):
         call_command("restore_quota", "--provider", "salesforce")
