@@ -427,6 +427,8 @@ class SyncLogAdmin(BigTableAdmin):
         "error_message",
         "endpoint",
         "attempt",
+        "retry_of_link",
+        "retried_by",
         "next_attempt_at",
         "rate_limit",
         "request",
@@ -435,7 +437,15 @@ class SyncLogAdmin(BigTableAdmin):
         "created_at",
         "finished_at",
     ]
-    exclude = ["status", "rate_limit_headers", "request_excerpt", "response_excerpt", "integration", "record"]
+    exclude = [
+        "status",
+        "rate_limit_headers",
+        "request_excerpt",
+        "response_excerpt",
+        "integration",
+        "record",
+        "retry_of",
+    ]
 
     @admin.display(description="Operation")
     def what(self, obj):
@@ -448,6 +458,22 @@ class SyncLogAdmin(BigTableAdmin):
     @admin.display(description="Record")
     def record_link(self, obj):
         return change_link(obj.record) if obj.record_id else "—"
+
+    @admin.display(description="Retry of")
+    def retry_of_link(self, obj):
+        """The attempt this one retries (append-only sync log: a retry is a new row pointing at it)."""
+        return (
+            change_link(obj.retry_of, f"Attempt {obj.retry_of.attempt}: {obj.retry_of}")
+            if obj.retry_of_id
+            else "—"
+        )
+
+    @admin.display(description="Retried by")
+    def retried_by(self, obj):
+        retries = list(obj.retries.order_by("pk")[:5])
+        if not retries:
+            return "—"
+        return format_html_join(", ", "{}", ((change_link(r, f"Attempt {r.attempt}: {r}"),) for r in retries))
 
     @admin.display(description="Incident covering it")
     def incident_link(self, obj):

@@ -310,3 +310,29 @@ def test_a_webhooks_fetches_are_attempts_the_sync_log_shows_as_the_rollups_count
     assert (rolled.calls, rolled.errors) == (counted.count(), counted.exclude(status="SUCCESS").count())
     [health] = [p for p in dashboard(provider="hubspot").providers if p.slug == "hubspot"]
     assert (health.calls_15m, health.errors_15m) == (rolled.calls, rolled.errors)
+
+
+def test_the_sync_log_page_links_an_attempt_to_its_retry_and_back(client):
+    """Walked on make demo: a retry's page did not say which attempt it retried, nor a failed attempt's page
+    which attempt retried it; the chain of one record's attempts could not be followed."""
+    from django.urls import reverse
+
+    from tests.support import factories
+
+    integration = factories.integration(provider="greenhouse")
+    record = factories.record(tenant=integration.tenant)
+    failed = factories.sync_log(
+        integration=integration, record=record, status="FAILED", error_category="validation"
+    )
+    retry = factories.sync_log(
+        integration=integration, record=record, status="SUCCESS", retry_of=failed, attempt=2
+    )
+    client.force_login(factories.user("view", group=factories.VIEWER))
+
+    def page(row):
+        return client.get(reverse("admin:integrations_synclog_change", args=[row.pk])).content.decode()
+
+    failed_url = reverse("admin:integrations_synclog_change", args=[failed.pk])
+    retry_url = reverse("admin:integrations_synclog_change", args=[retry.pk])
+    assert f'href="{failed_url}"' in page(retry) and "Retry of" in page(retry)
+    assert f'href="{retry_url}"' in page(failed) and "Retried by" in page(failed)
