@@ -28,6 +28,7 @@ from integrations.models import (
     ApiToken,
     AuditAction,
     AuditEvent,
+    CrmSyncStatus,
     Defect,
     FieldMapping,
     Integration,
@@ -572,6 +573,16 @@ class RecordAdmin(BigTableAdmin):
     raw_id_fields = ["tenant"]
     readonly_fields = ["external_id", "created_at", "updated_at"]
     inlines = [RecordLinkInline]
+
+    def save_model(self, request, obj, form, change):
+        """A record edited here is a local change like the product's: it shows Pending until it is pushed, in the
+        same write as the edit, and its integrations sync at once (after the commit), not at the next sweep."""
+        edited = not change or "payload" in form.changed_data
+        if edited and change and "crm_sync_status" not in form.changed_data:
+            obj.crm_sync_status = CrmSyncStatus.PENDING
+        super().save_model(request, obj, form, change)
+        if edited:
+            services.records_changed(record_ids=[obj.pk])
 
     @admin.display(description="Record")
     def label(self, obj):

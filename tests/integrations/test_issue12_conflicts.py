@@ -233,3 +233,45 @@ def test_the_defect_page_buttons_refuse_a_viewer_and_bad_input(sandbox, client):
     assert Defect.objects.get(pk=other.pk).status == "OPEN"
     assert Defect.objects.get(pk=defect.pk).status == "OPEN"
     assert not AuditEvent.objects.filter(action__startswith="conflict.").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_edited_in_the_console_is_pushed_at_once_and_shows_pending_until_then(sandbox, client):
+    """Walked on make demo: an admin's edit of a record waited for the 2-minute sweep (README: "local changes sync
+    at once"), and the record said "Synced" all that time."""
+    from lineup_ops.celery import app
+
+    integration, record, remote_id = _synced(sandbox)
+    record.refresh_from_db()
+    assert record.crm_sync_status == "SYNCED"
+    client.force_login(factories.user("root", superuser=True))
+    url = reverse("admin:integrations_record_change", args=[record.pk])
+    form = {
+        "tenant": record.tenant_id,
+        "kind": record.kind,
+        "payload": json.dumps({**record.payload, "title": "Edited in the console"}),
+        "crm_sync_status": record.crm_sync_status,
+        "enrichment_status": record.enrichment_status,
+        "links-TOTAL_FORMS": "1",
+        "links-INITIAL_FORMS": "1",
+        "links-MIN_NUM_FORMS": "0",
+        "links-MAX_NUM_FORMS": "1000",
+        "links-0-id": RecordLink.objects.get(record=record).pk,
+        "links-0-record": record.pk,
+    }
+    app.conf.task_always_eager = False  # see the status before the push
+    queued = []
+    from integrations.services import syncs
+
+    real = syncs.enqueue_after_commit
+    syncs.enqueue_after_commit = lambda *a: queued.append(a)
+    try:
+        response = client.post(url, form)
+    finally:
+        syncs.enqueue_after_commit = real
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Record.objects.get(pk=record.pk).crm_sync_status == "PENDING"
+    assert ("integrations.sync_integration", integration.pk, None, None) in queued
+    run.sync_integration(integration.pk, pull=False)  # what the queued task runs
+    assert _remote(sandbox, remote_id)["jobtitle"] == "Edited in the console"
+    assert Record.objects.get(pk=record.pk).crm_sync_status == "SYNCED"
