@@ -28,6 +28,7 @@ class ActionResult:
     changed: int = 0
     unchanged: int = 0
     details: dict = field(default_factory=dict)
+    read_only: bool = False  # a check (Verify sync): its message gives its counts, not "0 rows changed"
 
     @property
     def total(self) -> int:
@@ -35,13 +36,13 @@ class ActionResult:
 
     def describe(self, verb: str) -> str:
         """'Pause sync: 2 rows changed, 1 already so.' (plus each `n_*` detail: ', queued in background: 3')."""
-        text = f"{verb}: {self.changed} {ngettext('row', 'rows', self.changed)} changed"
+        parts = [] if self.read_only else [f"{self.changed} {ngettext('row', 'rows', self.changed)} changed"]
         if self.unchanged:
-            text += f", {self.unchanged} already so"
+            parts.append(f"{self.unchanged} already so")
         for key, value in self.details.items():
             if key.startswith("n_"):
-                text += f", {key[2:].replace('_', ' ')}: {value}"
-        return text + "."
+                parts.append(f"{key[2:].replace('_', ' ')}: {value}")
+        return f"{verb}: {', '.join(parts)}."
 
 
 def as_queryset(integrations) -> QuerySet:

@@ -925,6 +925,7 @@ def integrations_verify_sync(
     return ActionResult(
         action=AuditAction.INTEGRATION_VERIFY_SYNC,
         unchanged=0,
+        read_only=True,
         details={
             "n_checked": checked,
             "n_mismatches": n_mismatches,

@@ -364,3 +364,29 @@ def test_select_all_of_100k_failed_logs_returns_at_once_without_touching_the_row
     operation.refresh_from_db()
     assert (operation.done, operation.changed, operation.status) == (bulk.CHUNK, bulk.CHUNK, "running")
     assert operation.created_at <= timezone.now()
+
+
+def test_verify_sync_in_the_console_lists_pending_pushes_and_records_never_created(client, operator, sandbox):
+    """Walked on make demo: the result said "pending: 3" but listed none, showed Python's None for the records
+    never created at the provider ("Remote ID None", "(record) (None)"), and said "0 rows changed" for a check."""
+    from integrations.models import Record
+
+    integration = connect(sandbox, "hubspot")
+    [waiting, _] = local_records(integration, 2, title="Engineer")
+    run.sync_integration(integration.pk, pull=False)
+    sandbox.control("hubspot", reject={"field": "email", "contains": "@never"})
+    [never] = local_records(integration, 1, email="x@never.example")
+    run.sync_integration(integration.pk, pull=False)  # refused: FAILED, not at HubSpot
+    waiting = Record.objects.get(pk=waiting.pk)
+    waiting.payload = {**waiting.payload, "title": "Edited, not pushed yet"}
+    waiting.save()
+    client.force_login(operator)
+
+    page = act(client, INTEGRATIONS, "verify_sync", [integration.pk], sample_size="20").content.decode()
+
+    assert "0 rows changed" not in page and "None" not in page
+    assert "of which 1 record never created at the provider" in page
+    assert "<td>the whole record</td><td>exists here</td><td>never created at the provider</td>" in page
+    assert f'<a href="/admin/integrations/record/{never.pk}/change/">#{never.pk}</a>' in page
+    assert "Pending push" in page
+    assert f'<a href="/admin/integrations/record/{waiting.pk}/change/">#{waiting.pk}</a>' in page
