@@ -71,6 +71,9 @@ class Links:
         return reverse("admin:integrations_synclog_change", args=[pk])
 
     def sync_queue(self, provider: str | None, status: str) -> str:
+        if status == "RETRYING":
+            # The retries still to come: an attempt already retried keeps its RETRYING outcome.
+            return self.sync_logs(provider, retry="waiting")
         return self.sync_logs(provider, status__exact=status)
 
     def webhooks(self, provider: str | None, status: str, *, integration_ids=()) -> str:

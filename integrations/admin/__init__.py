@@ -19,7 +19,7 @@ from integrations.admin.actions import credentials as credential_actions
 from integrations.admin.actions import diagnostics, recovery
 from integrations.admin.confirm import run_confirmed_action
 from integrations.admin.display import badge, short
-from integrations.admin.filters import TimeWindowFilter, TokenExpiryFilter
+from integrations.admin.filters import RetryFilter, TimeWindowFilter, TokenExpiryFilter
 from integrations.admin.forms import IntegrationForm, OptionalReasonForm, ReasonForm
 from integrations.admin.paginator import EstimatedCountPaginator
 from integrations.catalog import PROVIDERS
@@ -405,7 +405,7 @@ class SyncLogAdmin(BigTableAdmin):
         "attempt",
         "error_short",
     ]
-    list_filter = ["status", "error_category", "provider", TimeWindowFilter, "direction"]
+    list_filter = ["status", "error_category", "provider", TimeWindowFilter, RetryFilter, "direction"]
     link_lookups = ("endpoint", "tenant__id", "integration__id")  # the dashboard's links (issue 13, M1)
     list_select_related = ["tenant"]
     ordering = ["-created_at", "-id"]

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 
@@ -52,4 +53,22 @@ class TokenExpiryFilter(admin.SimpleListFilter):
                 return queryset.filter(expires_at__gt=now, expires_at__lte=now + timezone.timedelta(days=7))
             case "none":
                 return queryset.filter(expires_at__isnull=True)
+        return queryset
+
+
+class RetryFilter(admin.SimpleListFilter):
+    """Attempts by their retry: still to come (RETRYING with a due time), or retried (a later attempt points at
+    them). A retried attempt keeps its RETRYING or FAILED outcome: the status alone does not say which."""
+
+    title = "retry"
+    parameter_name = "retry"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Still to come"), ("retried", "Retried (a later attempt exists)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.awaiting_retry()
+        if self.value() == "retried":
+            return queryset.filter(Exists(queryset.model.objects.filter(retry_of=OuterRef("pk"))))
         return queryset

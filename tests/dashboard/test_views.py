@@ -99,7 +99,7 @@ def test_numbers_link_to_the_changelist_filtered_to_the_rows_behind_them(client,
         error_category__exact="provider_5xx",
     )
     find(f"/admin/integrations/synclog/{scene['headers_log'].pk}/change/")
-    find("/admin/integrations/synclog/", provider__exact="hubspot", status__exact="RETRYING")
+    find("/admin/integrations/synclog/", provider__exact="hubspot", retry="waiting")
     find("/admin/integrations/webhookdelivery/", provider__exact="hubspot", status__exact="FAILED")
     find(
         "/admin/integrations/defect/",
@@ -123,7 +123,7 @@ def test_numbers_link_to_the_changelist_filtered_to_the_rows_behind_them(client,
             "&error_category__gt=",
             5,
         ),
-        ("/admin/integrations/synclog/?provider__exact=hubspot&status__exact=RETRYING", 2),
+        ("/admin/integrations/synclog/?provider__exact=hubspot&retry=waiting", 2),
         ("/admin/integrations/webhookdelivery/?provider__exact=hubspot&status__exact=FAILED", 2),
         (
             "/admin/integrations/defect/?provider__exact=hubspot&defect_type__exact=STALE_CRM_SYNC&status__exact=OPEN",
@@ -302,3 +302,23 @@ def test_the_site_root_leads_to_the_console(client, viewer):
     assert anonymous.status_code == 200 and anonymous.redirect_chain[-1][0].startswith("/admin/login/")
     client.force_login(viewer)
     assert client.get("/").url == "/admin/"
+
+
+@pytest.mark.django_db
+def test_the_retries_link_opens_the_retries_still_to_come_not_every_retried_attempt(client, viewer):
+    """Walked on make demo: "0 sync retries" opened 82 Retrying rows: attempts already retried keep their
+    RETRYING outcome (one attempt, one row), and the link listed them by status."""
+    from integrations.models import SyncLog
+
+    outage_scene()
+    waiting = SyncLog.objects.filter(provider="hubspot", status="RETRYING", next_attempt_at__isnull=False)
+    assert waiting.count() == 2
+    retried = waiting.first()
+    SyncLog.objects.filter(pk=retried.pk).update(
+        next_attempt_at=None
+    )  # retried since: a later row is its retry
+    client.force_login(viewer)
+    response = client.get("/admin/integrations/synclog/?provider__exact=hubspot&retry=waiting")
+    assert response.context["cl"].result_count == 1
+    page = client.get("/dashboard/?provider=hubspot").content.decode()
+    assert "retry=waiting" in page

@@ -336,3 +336,5 @@ def test_the_sync_log_page_links_an_attempt_to_its_retry_and_back(client):
     retry_url = reverse("admin:integrations_synclog_change", args=[retry.pk])
     assert f'href="{failed_url}"' in page(retry) and "Retry of" in page(retry)
     assert f'href="{retry_url}"' in page(failed) and "Retried by" in page(failed)
+    listed = client.get(reverse("admin:integrations_synclog_changelist") + "?retry=retried")
+    assert [row.pk for row in listed.context["cl"].result_list] == [failed.pk]
