@@ -101,7 +101,7 @@ def test_retry_failed_confirms_then_requeues_the_selected_failed_logs(client, op
     client.force_login(operator)
     page = client.post(reverse(SYNCLOGS), {"action": "retry_failed_logs", ACTION_CHECKBOX_NAME: ids[:2]})
     assert "will act on <strong>2</strong>" in page.content.decode()
-    assert "2 of them are failed pushes and will be queued." in page.content.decode()
+    assert "2 of them are failed pushes not retried yet and will be queued." in page.content.decode()
     assert not SyncLog.objects.filter(status="RETRYING").exists()
 
     done = act(client, SYNCLOGS, "retry_failed_logs", ids[:2])

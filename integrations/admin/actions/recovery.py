@@ -96,7 +96,7 @@ def retry_failed_logs(modeladmin, request, queryset):
             "The FAILED pushes among these sync logs are queued again, due now, oldest first; each is "
             "queued once even if someone else retries them at the same moment. Other rows are left alone.",
             services.retryable_logs(queryset),
-            "are failed pushes and will be queued",
+            "are failed pushes not retried yet and will be queued",
         ),
         service=lambda qs, data: _retry(modeladmin, request, qs),
     )
