@@ -2,7 +2,8 @@
 (where retry_of is set).
 
 On PostgreSQL the indexes are built CONCURRENTLY, so that a deploy does not hold writes to the sync log while
-they are built (about 2 s per 10 million rows here); the full retry_of index they replace is dropped last.
+they are built (about 2 s per 10 million rows here); the full retry_of index they replace is dropped last
+(concurrently too), without touching the foreign key itself.
 """
 
 import django.db.models.deletion
@@ -22,6 +23,35 @@ class AddIndexConcurrentlyOnPostgres(migrations.AddIndex):
             concurrently = AddIndexConcurrently(self.model_name, self.index)
             return concurrently.database_backwards(app_label, schema_editor, from_state, to_state)
         return super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+def _full_retry_of_indexes(schema_editor, model) -> list[str]:
+    """The plain (non-unique, non-partial) indexes on retry_of_id alone: Django's foreign-key index."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    return [
+        name
+        for name, c in constraints.items()
+        if c["index"] and not c["unique"] and c["columns"] == ["retry_of_id"] and name != "synclog_retry_of"
+    ]
+
+
+def drop_full_retry_of_index(apps, schema_editor):
+    model = apps.get_model("integrations", "SyncLog")
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    for name in _full_retry_of_indexes(schema_editor, model):
+        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def add_full_retry_of_index(apps, schema_editor):
+    model = apps.get_model("integrations", "SyncLog")
+    if not _full_retry_of_indexes(schema_editor, model):
+        concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+        schema_editor.execute(
+            f"CREATE INDEX {concurrently}integrations_synclog_retry_of_id_6f98de45 "
+            f"ON {schema_editor.quote_name(model._meta.db_table)} (retry_of_id)"
+        )
 
 
 class Migration(migrations.Migration):
@@ -54,17 +84,25 @@ class Migration(migrations.Migration):
                 name="synclog_failed_push_category",
             ),
         ),
-        migrations.AlterField(
-            model_name="synclog",
-            name="retry_of",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="retries",
-                to="integrations.synclog",
-            ),
+        # The full retry_of index goes, and only it: an AlterField of a foreign key's db_index would drop and
+        # re-add the foreign key on PostgreSQL (a check of every row under a lock that holds writes), and rebuild
+        # the table on SQLite. The state says db_index=False; the database drops the old index by itself.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="synclog",
+                    name="retry_of",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="retries",
+                        to="integrations.synclog",
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_full_retry_of_index, add_full_retry_of_index)],
         ),
     ]
