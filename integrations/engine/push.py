@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from integrations.catalog import PROVIDERS
 from integrations.engine import batch_sql, rollups
-from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
+from integrations.engine.calls import (
+    BACKOFF_CAP_SECONDS,
+    CallContext,
+    NotCallable,
+    QuotaUnavailable,
+    backoff_seconds,
+)
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
 from integrations.engine.outcomes import finish_attempt, note_error, note_outcomes, note_success, record_call
 from integrations.engine.pull import agreed, changed_since_base, held_fields
@@ -31,6 +37,7 @@ from integrations.providers import ProviderError, RemoteRecord
 # not give a record up (it was 8: about 4 minutes). A wait for the quota that made no request is not an attempt
 # at the provider and never gives a record up (`_decide`). Past this, the record is FAILED until Retry failed.
 MAX_ATTEMPTS = 42
+QUOTA_WAIT_RETRY_SECONDS = 30.0
 
 
 def pending_records(integration: Integration):
@@ -86,9 +93,26 @@ def new_attempt(
     )
     if retry_of is not None:
         SyncLog.objects.filter(pk=retry_of.pk).update(next_attempt_at=None)
-        row.retry_of, row.attempt = retry_of, retry_of.attempt + 1
+        row.retry_of = retry_of
+        _number(row, retry_of)
     row.save()
     return row
+
+
+def is_quota_wait(row: SyncLog) -> bool:
+    """A wait for the quota: no request was made (a 429 the provider answered has its HTTP status)."""
+    return row.error_category == ErrorCategory.RATE_LIMITED and row.http_status is None and not row.endpoint
+
+
+def _number(row: SyncLog, retry_of: SyncLog) -> None:
+    """A retry's attempt number. A quota wait was no attempt at the provider: the retry after it keeps its
+    number, so that waiting never uses up the record's MAX_ATTEMPTS; its own wait grows from the last one's."""
+    if is_quota_wait(retry_of):
+        row.attempt = retry_of.attempt
+        if retry_of.next_attempt_at and retry_of.finished_at:
+            row.previous_wait_seconds = (retry_of.next_attempt_at - retry_of.finished_at).total_seconds()
+    else:
+        row.attempt = retry_of.attempt + 1
 
 
 def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = None) -> SyncLog:
@@ -131,7 +155,9 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
         finish_attempt(row, counted=False)
         return row
     except ProviderError as e:
-        return _fail_push(row, link, record, e, call=e.call or ctx.client.last_call)
+        # A quota wait made no call: nothing to record (the client's last call was another one).
+        call = None if isinstance(e, QuotaUnavailable) else e.call or ctx.client.last_call
+        return _fail_push(row, link, record, e, call=call)
     now = timezone.now()
     record_call(row, ctx.client.last_call)
     row.status, row.finished_at = SyncStatus.SUCCESS, now
@@ -317,7 +343,8 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                 created_at=now,
             )
             if retry_of is not None:
-                row.retry_of, row.attempt = retry_of, retry_of.attempt + 1
+                row.retry_of = retry_of
+                _number(row, retry_of)
         rows[record.pk] = row
         fields, missing = mapping.to_remote(record.payload, str(record.external_id))
         if missing:
@@ -363,7 +390,8 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
                         row.status, row.error_message = SyncStatus.RETRYING, str(e)
                         row.next_attempt_at, row.finished_at = now + timedelta(minutes=1), now
                     else:
-                        record_call(row, error.call or ctx.client.last_call)
+                        if not isinstance(error, QuotaUnavailable):  # a wait made no call to record
+                            record_call(row, error.call or ctx.client.last_call)
                         _settle_failed(row, error, now, counted=True)
                 failed_error = failed_error or error
                 continue
@@ -519,9 +547,13 @@ def _settle_failed(row: SyncLog, error: ProviderError, now, *, counted: bool) ->
 def _decide(row: SyncLog, error: ProviderError, now) -> None:
     """A failed attempt's outcome: RETRYING with its due time, or FAILED (given up until Retry failed)."""
     if isinstance(error, QuotaUnavailable):
-        # No request was made: the provider refused nothing. It goes out when the block ends, however long.
+        # No request was made: the provider refused nothing, and the record is never given up for it. It is
+        # tried again when the block ends, and while the quota stays used up, on a wait that doubles (from
+        # QUOTA_WAIT_RETRY_SECONDS, capped like the backoff): one row per record every few minutes, not a storm.
+        previous = getattr(row, "previous_wait_seconds", None)
+        grown = min(BACKOFF_CAP_SECONDS, max(QUOTA_WAIT_RETRY_SECONDS, 2 * (previous or 0.0)))
         row.status = SyncStatus.RETRYING
-        row.next_attempt_at = now + timedelta(seconds=max(1.0, error.retry_after or 0.0))
+        row.next_attempt_at = now + timedelta(seconds=max(grown, error.retry_after or 0.0))
     elif error.category in AUTH_CATEGORIES:
         # Not the record's fault: it goes out once the integration can call again (refreshed or re-authorized);
         # dispatch skips integrations that need re-authorization, so this waits without a retry storm.

@@ -33,6 +33,16 @@ def _make_due():
     SyncLog.objects.awaiting_retry().update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
 
+def _make_due_keeping_its_wait(row):
+    """As if its wait had passed: its finish and due times moved back together."""
+    from django.db.models import F
+
+    back = row.next_attempt_at - timezone.now() + timedelta(seconds=1)
+    SyncLog.objects.filter(pk=row.pk).update(
+        next_attempt_at=F("next_attempt_at") - back, finished_at=F("finished_at") - back
+    )
+
+
 def test_a_retry_is_a_new_row_and_the_failed_attempt_keeps_its_outcome(sandbox):
     integration = connect(sandbox, "hubspot")
     [record] = local_records(integration, 1)
@@ -208,7 +218,8 @@ def test_a_failed_poll_backs_off_like_a_failed_push(sandbox):
 def test_waiting_for_the_quota_never_gives_a_record_up(sandbox, provider, monkeypatch):
     """Walked on make demo: Salesforce at 1 call an hour. Four edited records were FAILED within 8 minutes and
     never reached Salesforce: waits for the quota that made no request counted as attempts, and after 8 of them
-    the record was given up. A manual retry during the block failed at once, without calling the provider."""
+    the record was given up. A manual retry during the block failed at once, without calling the provider.
+    Second read: the waits must not use up the record's attempts either, nor come back every second."""
     from integrations.engine import calls
     from integrations.engine.push import MAX_ATTEMPTS
     from integrations.models import Record
@@ -216,29 +227,44 @@ def test_waiting_for_the_quota_never_gives_a_record_up(sandbox, provider, monkey
     monkeypatch.setattr(calls, "QUOTA_WAIT_SECONDS", 0.2)  # how long a run waits for the quota before parking
     integration = connect(sandbox, provider)
     [record] = local_records(integration, 1)
-    try:
-        provider_quota().observe(provider, retry_after=60)
-        run.sync_integration(integration.pk, pull=False)
-        [wait] = SyncLog.objects.filter(integration=integration)
-        assert (wait.status, wait.http_status) == ("RETRYING", None)  # no request was made
-        SyncLog.objects.filter(pk=wait.pk).update(attempt=MAX_ATTEMPTS + 3)  # many waits already
-        _make_due()
-        run.sync_integration(integration.pk, pull=False)
 
-        latest = SyncLog.objects.filter(integration=integration).order_by("-pk").first()
-        assert latest.status == "RETRYING" and latest.next_attempt_at is not None, latest.error_message
-        assert "no request" in latest.error_message
+    def latest():
+        return SyncLog.objects.filter(integration=integration).order_by("-pk").first()
+
+    try:
+        provider_quota().observe(provider, retry_after=1)
+        run.sync_integration(integration.pk, pull=False)
+        first = latest()
+        assert (first.status, first.http_status, first.endpoint) == ("RETRYING", None, "")  # no request made
+        assert "no request" in first.error_message
+        SyncLog.objects.filter(pk=first.pk).update(attempt=MAX_ATTEMPTS - 1)  # one attempt left
+        first_wait = (first.next_attempt_at - first.finished_at).total_seconds()
+        for _ in range(3):  # three more waits: none uses the last attempt, each waits longer
+            provider_quota().observe(provider, retry_after=1)
+            _make_due_keeping_its_wait(latest())
+            run.sync_integration(integration.pk, pull=False)
+            wait = latest()
+            assert (wait.status, wait.attempt) == ("RETRYING", MAX_ATTEMPTS - 1), wait.error_message
+            assert (wait.next_attempt_at - wait.finished_at).total_seconds() >= 2 * first_wait - 1
+            first_wait = (wait.next_attempt_at - wait.finished_at).total_seconds()
         assert Record.objects.get(pk=record.pk).crm_sync_status != "FAILED"
+
         provider_quota().unblock(provider)
+        sandbox.control(provider, mode="down")  # the quota is back, the provider fails once: still retried
         _make_due()
         run.sync_integration(integration.pk, pull=False)
-        assert SyncLog.objects.filter(integration=integration).order_by("-pk").first().status == "SUCCESS"
+        # The first call after the waits is the attempt the waits were holding: number 41 of 42, retried.
+        assert (latest().status, latest().attempt) == ("RETRYING", MAX_ATTEMPTS - 1), latest().error_message
+        sandbox.control(provider, mode="ok")
+        _make_due()
+        run.sync_integration(integration.pk, pull=False)
+        assert latest().status == "SUCCESS"
         assert len(sandbox.records(provider, integration.tenant.slug)) == 1
     finally:
         provider_quota().reset(provider)
 
 
-def test_a_provider_outage_of_hours_does_not_give_a_record_up():
+def test_a_provider_outage_of_hours_does_not_give_a_record_up(sandbox):
     """Walked on make demo: HubSpot down for 7 minutes left edited records FAILED (8 attempts in about 4 minutes
     at the default 2 s base), and nothing pushed them when HubSpot came back. The retry schedule of a transient
     failure now spans hours before a record is given up to an operator's Retry failed."""
@@ -249,6 +275,20 @@ def test_a_provider_outage_of_hours_does_not_give_a_record_up():
     # The shortest schedule equal jitter allows: half of each attempt's ceiling.
     shortest = sum(min(BACKOFF_CAP_SECONDS, base * 2 ** (n - 1)) / 2 for n in range(1, MAX_ATTEMPTS))
     assert shortest >= 4 * 3600
+    # And the engine keeps to it: attempt 9 (past the old limit) and the last but one are retried, the last not.
+    integration = connect(sandbox, "greenhouse")
+    local_records(integration, 1)
+    sandbox.control("greenhouse", mode="down")
+    run.sync_integration(integration.pk, pull=False)
+    outcomes = []
+    for attempt in (9, MAX_ATTEMPTS - 1, MAX_ATTEMPTS):
+        row = SyncLog.objects.filter(integration=integration).order_by("-pk").first()
+        SyncLog.objects.filter(pk=row.pk).update(attempt=attempt - 1)
+        _make_due()
+        run.sync_integration(integration.pk, pull=False)
+        row = SyncLog.objects.filter(integration=integration).order_by("-pk").first()
+        outcomes.append((row.attempt, row.status))
+    assert outcomes == [(9, "RETRYING"), (MAX_ATTEMPTS - 1, "RETRYING"), (MAX_ATTEMPTS, "FAILED")]
 
 
 def test_a_failing_poll_is_never_tried_more_often_than_its_interval(sandbox):
