@@ -577,8 +577,9 @@ class RecordAdmin(BigTableAdmin):
     def save_model(self, request, obj, form, change):
         """A record edited here is a local change like the product's: it shows Pending until it is pushed, in the
         same write as the edit, and its integrations sync at once (after the commit), not at the next sweep."""
-        edited = not change or "payload" in form.changed_data
-        if edited and change and "crm_sync_status" not in form.changed_data:
+        edited = not change or bool({"payload", "tenant", "kind"} & set(form.changed_data))
+        pushes = edited and change and services.crm_targets(obj)  # an integration that will push it
+        if pushes and "crm_sync_status" not in form.changed_data:
             obj.crm_sync_status = CrmSyncStatus.PENDING
         super().save_model(request, obj, form, change)
         if edited:

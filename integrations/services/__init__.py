@@ -67,6 +67,7 @@ from integrations.services.switches import (
     integrations_resume_expired_pauses,
 )
 from integrations.services.syncs import (
+    crm_targets,
     enqueue_syncs,
     records_changed,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "integration_refresh_token",
     "tokens_refresh_expiring",
     "enqueue_syncs",
+    "crm_targets",
     "records_changed",
     "integration_reconnect",
     "integrations_reconnect",

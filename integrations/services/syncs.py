@@ -11,6 +11,16 @@ def enqueue_syncs(integration_ids, *, record_ids: list[int] | None = None) -> No
         enqueue_after_commit("integrations.sync_integration", pk, None, record_ids)
 
 
+def crm_targets(record: Record) -> list[int]:
+    """The callable CRM/ATS integrations of the record's tenant that push its kind (enrichment does not)."""
+    return [
+        integration.pk
+        for integration in Integration.objects.callable().filter(tenant_id=record.tenant_id)
+        if PROVIDERS[integration.provider].record_kind == record.kind
+        and PROVIDERS[integration.provider].category != "enrichment"
+    ]
+
+
 def records_changed(*, record_ids: list[int]) -> int:
     """Local records changed: sync them to every integration of their tenant that takes their kind."""
     pairs = set(Record.objects.filter(pk__in=record_ids).values_list("tenant_id", "kind"))

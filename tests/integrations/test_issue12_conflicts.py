@@ -275,3 +275,28 @@ def test_a_record_edited_in_the_console_is_pushed_at_once_and_shows_pending_unti
     run.sync_integration(integration.pk, pull=False)  # what the queued task runs
     assert _remote(sandbox, remote_id)["jobtitle"] == "Edited in the console"
     assert Record.objects.get(pk=record.pk).crm_sync_status == "SYNCED"
+
+
+def test_a_record_no_integration_pushes_does_not_show_pending_after_an_edit(client):
+    """Second read: an edit of a record that no CRM integration pushes (only enrichment, or none) showed Pending
+    for ever."""
+    tenant = factories.tenant()
+    factories.integration(tenant=tenant, provider="clearbit")
+    record = factories.record(tenant=tenant, email="a@example.com")
+    Record.objects.filter(pk=record.pk).update(crm_sync_status="SYNCED")
+    client.force_login(factories.user("root", superuser=True))
+    form = {
+        "tenant": tenant.pk,
+        "kind": record.kind,
+        "payload": json.dumps({**record.payload, "title": "Edited"}),
+        "crm_sync_status": "SYNCED",
+        "enrichment_status": record.enrichment_status,
+        "links-TOTAL_FORMS": "0",
+        "links-INITIAL_FORMS": "0",
+        "links-MIN_NUM_FORMS": "0",
+        "links-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(reverse("admin:integrations_record_change", args=[record.pk]), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Record.objects.get(pk=record.pk).crm_sync_status == "SYNCED"
+    assert Record.objects.get(pk=record.pk).payload["title"] == "Edited"

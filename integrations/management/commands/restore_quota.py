@@ -24,7 +24,7 @@ class Command(BaseCommand):
             raise timespec.UsageError(
                 "the quota is counted in this process only (RATE_LIMIT_STORAGE_URL=memory://), not in the "
                 "workers': set RATE_LIMIT_STORAGE_URL to their Redis (make demo's: "
-                f"{settings.CELERY_BROKER_URL}), or use Quota is back in the console"
+                f"redis://127.0.0.1:{settings.DEMO_BROKER_PORT}/0), or use Quota is back in the console"
             )
         result = services.provider_quota_restore(
             provider=provider, actor=System("cli"), audit_extra={"command": "restore_quota"}
