@@ -175,19 +175,27 @@ def _apply_locked(
     record = link.record if link else None
     if record is None:
         lineup_id = remote.fields.get(EXTERNAL_ID)
+        record_id = None
         if lineup_id:
             try:
-                record = (
-                    Record.objects.select_for_update()
-                    .filter(tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id)))
+                record_id = (
+                    Record.objects.filter(
+                        tenant_id=integration.tenant_id, external_id=uuid.UUID(str(lineup_id))
+                    )
+                    .values_list("pk", flat=True)
                     .first()
                 )
             except ValueError:
-                record = None
-        if record is not None:
+                record_id = None
+        if record_id is not None:
+            # Adopting ours: the link locked before the record here too (a push's final write takes them in this
+            # order; the other order could deadlock with a create's push and its own "created" webhook).
             link = (
-                RecordLink.objects.select_for_update().filter(record=record, integration=integration).first()
+                RecordLink.objects.select_for_update()
+                .filter(record_id=record_id, integration=integration)
+                .first()
             )
+            record = Record.objects.select_for_update().filter(pk=record_id).first()
     if record is None:
         record = Record.objects.create(
             tenant_id=integration.tenant_id,

@@ -161,8 +161,9 @@ def push_record(ctx: CallContext, record: Record, *, retry_of: SyncLog | None = 
     now = timezone.now()
     record_call(row, ctx.client.last_call)
     row.status, row.finished_at = SyncStatus.SUCCESS, now
-    finish_attempt(row)
     with transaction.atomic():  # the link locked before the record, as apply_remote takes them
+        # The attempt's SUCCESS commits with the link and record it describes, or not at all (left RUNNING).
+        finish_attempt(row)
         base = _current_bases([link.pk]).get(link.pk, link.base)
         RecordLink.objects.filter(pk=link.pk).update(
             remote_id=remote.remote_id,
