@@ -575,7 +575,10 @@ def dashboard(*, now: datetime | None = None, provider: str = "", tenant_slug: s
         # Outage follows the fast window: a recovered provider stops showing red within minutes.
         rate = p.errors_fast / p.calls_fast if p.calls_fast >= max(min_calls, 1) else None
         if rate is not None and rate >= threshold and p.errors_fast >= min_errors:
-            p.outage_reasons.append(f"error rate {rate:.0%} over {threshold:.0%}")
+            # Named with its window: the table's column beside it is the 15-minute rate.
+            p.outage_reasons.append(
+                f"error rate {rate:.0%} over {threshold:.0%} in the last {incident_conf.fast_window_minutes()} min"
+            )
         if p.status_page and p.status_page["indicator"] in BAD_STATUS_PAGE:
             p.outage_reasons.append(f"status page: {p.status_page['indicator']}")
         if any(i["severity"] == "SEV-2" for i in p.incidents):

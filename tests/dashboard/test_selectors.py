@@ -111,7 +111,7 @@ def test_a_provider_is_in_outage_for_its_error_rate_its_status_page_or_an_open_s
 
     assert dash["hubspot"].outage
     assert dash["hubspot"].outage_reasons == [
-        "error rate 33% over 20%",
+        "error rate 33% over 20% in the last 2 min",
         "status page: major",
         "open SEV-2 incident",
     ]
