@@ -70,7 +70,11 @@ def test_the_outage_row_is_red_and_says_why(client, viewer):
     html = client.get("/dashboard/").content.decode()
     hub = row(html, "hubspot")
     assert "dash-outage" in hub and "Outage" in hub
-    assert "error rate 33% over 20% in the last 2 min" in hub and "status page: major" in hub and "open SEV-2 incident" in hub
+    assert (
+        "error rate 33% over 20% in the last 2 min" in hub
+        and "status page: major" in hub
+        and "open SEV-2 incident" in hub
+    )
     assert "dash-outage" not in row(html, "greenhouse")
 
 
