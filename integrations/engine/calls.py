@@ -18,7 +18,7 @@ from django.utils import timezone
 from integrations.access.actors import System
 from integrations.catalog import PROVIDERS
 from integrations.engine import allowlist, leases
-from integrations.engine.outcomes import finish_attempt, note_error, record_call
+from integrations.engine.outcomes import attempt_row, finish_attempt, note_error, record_call
 from integrations.engine.quota import provider_quota
 from integrations.models import ErrorCategory, Integration, SyncDirection, SyncLog, SyncStatus
 from integrations.providers import BaseClient, CallInfo, ProviderError, get_client
@@ -117,15 +117,7 @@ def refresh_token(integration: Integration) -> SyncLog:
     """Refresh an OAuth access token; a refused refresh marks the integration needs_reauth. Logged as a SyncLog."""
     client = client_for(integration)
     started = timezone.now()
-    row = SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PULL,
-        object_type="token",
-        operation="refresh_token",
-        status=SyncStatus.RUNNING,
-    )
+    row = attempt_row(integration, SyncDirection.PULL, "refresh_token", object_type="token")
     try:
         tokens = client.refresh_token()
     except ProviderError as e:

@@ -4,9 +4,26 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from integrations.catalog import PROVIDERS
 from integrations.engine import rollups
 from integrations.models import Integration, SyncLog, SyncStatus
 from integrations.providers import CallInfo, ProviderError
+
+
+def attempt_row(
+    integration: Integration, direction: str, operation: str, *, status: str = SyncStatus.RUNNING, **fields
+) -> SyncLog:
+    """An attempt's row, not saved yet: the integration's tenant, provider and (unless given) object type."""
+    fields.setdefault("object_type", PROVIDERS[integration.provider].object_type)
+    return SyncLog(
+        integration=integration,
+        tenant_id=integration.tenant_id,
+        provider=integration.provider,
+        direction=direction,
+        operation=operation,
+        status=status,
+        **fields,
+    )
 
 
 def record_call(log_row: SyncLog, call: CallInfo | None) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from integrations.catalog import PROVIDERS
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds
 from integrations.engine.mapping import EXTERNAL_ID, local_value, mapping_for
-from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.outcomes import attempt_row, finish_attempt, note_error, note_success, record_call
 from integrations.models import (
     AUTH_CATEGORIES,
     TRANSIENT_CATEGORIES,
@@ -23,7 +23,6 @@ from integrations.models import (
     Record,
     RecordLink,
     SyncDirection,
-    SyncLog,
     SyncStatus,
 )
 from integrations.providers import ProviderError, RemoteRecord
@@ -283,15 +282,8 @@ def pull_changes(ctx: CallContext, *, since: datetime | None = None) -> dict:
     mapping = mapping_for(integration)
     cursor = None
     while True:
-        row = SyncLog.objects.create(
-            integration=integration,
-            tenant_id=integration.tenant_id,
-            provider=integration.provider,
-            direction=SyncDirection.PULL,
-            object_type=PROVIDERS[integration.provider].object_type,
-            operation="list",
-            status=SyncStatus.RUNNING,
-        )
+        row = attempt_row(integration, SyncDirection.PULL, "list")
+        row.save()
         try:
             page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
         except (ProviderError, NotCallable) as e:

@@ -16,7 +16,14 @@ from integrations.engine.calls import (
     backoff_seconds,
 )
 from integrations.engine.mapping import EXTERNAL_ID, mapping_for
-from integrations.engine.outcomes import finish_attempt, note_error, note_outcomes, note_success, record_call
+from integrations.engine.outcomes import (
+    attempt_row,
+    finish_attempt,
+    note_error,
+    note_outcomes,
+    note_success,
+    record_call,
+)
 from integrations.engine.pull import agreed, changed_since_base, held_fields
 from integrations.models import (
     AUTH_CATEGORIES,
@@ -81,16 +88,7 @@ def new_attempt(
         retry_of.operation, retry_of.status, retry_of.next_attempt_at = operation, SyncStatus.RUNNING, None
         retry_of.save(update_fields=["operation", "status", "next_attempt_at"])
         return retry_of
-    row = SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=direction,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record=record,
-        operation=operation,
-        status=SyncStatus.RUNNING,
-    )
+    row = attempt_row(integration, direction, operation, record=record)
     if retry_of is not None:
         SyncLog.objects.filter(pk=retry_of.pk).update(next_attempt_at=None)
         row.retry_of = retry_of
@@ -99,7 +97,7 @@ def new_attempt(
     return row
 
 
-def is_quota_wait(row: SyncLog) -> bool:
+def _is_quota_wait(row: SyncLog) -> bool:
     """A wait for the quota: no request was made (a 429 the provider answered has its HTTP status)."""
     return row.error_category == ErrorCategory.RATE_LIMITED and row.http_status is None and not row.endpoint
 
@@ -107,7 +105,7 @@ def is_quota_wait(row: SyncLog) -> bool:
 def _number(row: SyncLog, retry_of: SyncLog) -> None:
     """A retry's attempt number. A quota wait was no attempt at the provider: the retry after it keeps its
     number, so that waiting never uses up the record's MAX_ATTEMPTS; its own wait grows from the last one's."""
-    if is_quota_wait(retry_of):
+    if _is_quota_wait(retry_of):
         row.attempt = retry_of.attempt
         if retry_of.next_attempt_at and retry_of.finished_at:
             row.previous_wait_seconds = (retry_of.next_attempt_at - retry_of.finished_at).total_seconds()
@@ -277,8 +275,6 @@ def _fail_push(row: SyncLog, link: RecordLink, record: Record, error: ProviderEr
     row.error_field = (error.field or "")[:200]
     row.error_message = error.message[:2000]
     _decide(row, error, now)
-    if row.status == SyncStatus.FAILED:
-        row.finished_at = now
     # Counted: what the provider answered, and waits for its quota (RB-03: "sync operations queuing up"); not a
     # local refusal that never reached anyone (a required field missing before the call).
     finish_attempt(row, counted=call is not None or isinstance(error, QuotaUnavailable))
@@ -322,7 +318,6 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
         if retried:
             SyncLog.objects.filter(pk__in=retried).update(next_attempt_at=None)
     held = _held_by_record(integration, record_ids)
-    object_type = PROVIDERS[integration.provider].object_type
     rows: dict[int, SyncLog] = {}
     creates, updates, fields_of, unsent_of, out = [], [], {}, {}, []
     for record, retry_of in items:
@@ -333,14 +328,12 @@ def push_batch(ctx: CallContext, items: list[tuple[Record, SyncLog | None]]) -> 
             row = retry_of
             row.operation, row.next_attempt_at = operation, None
         else:
-            row = SyncLog(
-                integration=integration,
-                tenant_id=integration.tenant_id,
-                provider=integration.provider,
-                direction=SyncDirection.PUSH,
-                object_type=object_type,
+            row = attempt_row(
+                integration,
+                SyncDirection.PUSH,
+                operation,
+                status=SyncStatus.PENDING,
                 record=record,
-                operation=operation,
                 created_at=now,
             )
             if retry_of is not None:

@@ -5,16 +5,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.catalog import PROVIDERS
 from integrations.engine import rollups
 from integrations.engine.calls import CallContext, NotCallable, QuotaUnavailable, backoff_seconds, may_call
-from integrations.engine.outcomes import finish_attempt, note_error, note_success, record_call
+from integrations.engine.outcomes import attempt_row, finish_attempt, note_error, note_success, record_call
 from integrations.engine.pull import apply_remote
 from integrations.models import (
     OutcomeKind,
     RecordLink,
     SyncDirection,
-    SyncLog,
     SyncStatus,
     WebhookDelivery,
     WebhookStatus,
@@ -34,16 +32,8 @@ def _fetched(
             .values_list("record_id", flat=True)
             .first()
         )
-    row = SyncLog(
-        integration=integration,
-        tenant_id=integration.tenant_id,
-        provider=integration.provider,
-        direction=SyncDirection.PULL,
-        object_type=PROVIDERS[integration.provider].object_type,
-        record_id=record_id,
-        operation="fetch",
-        status=SyncStatus.SUCCESS if error is None else SyncStatus.FAILED,
-    )
+    status = SyncStatus.SUCCESS if error is None else SyncStatus.FAILED
+    row = attempt_row(integration, SyncDirection.PULL, "fetch", status=status, record_id=record_id)
     record_call(row, call)
     if error is not None:
         row.error_category, row.error_field = error.category, (error.field or "")[:200]

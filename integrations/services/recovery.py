@@ -637,15 +637,7 @@ def _reconcile_one(
         mapping = mapping_for(integration)
         cursor = None
         while True:
-            row = SyncLog(
-                integration=integration,
-                tenant_id=integration.tenant_id,
-                provider=integration.provider,
-                direction=SyncDirection.PULL,
-                object_type=PROVIDERS[integration.provider].object_type,
-                operation="reconcile",
-                status=SyncStatus.RUNNING,
-            )
+            row = outcomes.attempt_row(integration, SyncDirection.PULL, "reconcile")
             try:
                 page = ctx.call(lambda c, cursor=cursor: c.list_records(updated_since=since, cursor=cursor))
             except (ProviderError, calls.NotCallable) as e:
